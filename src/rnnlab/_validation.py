@@ -1,0 +1,89 @@
+"""Input checks shared by every public entry point. Messages say who, what was expected, what came."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def describe(x) -> str:
+    if isinstance(x, np.ndarray):
+        return f"array of shape {x.shape} and dtype {x.dtype}"
+    return f"{type(x).__name__} {x!r}"[:120]
+
+
+def as_float_array(x, who: str, dtype: np.dtype, what: str = "input") -> np.ndarray:
+    """Convert to an array of `dtype`; reject non-numeric, complex and non-finite data."""
+    if isinstance(x, (list, tuple)):
+        try:
+            x = np.asarray(x)
+        except ValueError as err:  # ragged nested lists
+            raise ValueError(f"{who}: expected a rectangular numeric {what}, got {err}") from None
+    if not isinstance(x, np.ndarray):
+        if isinstance(x, numbers.Real):
+            x = np.asarray(x)
+        else:
+            raise TypeError(f"{who}: expected a NumPy array as {what}, got {describe(x)}")
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{who}: expected a real numeric {what}, got dtype {x.dtype}")
+    x = x.astype(dtype, copy=False)
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise ValueError(
+            f"{who}: {what} contains NaN or Inf (first at index {tuple(int(i) for i in bad)})"
+        )
+    return x
+
+
+def check_ndim(x: np.ndarray, who: str, ndim: int, layout: str, what: str = "input") -> None:
+    if x.ndim != ndim:
+        raise ValueError(
+            f"{who}: expected {what} of rank {ndim} {layout}, got shape {x.shape} (rank {x.ndim})"
+        )
+
+
+def check_last_dim(x: np.ndarray, who: str, expected: int, what: str = "input") -> None:
+    if x.shape[-1] != expected:
+        raise ValueError(
+            f"{who}: expected {what} with last dimension {expected} (as when the layer was "
+            f"built), got shape {x.shape}"
+        )
+
+
+def check_mask(mask, who: str, shape: tuple[int, int]) -> np.ndarray | None:
+    if mask is None:
+        return None
+    if not isinstance(mask, np.ndarray):
+        raise TypeError(f"{who}: expected mask as a bool NumPy array of shape {shape}, "
+                        f"got {describe(mask)}")
+    if mask.dtype != np.bool_:
+        raise TypeError(f"{who}: expected mask of dtype bool (True = valid step), "
+                        f"got dtype {mask.dtype}")
+    if mask.shape != shape:
+        raise ValueError(f"{who}: expected mask of shape (batch, time) = {shape}, got {mask.shape}")
+    return mask
+
+
+def check_positive_int(value, who: str, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{who}: expected {name} to be a positive int, got {value!r}")
+    return int(value)
+
+
+def check_rate(value, who: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
+        raise ValueError(f"{who}: expected {name} in [0, 1), got {value!r}")
+    return float(value)
+
+
+def check_bool(value, who: str, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{who}: expected {name} to be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_choice(value, who: str, name: str, choices) -> object:
+    if value not in choices:
+        raise ValueError(f"{who}: expected {name} in {list(choices)}, got {value!r}")
+    return value

@@ -1,0 +1,15 @@
+"""The math core: one module per cell family, pure functions over whole sequences.
+
+Every family provides
+    <family>_step(x_t, state, params)            one step, written like the equations
+    forward(params, x, states, mask=None, recurrent_mask=None, ...) -> (outputs, final_states, cache)
+    backward(cache, d_outputs, d_final_states) -> (dx, d_initial_states, grads)
+Sequences are time-major inside the core: x is (T, B, I), outputs (T, B, ·); the layers in
+rnnlab.layers take batch-first input and transpose. `mask` (T, B) bool keeps a row's state
+unchanged at steps where it is False; `recurrent_mask` (B, ·) multiplies the fed-back state
+before the recurrent matmul at every step (variational dropout, Gal & Ghahramani 2016).
+"""
+
+from . import gru, jordan, lstm, simple
+
+__all__ = ["gru", "jordan", "lstm", "simple"]

@@ -1,0 +1,116 @@
+"""Gated recurrent unit, Cho et al. 2014, in PyTorch's variant (torch.nn.GRU): the reset gate
+multiplies the recurrent matmul *after* it, r ⊙ (W_hn h + b_hn). Gate rows r, z, n.
+
+    r = σ(W_ir x + b_ir + W_hr h + b_hr)           reset gate
+    z = σ(W_iz x + b_iz + W_hz h + b_hz)           update gate
+    n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))  candidate
+    h' = (1 - z) ⊙ n + z ⊙ h
+
+Shapes: x (B, I), h (B, H); weight_ih (3H, I), weight_hh (3H, H), biases (3H), rows [r; z; n].
+Backward, with dh the gradient arriving at h' and q = W_hn h + b_hn:
+    dn = dh ⊙ (1-z)    dz = dh ⊙ (h - n)    dh_prev = dh ⊙ z + δ_h W_hh
+    δ_n = dn ⊙ (1-n²)  dr = δ_n ⊙ q         dq = δ_n ⊙ r
+    δ_x = [dr σ', dz σ', δ_n] feeds W_ih, b_ih;  δ_h = [dr σ', dz σ', dq] feeds W_hh, b_hh
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..activations import sigmoid
+from ._common import carry, input_projection, previous_states, split_through_carry, weight_grad
+
+
+def gru_step(x_t, h, params):
+    """One step, as the equations read. Returns h'."""
+    H = h.shape[-1]
+    w_ih, w_hh = params["weight_ih"], params["weight_hh"]
+    b_ih, b_hh = params["bias_ih"], params["bias_hh"]
+    rows = [slice(k * H, (k + 1) * H) for k in range(3)]
+    r = sigmoid(x_t @ w_ih[rows[0]].T + b_ih[rows[0]] + h @ w_hh[rows[0]].T + b_hh[rows[0]])
+    z = sigmoid(x_t @ w_ih[rows[1]].T + b_ih[rows[1]] + h @ w_hh[rows[1]].T + b_hh[rows[1]])
+    n = np.tanh(x_t @ w_ih[rows[2]].T + b_ih[rows[2]] + r * (h @ w_hh[rows[2]].T + b_hh[rows[2]]))
+    return (1.0 - z) * n + z * h
+
+
+def forward(params, x, states, mask=None, recurrent_mask=None):
+    """Run the whole sequence. x (T, B, I), states = (h0,) with h0 (B, H).
+
+    Returns hs (T, B, H), final states (h_T,), and the cache.
+    """
+    (h0,) = states
+    T, B, _ = x.shape
+    H = h0.shape[1]
+    b_hh = params["bias_hh"]
+    # b_hr and b_hz join the input projection; b_hn must stay inside r ⊙ (W_hn h + b_hn).
+    b_in = params["bias_ih"].copy()
+    b_in[: 2 * H] += b_hh[: 2 * H]
+    x_proj = input_projection(x, params["weight_ih"], b_in)  # (T, B, 3H)
+    w_hh_t = params["weight_hh"].T  # (H, 3H)
+    gates = np.empty((T, B, 3 * H), dtype=x.dtype)  # [r, z, n] after their nonlinearities
+    hn = np.empty((T, B, H), dtype=x.dtype)  # q = W_hn h + b_hn
+    hs = np.empty((T, B, H), dtype=x.dtype)
+    h = h0
+    for t in range(T):
+        h_read = h if recurrent_mask is None else h * recurrent_mask
+        h_proj = h_read @ w_hh_t  # (B, 3H)
+        g = gates[t]
+        np.add(x_proj[t, :, : 2 * H], h_proj[:, : 2 * H], out=g[:, : 2 * H])
+        sigmoid(g[:, : 2 * H], out=g[:, : 2 * H])
+        q = hn[t]
+        np.add(h_proj[:, 2 * H :], b_hh[2 * H :], out=q)
+        r, z = g[:, :H], g[:, H : 2 * H]
+        n = g[:, 2 * H :]
+        np.multiply(r, q, out=n)
+        n += x_proj[t, :, 2 * H :]
+        np.tanh(n, out=n)
+        h_new = n + z * (h - n)  # (1 - z) n + z h
+        h = carry(None if mask is None else mask[t], h_new, h)
+        hs[t] = h
+    cache = (params, x, h0, hs, gates, hn, mask, recurrent_mask)
+    return hs, (h,), cache
+
+
+def backward(cache, d_outputs, d_final):
+    """Gradients of the sequence. d_outputs (T, B, H) or None; d_final = (dh_T or None,)."""
+    params, x, h0, hs, gates, hn, mask, recurrent_mask = cache
+    T, B, H = hs.shape
+    w_hh = params["weight_hh"]
+    d_x = np.empty_like(gates)  # (T, B, 3H): δ for the input side
+    d_h = np.empty_like(gates)  # (T, B, 3H): δ for the recurrent side
+    dh = np.zeros((B, H), dtype=hs.dtype) if d_final[0] is None else d_final[0].copy()
+    for t in range(T - 1, -1, -1):
+        if d_outputs is not None:
+            dh += d_outputs[t]
+        m_t = None if mask is None else mask[t]
+        dh_cell, dh_carried = split_through_carry(m_t, dh)
+        g = gates[t]
+        r, z, n = g[:, :H], g[:, H : 2 * H], g[:, 2 * H :]
+        h_prev = hs[t - 1] if t > 0 else h0
+        q = hn[t]
+        dn_pre = dh_cell * (1.0 - z) * (1.0 - n * n)
+        dr_pre = dn_pre * q * r * (1.0 - r)
+        dz_pre = dh_cell * (h_prev - n) * z * (1.0 - z)
+        dx_t, dh_t = d_x[t], d_h[t]
+        dx_t[:, :H] = dr_pre
+        dx_t[:, H : 2 * H] = dz_pre
+        dx_t[:, 2 * H :] = dn_pre
+        dh_t[:, : 2 * H] = dx_t[:, : 2 * H]
+        dh_t[:, 2 * H :] = dn_pre * r
+        dh = dh_t @ w_hh
+        if recurrent_mask is not None:
+            dh *= recurrent_mask
+        dh += dh_cell * z
+        if dh_carried is not None:
+            dh += dh_carried
+    h_prev = previous_states(h0, hs)
+    if recurrent_mask is not None:
+        h_prev = h_prev * recurrent_mask
+    grads = {
+        "weight_ih": weight_grad(d_x, x),
+        "weight_hh": weight_grad(d_h, h_prev),
+        "bias_ih": d_x.sum(axis=(0, 1)),
+        "bias_hh": d_h.sum(axis=(0, 1)),
+    }
+    dx = d_x @ params["weight_ih"]
+    return dx, (dh, ), grads

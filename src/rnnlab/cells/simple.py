@@ -1,0 +1,81 @@
+"""Elman network ("SimpleRNN"), Elman 1990; PyTorch's torch.nn.RNN.
+
+    h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),   act = tanh or relu
+
+Shapes: x_t (B, I), h (B, H); weight_ih (H, I), weight_hh (H, H), bias_ih (H), bias_hh (H).
+Backward through time, with a_t the pre-activation and δ_t = ∂L/∂a_t:
+    δ_t = (∂L/∂h_t) ⊙ act'(a_t),   ∂L/∂h_{t-1} += δ_t W_hh,   ∂L/∂x_t = δ_t W_ih
+    ∂L/∂W_ih = Σ_t δ_tᵀ x_t,  ∂L/∂W_hh = Σ_t δ_tᵀ h_{t-1},  ∂L/∂b_ih = ∂L/∂b_hh = Σ_t δ_t
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import activations
+from ._common import carry, input_projection, previous_states, split_through_carry, weight_grad
+
+ACTIVATIONS = ("tanh", "relu")
+
+
+def simple_rnn_step(x_t, h, params, activation: str = "tanh"):
+    """One step, as the equation reads: h' = act(W_ih x + b_ih + W_hh h + b_hh)."""
+    act, _ = activations.get(activation, "simple_rnn_step", ACTIVATIONS)
+    return act(x_t @ params["weight_ih"].T + params["bias_ih"]
+               + h @ params["weight_hh"].T + params["bias_hh"])
+
+
+def forward(params, x, states, mask=None, recurrent_mask=None, activation: str = "tanh"):
+    """Run the whole sequence. x (T, B, I), states = (h0,) with h0 (B, H).
+
+    Returns outputs hs (T, B, H) (the state after each step), final states (h_T,), and the cache.
+    """
+    act, _ = activations.get(activation, "SimpleRNN", ACTIVATIONS)
+    (h0,) = states
+    w_hh_t = params["weight_hh"].T
+    a_in = input_projection(x, params["weight_ih"], params["bias_ih"] + params["bias_hh"])
+    T = x.shape[0]
+    hs = np.empty(a_in.shape[:2] + (w_hh_t.shape[1],), dtype=x.dtype)  # (T, B, H)
+    h = h0
+    for t in range(T):
+        h_read = h if recurrent_mask is None else h * recurrent_mask
+        h_new = act(a_in[t] + h_read @ w_hh_t)  # (B, H)
+        h = carry(None if mask is None else mask[t], h_new, h)
+        hs[t] = h
+    cache = (params, x, h0, hs, mask, recurrent_mask, activation)
+    return hs, (h,), cache
+
+
+def backward(cache, d_outputs, d_final):
+    """Gradients of the sequence. d_outputs (T, B, H) or None, d_final = (dh_T or None,)."""
+    params, x, h0, hs, mask, recurrent_mask, activation = cache
+    _, act_backward = activations.get(activation, "SimpleRNN", ACTIVATIONS)
+    w_hh = params["weight_hh"]
+    T, B, H = hs.shape
+    d_pre = np.zeros_like(hs)  # (T, B, H): δ_t
+    dh = np.zeros((B, H), dtype=hs.dtype) if d_final[0] is None else d_final[0].copy()
+    for t in range(T - 1, -1, -1):
+        if d_outputs is not None:
+            dh += d_outputs[t]
+        m_t = None if mask is None else mask[t]
+        dh_cell, dh_carried = split_through_carry(m_t, dh)
+        h_new = hs[t]  # equals the cell's output wherever the step is valid
+        delta = act_backward(h_new, dh_cell)  # zero on masked rows, as dh_cell is
+        d_pre[t] = delta
+        dh = delta @ w_hh
+        if recurrent_mask is not None:
+            dh *= recurrent_mask
+        if dh_carried is not None:
+            dh += dh_carried
+    h_prev = previous_states(h0, hs)
+    if recurrent_mask is not None:
+        h_prev = h_prev * recurrent_mask
+    db = d_pre.sum(axis=(0, 1))
+    grads = {
+        "weight_ih": weight_grad(d_pre, x),
+        "weight_hh": weight_grad(d_pre, h_prev),
+        "bias_ih": db,
+        "bias_hh": db.copy(),
+    }
+    dx = d_pre @ params["weight_ih"]  # (T, B, I)
+    return dx, (dh,), grads

@@ -1,0 +1,170 @@
+"""The Layer protocol (DESIGN.md, exact):
+
+    layer.params   dict[str, ndarray], created by build(); arrays may be modified in place
+    layer.grads    dict[str, ndarray], same keys and shapes; overwritten by backward()
+    layer.build(input_shape)          input_shape without the batch axis, e.g. (T, I) or (None, I)
+    y = layer.forward(x, mask=None, initial_state=None, training=False)   builds lazily
+    dx = layer.backward(dy)           gradients of the last forward
+    layer.get_config() -> dict        JSON-serialisable; layer_from_config(cfg) rebuilds it
+
+Beyond the protocol, every layer has `compute_mask(mask, inputs=None)` (the mask its output carries),
+`snapshot_state()` / `restore_state(s)` (RNG and carried states, used by rnnlab.gradcheck so that
+repeated forwards see the same dropout masks), and `count_params()`.
+"""
+
+from __future__ import annotations
+
+import abc
+import itertools
+from collections import defaultdict
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import config
+from .._validation import describe
+
+_name_counters: defaultdict[str, itertools.count] = defaultdict(itertools.count)
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def unique_name(prefix: str) -> str:
+    n = next(_name_counters[prefix])
+    return prefix if n == 0 else f"{prefix}_{n}"
+
+
+class Layer(abc.ABC):
+    """Base class: parameters, gradients, lazy build, configuration, unique names."""
+
+    #: constructor arguments that get_config records (subclasses extend)
+    config_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *, name: str | None = None, dtype=None, seed: int | None = None):
+        if name is not None and (not isinstance(name, str) or not name or "." in name):
+            raise ValueError(
+                f"{type(self).__name__}: expected name to be a non-empty str without '.', "
+                f"got {name!r}"
+            )
+        self.name = name or unique_name(_snake(type(self).__name__))
+        self.dtype = config.resolve_dtype(dtype, f"{type(self).__name__} {self.name!r}")
+        self.seed = seed
+        self.rng = config.spawn_rng(seed)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.built = False
+        self.input_shape: tuple | None = None
+
+    # -- identity -----------------------------------------------------------------------------
+    @property
+    def who(self) -> str:
+        """How error messages name this layer, e.g. "LSTM 'lstm_1'"."""
+        return f"{type(self).__name__} {self.name!r}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+    # -- protocol -----------------------------------------------------------------------------
+    def build(self, input_shape) -> None:
+        self.input_shape = tuple(input_shape)
+        self.built = True
+
+    @abc.abstractmethod
+    def forward(self, x, mask=None, initial_state=None, training: bool = False):
+        """Compute the output of the layer for input x."""
+
+    @abc.abstractmethod
+    def backward(self, dy, *dstates):
+        """Gradient with respect to the input of the last forward; fills self.grads."""
+
+    def __call__(self, x, mask=None, initial_state=None, training: bool = False):
+        return self.forward(x, mask=mask, initial_state=initial_state, training=training)
+
+    def compute_mask(self, mask, inputs=None):
+        """The mask carried by this layer's output, given its input mask (default: unchanged)."""
+        return mask
+
+    def compute_output_shape(self, input_shape) -> tuple:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"class_name": type(self).__name__, "name": self.name,
+                               "dtype": self.dtype.name, "seed": self.seed}
+        for key in self.config_keys:
+            cfg[key] = getattr(self, key)
+        return cfg
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> Layer:
+        cfg = dict(cfg)
+        cfg.pop("class_name", None)
+        return cls(**cfg)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def sublayers(self) -> list[Layer]:
+        return []
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """Everything a forward call reads besides params and inputs (RNG, carried states)."""
+        return {"rng": self.rng.bit_generator.state,
+                "sub": [s.snapshot_state() for s in self.sublayers()]}
+
+    def restore_state(self, snapshot: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = snapshot["rng"]
+        for sub, snap in zip(self.sublayers(), snapshot["sub"], strict=True):
+            sub.restore_state(snap)
+
+    def _add_param(self, key: str, value: np.ndarray) -> np.ndarray:
+        value = np.ascontiguousarray(value, dtype=self.dtype)
+        self.params[key] = value
+        self.grads[key] = np.zeros_like(value)
+        return value
+
+    def _require_forward(self, cache) -> None:
+        if cache is None:
+            raise RuntimeError(f"{self.who}: backward() called before forward()")
+
+    def _check_no_state(self, initial_state) -> None:
+        if initial_state is not None:
+            raise ValueError(f"{self.who}: this layer takes no initial_state, "
+                             f"got {describe(initial_state)}")
+
+
+def _layer_types() -> dict[str, type[Layer]]:
+    """Every concrete Layer subclass by class name (defined anywhere, user layers included)."""
+    found: dict[str, type[Layer]] = {}
+    todo = [Layer]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if not getattr(cls, "__abstractmethods__", None) and not cls.__name__.startswith("_"):
+            found[cls.__name__] = cls
+    return found
+
+
+def layer_from_config(cfg: dict[str, Any]) -> Layer:
+    """Rebuild an (unbuilt) layer from get_config() output; only known layer types."""
+    if not isinstance(cfg, dict) or "class_name" not in cfg:
+        raise ValueError(f"layer_from_config: expected a dict with 'class_name', got {cfg!r:.120}")
+    kind = cfg["class_name"]
+    types = _layer_types()
+    if kind not in types:
+        raise ValueError(f"layer_from_config: unknown layer type {kind!r}; known: {sorted(types)}")
+    try:
+        return types[kind].from_config(cfg)
+    except TypeError as err:
+        raise ValueError(f"layer_from_config: bad config for {kind}: {err}") from None
+
+
+def known_layer_types() -> list[str]:
+    return sorted(_layer_types())

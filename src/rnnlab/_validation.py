@@ -1,4 +1,4 @@
-"""Input checks shared by every public entry point. Messages say who, what was expected, what came."""
+"""Input checks for every public entry point: messages say who, what was expected, what came."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 Every family provides
     <family>_step(x_t, state, params)            one step, written like the equations
-    forward(params, x, states, mask=None, recurrent_mask=None, ...) -> (outputs, final_states, cache)
+    forward(params, x, states, mask=None, recurrent_mask=None, ...)
+        -> (outputs, final_states, cache)
     backward(cache, d_outputs, d_final_states) -> (dx, d_initial_states, grads)
 Sequences are time-major inside the core: x is (T, B, I), outputs (T, B, ·); the layers in
 rnnlab.layers take batch-first input and transpose. `mask` (T, B) bool keeps a row's state

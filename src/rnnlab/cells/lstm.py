@@ -80,7 +80,7 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
 
 
 def backward(cache, d_outputs, d_final):
-    """Gradients of the sequence. d_outputs (T, B, H) or None; d_final = (dh_T, dc_T), each or None."""
+    """Gradients of the sequence. d_outputs (T, B, H) or None; d_final = (dh_T, dc_T) or Nones."""
     params, x, h0, c0, hs, cs, tanh_cs, acts, mask, recurrent_mask = cache
     T, B, H = hs.shape
     w_hh = params["weight_hh"]

@@ -35,7 +35,7 @@ def forward(params, x, states, mask=None, recurrent_mask=None, activation: str =
     w_hh_t = params["weight_hh"].T
     a_in = input_projection(x, params["weight_ih"], params["bias_ih"] + params["bias_hh"])
     T = x.shape[0]
-    hs = np.empty(a_in.shape[:2] + (w_hh_t.shape[1],), dtype=x.dtype)  # (T, B, H)
+    hs = np.empty((*a_in.shape[:2], w_hh_t.shape[1]), dtype=x.dtype)  # (T, B, H)
     h = h0
     for t in range(T):
         h_read = h if recurrent_mask is None else h * recurrent_mask

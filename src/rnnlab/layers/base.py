@@ -7,7 +7,8 @@
     dx = layer.backward(dy)           gradients of the last forward
     layer.get_config() -> dict        JSON-serialisable; layer_from_config(cfg) rebuilds it
 
-Beyond the protocol, every layer has `compute_mask(mask, inputs=None)` (the mask its output carries),
+Beyond the protocol, every layer has `compute_mask(mask, inputs=None)` (the mask its output
+carries),
 `snapshot_state()` / `restore_state(s)` (RNG and carried states, used by rnnlab.gradcheck so that
 repeated forwards see the same dropout masks), and `count_params()`.
 """

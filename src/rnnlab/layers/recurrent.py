@@ -96,7 +96,7 @@ class Recurrent(Layer):
     def output_size(self) -> int:
         return self.units
 
-    # -- helpers for subclasses ---------------------------------------------------------------------
+    # -- helpers for subclasses -------------------------------------------------------------------
     def _init(self, initializer: str, shape, **kw) -> np.ndarray:
         return initializers.get(initializer, self.who)(shape, self.rng, self.dtype, **kw)
 
@@ -110,12 +110,12 @@ class Recurrent(Layer):
         self._add_param("bias_ih", self._init(self.bias_initializer, (gates * H,), hidden_size=H))
         self._add_param("bias_hh", self._init(self.bias_initializer, (gates * H,), hidden_size=H))
 
-    # -- protocol -----------------------------------------------------------------------------------
+    # -- protocol ---------------------------------------------------------------------------------
     def build(self, input_shape) -> None:
-        shape = tuple(input_shape)
-        if len(shape) != 2:
+        shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+        if shape is None or len(shape) != 2:
             raise ValueError(f"{self.who}: expected input_shape (time, features) without the "
-                             f"batch axis, got {shape!r}")
+                             f"batch axis, got {input_shape!r}")
         input_dim = check_positive_int(shape[1], self.who, "the number of input features")
         self._create_params(input_dim)
         super().build(shape)
@@ -243,7 +243,7 @@ class Recurrent(Layer):
             dx *= cache["in_mask"][:, None, :]
         return dx
 
-    # -- internals ------------------------------------------------------------------------------
+    # -- internals --------------------------------------------------------------------------------
     def _dropout_mask(self, shape, rate: float) -> np.ndarray:
         keep = self.rng.random(shape) >= rate
         return keep.astype(self.dtype) / self.dtype.type(1.0 - rate)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import activations
-from ..cells import gru, jordan, lstm, simple
 from .._validation import check_bool, check_positive_int
+from ..cells import gru, jordan, lstm, simple
 from .recurrent import Recurrent
 
 

@@ -58,6 +58,15 @@ def test_recurrent_gradients(kind, option, rng):
     assert set(report.errors) == expected
 
 
+@pytest.mark.parametrize("kind", list(RECURRENT))
+def test_batch_of_one_with_mask(kind, rng):
+    """Regression: with B = 1 the output was a view of the cached states, and masking the
+    output in place corrupted the cache (found by test_properties)."""
+    layer = RECURRENT[kind](H, dtype="float64", seed=0, return_sequences=True)
+    mask = np.array([[True, False, True, True, False]])
+    assert_layer_gradients(layer, rng.standard_normal((1, T, I)), mask=mask)
+
+
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
 @pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru", "jordan"])
 def test_bidirectional_gradients(kind, merge_mode, rng):

@@ -194,7 +194,7 @@ class Recurrent(Layer):
             y = outputs.transpose(1, 0, 2)  # (B, T, O)
             if self.go_backwards:
                 y = y[:, ::-1]
-            y = np.ascontiguousarray(y)
+            y = np.array(y, order="C")  # a copy: for B = 1 the transpose is a view of the cache
             if mask is not None:
                 y *= mask[:, :, None]
         else:

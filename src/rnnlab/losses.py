@@ -23,6 +23,7 @@ converted to rnnlab.config.floatx()) and the gradient has y_pred's shape and tha
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from numbers import Real
 from typing import ClassVar
@@ -39,7 +40,7 @@ Array = np.ndarray
 EPSILON = 1e-7
 
 
-class Loss:
+class Loss(abc.ABC):
     """Base class: validation and the masked mean; subclasses give the per-position loss."""
 
     #: the Keras string name of the loss
@@ -96,7 +97,7 @@ class Loss:
         name = config.get("class_name")
         target = _CLASSES.get(name) if isinstance(name, str) else None
         if target is None or not issubclass(target, cls):
-            known = [name for name, c in _CLASSES.items() if issubclass(c, cls)]
+            known = [n for n, c in _CLASSES.items() if issubclass(c, cls)]
             raise ValueError(f"{who}: expected class_name in {known}, got {name!r}")
         args = {k: v for k, v in config.items() if k != "class_name"}
         unexpected = sorted(set(args) - set(target.config_keys))
@@ -112,9 +113,9 @@ class Loss:
         return f"{type(self).__name__}({args})"
 
     # -- subclass hook ----------------------------------------------------------------------
+    @abc.abstractmethod
     def _per_position(self, y_true: Array, y_pred: Array) -> tuple[Array, Array]:
         """(ℓ, dℓ/dy_pred): per-position losses (...) and their gradients (..., O)."""
-        raise NotImplementedError
 
     # -- validation -------------------------------------------------------------------------
     def _check_pred(self, y_pred) -> Array:

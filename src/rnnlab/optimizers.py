@@ -14,6 +14,7 @@ The caller's gradient arrays are never modified.
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Mapping
 from numbers import Real
@@ -131,7 +132,7 @@ def clip_by_global_norm(
 
 
 # -- base class ------------------------------------------------------------------------------
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base class: validation, clipping, per-key state, iterations, config and checkpoints.
 
     Arguments:
@@ -207,9 +208,9 @@ class Optimizer:
         self._keys = keys
         self._state.update(states)
 
+    @abc.abstractmethod
     def _update(self, p: Array, g: Array, state: dict[str, Array], t: int) -> None:
         """Apply step t (1-based) to p in place; g must not be modified."""
-        raise NotImplementedError
 
     def _init_slot(self, slot: str, p: Array) -> Array:
         return np.zeros_like(p)

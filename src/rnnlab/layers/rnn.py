@@ -2,7 +2,8 @@
 
 All options are documented on rnnlab.layers.recurrent.Recurrent; the equations on the cells in
 rnnlab.cells. To reproduce torch.nn's initialisation use
-    kernel_initializer = recurrent_initializer = bias_initializer = "pytorch_uniform".
+    kernel_initializer = recurrent_initializer = bias_initializer = "pytorch_uniform"
+(and, for the LSTM, unit_forget_bias=False: the default adds 1 to the forget-gate bias).
 """
 
 from __future__ import annotations

@@ -1,6 +1,17 @@
 """rnnlab: recurrent neural networks from their equations — fast, exact, visible."""
 
-from . import activations, cells, config, gradcheck, initializers, losses, optimizers
+from . import (
+    activations,
+    callbacks,
+    cells,
+    config,
+    gradcheck,
+    initializers,
+    losses,
+    metrics,
+    optimizers,
+)
+from .io import FormatError, load_model, save_model
 from .layers import (
     GRU,
     LSTM,
@@ -15,11 +26,14 @@ from .layers import (
     TimeDistributed,
     layer_from_config,
 )
+from .model import History, NonFiniteError, Sequential
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "GRU", "LSTM", "Activation", "Bidirectional", "Dense", "Dropout", "Embedding", "Jordan",
-    "Layer", "SimpleRNN", "TimeDistributed", "activations", "cells", "config", "gradcheck",
-    "initializers", "layer_from_config", "losses", "optimizers",
+    "GRU", "LSTM", "Activation", "Bidirectional", "Dense", "Dropout", "Embedding", "FormatError",
+    "History", "Jordan", "Layer", "NonFiniteError", "Sequential", "SimpleRNN",
+    "TimeDistributed", "activations", "callbacks", "cells", "config", "gradcheck",
+    "initializers", "layer_from_config", "load_model", "losses", "metrics", "optimizers",
+    "save_model",
 ]

@@ -5,6 +5,7 @@ Every family provides
     forward(params, x, states, mask=None, recurrent_mask=None, ...)
         -> (outputs, final_states, cache)
     backward(cache, d_outputs, d_final_states) -> (dx, d_initial_states, grads)
+    states_at(cache, t) -> the states after step t of that forward (for truncated BPTT)
 Sequences are time-major inside the core: x is (T, B, I), outputs (T, B, ·); the layers in
 rnnlab.layers take batch-first input and transpose. `mask` (T, B) bool keeps a row's state
 unchanged at steps where it is False; `recurrent_mask` (B, ·) multiplies the fed-back state

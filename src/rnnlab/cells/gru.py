@@ -71,6 +71,11 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
     return hs, (h,), cache
 
 
+def states_at(cache, t: int) -> tuple:
+    """The states after step t of the last forward: (h_t,)."""
+    return (cache[3][t],)
+
+
 def backward(cache, d_outputs, d_final):
     """Gradients of the sequence. d_outputs (T, B, H) or None; d_final = (dh_T or None,)."""
     params, x, h0, hs, gates, hn, mask, recurrent_mask = cache

@@ -56,6 +56,11 @@ def forward(params, x, states, mask=None, recurrent_mask=None, activation="tanh"
     return ys, (y,), cache
 
 
+def states_at(cache, t: int) -> tuple:
+    """The states after step t of the last forward: (y_t,)."""
+    return (cache[4][t],)
+
+
 def backward(cache, d_outputs, d_final):
     """Gradients of the sequence. d_outputs (T, B, O) or None; d_final = (dy_T or None,)."""
     params, x, y0, hs, ys, mask, recurrent_mask, activation, output_activation = cache

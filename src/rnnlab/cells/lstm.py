@@ -79,6 +79,11 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
     return hs, (h, c), cache
 
 
+def states_at(cache, t: int) -> tuple:
+    """The states after step t of the last forward: (h_t, c_t)."""
+    return (cache[4][t], cache[5][t])
+
+
 def backward(cache, d_outputs, d_final):
     """Gradients of the sequence. d_outputs (T, B, H) or None; d_final = (dh_T, dc_T) or Nones."""
     params, x, h0, c0, hs, cs, tanh_cs, acts, mask, recurrent_mask = cache

@@ -46,6 +46,11 @@ def forward(params, x, states, mask=None, recurrent_mask=None, activation: str =
     return hs, (h,), cache
 
 
+def states_at(cache, t: int) -> tuple:
+    """The states after step t of the last forward: (h_t,)."""
+    return (cache[3][t],)
+
+
 def backward(cache, d_outputs, d_final):
     """Gradients of the sequence. d_outputs (T, B, H) or None, d_final = (dh_T or None,)."""
     params, x, h0, hs, mask, recurrent_mask, activation = cache

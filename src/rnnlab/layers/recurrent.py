@@ -159,6 +159,19 @@ class Recurrent(Layer):
         for s in self.states:
             s[idx] = 0.0
 
+    def state_at(self, step: int) -> list[np.ndarray]:
+        """Copies of the states after time step `step` (0-based) of the last forward call.
+
+        Truncated BPTT with overlapping windows starts the next window from such a state.
+        """
+        self._require_forward(self._cache)
+        if self.go_backwards:
+            raise ValueError(f"{self.who}: state_at is defined for forward-reading layers only")
+        T = self._cache["time"]
+        if not isinstance(step, (int, np.integer)) or not -T <= step < T:
+            raise ValueError(f"{self.who}: expected step in [0, {T}), got {step!r}")
+        return [s.copy() for s in self.cell.states_at(self._cache["cell"], int(step))]
+
     def forward(self, x, mask=None, initial_state=None, training: bool = False):
         x = as_float_array(x, self.who, self.dtype)
         check_ndim(x, self.who, 3, "(batch, time, features)")

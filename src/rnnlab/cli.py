@@ -1,0 +1,358 @@
+"""The `rnnlab` command: train, sample, demo, data, info.
+
+Errors are one clear line on stderr and exit code 2; `rnnlab --debug ...` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+EXIT_USAGE = 2
+
+
+class _Group(click.Group):
+    """Turns expected failures into one line and exit code 2 (traceback with --debug)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as err:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {type(err).__name__}: {err}", err=True)
+            sys.exit(EXIT_USAGE)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="rnnlab")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def main(ctx, debug):
+    """rnnlab: recurrent neural networks from their equations."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+# -- data -------------------------------------------------------------------------------------
+@main.group()
+def data():
+    """List and fetch datasets (cached in $RNNLAB_HOME, default ~/.cache/rnnlab)."""
+
+
+@data.command("list")
+def data_list():
+    """The registered datasets, their sources and licences."""
+    from . import datasets
+
+    for entry in datasets.list_datasets():
+        click.echo(f"{entry.name}: {entry.description}")
+        click.echo(f"    source: {entry.source} ({entry.archive}, sha256 {entry.sha256[:16]}…)")
+        click.echo(f"    licence: {entry.licence}")
+
+
+@data.command("fetch")
+@click.argument("name")
+def data_fetch(name):
+    """Download NAME (pinned, checked by sha256) into the cache."""
+    from . import datasets
+
+    path = datasets.fetch(name)
+    click.echo(f"{name}: {path}")
+
+
+# -- info -------------------------------------------------------------------------------------
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
+def info(file):
+    """Summarise a saved model or checkpoint without loading its weights."""
+    from .io import inspect_file
+
+    summary = inspect_file(file)
+    click.echo(f"{file}: {summary['format']} v{summary['format_version']}, "
+               f"{summary['file_size']:,} bytes")
+    config = summary.get("config")
+    if config:
+        click.echo(f"model {config.get('name')!r}: "
+                   f"{', '.join(layer['class_name'] for layer in config.get('layers', []))}")
+        meta = config.get("metadata") or {}
+        if "vocab" in meta:
+            click.echo(f"vocabulary: {len(meta['vocab'])} characters")
+        for key in ("dataset", "validation_loss", "trained_chars"):
+            if key in meta:
+                click.echo(f"{key.replace('_', ' ')}: {meta[key]}")
+    for name, dtype, shape in summary["tensors"]:
+        click.echo(f"  {name:40s} {dtype:5s} {tuple(shape)}")
+    click.echo(f"parameters: {summary['total_parameters']:,}")
+
+
+# -- sample -----------------------------------------------------------------------------------
+@main.command()
+@click.argument("model_file", type=click.Path(path_type=Path))
+@click.option("--prime", default="\n", show_default=False, help="Text to start from.")
+@click.option("--length", default=500, show_default=True, type=click.IntRange(0))
+@click.option("--temperature", default=0.8, show_default=True, type=float)
+@click.option("--top-k", default=None, type=int, help="Sample among the k likeliest only.")
+@click.option("--top-p", default=None, type=float, help="Nucleus sampling mass in (0, 1].")
+@click.option("--seed", default=None, type=int, help="Same seed, same text.")
+def sample(model_file, prime, length, temperature, top_k, top_p, seed):
+    """Generate text from a saved character model, streamed as it is sampled."""
+    from .generate import check_sampling, stream
+    from .io import load_model
+    from .training.charlm import model_vocab
+
+    check_sampling(temperature, top_k, top_p)
+    model = load_model(model_file)
+    vocab = model_vocab(model)
+    click.echo(prime, nl=False)
+    for ch in stream(model, vocab, prime, length, temperature, top_k, top_p, seed):
+        click.echo(ch, nl=False)
+    click.echo()
+
+
+# -- train ------------------------------------------------------------------------------------
+def _train_options(f):
+    options = [
+        click.option("--data", "dataset", default=None, help="A registered dataset name."),
+        click.option("--text", "text_file", type=click.Path(path_type=Path), default=None,
+                     help="Train on your own UTF-8 text file instead."),
+        click.option("--cell", type=click.Choice(["lstm", "gru", "rnn"]), default="lstm",
+                     show_default=True),
+        click.option("--units", type=click.IntRange(1), default=256, show_default=True),
+        click.option("--layers", "n_layers", type=click.IntRange(1), default=1,
+                     show_default=True),
+        click.option("--embedding", type=click.IntRange(1), default=64, show_default=True),
+        click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+                     show_default=True),
+        click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True),
+        click.option("--k1", type=click.IntRange(1), default=64, show_default=True,
+                     help="Steps per truncated-BPTT update."),
+        click.option("--k2", type=click.IntRange(1), default=None,
+                     help="Steps the gradient flows back (≥ k1; default k1)."),
+        click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3,
+                     show_default=True),
+        click.option("--clipnorm", type=click.FloatRange(0, min_open=True), default=5.0,
+                     show_default=True),
+        click.option("--epochs", type=click.IntRange(1), default=None),
+        click.option("--seconds", type=click.FloatRange(0, min_open=True), default=None,
+                     help="Training time budget."),
+        click.option("--eval-every", type=click.IntRange(1), default=200, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _load_corpus(dataset, text_file):
+    from . import datasets
+
+    if (dataset is None) == (text_file is None):
+        raise click.UsageError("give exactly one of --data NAME or --text FILE")
+    if dataset is not None:
+        if dataset != "shakespeare":
+            datasets.info(dataset)  # unknown names raise with the list of known ones
+            raise click.UsageError(f"dataset {dataset!r} is not a text corpus")
+        return datasets.load_shakespeare(), "shakespeare"
+    return datasets.text_file_corpus(text_file), str(text_file)
+
+
+@main.command()
+@_train_options
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Write a resumable checkpoint here.")
+@click.option("--checkpoint-every", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from --checkpoint-dir.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("model.safetensors"), show_default=True)
+@click.option("--quiet", is_flag=True)
+def train(dataset, text_file, cell, units, n_layers, embedding, dropout, batch_size, k1, k2,
+          lr, clipnorm, epochs, seconds, eval_every, seed, checkpoint_dir, checkpoint_every,
+          resume, out, quiet):
+    """Train a character-level model by truncated BPTT and save it to --out."""
+    from .training.charlm import CharLMSettings
+
+    if epochs is None and seconds is None:
+        raise click.UsageError("give --epochs N or --seconds S (or both)")
+    if resume and checkpoint_dir is None:
+        raise click.UsageError("--resume needs --checkpoint-dir")
+    settings = CharLMSettings(cell=cell, units=units, layers=n_layers, embedding=embedding,
+                              dropout=dropout, batch_size=batch_size, k1=k1, k2=k2,
+                              learning_rate=lr, clipnorm=clipnorm, seed=seed)
+    settings.validate()
+    run = _run_training(dataset, text_file, settings, epochs=epochs, seconds=seconds,
+                        eval_every=eval_every, checkpoint_dir=checkpoint_dir,
+                        checkpoint_every=checkpoint_every, resume=resume, quiet=quiet)
+    run["model"].save(out)
+    click.echo(f"saved {out}")
+    click.echo(f"validation loss: {run['val_loss']:.3f} nats/char")
+
+
+def _run_training(dataset, text_file, settings, *, epochs, seconds, eval_every,
+                  checkpoint_dir=None, checkpoint_every=100, resume=False, quiet=False):
+    """Shared by `train` and `demo`: data, model, TBPTT with progress, final evaluation."""
+    from .datasets import CharVocab
+    from .training import TBPTTTrainer
+    from .training.charlm import (
+        CHECKPOINT_NAME,
+        build_model,
+        evaluation_streams,
+        load_checkpoint,
+        save_checkpoint,
+        streams_for,
+    )
+
+    corpus, source = _load_corpus(dataset, text_file)
+    train_docs = [d.text for d in corpus.train]
+    val_docs = [d.text for d in corpus.validation]
+    if resume and (checkpoint_dir / CHECKPOINT_NAME).exists():
+        trainer, settings, extra = load_checkpoint(checkpoint_dir)
+        vocab = CharVocab.from_config(extra["vocab"])
+        model = trainer.model
+        _say(quiet, f"resuming from {checkpoint_dir / CHECKPOINT_NAME} at step "
+                    f"{trainer.progress.steps}")
+    else:
+        vocab = CharVocab.from_text("".join(train_docs) + "".join(val_docs))
+        model = build_model(len(vocab), settings)
+        trainer = TBPTTTrainer(model, settings.k1, settings.k2)
+    model.metadata = {"vocab": vocab.to_config(), "dataset": source,
+                      "settings": dataclasses.asdict(settings)}
+    train_streams = streams_for(train_docs, vocab, settings.batch_size, settings.k1)
+    val_streams = evaluation_streams(val_docs, vocab)
+    probe = evaluation_streams(_head(val_docs, 60_000), vocab, n_streams=8)
+    _say(quiet, f"data: {source}, {train_streams.n_tokens:,} training and "
+                f"{val_streams.n_tokens:,} validation characters, vocabulary {len(vocab)}")
+    _say(quiet, f"model: {model.count_params():,} parameters "
+                f"({settings.cell.upper()} {settings.units} × {settings.layers})")
+
+    bar = None if quiet else _bar(train_streams, epochs, seconds)
+
+    def on_step(tr, loss):
+        if bar is not None:
+            bar.update(tr.progress)
+
+    def checkpoint(tr):
+        save_checkpoint(tr, checkpoint_dir, settings, {"vocab": vocab.to_config()})
+
+    trainer.fit(train_streams, epochs=epochs, max_seconds=seconds, validation=probe,
+                eval_every=eval_every, on_step=on_step,
+                checkpoint=checkpoint if checkpoint_dir else None,
+                checkpoint_every=checkpoint_every)
+    if bar is not None:
+        bar.close()
+    if checkpoint_dir:
+        checkpoint(trainer)
+    prog = trainer.progress
+    _say(quiet, f"trained {prog.steps:,} steps, {prog.tokens:,} characters in "
+                f"{prog.seconds:.0f} s ({prog.tokens / max(prog.seconds, 1e-9):,.0f} chars/s)")
+    t0 = time.perf_counter()
+    val_loss = trainer.evaluate(val_streams)
+    _say(quiet, f"evaluated {val_streams.n_tokens:,} validation characters in "
+                f"{time.perf_counter() - t0:.1f} s")
+    if not math.isfinite(val_loss):
+        raise RuntimeError("the validation loss is not finite")
+    model.metadata["validation_loss"] = round(val_loss, 4)
+    model.metadata["trained_chars"] = prog.tokens
+    return {"model": model, "vocab": vocab, "trainer": trainer, "val_loss": val_loss}
+
+
+def _head(docs: list[str], n_chars: int) -> list[str]:
+    out, total = [], 0
+    for d in docs:
+        out.append(d[: n_chars - total])
+        total += len(out[-1])
+        if total >= n_chars:
+            break
+    return out
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        click.echo(text)
+
+
+class _bar:
+    """A tqdm bar over steps (epochs) or seconds (time budget), with loss in the postfix."""
+
+    def __init__(self, streams, epochs, seconds):
+        from tqdm.auto import tqdm
+
+        if seconds is not None:
+            self.by_time, total, unit = True, float(seconds), "s"
+        else:
+            self.by_time, total, unit = False, epochs * streams.n_windows, "step"
+        self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True, mininterval=0.5,
+                        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} {unit} [{elapsed}]"
+                        "{postfix}" if self.by_time else None)
+        self.last = 0.0
+
+    def update(self, progress):
+        now = progress.seconds if self.by_time else progress.steps
+        self.bar.update(min(now, self.bar.total) - self.last)
+        self.last = min(now, self.bar.total)
+        post = {"chars/s": f"{progress.tokens / max(progress.seconds, 1e-9):,.0f}"}
+        if progress.history:
+            post["val"] = f"{progress.history[-1]['val_loss']:.3f}"
+        self.bar.set_postfix(post, refresh=False)
+
+    def close(self):
+        self.bar.close()
+
+
+# -- demo -------------------------------------------------------------------------------------
+@main.command()
+@click.option("--seconds", type=click.FloatRange(1), default=360.0, show_default=True,
+              help="Training time budget.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results/demo"), show_default=True)
+@click.option("--units", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(seconds, out, units, seed):
+    """Shakespeare in one command: fetch, train a char LSTM, write a sample and a figure."""
+    from .generate import stream
+    from .training.charlm import CharLMSettings
+    from .viz import plot_loss_curve
+
+    settings = CharLMSettings(units=units, seed=seed)
+    run = _run_training("shakespeare", None, settings, epochs=None, seconds=seconds,
+                        eval_every=150)
+    model, vocab, trainer = run["model"], run["vocab"], run["trainer"]
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "model.safetensors")
+    history = trainer.progress.history
+    if history:
+        plot_loss_curve(history, out / "loss.png", title="char-LSTM on Shakespeare")
+    prime = "ROMEO:\n"
+    click.echo("\n--- sample (temperature 0.8) ---")
+    click.echo(prime, nl=False)
+    text = []
+    for ch in stream(model, vocab, prime, 600, temperature=0.8, seed=seed):
+        text.append(ch)
+        click.echo(ch, nl=False)
+    click.echo("\n---")
+    summary = {"validation_loss_nats_per_char": run["val_loss"],
+               "trained_chars": trainer.progress.tokens,
+               "train_seconds": trainer.progress.seconds,
+               "chars_per_second": trainer.progress.tokens / max(trainer.progress.seconds, 1e-9),
+               "settings": dataclasses.asdict(settings), "history": history,
+               "sample": prime + "".join(text)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    click.echo(f"results in {out}/ (model.safetensors, loss.png, summary.json)")
+    click.echo(f"validation loss: {run['val_loss']:.3f} nats/char")
+
+
+if __name__ == "__main__":
+    main()

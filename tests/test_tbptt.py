@@ -178,3 +178,14 @@ def test_trainer_errors():
     streams = make_streams([np.arange(V)], 1, k1=3)
     with pytest.raises(ValueError, match="aligned for k1 = 3"):
         TBPTTTrainer(model, 4).fit(streams)
+
+
+def test_segment_length_adds_fresh_starts(rng):
+    docs = _docs(rng, [100, 30])
+    plain = make_streams(docs, n_streams=1, k1=4)
+    seg = make_streams(docs, n_streams=1, k1=4, segment_length=25)
+    assert plain.starts.sum() == 2
+    assert seg.starts.sum() == 4 + 2  # 99 pairs -> 4 segments, 29 pairs -> 2
+    assert seg.n_tokens == plain.n_tokens
+    assert np.all(np.flatnonzero(seg.starts[0]) % 4 == 0)
+    np.testing.assert_array_equal(seg.inputs[seg.valid], plain.inputs[plain.valid])

@@ -142,6 +142,8 @@ def _train_options(f):
                      help="Steps per truncated-BPTT update."),
         click.option("--k2", type=click.IntRange(1), default=None,
                      help="Steps the gradient flows back (≥ k1; default k1)."),
+        click.option("--segment-length", type=click.IntRange(1), default=4096,
+                     show_default=True, help="Start from zero state this often."),
         click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3,
                      show_default=True),
         click.option("--clipnorm", type=click.FloatRange(0, min_open=True), default=5.0,
@@ -180,7 +182,7 @@ def _load_corpus(dataset, text_file):
               default=Path("model.safetensors"), show_default=True)
 @click.option("--quiet", is_flag=True)
 def train(dataset, text_file, cell, units, n_layers, embedding, dropout, batch_size, k1, k2,
-          lr, clipnorm, epochs, seconds, eval_every, seed, checkpoint_dir, checkpoint_every,
+          segment_length, lr, clipnorm, epochs, seconds, eval_every, seed, checkpoint_dir, checkpoint_every,
           resume, out, quiet):
     """Train a character-level model by truncated BPTT and save it to --out."""
     from .training.charlm import CharLMSettings
@@ -191,7 +193,8 @@ def train(dataset, text_file, cell, units, n_layers, embedding, dropout, batch_s
         raise click.UsageError("--resume needs --checkpoint-dir")
     settings = CharLMSettings(cell=cell, units=units, layers=n_layers, embedding=embedding,
                               dropout=dropout, batch_size=batch_size, k1=k1, k2=k2,
-                              learning_rate=lr, clipnorm=clipnorm, seed=seed)
+                              segment_length=segment_length, learning_rate=lr,
+                              clipnorm=clipnorm, seed=seed)
     settings.validate()
     run = _run_training(dataset, text_file, settings, epochs=epochs, seconds=seconds,
                         eval_every=eval_every, checkpoint_dir=checkpoint_dir,
@@ -230,7 +233,8 @@ def _run_training(dataset, text_file, settings, *, epochs, seconds, eval_every,
         trainer = TBPTTTrainer(model, settings.k1, settings.k2)
     model.metadata = {"vocab": vocab.to_config(), "dataset": source,
                       "settings": dataclasses.asdict(settings)}
-    train_streams = streams_for(train_docs, vocab, settings.batch_size, settings.k1)
+    train_streams = streams_for(train_docs, vocab, settings.batch_size, settings.k1,
+                                settings.segment_length)
     val_streams = evaluation_streams(val_docs, vocab)
     probe = evaluation_streams(_head(val_docs, 60_000), vocab, n_streams=8)
     _say(quiet, f"data: {source}, {train_streams.n_tokens:,} training and "

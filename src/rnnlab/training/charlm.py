@@ -38,6 +38,7 @@ class CharLMSettings:
     k2: int | None = None
     learning_rate: float = 2e-3
     clipnorm: float = 5.0
+    segment_length: int | None = 4096
     seed: int = 0
 
     def validate(self) -> None:
@@ -53,6 +54,10 @@ class CharLMSettings:
             raise ValueError(f"expected dropout in [0, 1), got {self.dropout!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"expected a positive learning rate, got {self.learning_rate!r}")
+        if self.segment_length is not None and (not isinstance(self.segment_length, int)
+                                                or self.segment_length < self.k1):
+            raise ValueError(f"expected segment_length ≥ k1 = {self.k1} or None, "
+                             f"got {self.segment_length!r}")
         if not self.clipnorm > 0:
             raise ValueError(f"expected a positive clipnorm, got {self.clipnorm!r}")
 
@@ -74,8 +79,9 @@ def build_model(vocab_size: int, s: CharLMSettings) -> Sequential:
     return model
 
 
-def streams_for(documents: list[str], vocab, n_streams: int, k1: int) -> Streams:
-    return make_streams([vocab.encode(doc) for doc in documents], n_streams, k1)
+def streams_for(documents: list[str], vocab, n_streams: int, k1: int,
+                segment_length: int | None = None) -> Streams:
+    return make_streams([vocab.encode(doc) for doc in documents], n_streams, k1, segment_length)
 
 
 def save_checkpoint(trainer: TBPTTTrainer, directory: Path, settings: CharLMSettings,

@@ -9,6 +9,11 @@ Documents do not share state: wherever a new document (or the middle of one, at 
 a piece) begins inside a stream, the stream is padded to the next multiple of the window length
 k1 first, so every fresh start falls on a window boundary where the trainer resets that row.
 Padding steps are invalid (mask False): they carry the state and count in no loss.
+
+`segment_length` also restarts from zero state every that many steps inside long documents.
+A model trained only on carried states can drift into poor attractors when it starts from the
+zero state (as in generation, or the first window of an evaluation); regular fresh starts keep
+it used to them, at a cost of ≤ k1 padded steps per segment and a little lost context.
 """
 
 from __future__ import annotations
@@ -52,10 +57,14 @@ class Streams:
         return int(self.valid.sum())
 
 
-def make_streams(documents: list[np.ndarray], n_streams: int, k1: int) -> Streams:
-    """Cut the (input, target) pairs of `documents` into `n_streams` streams, aligned to k1."""
+def make_streams(documents: list[np.ndarray], n_streams: int, k1: int,
+                 segment_length: int | None = None) -> Streams:
+    """Cut the (input, target) pairs of `documents` into `n_streams` streams, aligned to k1;
+    with `segment_length`, also start afresh every that many pairs inside a document."""
     n_streams = check_positive_int(n_streams, "make_streams", "n_streams")
     k1 = check_positive_int(k1, "make_streams", "k1")
+    if segment_length is not None:
+        segment_length = check_positive_int(segment_length, "make_streams", "segment_length")
     if not isinstance(documents, (list, tuple)) or not documents:
         raise ValueError(f"make_streams: expected a non-empty list of token arrays, "
                          f"got {describe(documents)}")
@@ -80,7 +89,7 @@ def make_streams(documents: list[np.ndarray], n_streams: int, k1: int) -> Stream
     pieces = []
     for b in range(n_streams):
         lo, hi = bounds[b], bounds[b + 1]
-        pieces.append(_aligned_piece(x[lo:hi], y[lo:hi], d[lo:hi], k1))
+        pieces.append(_aligned_piece(x[lo:hi], y[lo:hi], d[lo:hi], k1, segment_length))
     N = max(len(p[0]) for p in pieces)
     out = Streams(np.zeros((n_streams, N), np.int64), np.zeros((n_streams, N), np.int64),
                   np.zeros((n_streams, N), bool), np.zeros((n_streams, N), bool), k1)
@@ -92,9 +101,14 @@ def make_streams(documents: list[np.ndarray], n_streams: int, k1: int) -> Stream
     return out
 
 
-def _aligned_piece(x, y, d, k1):
+def _aligned_piece(x, y, d, k1, segment_length):
     """One stream: fragments of consecutive documents, each padded to a multiple of k1."""
     cut = np.flatnonzero(np.diff(d)) + 1
+    if segment_length is not None:  # fresh starts inside long documents too
+        bounds = np.concatenate([[0], cut, [len(x)]])
+        extra = [np.arange(lo + segment_length, hi, segment_length)
+                 for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        cut = np.unique(np.concatenate([cut, *extra])).astype(int)
     parts_x, parts_y, parts_v, parts_s = [], [], [], []
     for fx, fy in zip(np.split(x, cut), np.split(y, cut), strict=True):
         n = len(fx)

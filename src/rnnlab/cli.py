@@ -182,8 +182,8 @@ def _load_corpus(dataset, text_file):
               default=Path("model.safetensors"), show_default=True)
 @click.option("--quiet", is_flag=True)
 def train(dataset, text_file, cell, units, n_layers, embedding, dropout, batch_size, k1, k2,
-          segment_length, lr, clipnorm, epochs, seconds, eval_every, seed, checkpoint_dir, checkpoint_every,
-          resume, out, quiet):
+          segment_length, lr, clipnorm, epochs, seconds, eval_every, seed, checkpoint_dir,
+          checkpoint_every, resume, out, quiet):
     """Train a character-level model by truncated BPTT and save it to --out."""
     from .training.charlm import CharLMSettings
 
@@ -338,7 +338,8 @@ def demo(seconds, out, units, seed):
     model.save(out / "model.safetensors")
     history = trainer.progress.history
     if history:
-        plot_loss_curve(history, out / "loss.png", title="char-LSTM on Shakespeare")
+        plot_loss_curve(history, out / "loss.png", title="char-LSTM on Shakespeare",
+                        val_label="validation (first 60,000 characters)")
     prime = "ROMEO:\n"
     click.echo("\n--- sample (temperature 0.8) ---")
     click.echo(prime, nl=False)

@@ -18,6 +18,7 @@ it used to them, at a cost of ≤ k1 padded steps per segment and a little lost 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,7 +108,7 @@ def _aligned_piece(x, y, d, k1, segment_length):
     if segment_length is not None:  # fresh starts inside long documents too
         bounds = np.concatenate([[0], cut, [len(x)]])
         extra = [np.arange(lo + segment_length, hi, segment_length)
-                 for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+                 for lo, hi in itertools.pairwise(bounds)]
         cut = np.unique(np.concatenate([cut, *extra])).astype(int)
     parts_x, parts_y, parts_v, parts_s = [], [], [], []
     for fx, fy in zip(np.split(x, cut), np.split(y, cut), strict=True):

@@ -10,7 +10,8 @@ import numpy as np
 
 
 def plot_loss_curve(history: list[dict[str, float]], path: str | os.PathLike,
-                    title: str = "training", x_key: str = "tokens") -> Path:
+                    title: str = "training", x_key: str = "tokens",
+                    val_label: str = "validation") -> Path:
     """Plot train_loss and val_loss (nats per token) against `x_key`; write `path` atomically.
 
     history: entries like {"tokens": ..., "seconds": ..., "train_loss": ..., "val_loss": ...}.
@@ -25,7 +26,7 @@ def plot_loss_curve(history: list[dict[str, float]], path: str | os.PathLike,
     path = Path(path)
     xs = np.array([h[x_key] for h in history], dtype=float)
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    for key, label in (("train_loss", "training (running mean)"), ("val_loss", "validation")):
+    for key, label in (("train_loss", "training (running mean)"), ("val_loss", val_label)):
         ys = np.array([h.get(key, np.nan) for h in history], dtype=float)
         if np.isfinite(ys).any():
             ax.plot(xs, ys, marker="o", markersize=3, label=label)

@@ -48,6 +48,9 @@ def test_train_saves_a_loadable_model(trained):
     result = CliRunner().invoke(main, ["info", str(trained)])
     assert result.exit_code == 0
     assert "Embedding, LSTM, Dense" in result.output and "parameters:" in result.output
+    vocab_size = len(model.metadata["vocab"]["chars"])
+    assert f"vocabulary: {vocab_size} characters" in result.output
+    assert "lstm_0.weight_ih                         F32   (64, 8)" in result.output
 
 
 def test_sample_is_deterministic_for_a_seed(trained):
@@ -95,6 +98,9 @@ def test_unsafe_files_are_refused(tmp_path):
 def test_sampling_options_are_checked(trained):
     result = CliRunner().invoke(main, ["sample", str(trained), "--temperature", "-1"])
     assert result.exit_code == 2 and "temperature" in result.output
+    result = CliRunner().invoke(main, ["sample", str(trained), "--prime", "Ωx"])
+    assert result.exit_code == 2 and result.output.startswith("error: ")  # nothing printed first
+    assert "'Ω'" in result.output
 
 
 def test_debug_shows_the_traceback():

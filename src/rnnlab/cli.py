@@ -89,13 +89,13 @@ def info(file):
         click.echo(f"model {config.get('name')!r}: "
                    f"{', '.join(layer['class_name'] for layer in config.get('layers', []))}")
         meta = config.get("metadata") or {}
-        if "vocab" in meta:
-            click.echo(f"vocabulary: {len(meta['vocab'])} characters")
+        if isinstance(meta.get("vocab"), dict):
+            click.echo(f"vocabulary: {len(meta['vocab'].get('chars', []))} characters")
         for key in ("dataset", "validation_loss", "trained_chars"):
             if key in meta:
                 click.echo(f"{key.replace('_', ' ')}: {meta[key]}")
-    for name, dtype, shape in summary["tensors"]:
-        click.echo(f"  {name:40s} {dtype:5s} {tuple(shape)}")
+    for tensor in summary["tensors"]:
+        click.echo(f"  {tensor['name']:40s} {tensor['dtype']:5s} {tuple(tensor['shape'])}")
     click.echo(f"parameters: {summary['total_parameters']:,}")
 
 
@@ -117,6 +117,7 @@ def sample(model_file, prime, length, temperature, top_k, top_p, seed):
     check_sampling(temperature, top_k, top_p)
     model = load_model(model_file)
     vocab = model_vocab(model)
+    vocab.encode(prime)  # unknown characters fail here, before anything is printed
     click.echo(prime, nl=False)
     for ch in stream(model, vocab, prime, length, temperature, top_k, top_p, seed):
         click.echo(ch, nl=False)

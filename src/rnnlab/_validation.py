@@ -65,6 +65,19 @@ def check_mask(mask, who: str, shape: tuple[int, int]) -> np.ndarray | None:
     return mask
 
 
+def check_position_mask(mask, who: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A loss or metric mask: bool, of shape y_pred.shape[:-1], True = the position counts."""
+    if mask is None:
+        return None
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+        raise TypeError(f"{who}: expected mask as a bool array of shape {shape} "
+                        f"(True = position counts), got {describe(mask)}")
+    if mask.shape != shape:
+        raise ValueError(f"{who}: expected mask of shape y_pred.shape[:-1] = {shape}, "
+                         f"got {mask.shape}")
+    return mask
+
+
 def check_positive_int(value, who: str, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{who}: expected {name} to be a positive int, got {value!r}")

@@ -31,7 +31,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import config
-from ._validation import as_float_array, check_bool, describe
+from ._validation import as_float_array, check_bool, check_position_mask, describe
 from .activations import sigmoid
 
 Array = np.ndarray
@@ -139,18 +139,7 @@ class Loss(abc.ABC):
         return y_true
 
     def _check_mask(self, mask, shape: tuple[int, ...]) -> Array | None:
-        if mask is None:
-            return None
-        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-            raise TypeError(
-                f"{self.who}: expected mask as a bool array of shape {shape} "
-                f"(True = position counts), got {describe(mask)}"
-            )
-        if mask.shape != shape:
-            raise ValueError(
-                f"{self.who}: expected mask of shape y_pred.shape[:-1] = {shape}, got {mask.shape}"
-            )
-        return mask
+        return check_position_mask(mask, self.who, shape)
 
 
 def _masked_mean(losses: Array, grad: Array, mask: Array | None) -> tuple[float, Array]:

@@ -35,7 +35,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._validation import as_float_array, check_bool, check_choice, describe
+from ._validation import as_float_array, check_bool, check_choice, check_position_mask, describe
 from .losses import EPSILON, _check_in_range, _log_softmax
 
 Array = np.ndarray
@@ -185,18 +185,7 @@ class Metric(abc.ABC):
         return y_pred
 
     def _check_mask(self, mask, shape: tuple[int, ...]) -> Array | None:
-        if mask is None:
-            return None
-        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-            raise TypeError(
-                f"{self.who}: expected mask as a bool array of shape {shape} "
-                f"(True = position counts), got {describe(mask)}"
-            )
-        if mask.shape != shape:
-            raise ValueError(
-                f"{self.who}: expected mask of shape y_pred.shape[:-1] = {shape}, got {mask.shape}"
-            )
-        return mask
+        return check_position_mask(mask, self.who, shape)
 
     def _check_true(self, y_true, y_pred: Array, mask: Array | None) -> Array:
         """Targets of y_pred's shape (the default; metrics taking class ids override)."""

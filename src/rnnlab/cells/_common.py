@@ -35,6 +35,26 @@ def weight_grad(d_pre: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     return d_pre.reshape(-1, G).T @ inputs.reshape(-1, N)
 
 
+def gated_grads(d_in: np.ndarray, d_rec: np.ndarray, x: np.ndarray, h0: np.ndarray,
+                hs: np.ndarray, recurrent_mask: np.ndarray | None, weight_ih: np.ndarray):
+    """Parameter and input gradients after the backward time loop, as single GEMMs.
+
+    d_in (T, B, G): δ at the input-side pre-activations (feeds W_ih, b_ih and dx);
+    d_rec (T, B, G): δ at the recurrent-side pre-activations (feeds W_hh, b_hh) — the same
+    array except in the GRU. Returns (dx (T, B, I), grads).
+    """
+    h_prev = previous_states(h0, hs)
+    if recurrent_mask is not None:
+        h_prev = h_prev * recurrent_mask
+    grads = {
+        "weight_ih": weight_grad(d_in, x),
+        "weight_hh": weight_grad(d_rec, h_prev),
+        "bias_ih": d_in.sum(axis=(0, 1)),
+        "bias_hh": d_rec.sum(axis=(0, 1)),
+    }
+    return d_in @ weight_ih, grads
+
+
 def previous_states(h0: np.ndarray, hs: np.ndarray) -> np.ndarray:
     """The state each step reads: [h0, h_0, ..., h_{T-2}] as (T, B, H)."""
     return np.concatenate([h0[None], hs[:-1]], axis=0)

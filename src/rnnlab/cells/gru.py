@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid
-from ._common import carry, input_projection, previous_states, split_through_carry, weight_grad
+from ._common import carry, gated_grads, input_projection, split_through_carry
 
 
 def gru_step(x_t, h, params):
@@ -108,14 +108,5 @@ def backward(cache, d_outputs, d_final):
         dh += dh_cell * z
         if dh_carried is not None:
             dh += dh_carried
-    h_prev = previous_states(h0, hs)
-    if recurrent_mask is not None:
-        h_prev = h_prev * recurrent_mask
-    grads = {
-        "weight_ih": weight_grad(d_x, x),
-        "weight_hh": weight_grad(d_h, h_prev),
-        "bias_ih": d_x.sum(axis=(0, 1)),
-        "bias_hh": d_h.sum(axis=(0, 1)),
-    }
-    dx = d_x @ params["weight_ih"]
-    return dx, (dh, ), grads
+    dx, grads = gated_grads(d_x, d_h, x, h0, hs, recurrent_mask, params["weight_ih"])
+    return dx, (dh,), grads

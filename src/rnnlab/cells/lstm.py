@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid
-from ._common import carry, input_projection, previous_states, split_through_carry, weight_grad
+from ._common import carry, gated_grads, input_projection, split_through_carry
 
 
 def lstm_step(x_t, h, c, params):
@@ -115,15 +115,5 @@ def backward(cache, d_outputs, d_final):
         if dh_carried is not None:
             dh += dh_carried
             dc += dc_carried
-    h_prev = previous_states(h0, hs)
-    if recurrent_mask is not None:
-        h_prev = h_prev * recurrent_mask
-    db = d_pre.sum(axis=(0, 1))
-    grads = {
-        "weight_ih": weight_grad(d_pre, x),
-        "weight_hh": weight_grad(d_pre, h_prev),
-        "bias_ih": db,
-        "bias_hh": db.copy(),
-    }
-    dx = d_pre @ params["weight_ih"]
+    dx, grads = gated_grads(d_pre, d_pre, x, h0, hs, recurrent_mask, params["weight_ih"])
     return dx, (dh, dc), grads

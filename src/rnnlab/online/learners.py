@@ -1,0 +1,23 @@
+"""The online learners for SimpleRNN / LSTM / GRU layers, one interface (rnnlab.online._base):
+
+    learner = RTRL(layer, readout, loss, optimizer=None, update_every=1)
+    learner.reset(batch_size)
+    out = learner.step(x_t, target_t, mask_t=None)   # {"loss", "grads", "output", "updated"}
+
+| learner                 | ∂L_t/∂θ estimate                    | time / step / row | memory     |
+|-------------------------|-------------------------------------|-------------------|------------|
+| RTRL                    | exact                               | O(S²P)            | O(SP)      |
+| SnAp1                   | exact iff units don't interact      | O(U²P)            | O(UP)      |
+| UORO(seed=...)          | unbiased, rank one                  | O(P + GH²)        | O(S + P)   |
+| TruncatedBPTT(h, h')    | exact up to the cut h steps back    | O(h/h' · P)       | O(h(I+S))  |
+
+S = state size (H, or 2H for the LSTM), P = number of recurrent params, U = S/H.
+"""
+
+from ._base import OnlineLearner
+from .rtrl import RTRL
+from .snap import SnAp1
+from .truncated import TruncatedBPTT
+from .uoro import UORO
+
+__all__ = ["RTRL", "UORO", "OnlineLearner", "SnAp1", "TruncatedBPTT"]

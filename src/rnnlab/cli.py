@@ -317,6 +317,56 @@ class _bar:
         self.bar.close()
 
 
+# -- bench ------------------------------------------------------------------------------------
+def _csv(choices):
+    def convert(ctx, param, value):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        bad = [v for v in items if v not in choices]
+        if not items or bad:
+            raise click.BadParameter(f"expected a comma-separated list from {list(choices)}, "
+                                     f"got {value!r}")
+        return tuple(items)
+    return convert
+
+
+@main.command()
+@click.option("--cells", default="rnn,lstm,gru", show_default=True,
+              callback=_csv(("rnn", "lstm", "gru")))
+@click.option("--configs", default="C1,C2,C3,C4", show_default=True,
+              callback=_csv(("C1", "C2", "C3", "C4")),
+              help="C1 (32,64,64,128) C2 (32,64,128,256) C3 (64,128,256,512) C4 (1,256,64,128)")
+@click.option("--modes", default="train,inference", show_default=True,
+              callback=_csv(("train", "inference")))
+@click.option("--against", type=click.Choice(["torch", "none"]), default="torch",
+              show_default=True)
+@click.option("--repeats", type=click.IntRange(1), default=7, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the results here (compared with its previous content).")
+def bench(cells, configs, modes, against, repeats, json_path):
+    """Time rnnlab's layers against torch.nn in the same process (medians, interleaved)."""
+    from . import bench as benchmod
+
+    env = benchmod.environment()
+    if against == "torch" and env["torch"] is None:
+        click.echo("torch is not installed: reporting rnnlab alone "
+                   "(pip install torch to compare)")
+        against = "none"
+    click.echo(f"# numpy {env['numpy']}, torch {env['torch']}, {env['machine']}, "
+               f"{env['cores']} cores, BLAS {env['blas']}, "
+               f"{env['openblas_env'] or 'no OPENBLAS_*'}")
+    peak = benchmod.gemm_peak()
+    click.echo(f"# float32 GEMM peak measured here: {peak:.0f} GFLOP/s; median of {repeats}")
+    click.echo(benchmod.HEADER)
+    records = benchmod.run(cells, configs, modes, against_torch=against == "torch",
+                           repeats=repeats, peak=peak, log=click.echo)
+    click.echo("# speed ratio = torch time / rnnlab time (> 1: rnnlab is faster)")
+    if json_path is not None:
+        for warning in benchmod.regressions(records, json_path):
+            click.echo(f"warning: {warning}", err=True)
+        benchmod.save_json(json_path, records, env, peak)
+        click.echo(f"wrote {json_path}")
+
+
 # -- demo -------------------------------------------------------------------------------------
 @main.command()
 @click.option("--seconds", type=click.FloatRange(1), default=360.0, show_default=True,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid
-from ._common import carry, gated_grads, input_projection, split_through_carry
+from ._common import gated_grads, input_projection, split_through_carry
 
 
 def gru_step(x_t, h, params):
@@ -50,10 +50,12 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
     gates = np.empty((T, B, 3 * H), dtype=x.dtype)  # [r, z, n] after their nonlinearities
     hn = np.empty((T, B, H), dtype=x.dtype)  # q = W_hn h + b_hn
     hs = np.empty((T, B, H), dtype=x.dtype)
+    h_proj = np.empty((B, 3 * H), dtype=x.dtype)
+    buf = None if mask is None else np.empty((B, H), dtype=x.dtype)
     h = h0
     for t in range(T):
         h_read = h if recurrent_mask is None else h * recurrent_mask
-        h_proj = h_read @ w_hh_t  # (B, 3H)
+        np.matmul(h_read, w_hh_t, out=h_proj)  # (B, 3H)
         g = gates[t]
         np.add(x_proj[t, :, : 2 * H], h_proj[:, : 2 * H], out=g[:, : 2 * H])
         sigmoid(g[:, : 2 * H], out=g[:, : 2 * H])
@@ -64,11 +66,15 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
         np.multiply(r, q, out=n)
         n += x_proj[t, :, 2 * H :]
         np.tanh(n, out=n)
-        h_new = n + z * (h - n)  # (1 - z) n + z h
-        h = carry(None if mask is None else mask[t], h_new, h)
-        hs[t] = h
+        h_new = hs[t] if mask is None else buf
+        np.subtract(h, n, out=h_new)
+        h_new *= z
+        h_new += n  # (1 − z) n + z h
+        if mask is not None:
+            np.copyto(hs[t], np.where(mask[t][:, None], h_new, h))
+        h = hs[t]
     cache = (params, x, h0, hs, gates, hn, mask, recurrent_mask)
-    return hs, (h,), cache
+    return hs, (h.copy(),), cache
 
 
 def states_at(cache, t: int) -> tuple:
@@ -76,11 +82,31 @@ def states_at(cache, t: int) -> tuple:
     return (cache[3][t],)
 
 
+def _step_factors(gates, hn, h0, hs):
+    """The local derivatives of every step at once (nothing recursive in them):
+
+        A = (1 − z)(1 − n²)   Fr = A·q·r(1 − r)   Fz = (h_{t−1} − n)·z(1 − z)
+        FX = [Fr, Fz, A]  (δ on the input side = dh·FX)    FH = [Fr, Fz, A·r]  (recurrent side)
+    """
+    H = hn.shape[-1]
+    r, z, n = gates[..., :H], gates[..., H : 2 * H], gates[..., 2 * H :]
+    h_prev = np.concatenate([h0[None], hs[:-1]], axis=0)
+    A = (1.0 - z) * (1.0 - n * n)
+    FX = np.empty_like(gates)
+    FX[..., :H] = A * hn * r * (1.0 - r)
+    FX[..., H : 2 * H] = (h_prev - n) * z * (1.0 - z)
+    FX[..., 2 * H :] = A
+    FH = FX.copy()
+    FH[..., 2 * H :] *= r
+    return FX, FH
+
+
 def backward(cache, d_outputs, d_final):
     """Gradients of the sequence. d_outputs (T, B, H) or None; d_final = (dh_T or None,)."""
     params, x, h0, hs, gates, hn, mask, recurrent_mask = cache
     T, B, H = hs.shape
     w_hh = params["weight_hh"]
+    FX, FH = _step_factors(gates, hn, h0, hs)
     d_x = np.empty_like(gates)  # (T, B, 3H): δ for the input side
     d_h = np.empty_like(gates)  # (T, B, 3H): δ for the recurrent side
     dh = np.zeros((B, H), dtype=hs.dtype) if d_final[0] is None else d_final[0].copy()
@@ -89,23 +115,12 @@ def backward(cache, d_outputs, d_final):
             dh += d_outputs[t]
         m_t = None if mask is None else mask[t]
         dh_cell, dh_carried = split_through_carry(m_t, dh)
-        g = gates[t]
-        r, z, n = g[:, :H], g[:, H : 2 * H], g[:, 2 * H :]
-        h_prev = hs[t - 1] if t > 0 else h0
-        q = hn[t]
-        dn_pre = dh_cell * (1.0 - z) * (1.0 - n * n)
-        dr_pre = dn_pre * q * r * (1.0 - r)
-        dz_pre = dh_cell * (h_prev - n) * z * (1.0 - z)
-        dx_t, dh_t = d_x[t], d_h[t]
-        dx_t[:, :H] = dr_pre
-        dx_t[:, H : 2 * H] = dz_pre
-        dx_t[:, 2 * H :] = dn_pre
-        dh_t[:, : 2 * H] = dx_t[:, : 2 * H]
-        dh_t[:, 2 * H :] = dn_pre * r
-        dh = dh_t @ w_hh
+        np.multiply(dh_cell[:, None, :], FX[t].reshape(B, 3, H), out=d_x[t].reshape(B, 3, H))
+        np.multiply(dh_cell[:, None, :], FH[t].reshape(B, 3, H), out=d_h[t].reshape(B, 3, H))
+        dh = d_h[t] @ w_hh
         if recurrent_mask is not None:
             dh *= recurrent_mask
-        dh += dh_cell * z
+        dh += dh_cell * gates[t, :, H : 2 * H]  # through z ⊙ h
         if dh_carried is not None:
             dh += dh_carried
     dx, grads = gated_grads(d_x, d_h, x, h0, hs, recurrent_mask, params["weight_ih"])

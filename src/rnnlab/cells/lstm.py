@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid
-from ._common import carry, gated_grads, input_projection, split_through_carry
+from ._common import gated_grads, input_projection, split_through_carry
 
 
 def lstm_step(x_t, h, c, params):
@@ -43,6 +43,21 @@ def lstm_step(x_t, h, c, params):
     return h_new, c_new
 
 
+def _sigmoid_rows_halved(params, H: int):
+    """Copies of the weights and summed bias with the σ-gate rows (i, f, o) scaled by ½.
+
+    σ(a) = ½(1 + tanh(a/2)): with the i, f, o pre-activations halved, ONE tanh over the whole
+    contiguous (B, 4H) gate block computes all four nonlinearities, and s = ½(t + 1) finishes
+    the σ gates. The returned arrays are fresh, so edits to params always take effect.
+    """
+    scale = np.full(4 * H, 0.5, dtype=params["weight_ih"].dtype)
+    scale[2 * H : 3 * H] = 1.0
+    w_ih = params["weight_ih"] * scale[:, None]
+    w_hh_t = np.ascontiguousarray((params["weight_hh"] * scale[:, None]).T)  # (H, 4H)
+    bias = (params["bias_ih"] + params["bias_hh"]) * scale
+    return w_ih, w_hh_t, bias
+
+
 def forward(params, x, states, mask=None, recurrent_mask=None):
     """Run the whole sequence. x (T, B, I), states = (h0, c0) each (B, H).
 
@@ -51,32 +66,39 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
     h0, c0 = states
     T, B, _ = x.shape
     H = h0.shape[1]
-    w_hh_t = params["weight_hh"].T  # (H, 4H)
-    gates_in = input_projection(x, params["weight_ih"], params["bias_ih"] + params["bias_hh"])
+    w_ih, w_hh_t, bias = _sigmoid_rows_halved(params, H)
+    gates_in = input_projection(x, w_ih, bias)  # (T, B, 4H), σ rows halved
     acts = np.empty((T, B, 4 * H), dtype=x.dtype)  # [i, f, g, o] after their nonlinearities
     hs = np.empty((T, B, H), dtype=x.dtype)
     cs = np.empty((T, B, H), dtype=x.dtype)
     tanh_cs = np.empty((T, B, H), dtype=x.dtype)
+    ig = np.empty((B, H), dtype=x.dtype)
+    if mask is not None:
+        c_buf, h_buf = np.empty((B, H), dtype=x.dtype), np.empty((B, H), dtype=x.dtype)
     h, c = h0, c0
     for t in range(T):
         h_read = h if recurrent_mask is None else h * recurrent_mask
         a = acts[t]
         np.matmul(h_read, w_hh_t, out=a)
-        a += gates_in[t]  # (B, 4H) pre-activations
-        sigmoid(a[:, : 2 * H], out=a[:, : 2 * H])
-        np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
-        sigmoid(a[:, 3 * H :], out=a[:, 3 * H :])
+        a += gates_in[t]
+        np.tanh(a, out=a)  # g = tanh(a_g); i, f, o still need s = ½(t + 1)
+        for sig in (a[:, : 2 * H], a[:, 3 * H :]):
+            sig *= 0.5
+            sig += 0.5
         i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-        c_new = f * c
-        c_new += i * g
-        tc = np.tanh(c_new)
-        h_new = o * tc
-        m_t = None if mask is None else mask[t]
-        c = carry(m_t, c_new, c)
-        h = carry(m_t, h_new, h)
-        hs[t], cs[t], tanh_cs[t] = h, c, tc
+        c_new, h_new = (cs[t], hs[t]) if mask is None else (c_buf, h_buf)
+        np.multiply(f, c, out=c_new)  # c' = f ⊙ c + i ⊙ g
+        np.multiply(i, g, out=ig)
+        c_new += ig
+        np.tanh(c_new, out=tanh_cs[t])
+        np.multiply(o, tanh_cs[t], out=h_new)  # h' = o ⊙ tanh(c')
+        if mask is not None:
+            m = mask[t][:, None]
+            np.copyto(cs[t], np.where(m, c_new, c))
+            np.copyto(hs[t], np.where(m, h_new, h))
+        h, c = hs[t], cs[t]
     cache = (params, x, h0, c0, hs, cs, tanh_cs, acts, mask, recurrent_mask)
-    return hs, (h, c), cache
+    return hs, (h.copy(), c.copy()), cache
 
 
 def states_at(cache, t: int) -> tuple:
@@ -84,11 +106,33 @@ def states_at(cache, t: int) -> tuple:
     return (cache[4][t], cache[5][t])
 
 
+def _gate_factors(acts, cs, c0, tanh_cs):
+    """The local derivatives of the step, for all t at once (no recursion in them):
+
+        F[t] = [g·σ'(i), c_{t−1}·σ'(f), i·tanh'(g), tanh(c_t)·σ'(o)]   (T, B, 4H)
+        K[t] = o·(1 − tanh²c_t)                                          (T, B, H)
+
+    so that inside the time loop δ_{i,f,g} = dc·F[:, :3H] (one broadcast product) and
+    δ_o = dh·F[:, 3H:].
+    """
+    H = acts.shape[-1] // 4
+    i, f, g, o = (acts[..., k * H : (k + 1) * H] for k in range(4))
+    c_prev = np.concatenate([c0[None], cs[:-1]], axis=0)
+    F = np.empty_like(acts)
+    np.multiply(g, i * (1.0 - i), out=F[..., :H])
+    np.multiply(c_prev, f * (1.0 - f), out=F[..., H : 2 * H])
+    np.multiply(i, 1.0 - g * g, out=F[..., 2 * H : 3 * H])
+    np.multiply(tanh_cs, o * (1.0 - o), out=F[..., 3 * H :])
+    K = o * (1.0 - tanh_cs * tanh_cs)
+    return F, K
+
+
 def backward(cache, d_outputs, d_final):
     """Gradients of the sequence. d_outputs (T, B, H) or None; d_final = (dh_T, dc_T) or Nones."""
     params, x, h0, c0, hs, cs, tanh_cs, acts, mask, recurrent_mask = cache
     T, B, H = hs.shape
     w_hh = params["weight_hh"]
+    F, K = _gate_factors(acts, cs, c0, tanh_cs)
     d_pre = np.empty_like(acts)  # (T, B, 4H)
     dh = np.zeros((B, H), dtype=hs.dtype) if d_final[0] is None else d_final[0].copy()
     dc = np.zeros((B, H), dtype=hs.dtype) if d_final[1] is None else d_final[1].copy()
@@ -98,17 +142,12 @@ def backward(cache, d_outputs, d_final):
         m_t = None if mask is None else mask[t]
         dh_cell, dh_carried = split_through_carry(m_t, dh)
         dc_cell, dc_carried = split_through_carry(m_t, dc)
-        a = acts[t]
-        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-        tc = tanh_cs[t]
-        c_prev = cs[t - 1] if t > 0 else c0
-        dc_cell = dc_cell + dh_cell * o * (1.0 - tc * tc)
+        dc_cell = dc_cell + dh_cell * K[t]  # dc + dh ⊙ o ⊙ (1 − tanh²c')
         d = d_pre[t]
-        d[:, :H] = dc_cell * g * i * (1.0 - i)
-        d[:, H : 2 * H] = dc_cell * c_prev * f * (1.0 - f)
-        d[:, 2 * H : 3 * H] = dc_cell * i * (1.0 - g * g)
-        d[:, 3 * H :] = dh_cell * tc * o * (1.0 - o)
-        dc = dc_cell * f
+        np.multiply(dc_cell[:, None, :], F[t].reshape(B, 4, H)[:, :3],
+                    out=d.reshape(B, 4, H)[:, :3])  # δ_i, δ_f, δ_g in one product
+        np.multiply(dh_cell, F[t, :, 3 * H :], out=d[:, 3 * H :])  # δ_o
+        dc = dc_cell * acts[t, :, H : 2 * H]  # dc_prev = dc ⊙ f
         dh = d @ w_hh
         if recurrent_mask is not None:
             dh *= recurrent_mask

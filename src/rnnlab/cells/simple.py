@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
-from ._common import carry, gated_grads, input_projection, split_through_carry
+from ._common import gated_grads, input_projection, split_through_carry
 
 ACTIVATIONS = ("tanh", "relu")
 
@@ -25,25 +25,34 @@ def simple_rnn_step(x_t, h, params, activation: str = "tanh"):
                + h @ params["weight_hh"].T + params["bias_hh"])
 
 
+_IN_PLACE = {"tanh": lambda a: np.tanh(a, out=a), "relu": lambda a: np.maximum(a, 0.0, out=a)}
+
+
 def forward(params, x, states, mask=None, recurrent_mask=None, activation: str = "tanh"):
     """Run the whole sequence. x (T, B, I), states = (h0,) with h0 (B, H).
 
     Returns outputs hs (T, B, H) (the state after each step), final states (h_T,), and the cache.
     """
-    act, _ = activations.get(activation, "SimpleRNN", ACTIVATIONS)
+    activations.get(activation, "SimpleRNN", ACTIVATIONS)
+    act_in_place = _IN_PLACE[activation]
     (h0,) = states
     w_hh_t = params["weight_hh"].T
     a_in = input_projection(x, params["weight_ih"], params["bias_ih"] + params["bias_hh"])
-    T = x.shape[0]
-    hs = np.empty((*a_in.shape[:2], w_hh_t.shape[1]), dtype=x.dtype)  # (T, B, H)
+    T, B, H = a_in.shape
+    hs = np.empty((T, B, H), dtype=x.dtype)
+    buf = None if mask is None else np.empty((B, H), dtype=x.dtype)
     h = h0
     for t in range(T):
         h_read = h if recurrent_mask is None else h * recurrent_mask
-        h_new = act(a_in[t] + h_read @ w_hh_t)  # (B, H)
-        h = carry(None if mask is None else mask[t], h_new, h)
-        hs[t] = h
+        h_new = hs[t] if mask is None else buf
+        np.matmul(h_read, w_hh_t, out=h_new)
+        h_new += a_in[t]
+        act_in_place(h_new)  # (B, H)
+        if mask is not None:
+            np.copyto(hs[t], np.where(mask[t][:, None], h_new, h))
+        h = hs[t]
     cache = (params, x, h0, hs, mask, recurrent_mask, activation)
-    return hs, (h,), cache
+    return hs, (h.copy(),), cache
 
 
 def states_at(cache, t: int) -> tuple:
@@ -57,16 +66,15 @@ def backward(cache, d_outputs, d_final):
     _, act_backward = activations.get(activation, "SimpleRNN", ACTIVATIONS)
     w_hh = params["weight_hh"]
     T, B, H = hs.shape
-    d_pre = np.zeros_like(hs)  # (T, B, H): δ_t
+    d_pre = np.empty_like(hs)  # (T, B, H): δ_t
+    slope = act_backward(hs, np.ones_like(hs))  # act'(a_t) for all t at once, from h_t
     dh = np.zeros((B, H), dtype=hs.dtype) if d_final[0] is None else d_final[0].copy()
     for t in range(T - 1, -1, -1):
         if d_outputs is not None:
             dh += d_outputs[t]
         m_t = None if mask is None else mask[t]
         dh_cell, dh_carried = split_through_carry(m_t, dh)
-        h_new = hs[t]  # equals the cell's output wherever the step is valid
-        delta = act_backward(h_new, dh_cell)  # zero on masked rows, as dh_cell is
-        d_pre[t] = delta
+        delta = np.multiply(dh_cell, slope[t], out=d_pre[t])  # 0 on masked rows, as dh_cell is
         dh = delta @ w_hh
         if recurrent_mask is not None:
             dh *= recurrent_mask

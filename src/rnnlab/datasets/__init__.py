@@ -13,11 +13,13 @@ from .corpus import Document, TextCorpus, split_by_document, text_file_corpus
 from .download import DatasetError, data_home, fetch, sha256_of
 from .playtext import clean_play_markdown
 from .registry import DatasetInfo, info, list_datasets
+from .sentiment import SentimentDataset, WordVocab, load_vader_movies, tokenize
 from .shakespeare import load_shakespeare, read_plays
 from .vocab import CharVocab
 
 __all__ = [
-    "CharVocab", "DatasetError", "DatasetInfo", "Document", "TextCorpus", "clean_play_markdown",
-    "data_home", "fetch", "info", "list_datasets", "load_shakespeare", "read_plays",
-    "sha256_of", "split_by_document", "text_file_corpus",
+    "CharVocab", "DatasetError", "DatasetInfo", "Document", "SentimentDataset", "TextCorpus",
+    "WordVocab", "clean_play_markdown", "data_home", "fetch", "info", "list_datasets",
+    "load_shakespeare", "load_vader_movies", "read_plays", "sha256_of", "split_by_document",
+    "text_file_corpus", "tokenize",
 ]

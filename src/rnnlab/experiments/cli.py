@@ -1,0 +1,77 @@
+"""`rnnlab experiment ...`: reproductions of published experiments.
+
+    rnnlab experiment wz89 [--task NAME] [--seeds N] [--units n]
+                           [--teacher-forcing/--no-teacher-forcing] [--max-steps S] [--json]
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .wz89 import TASK_NAMES, get_task, plan, run, summarize
+
+
+@click.group()
+def experiment() -> None:
+    """Reproduce published experiments."""
+
+
+def _label(summary: dict) -> str:
+    delay = summary["options"].get("delay")
+    return summary["task"] + (f" τ={delay}" if delay is not None else "")
+
+
+def _row(s: dict) -> str:
+    median = "—" if s["median_steps"] is None else f"{s['median_steps']:,.0f}"
+    return (f"{_label(s):24s} {s['units']:>5d}  {'yes' if s['teacher_forcing'] else 'no':>3s}"
+            f"  {s['solved']:>3d}/{s['seeds']:<3d} {median:>12s} {s['seconds']:>9.1f}")
+
+
+@experiment.command("wz89")
+@click.option("--task", type=click.Choice(TASK_NAMES), default=None,
+              help="One task (default: all of them).")
+@click.option("--seeds", type=click.IntRange(1), default=10, show_default=True,
+              help="Runs per setting (seeds 0..N−1).")
+@click.option("--units", type=click.IntRange(1), default=None,
+              help="Network size (default: the task's, the paper's where it gives one).")
+@click.option("--teacher-forcing/--no-teacher-forcing", default=None,
+              help="Default: without, and for the oscillators both.")
+@click.option("--max-steps", type=click.IntRange(1), default=None,
+              help="Learning steps per run (default: the task's budget).")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=None,
+              help="Default: the task's.")
+@click.option("--delay", type=click.IntRange(2, 4), default=None,
+              help="pipelined-xor: τ, in the paper's time steps (default 2).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def wz89(task, seeds, units, teacher_forcing, max_steps, learning_rate, delay, as_json):
+    """Williams & Zipser (1989): real-time recurrent learning on its seven tasks.
+
+    Each run trains a fresh fully recurrent network online, one RTRL weight change per step,
+    until the task's success criterion holds or the step budget runs out.
+    """
+    if task is None and (units is not None or learning_rate is not None):
+        raise click.UsageError("--units and --learning-rate need --task")
+    if delay is not None and task != "pipelined-xor":
+        raise click.UsageError("--delay needs --task pipelined-xor")
+    if task is not None and units is not None:
+        needed = get_task(task, delay=delay).n_outputs
+        if units < needed:
+            raise click.UsageError(f"--units: {task} has {needed} output units, so it needs "
+                                   f"at least {needed}, got {units}")
+    summaries = []
+    if not as_json:
+        click.echo(f"{'task':24s} {'units':>5s}  {'TF':>3s}  {'solved':7s} {'median steps':>12s}"
+                   f" {'seconds':>9s}")
+    for t, tf in plan(task, teacher_forcing, delay):
+        runs = [run(t, seed=seed, units=units, teacher_forcing=tf, max_steps=max_steps,
+                    learning_rate=learning_rate) for seed in range(seeds)]
+        summary = summarize(runs)
+        summary["max_steps"] = t.max_steps if max_steps is None else max_steps
+        summary["learning_rate"] = t.learning_rate if learning_rate is None else learning_rate
+        summaries.append(summary)
+        if not as_json:
+            click.echo(_row(summary))
+    if as_json:
+        click.echo(json.dumps(summaries, indent=1, ensure_ascii=False))

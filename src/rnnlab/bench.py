@@ -11,6 +11,13 @@ the GFLOP/s rnnlab achieves counting the GEMMs only, and that as a fraction of a
 peak the bench measures on this machine. It records the BLAS library, its kernel
 ("architecture") and threads, and the OPENBLAS_* variables, which change the kernel OpenBLAS
 picks. torch is optional: without it rnnlab is reported alone.
+
+Each timed call directly follows an untimed call of the same side. OpenBLAS's and torch's
+OpenMP worker threads spin for a while after a parallel region and then sleep: a call that
+starts while the other library's threads still spin, or whose own threads must first be woken,
+runs several times slower (measured on this VM: a 0.56 ms SimpleRNN forward took 6 ms right
+after a torch call; a 1.75 ms torch call took 12 ms after a 50 ms pause). Back-to-back pairs
+time each side with its own threads awake and the other's quiet.
 """
 
 from __future__ import annotations
@@ -95,6 +102,12 @@ def _time(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
+def _time_warm(fn: Callable[[], object]) -> float:
+    """Time fn right after an untimed call of fn (threads awake, the other library quiet)."""
+    fn()
+    return _time(fn)
+
+
 def _torch():
     try:
         import torch
@@ -166,9 +179,9 @@ def run(cells=CELLS, configs=tuple(CONFIGS), modes=MODES, against_torch: bool = 
                     theirs()
                 t_ours, t_theirs = [], []
                 for _ in range(repeats):
-                    t_ours.append(_time(ours))
+                    t_ours.append(_time_warm(ours))
                     if theirs is not None:
-                        t_theirs.append(_time(theirs))
+                        t_theirs.append(_time_warm(theirs))
                 a = statistics.median(t_ours)
                 b = statistics.median(t_theirs) if t_theirs else None
                 tokens = shape[0] * shape[1]

@@ -71,3 +71,20 @@ def test_cli_writes_json(tmp_path):
     assert result.exit_code == 0, result.output
     assert "| rnn | C4" in result.output and "GEMM peak" in result.output
     assert json.loads(out.read_text())["records"][0]["cell"] == "rnn"
+
+
+def test_sweep_and_scaling_plot(tmp_path):
+    records = bench.run(cells=("rnn",), configs=("T=16", "T=32"), modes=("inference",),
+                        against_torch=True, repeats=1, peak=100.0)
+    assert [r.shape for r in records] == [(32, 16, 128, 256), (32, 32, 128, 256)]
+    path = tmp_path / "sweep.json"
+    bench.save_json(path, records, bench.environment(), 100.0)
+    out = tmp_path / "scaling.png"
+    bench.plot_scaling([path], out)
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="no sweep records"):
+        plain = tmp_path / "plain.json"
+        bench.save_json(plain, bench.run(cells=("rnn",), configs=("C4",), modes=("inference",),
+                                         against_torch=False, repeats=1, peak=1.0),
+                        bench.environment(), 1.0)
+        bench.plot_scaling([plain], tmp_path / "x.png")

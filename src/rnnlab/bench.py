@@ -39,6 +39,11 @@ CONFIGS: dict[str, tuple[int, int, int, int]] = {
     "C3": (64, 128, 256, 512),
     "C4": (1, 256, 64, 128),
 }
+#: scaling sweeps around C2: hidden size H, and sequence length T
+SWEEPS: dict[str, dict[str, tuple[int, int, int, int]]] = {
+    "H": {f"H={h}": (32, 64, 128, h) for h in (64, 128, 256, 512, 1024)},
+    "T": {f"T={t}": (32, t, 128, 256) for t in (16, 32, 64, 128, 256)},
+}
 CELLS = ("rnn", "lstm", "gru")
 MODES = ("train", "inference")
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -159,9 +164,11 @@ def run(cells=CELLS, configs=tuple(CONFIGS), modes=MODES, against_torch: bool = 
     for c in cells:
         if c not in CELLS:
             raise ValueError(f"bench: expected cells from {list(CELLS)}, got {c!r}")
+    shapes = {**CONFIGS, **SWEEPS["H"], **SWEEPS["T"]}
     for c in configs:
-        if c not in CONFIGS:
-            raise ValueError(f"bench: expected configs from {list(CONFIGS)}, got {c!r}")
+        if c not in shapes:
+            raise ValueError(f"bench: expected configs from {list(CONFIGS)} or a sweep's, "
+                             f"got {c!r}")
     for m in modes:
         if m not in MODES:
             raise ValueError(f"bench: expected modes from {list(MODES)}, got {m!r}")
@@ -170,7 +177,7 @@ def run(cells=CELLS, configs=tuple(CONFIGS), modes=MODES, against_torch: bool = 
     peak = gemm_peak() if peak is None else peak
     records = []
     for config in configs:
-        shape = CONFIGS[config]
+        shape = shapes[config]
         for cell in cells:
             for mode in modes:
                 ours, theirs = _pair(cell, shape, mode, against_torch)
@@ -243,3 +250,49 @@ def regressions(records: list[Record], previous_path, threshold: float = 0.10) -
             warnings.append(f"{r.cell} {r.config} {r.mode}: ratio to torch {r.ratio:.2f} is "
                             f"below the {prev['ratio']:.2f} recorded in {path}")
     return warnings
+
+
+def plot_scaling(json_paths, out_path) -> None:
+    """tokens/s against H and against T (one panel per sweep found in the JSON files), rnnlab
+    solid and torch dashed, one colour per cell and mode; PNG written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_open
+
+    records = []
+    for path in json_paths:
+        records += json.loads(Path(path).read_text())["records"]
+    panels = [k for k in SWEEPS if any(r["config"].startswith(f"{k}=") for r in records)]
+    if not panels:
+        raise ValueError("plot_scaling: no sweep records (configs like 'H=256') in the JSON")
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), dpi=110,
+                             squeeze=False)
+    for ax, key in zip(axes[0], panels, strict=True):
+        axis = 3 if key == "H" else 1
+        for (cell, mode), colour in zip(
+                [(c, m) for c in CELLS for m in MODES], plt.cm.tab10.colors, strict=False):
+            rows = sorted((r for r in records if r["config"].startswith(f"{key}=")
+                           and r["cell"] == cell and r["mode"] == mode),
+                          key=lambda r: r["shape"][axis])
+            if not rows:
+                continue
+            xs = [r["shape"][axis] for r in rows]
+            ax.plot(xs, [r["rnnlab_tokens_per_s"] for r in rows], "-o", color=colour,
+                    label=f"rnnlab {cell} {mode}", markersize=3)
+            if all(r["torch_tokens_per_s"] for r in rows):
+                ax.plot(xs, [r["torch_tokens_per_s"] for r in rows], "--", color=colour,
+                        alpha=0.7, label=f"torch {cell} {mode}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("hidden size H" if key == "H" else "sequence length T")
+        ax.set_ylabel("tokens / s")
+        ax.grid(alpha=0.3, which="both")
+        ax.set_title(f"scaling with {key} (other sizes as C2)")
+    axes[0][-1].legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    with atomic_open(out_path, "wb") as fh:
+        fig.savefig(fh, format="png")
+    plt.close(fig)

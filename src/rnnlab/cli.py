@@ -335,6 +335,8 @@ def _csv(choices):
 @click.option("--configs", default="C1,C2,C3,C4", show_default=True,
               callback=_csv(("C1", "C2", "C3", "C4")),
               help="C1 (32,64,64,128) C2 (32,64,128,256) C3 (64,128,256,512) C4 (1,256,64,128)")
+@click.option("--sweep", type=click.Choice(["H", "T"]), default=None,
+              help="Instead of --configs: vary H (64…1024) or T (16…256) around C2.")
 @click.option("--modes", default="train,inference", show_default=True,
               callback=_csv(("train", "inference")))
 @click.option("--against", type=click.Choice(["torch", "none"]), default="torch",
@@ -342,10 +344,12 @@ def _csv(choices):
 @click.option("--repeats", type=click.IntRange(1), default=7, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the results here (compared with its previous content).")
-def bench(cells, configs, modes, against, repeats, json_path):
+def bench(cells, configs, sweep, modes, against, repeats, json_path):
     """Time rnnlab's layers against torch.nn in the same process (medians, interleaved)."""
     from . import bench as benchmod
 
+    if sweep is not None:
+        configs = tuple(benchmod.SWEEPS[sweep])
     env = benchmod.environment()
     if against == "torch" and env["torch"] is None:
         click.echo("torch is not installed: reporting rnnlab alone "

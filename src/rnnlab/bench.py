@@ -158,9 +158,9 @@ def _pair(cell: str, shape, mode: str, against_torch: bool):
 
 
 def run(cells=CELLS, configs=tuple(CONFIGS), modes=MODES, against_torch: bool = True,
-        repeats: int = 7, peak: float | None = None, log: Callable[[str], object] | None = None
-        ) -> list[Record]:
-    """Measure every cell × config × mode; medians of `repeats` interleaved timings."""
+        repeats: int = 7, peak: float | None = None, log: Callable[[str], object] | None = None,
+        rounds: int = 1) -> list[Record]:
+    """Measure every cell × config × mode: the median of rounds × repeats timings per side."""
     for c in cells:
         if c not in CELLS:
             raise ValueError(f"bench: expected cells from {list(CELLS)}, got {c!r}")
@@ -174,31 +174,37 @@ def run(cells=CELLS, configs=tuple(CONFIGS), modes=MODES, against_torch: bool = 
             raise ValueError(f"bench: expected modes from {list(MODES)}, got {m!r}")
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"bench: expected repeats ≥ 1, got {repeats!r}")
+    if not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"bench: expected rounds ≥ 1, got {rounds!r}")
     peak = gemm_peak() if peak is None else peak
-    records = []
-    for config in configs:
-        shape = shapes[config]
-        for cell in cells:
-            for mode in modes:
-                ours, theirs = _pair(cell, shape, mode, against_torch)
-                ours()
+    rows = [(config, cell, mode) for config in configs for cell in cells for mode in modes]
+    samples: dict[tuple, tuple[list[float], list[float]]] = {row: ([], []) for row in rows}
+    # rounds spread each row's samples over the whole run, so that a burst of load from
+    # elsewhere on a shared machine hits a few samples of every row, not all samples of one
+    for _ in range(rounds):
+        for row in rows:
+            config, cell, mode = row
+            ours, theirs = _pair(cell, shapes[config], mode, against_torch)
+            t_ours, t_theirs = samples[row]
+            for _ in range(repeats):
+                t_ours.append(_time_warm(ours))
                 if theirs is not None:
-                    theirs()
-                t_ours, t_theirs = [], []
-                for _ in range(repeats):
-                    t_ours.append(_time_warm(ours))
-                    if theirs is not None:
-                        t_theirs.append(_time_warm(theirs))
-                a = statistics.median(t_ours)
-                b = statistics.median(t_theirs) if t_theirs else None
-                tokens = shape[0] * shape[1]
-                gflops = gemm_flops(cell, shape, mode) / a / 1e9
-                rec = Record(cell, config, shape, mode, 1e3 * a, None if b is None else 1e3 * b,
-                             None if b is None else b / a, tokens / a,
-                             None if b is None else tokens / b, gflops, gflops / peak)
-                records.append(rec)
-                if log is not None:
-                    log(_row(rec))
+                    t_theirs.append(_time_warm(theirs))
+    records = []
+    for row in rows:
+        config, cell, mode = row
+        shape = shapes[config]
+        t_ours, t_theirs = samples[row]
+        a = statistics.median(t_ours)
+        b = statistics.median(t_theirs) if t_theirs else None
+        tokens = shape[0] * shape[1]
+        gflops = gemm_flops(cell, shape, mode) / a / 1e9
+        rec = Record(cell, config, shape, mode, 1e3 * a, None if b is None else 1e3 * b,
+                     None if b is None else b / a, tokens / a,
+                     None if b is None else tokens / b, gflops, gflops / peak)
+        records.append(rec)
+        if log is not None:
+            log(_row(rec))
     return records
 
 

@@ -341,10 +341,13 @@ def _csv(choices):
               callback=_csv(("train", "inference")))
 @click.option("--against", type=click.Choice(["torch", "none"]), default="torch",
               show_default=True)
-@click.option("--repeats", type=click.IntRange(1), default=7, show_default=True)
+@click.option("--repeats", type=click.IntRange(1), default=5, show_default=True,
+              help="Timed calls per side per row and round.")
+@click.option("--rounds", type=click.IntRange(1), default=3, show_default=True,
+              help="Passes over all rows (samples spread over the run).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the results here (compared with its previous content).")
-def bench(cells, configs, sweep, modes, against, repeats, json_path):
+def bench(cells, configs, sweep, modes, against, repeats, rounds, json_path):
     """Time rnnlab's layers against torch.nn in the same process (medians, interleaved)."""
     from . import bench as benchmod
 
@@ -359,10 +362,11 @@ def bench(cells, configs, sweep, modes, against, repeats, json_path):
                f"{env['cores']} cores, BLAS {env['blas']}, "
                f"{env['openblas_env'] or 'no OPENBLAS_*'}")
     peak = benchmod.gemm_peak()
-    click.echo(f"# float32 GEMM peak measured here: {peak:.0f} GFLOP/s; median of {repeats}")
+    click.echo(f"# float32 GEMM peak measured here: {peak:.0f} GFLOP/s; median of "
+               f"{rounds} rounds × {repeats} timed calls per side")
     click.echo(benchmod.HEADER)
     records = benchmod.run(cells, configs, modes, against_torch=against == "torch",
-                           repeats=repeats, peak=peak, log=click.echo)
+                           repeats=repeats, peak=peak, log=click.echo, rounds=rounds)
     click.echo("# speed ratio = torch time / rnnlab time (> 1: rnnlab is faster)")
     if json_path is not None:
         for warning in benchmod.regressions(records, json_path):

@@ -12,12 +12,12 @@ peak the bench measures on this machine. It records the BLAS library, its kernel
 ("architecture") and threads, and the OPENBLAS_* variables, which change the kernel OpenBLAS
 picks. torch is optional: without it rnnlab is reported alone.
 
-Each timed call directly follows an untimed call of the same side. OpenBLAS's and torch's
+Each timed call follows untimed calls of the same side for 30 ms. OpenBLAS's and torch's
 OpenMP worker threads spin for a while after a parallel region and then sleep: a call that
 starts while the other library's threads still spin, or whose own threads must first be woken,
 runs several times slower (measured on this VM: a 0.56 ms SimpleRNN forward took 6 ms right
-after a torch call; a 1.75 ms torch call took 12 ms after a 50 ms pause). Back-to-back pairs
-time each side with its own threads awake and the other's quiet.
+after a torch call; a 1.75 ms torch call took 12 ms after a 50 ms pause). Settling first times
+each side with its own threads awake and the other's quiet.
 """
 
 from __future__ import annotations
@@ -107,9 +107,13 @@ def _time(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def _time_warm(fn: Callable[[], object]) -> float:
-    """Time fn right after an untimed call of fn (threads awake, the other library quiet)."""
+def _time_warm(fn: Callable[[], object], settle: float = 0.03) -> float:
+    """Time fn after running it untimed for `settle` seconds (at least once): its own threads
+    awake, the other library's spinning threads gone quiet."""
+    end = time.perf_counter() + settle
     fn()
+    while time.perf_counter() < end:
+        fn()
     return _time(fn)
 
 

@@ -183,6 +183,8 @@ class Recurrent(Layer):
             self.build((None, x.shape[2]))
         check_last_dim(x, self.who, self.input_shape[1])
         mask = check_mask(mask, self.who, (B, T))
+        if mask is not None and mask.all():
+            mask = None  # every step valid: the unmasked fast path gives the same result
         states = self._initial_states(initial_state, B)
 
         in_mask = rec_mask = None

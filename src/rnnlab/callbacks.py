@@ -35,6 +35,7 @@ LearningRateScheduler keep Keras' positional order.
 
 from __future__ import annotations
 
+import abc
 import csv
 import inspect
 import io
@@ -802,7 +803,7 @@ class LearningRateScheduler(Callback):
             logs["lr"] = _get_lr(self.model, "LearningRateScheduler")
 
 
-class _Schedule:
+class _Schedule(abc.ABC):
     """Base of the ready-made schedules: schedule(epoch, lr=None) -> float (lr is ignored)."""
 
     config_keys: ClassVar[tuple[str, ...]] = ()
@@ -813,8 +814,9 @@ class _Schedule:
                              f"got {epoch!r}")
         return float(self._rate(int(epoch)))
 
+    @abc.abstractmethod
     def _rate(self, epoch: int) -> float:
-        raise NotImplementedError
+        """Subclasses implement this."""
 
     def get_config(self) -> dict:
         return {"class_name": type(self).__name__,

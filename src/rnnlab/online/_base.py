@@ -25,6 +25,7 @@ optimizer sees the keys "layer.<name>" and "readout.<name>". Memory is O(1) in t
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,7 +64,7 @@ def layer_kind(layer: RecurrentLayer, who: str) -> tuple[str, str]:
     return kind, getattr(layer, "activation", "tanh")
 
 
-class OnlineLearner:
+class OnlineLearner(abc.ABC):
     """Base class (see the module docstring). Subclasses implement the three hooks:
 
     _allocate(B)             create the learner's carried arrays for batch size B
@@ -224,14 +225,17 @@ class OnlineLearner:
         return True
 
     # -- hooks ------------------------------------------------------------------------------
+    @abc.abstractmethod
     def _allocate(self, batch_size: int) -> None:
-        raise NotImplementedError
+        """Subclasses implement this."""
 
+    @abc.abstractmethod
     def _advance(self, x: Array, mask: Array | None) -> Array:
-        raise NotImplementedError
+        """Subclasses implement this."""
 
+    @abc.abstractmethod
     def _gradients(self, ds: Array, readout_grads: dict[str, Array]) -> dict | None:
-        raise NotImplementedError
+        """Subclasses implement this."""
 
     def _carried(self) -> list[Array]:
         """The learner's own arrays carried between steps (for memory_nbytes)."""
@@ -254,8 +258,10 @@ class ForwardModeLearner(OnlineLearner):
         flat = self._flat_gradient(ds)  # (P,)
         return {"layer": unflatten(flat, self.layer.params), "readout": readout_grads}
 
+    @abc.abstractmethod
     def _update_influence(self, jac, mask: Array | None) -> None:
-        raise NotImplementedError
+        """Subclasses implement this."""
 
+    @abc.abstractmethod
     def _flat_gradient(self, ds: Array) -> Array:
-        raise NotImplementedError
+        """Subclasses implement this."""

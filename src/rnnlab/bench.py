@@ -270,7 +270,7 @@ def plot_scaling(json_paths, out_path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .io import atomic_open
+    from .viz.curves import save_figure
 
     records = []
     for path in json_paths:
@@ -303,6 +303,4 @@ def plot_scaling(json_paths, out_path) -> None:
         ax.set_title(f"scaling with {key} (other sizes as C2)")
     axes[0][-1].legend(fontsize=6, ncol=2)
     fig.tight_layout()
-    with atomic_open(out_path, "wb") as fh:
-        fig.savefig(fh, format="png")
-    plt.close(fig)
+    save_figure(fig, out_path)

@@ -125,16 +125,13 @@ def table(results: list[Result]) -> str:
 
 def plot(results: list[Result], path, title: str = "delayed XOR, online") -> None:
     """Loss (running mean over 500 steps) against steps, one line per learner; PNG, atomic."""
-    import os
-    import tempfile
-    from pathlib import Path
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
+    from ..viz.curves import save_figure
+
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     for r in results:
         ax.plot(r.curve_steps, r.curve_loss, label=r.description)
@@ -145,13 +142,4 @@ def plot(results: list[Result], path, title: str = "delayed XOR, online") -> Non
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_figure(fig, path)

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+
+def save_figure(fig, path, format: str = "png") -> Path:
+    """Write a matplotlib figure atomically (temp file, fsync, os.replace) and close it."""
+    import matplotlib.pyplot as plt
+
+    from ..io import atomic_open
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_open(path, "wb") as fh:
+            fig.savefig(fh, format=format)
+    finally:
+        plt.close(fig)
+    return path
 
 
 def plot_loss_curve(history: list[dict[str, float]], path: str | os.PathLike,
@@ -36,14 +51,5 @@ def plot_loss_curve(history: list[dict[str, float]], path: str | os.PathLike,
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_figure(fig, path)
     return path

@@ -22,6 +22,7 @@ Safety, because a local server is still a server:
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import math
 import mimetypes
@@ -408,12 +409,20 @@ class BackgroundServer:
         self.stop()
 
 
+def _is_unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
 def serve(app: Starlette, sock: socket.socket, *, open_browser: bool = False,
           view: str | None = None, log: Callable[[str], None] = print) -> None:
     """Serve on an already bound socket until Ctrl-C; optionally open the page in a browser."""
     server = _uvicorn_server(app)
     host, port = sock.getsockname()[:2]
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # a wildcard is not an address
+    if _is_unspecified(host):  # a wildcard bind is not an address to browse to
+        host = "::1" if ":" in host else "127.0.0.1"
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
     if view:
         url += f"?view={view}"

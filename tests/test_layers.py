@@ -263,3 +263,45 @@ def test_set_floatx(rng):
 def test_backward_before_forward_is_a_clear_error():
     with pytest.raises(RuntimeError, match="backward\\(\\) called before forward\\(\\)"):
         rnnlab.LSTM(3).backward(np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh", "jordan"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_no_grad_gives_the_same_outputs_and_refuses_backward(kind, go_backwards, rng):
+    layer = RECURRENT[kind](H, dtype="float64", seed=0, return_sequences=True,
+                            return_state=True, go_backwards=go_backwards)
+    x = rng.standard_normal((B, T, I))
+    mask = ragged_mask(B, T, rng, holes=True)
+    init = [rng.standard_normal((B, layer.state_size)) for _ in layer.state_names]
+    expected = layer.forward(x, mask=mask, initial_state=init)
+    with rnnlab.no_grad():
+        assert not rnnlab.config.is_grad_enabled()
+        got = layer.forward(x, mask=mask, initial_state=init)
+    assert rnnlab.config.is_grad_enabled()
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    if kind in ("lstm", "gru"):  # the cells with a cache-free path
+        with pytest.raises(RuntimeError, match="ran under rnnlab.no_grad"):
+            layer.backward(np.ones_like(got[0]))
+    layer.forward(x, mask=mask)  # with gradients again: backward works
+    layer.backward(np.ones((B, T, layer.output_size)), *[None] * len(layer.state_names))
+
+
+def test_no_grad_does_not_leak_from_a_paused_generator():
+    from rnnlab.generate import stream
+
+    class Vocab:
+        def encode(self, text):
+            return np.array([ord(c) - 97 for c in text])
+
+        def decode(self, ids):
+            return "".join(chr(97 + i) for i in ids)
+
+        def __len__(self):
+            return 5
+
+    model = rnnlab.Sequential([rnnlab.Embedding(5, 3), rnnlab.LSTM(4, return_sequences=True),
+                               rnnlab.Dense(5)])
+    it = stream(model, Vocab(), "ab", 10, seed=0)
+    next(it)
+    assert rnnlab.config.is_grad_enabled()

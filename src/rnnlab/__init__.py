@@ -11,6 +11,7 @@ from . import (
     metrics,
     optimizers,
 )
+from .config import no_grad
 from .io import FormatError, load_model, save_model
 from .layers import (
     GRU,
@@ -31,9 +32,32 @@ from .model import History, NonFiniteError, Sequential
 __version__ = "0.1.0"
 
 __all__ = [
-    "GRU", "LSTM", "Activation", "Bidirectional", "Dense", "Dropout", "Embedding", "FormatError",
-    "History", "Jordan", "Layer", "NonFiniteError", "Sequential", "SimpleRNN",
-    "TimeDistributed", "activations", "callbacks", "cells", "config", "gradcheck",
-    "initializers", "layer_from_config", "load_model", "losses", "metrics", "optimizers",
+    "GRU",
+    "LSTM",
+    "Activation",
+    "Bidirectional",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "FormatError",
+    "History",
+    "Jordan",
+    "Layer",
+    "NonFiniteError",
+    "Sequential",
+    "SimpleRNN",
+    "TimeDistributed",
+    "activations",
+    "callbacks",
+    "cells",
+    "config",
+    "gradcheck",
+    "initializers",
+    "layer_from_config",
+    "load_model",
+    "losses",
+    "metrics",
+    "no_grad",
+    "optimizers",
     "save_model",
 ]

@@ -3,7 +3,7 @@
 For every cell (rnn = tanh SimpleRNN, lstm, gru) × configuration (B, T, I, H) × mode:
 
     train      forward with caches + backward to input and parameter gradients
-    inference  forward only (torch under no_grad)
+    inference  forward only, both under no_grad (rnnlab.no_grad, torch.no_grad)
 
 the bench times rnnlab and torch alternately (rnnlab, torch, rnnlab, torch, ...) and reports
 medians, tokens/s (B·T per call), the ratio torch time / rnnlab time (> 1: rnnlab is faster),
@@ -127,6 +127,7 @@ def _torch():
 
 def _pair(cell: str, shape, mode: str, against_torch: bool):
     """(rnnlab callable, torch callable or None) for one measurement."""
+    from .config import no_grad
     from .layers import GRU, LSTM, SimpleRNN
 
     B, T, I, H = shape
@@ -141,7 +142,8 @@ def _pair(cell: str, shape, mode: str, against_torch: bool):
             layer.backward(dy)
     else:
         def ours():
-            layer.forward(x)
+            with no_grad():
+                layer.forward(x)
     torch = _torch() if against_torch else None
     if torch is None:
         return ours, None

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from . import config
 from ._validation import describe
 from .layers.core import Dense
 from .model import Sequential
@@ -119,7 +120,8 @@ def stream(model: Sequential, vocab: Vocabulary, prime: str = "\n", length: int 
     ids = np.asarray(vocab.encode(prime), dtype=np.int64)[None, :]  # (1, T)
     with _Streaming(model):
         for _ in range(length):
-            out = model.forward(ids)  # (1, T, V)
+            with config.no_grad():  # scoped to the call: a generator must not leak it
+                out = model.forward(ids)  # (1, T, V)
             last = out[0, -1].astype(np.float64)
             if probabilities:
                 with np.errstate(divide="ignore"):

@@ -345,7 +345,8 @@ class Sequential:
             m.reset()
         for start in range(0, len(x), batch_size):
             sl = slice(start, start + batch_size)
-            y_pred = self.forward(x[sl], training=False)
+            with config.no_grad():
+                y_pred = self.forward(x[sl], training=False)
             mask = self._loss_mask(y_pred, None if sample_mask is None else sample_mask[sl])
             value = self.loss(y[sl], y_pred, mask)
             weight = int(np.prod(y_pred.shape[:-1])) if mask is None else int(mask.sum())
@@ -364,7 +365,8 @@ class Sequential:
         """The model's output for x, computed in batches (builds lazily)."""
         x = self._check_x(x, "predict")
         _check_positive_int(batch_size, "predict", "batch_size")
-        outs = [self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        with config.no_grad():
+            outs = [self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate(outs, axis=0)
 
     # -- description and files --------------------------------------------------------------------

@@ -77,6 +77,43 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
     return hs, (h.copy(),), cache
 
 
+def forward_inference(params, x, states, mask=None):
+    """forward() without a cache: the gate buffers are reused at every step.
+
+    Returns hs (T, B, H) and the final states (h_T,); the same numbers as forward().
+    """
+    (h0,) = states
+    T, B, _ = x.shape
+    H = h0.shape[1]
+    b_hh = params["bias_hh"]
+    b_in = params["bias_ih"].copy()
+    b_in[: 2 * H] += b_hh[: 2 * H]
+    x_proj = input_projection(x, params["weight_ih"], b_in)  # (T, B, 3H)
+    w_hh_t = params["weight_hh"].T
+    h_proj = np.empty((B, 3 * H), dtype=x.dtype)
+    g = np.empty((B, 3 * H), dtype=x.dtype)
+    hs = np.empty((T, B, H), dtype=x.dtype)
+    buf = np.empty((B, H), dtype=x.dtype)
+    h = h0
+    for t in range(T):
+        np.matmul(h, w_hh_t, out=h_proj)
+        np.add(x_proj[t, :, : 2 * H], h_proj[:, : 2 * H], out=g[:, : 2 * H])
+        sigmoid(g[:, : 2 * H], out=g[:, : 2 * H])
+        r, z, n = g[:, :H], g[:, H : 2 * H], g[:, 2 * H :]
+        np.add(h_proj[:, 2 * H :], b_hh[2 * H :], out=n)
+        n *= r
+        n += x_proj[t, :, 2 * H :]
+        np.tanh(n, out=n)
+        h_new = hs[t] if mask is None else buf
+        np.subtract(h, n, out=h_new)
+        h_new *= z
+        h_new += n
+        if mask is not None:
+            np.copyto(hs[t], np.where(mask[t][:, None], h_new, h))
+        h = hs[t]
+    return hs, (h.copy(),)
+
+
 def states_at(cache, t: int) -> tuple:
     """The states after step t of the last forward: (h_t,)."""
     return (cache[3][t],)

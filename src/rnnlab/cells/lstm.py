@@ -101,6 +101,47 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
     return hs, (h.copy(), c.copy()), cache
 
 
+def forward_inference(params, x, states, mask=None):
+    """forward() without a cache: one (B, 4H) gate buffer reused at every step.
+
+    Returns hs (T, B, H) and the final states (h_T, c_T); the same numbers as forward().
+    """
+    h0, c0 = states
+    T, B, _ = x.shape
+    H = h0.shape[1]
+    w_ih, w_hh_t, bias = _sigmoid_rows_halved(params, H)
+    gates_in = input_projection(x, w_ih, bias)  # (T, B, 4H)
+    a = np.empty((B, 4 * H), dtype=x.dtype)
+    hs = np.empty((T, B, H), dtype=x.dtype)
+    c = c0.copy()
+    tc = np.empty((B, H), dtype=x.dtype)
+    ig = np.empty((B, H), dtype=x.dtype)
+    h = h0
+    for t in range(T):
+        np.matmul(h, w_hh_t, out=a)
+        a += gates_in[t]
+        np.tanh(a, out=a)
+        for sig in (a[:, : 2 * H], a[:, 3 * H :]):
+            sig *= 0.5
+            sig += 0.5
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        np.multiply(i, g, out=ig)
+        if mask is None:
+            c *= f
+            c += ig
+            np.tanh(c, out=tc)
+            np.multiply(o, tc, out=hs[t])
+        else:
+            m = mask[t][:, None]
+            c_new = f * c
+            c_new += ig
+            np.copyto(c, np.where(m, c_new, c))
+            np.tanh(c_new, out=tc)
+            np.copyto(hs[t], np.where(m, o * tc, h))
+        h = hs[t]
+    return hs, (h.copy(), c)
+
+
 def states_at(cache, t: int) -> tuple:
     """The states after step t of the last forward: (h_t, c_t)."""
     return (cache[4][t], cache[5][t])

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import initializers
+from .. import config, initializers
 from .._validation import (
     as_float_array,
     check_bool,
@@ -74,6 +74,7 @@ class Recurrent(Layer):
         self.states: list[np.ndarray] | None = None  # carried states when stateful
         self.initial_state_grads: list[np.ndarray] | None = None
         self._cache: dict[str, Any] | None = None
+        self._no_grad_forward = False
 
     # -- what subclasses provide ------------------------------------------------------------------
     @property
@@ -164,7 +165,7 @@ class Recurrent(Layer):
 
         Truncated BPTT with overlapping windows starts the next window from such a state.
         """
-        self._require_forward(self._cache)
+        self._require_cache(self._cache)
         if self.go_backwards:
             raise ValueError(f"{self.who}: state_at is defined for forward-reading layers only")
         T = self._cache["time"]
@@ -198,13 +199,19 @@ class Recurrent(Layer):
         ms = None if mask is None else (mask[:, ::-1] if self.go_backwards else mask)
         x_tm = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (T, B, I)
         m_tm = None if ms is None else np.ascontiguousarray(ms.T)  # (T, B)
-        outputs, finals, cell_cache = self.cell.forward(
-            self.params, x_tm, states, m_tm, rec_mask, **self._cell_options())
-
+        if not config.is_grad_enabled() and rec_mask is None \
+                and hasattr(self.cell, "forward_inference"):
+            outputs, finals = self.cell.forward_inference(self.params, x_tm, states, m_tm)
+            self._cache = None  # nothing kept: backward is refused, state_at unavailable
+            self._no_grad_forward = True
+        else:
+            outputs, finals, cell_cache = self.cell.forward(
+                self.params, x_tm, states, m_tm, rec_mask, **self._cell_options())
+            self._cache = {"cell": cell_cache, "in_mask": in_mask, "mask": mask,
+                           "batch": B, "time": T}
+            self._no_grad_forward = False
         if self.stateful:
             self.states = [s.copy() for s in finals]
-        self._cache = {"cell": cell_cache, "in_mask": in_mask, "mask": mask,
-                       "batch": B, "time": T}
         if self.return_sequences:
             y = outputs.transpose(1, 0, 2)  # (B, T, O)
             if self.go_backwards:
@@ -220,7 +227,7 @@ class Recurrent(Layer):
 
     def backward(self, dy, *dstates):
         cache = self._cache
-        self._require_forward(cache)
+        self._require_cache(cache)
         B, T = cache["batch"], cache["time"]
         n_states = len(self.state_names)
         if dstates and not self.return_state:
@@ -257,6 +264,12 @@ class Recurrent(Layer):
         if cache["in_mask"] is not None:
             dx *= cache["in_mask"][:, None, :]
         return dx
+
+    def _require_cache(self, cache) -> None:
+        if cache is None and self._no_grad_forward:
+            raise RuntimeError(f"{self.who}: the last forward ran under rnnlab.no_grad(), which "
+                               f"keeps nothing for backward() or state_at(); run it outside")
+        self._require_forward(cache)
 
     # -- internals --------------------------------------------------------------------------------
     def _dropout_mask(self, shape, rate: float) -> np.ndarray:

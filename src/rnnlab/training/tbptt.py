@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import config
 from .._validation import check_positive_int
 from ..model import NonFiniteError, Sequential
 from .streams import Streams
@@ -162,6 +163,11 @@ class TBPTTTrainer:
     def evaluate(self, streams: Streams) -> float:
         """Mean loss per valid token over whole streams (state carried, no updates)."""
         cursor = _Cursor(self.recurrent, streams.k1, streams.k1)
+        with config.no_grad():
+            total, count = self._evaluate_windows(cursor, streams)
+        return total / count if count else math.nan
+
+    def _evaluate_windows(self, cursor, streams: Streams) -> tuple[float, int]:
         total, count = 0.0, 0
         for p in range(0, streams.length, streams.k1):
             y_pred, targets, loss_mask = cursor.run(self.model, streams, p, training=False)
@@ -169,7 +175,7 @@ class TBPTTTrainer:
             if n:
                 total += self.model.loss(targets, y_pred, loss_mask) * n
                 count += n
-        return total / count if count else math.nan
+        return total, count
 
     # -- checkpoints -----------------------------------------------------------------------------
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -270,6 +276,7 @@ class _Cursor:
             for layer, states in zip(self.recurrent, carry, strict=True):
                 layer.stateful, layer.states = True, states  # the window starts from `carry`
             y_pred = model.forward(x, mask=step_mask, training=training)
+            finals = [layer.states for layer in self.recurrent]  # after the window's last step
         finally:
             for layer, (flag, states) in zip(self.recurrent, saved, strict=True):
                 layer.stateful, layer.states = flag, states
@@ -277,6 +284,8 @@ class _Cursor:
         w_next, _ = self.bounds(p + self.k1)
         if w_next == w:  # still at the stream's start (k2 ≥ 2·k1 early on)
             self.carry = [[np.zeros_like(s) for s in states] for states in carry]
+        elif w_next == p + self.k1:  # the next window starts where this one ends
+            self.carry = [[s.copy() for s in states] for states in finals]
         else:
             self.carry = [layer.state_at(w_next - 1 - w) for layer in self.recurrent]
         return y_pred, targets, loss_mask

@@ -65,6 +65,15 @@ def check_mask(mask, who: str, shape: tuple[int, int]) -> np.ndarray | None:
     return mask
 
 
+def check_prediction(y_pred, who: str, dtype: np.dtype) -> np.ndarray:
+    """A loss or metric prediction: real, finite, shape (..., features) with ≥ 1 feature."""
+    y_pred = as_float_array(y_pred, who, dtype, "y_pred")
+    if y_pred.ndim == 0 or y_pred.shape[-1] == 0:
+        raise ValueError(f"{who}: expected y_pred of shape (..., features) with at least one "
+                         f"feature, got shape {y_pred.shape}")
+    return y_pred
+
+
 def check_position_mask(mask, who: str, shape: tuple[int, ...]) -> np.ndarray | None:
     """A loss or metric mask: bool, of shape y_pred.shape[:-1], True = the position counts."""
     if mask is None:

@@ -31,7 +31,13 @@ from typing import ClassVar
 import numpy as np
 
 from . import config
-from ._validation import as_float_array, check_bool, check_position_mask, describe
+from ._validation import (
+    as_float_array,
+    check_bool,
+    check_position_mask,
+    check_prediction,
+    describe,
+)
 from .activations import sigmoid
 
 Array = np.ndarray
@@ -121,13 +127,7 @@ class Loss(abc.ABC):
     def _check_pred(self, y_pred) -> Array:
         known = isinstance(y_pred, np.ndarray) and y_pred.dtype in (np.float32, np.float64)
         dtype = y_pred.dtype if known else np.dtype(config.floatx())
-        y_pred = as_float_array(y_pred, self.who, dtype, "y_pred")
-        if y_pred.ndim == 0 or y_pred.shape[-1] == 0:
-            raise ValueError(
-                f"{self.who}: expected y_pred of shape (..., features) with at least one "
-                f"feature, got shape {y_pred.shape}"
-            )
-        return y_pred
+        return check_prediction(y_pred, self.who, dtype)
 
     def _check_true(self, y_true, y_pred: Array, mask: Array | None) -> Array:
         y_true = as_float_array(y_true, self.who, y_pred.dtype, "y_true")

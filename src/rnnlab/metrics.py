@@ -35,7 +35,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from ._validation import as_float_array, check_bool, check_choice, check_position_mask, describe
+from ._validation import (
+    as_float_array,
+    check_bool,
+    check_choice,
+    check_position_mask,
+    check_prediction,
+    describe,
+)
 from .losses import EPSILON, _check_in_range, _log_softmax
 
 Array = np.ndarray
@@ -176,13 +183,7 @@ class Metric(abc.ABC):
 
     # -- validation -------------------------------------------------------------------------
     def _check_pred(self, y_pred) -> Array:
-        y_pred = as_float_array(y_pred, self.who, np.dtype(np.float64), "y_pred")
-        if y_pred.ndim == 0 or y_pred.shape[-1] == 0:
-            raise ValueError(
-                f"{self.who}: expected y_pred of shape (..., features) with at least one "
-                f"feature, got shape {y_pred.shape}"
-            )
-        return y_pred
+        return check_prediction(y_pred, self.who, np.dtype(np.float64))
 
     def _check_mask(self, mask, shape: tuple[int, ...]) -> Array | None:
         return check_position_mask(mask, self.who, shape)

@@ -33,6 +33,14 @@ def gru_step(x_t, h, params):
     return (1.0 - z) * n + z * h
 
 
+def _input_side(params, x, H: int):
+    """W_ih x + b_ih for all steps, with b_hr and b_hz folded in; b_hn must stay inside
+    r ⊙ (W_hn h + b_hn), so it is left out. (T, B, I) -> (T, B, 3H)."""
+    b_in = params["bias_ih"].copy()
+    b_in[: 2 * H] += params["bias_hh"][: 2 * H]
+    return input_projection(x, params["weight_ih"], b_in)
+
+
 def forward(params, x, states, mask=None, recurrent_mask=None):
     """Run the whole sequence. x (T, B, I), states = (h0,) with h0 (B, H).
 
@@ -42,10 +50,7 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
     T, B, _ = x.shape
     H = h0.shape[1]
     b_hh = params["bias_hh"]
-    # b_hr and b_hz join the input projection; b_hn must stay inside r ⊙ (W_hn h + b_hn).
-    b_in = params["bias_ih"].copy()
-    b_in[: 2 * H] += b_hh[: 2 * H]
-    x_proj = input_projection(x, params["weight_ih"], b_in)  # (T, B, 3H)
+    x_proj = _input_side(params, x, H)  # (T, B, 3H)
     w_hh_t = params["weight_hh"].T  # (H, 3H)
     gates = np.empty((T, B, 3 * H), dtype=x.dtype)  # [r, z, n] after their nonlinearities
     hn = np.empty((T, B, H), dtype=x.dtype)  # q = W_hn h + b_hn
@@ -86,9 +91,7 @@ def forward_inference(params, x, states, mask=None):
     T, B, _ = x.shape
     H = h0.shape[1]
     b_hh = params["bias_hh"]
-    b_in = params["bias_ih"].copy()
-    b_in[: 2 * H] += b_hh[: 2 * H]
-    x_proj = input_projection(x, params["weight_ih"], b_in)  # (T, B, 3H)
+    x_proj = _input_side(params, x, H)  # (T, B, 3H)
     w_hh_t = params["weight_hh"].T
     h_proj = np.empty((B, 3 * H), dtype=x.dtype)
     g = np.empty((B, 3 * H), dtype=x.dtype)

@@ -74,6 +74,17 @@ def check_prediction(y_pred, who: str, dtype: np.dtype) -> np.ndarray:
     return y_pred
 
 
+def check_class_ids(y_true: np.ndarray, classes: int, mask: np.ndarray | None, who: str) -> None:
+    """Sparse targets lie in [0, classes) wherever the mask counts (padding ids may not)."""
+    bad = (y_true < 0) | (y_true >= classes)
+    if mask is not None:
+        bad &= mask
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{who}: expected class ids in [0, {classes}) in y_true, "
+                         f"got {int(y_true[index])} at index {index}")
+
+
 def check_position_mask(mask, who: str, shape: tuple[int, ...]) -> np.ndarray | None:
     """A loss or metric mask: bool, of shape y_pred.shape[:-1], True = the position counts."""
     if mask is None:

@@ -34,6 +34,7 @@ from . import config
 from ._validation import (
     as_float_array,
     check_bool,
+    check_class_ids,
     check_position_mask,
     check_prediction,
     describe,
@@ -324,15 +325,7 @@ class SparseCategoricalCrossentropy(_Crossentropy):
                 f"{self.who}: expected y_true of shape y_pred.shape[:-1] = {positions}, "
                 f"got {y_true.shape}"
             )
-        bad = (y_true < 0) | (y_true >= classes)
-        if mask is not None:
-            bad &= mask
-        if bad.any():
-            index = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(
-                f"{self.who}: expected class ids in [0, {classes}) in y_true, "
-                f"got {int(y_true[index])} at index {index}"
-            )
+        check_class_ids(y_true, classes, mask, self.who)
         if mask is not None:
             y_true = np.where(mask, y_true, 0)  # ignored ids become a safe index
         return y_true.astype(np.intp, copy=False)

@@ -39,6 +39,7 @@ from ._validation import (
     as_float_array,
     check_bool,
     check_choice,
+    check_class_ids,
     check_position_mask,
     check_prediction,
     describe,
@@ -229,15 +230,7 @@ def _class_ids(y_true: Array, y_pred: Array, mask: Array | None, who: str) -> Ar
         raise TypeError(f"{who}: expected integer class ids in y_true, got {describe(y_true)}")
     positions, classes = y_pred.shape[:-1], y_pred.shape[-1]
     y_true = y_true.reshape(positions)
-    bad = (y_true < 0) | (y_true >= classes)
-    if mask is not None:
-        bad &= mask
-    if bad.any():
-        index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
-            f"{who}: expected class ids in [0, {classes}) in y_true, "
-            f"got {int(y_true[index])} at index {index}"
-        )
+    check_class_ids(y_true, classes, mask, who)
     return y_true.astype(np.intp, copy=False)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid
+from . import lstm_native
 from ._common import gated_grads, input_projection, split_through_carry
 
 
@@ -61,8 +62,11 @@ def _sigmoid_rows_halved(params, H: int):
 def forward(params, x, states, mask=None, recurrent_mask=None):
     """Run the whole sequence. x (T, B, I), states = (h0, c0) each (B, H).
 
-    Returns hs (T, B, H), final states (h_T, c_T), and the cache.
+    Returns hs (T, B, H), final states (h_T, c_T), and the cache. Runs on the compiled
+    kernels when lstm_native.usable() says they can take the call.
     """
+    if lstm_native.usable(params, x, mask, recurrent_mask):
+        return lstm_native.forward(params, x, states, mask)
     h0, c0 = states
     T, B, _ = x.shape
     H = h0.shape[1]
@@ -106,6 +110,9 @@ def forward_inference(params, x, states, mask=None):
 
     Returns hs (T, B, H) and the final states (h_T, c_T); the same numbers as forward().
     """
+    if lstm_native.usable(params, x, mask):
+        hs, final, _ = lstm_native.forward(params, x, states, mask, keep_cache=False)
+        return hs, final
     h0, c0 = states
     T, B, _ = x.shape
     H = h0.shape[1]
@@ -171,6 +178,8 @@ def _gate_factors(acts, cs, c0, tanh_cs):
 def backward(cache, d_outputs, d_final):
     """Gradients of the sequence. d_outputs (T, B, H) or None; d_final = (dh_T, dc_T) or Nones."""
     params, x, h0, c0, hs, cs, tanh_cs, acts, mask, recurrent_mask = cache
+    if lstm_native.usable(params, x, mask, recurrent_mask):
+        return lstm_native.backward(cache, d_outputs, d_final)
     T, B, H = hs.shape
     w_hh = params["weight_hh"]
     F, K = _gate_factors(acts, cs, c0, tanh_cs)

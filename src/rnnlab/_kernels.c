@@ -1,0 +1,759 @@
+/* rnnlab._kernels: AVX-512 float32 kernels for the LSTM and the GEMMs around it.
+ *
+ * Why: on this project's reference machine NumPy's OpenBLAS runs its AVX2 (Haswell) SGEMM
+ * kernel, half the FMA width the CPU has; torch.nn.LSTM runs oneDNN's fused AVX-512 kernel.
+ * These kernels give rnnlab the same width and fuse the LSTM's gate nonlinearities into the
+ * recurrent GEMM. Everything here is float32; the Python side (rnnlab/native.py) checks
+ * shapes, dtypes and contiguity, packs the weights and falls back to NumPy when the CPU has
+ * no AVX-512 or the module did not build.
+ *
+ * Layouts
+ *   packed B (K x N):  [ceil(N/64) panels][K][64], zero padded; panel p holds columns
+ *                      p*64 .. p*64+63 of B, or, for the LSTM, the columns a column map chose.
+ *   LSTM gate order:   torch's [i; f; g; o] rows. The packed W_hh^T (H x 4H) interleaves
+ *                      them so that panel p holds i, f, g, o of units 16p .. 16p+15: the
+ *                      four gates of a unit come out of one 4-vector register tile, and the
+ *                      cell update runs in registers right after the dot products.
+ *
+ * Threads: each call starts (nthreads - 1) POSIX threads and joins them before returning; the
+ * time loops synchronise the threads with a spinning barrier once or twice per step.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#define NR 64    /* columns of a packed panel: 4 vectors of 16 floats */
+#define MR 6     /* rows of a register tile */
+#define KC 128   /* depth of a cache block: a 128 x 64 float panel chunk is 32 KiB */
+#define RB 48    /* rows of a work item in the parallel GEMM */
+#define RBT 192  /* rows of a packed block of a transposed A */
+#define MAX_THREADS 64
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_X86 1
+#include <immintrin.h>
+#define AVX512 __attribute__((target("avx512f,avx512dq,fma")))
+#else
+#define HAVE_X86 0
+#endif
+
+/* ---------------------------------------------------------------- threads and barrier */
+
+typedef struct {
+    atomic_int count;
+    atomic_int generation;
+    int n;
+} barrier_t;
+
+static void barrier_init(barrier_t *b, int n) {
+    atomic_init(&b->count, 0);
+    atomic_init(&b->generation, 0);
+    b->n = n;
+}
+
+static void barrier_wait(barrier_t *b) {
+    if (b->n <= 1) return;
+    int gen = atomic_load_explicit(&b->generation, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) == b->n - 1) {
+        atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+        atomic_store_explicit(&b->generation, gen + 1, memory_order_release);
+        return;
+    }
+    unsigned spins = 0;
+    while (atomic_load_explicit(&b->generation, memory_order_acquire) == gen) {
+        if (++spins > (1u << 16)) sched_yield(); /* the other thread lost its core */
+#if HAVE_X86
+        else _mm_pause();
+#endif
+    }
+}
+
+typedef void (*worker_fn)(void *ctx, int tid, int nth);
+
+typedef struct {
+    worker_fn fn;
+    void *ctx;
+    int tid, nth;
+    atomic_int *gate; /* 0: wait, 1: run, -1: cancelled */
+} thread_arg;
+
+static void *thread_main(void *p) {
+    thread_arg *a = (thread_arg *)p;
+    int g;
+    while ((g = atomic_load_explicit(a->gate, memory_order_acquire)) == 0) sched_yield();
+    if (g > 0) a->fn(a->ctx, a->tid, a->nth);
+    return NULL;
+}
+
+/* Run fn(ctx, tid, nth) for tid = 0 .. nth-1, tid 0 on the calling thread. The threads wait at
+ * a gate until all of them exist; if the system refuses one, the others are cancelled and the
+ * work runs on the calling thread alone. */
+static void run_parallel(worker_fn fn, void *ctx, int nth, barrier_t *bar) {
+    pthread_t threads[MAX_THREADS];
+    thread_arg args[MAX_THREADS];
+    atomic_int gate;
+    atomic_init(&gate, 0);
+    if (nth < 1) nth = 1;
+    if (nth > MAX_THREADS) nth = MAX_THREADS;
+    int started = 1;
+    for (int t = 1; t < nth; t++) {
+        args[t] = (thread_arg){fn, ctx, t, nth, &gate};
+        if (pthread_create(&threads[t], NULL, thread_main, &args[t]) != 0) break;
+        started++;
+    }
+    int n = started == nth ? nth : 1;
+    if (bar) barrier_init(bar, n);
+    atomic_store_explicit(&gate, n == nth ? 1 : -1, memory_order_release);
+    fn(ctx, 0, n);
+    for (int t = 1; t < started; t++) pthread_join(threads[t], NULL);
+}
+
+/* ---------------------------------------------------------------- vector math */
+#if HAVE_X86
+
+/* e^x: n = round(x log2 e), r = x - n ln2 (Cody-Waite split), e^r by its Taylor series to
+ * r^7 (|r| <= ln2/2: truncation error < 6e-9 relative), then 2^n by vscalefps. NaN passes
+ * through the clamps (vmaxps/vminps return their second operand when either is NaN). */
+AVX512 static inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_set1_ps(88.7f), x);
+    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* 1/d for d >= 1 (possibly +inf): vrcp14ps (relative error < 2^-14) refined by one Newton
+ * step r' = r (2 - d r), relative error ~2^-28, below float rounding; pipelines where a
+ * division would not. 1/inf = 0 is kept exact. */
+AVX512 static inline __m512 recip512(__m512 d) {
+    __m512 r = _mm512_rcp14_ps(d);
+    __m512 e = _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)); /* 1 - d r */
+    __m512 refined = _mm512_fmadd_ps(r, e, r);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(r, _mm512_setzero_ps(), _CMP_EQ_OQ), refined, r);
+}
+
+/* σ(x) = 1 / (1 + e^-x) */
+AVX512 static inline __m512 sigmoid512(__m512 x) {
+    __m512 one = _mm512_set1_ps(1.0f);
+    return recip512(_mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+/* tanh x = 2σ(2x) - 1 (absolute error ~1e-7, the spacing of floats near 1) */
+AVX512 static inline __m512 tanh512(__m512 x) {
+    __m512 one = _mm512_set1_ps(1.0f);
+    __m512 e = exp512(_mm512_mul_ps(x, _mm512_set1_ps(-2.0f)));
+    return _mm512_fmsub_ps(_mm512_set1_ps(2.0f), recip512(_mm512_add_ps(one, e)), one);
+}
+
+/* ---------------------------------------------------------------- GEMM tile
+ * acc[r][v] += sum_k A(r, k) * Bp[k][16v .. 16v+15] for r < mr, with A(r, k) at
+ * a[r*a_rs + k*a_cs]. mr is a constant after inlining, so acc stays in registers. */
+#define TILE_BODY(mr)                                                                     \
+    for (int k = 0; k < kc; k++) {                                                        \
+        const float *bk = bp + (long)k * b_rs;                                            \
+        __m512 b0 = _mm512_maskz_loadu_ps(m[0], bk);                                      \
+        __m512 b1 = _mm512_maskz_loadu_ps(m[1], bk + 16);                                 \
+        __m512 b2 = _mm512_maskz_loadu_ps(m[2], bk + 32);                                 \
+        __m512 b3 = _mm512_maskz_loadu_ps(m[3], bk + 48);                                 \
+        const float *ak = a + (long)k * a_cs;                                             \
+        for (int r = 0; r < (mr); r++) {                                                  \
+            __m512 av = _mm512_set1_ps(ak[(long)r * a_rs]);                               \
+            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);                               \
+            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);                               \
+            acc[r][2] = _mm512_fmadd_ps(av, b2, acc[r][2]);                               \
+            acc[r][3] = _mm512_fmadd_ps(av, b3, acc[r][3]);                               \
+        }                                                                                 \
+    }
+
+/* TILE_BODY for whole packed panels (b_rs = 64), with plain loads. */
+#define TILE_BODY_FULL(mr)                                                                \
+    for (int k = 0; k < kc; k++) {                                                        \
+        const float *bk = bp + (long)k * NR;                                              \
+        __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);                   \
+        __m512 b2 = _mm512_loadu_ps(bk + 32), b3 = _mm512_loadu_ps(bk + 48);              \
+        const float *ak = a + (long)k * a_cs;                                             \
+        for (int r = 0; r < (mr); r++) {                                                  \
+            __m512 av = _mm512_set1_ps(ak[(long)r * a_rs]);                               \
+            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);                               \
+            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);                               \
+            acc[r][2] = _mm512_fmadd_ps(av, b2, acc[r][2]);                               \
+            acc[r][3] = _mm512_fmadd_ps(av, b3, acc[r][3]);                               \
+        }                                                                                 \
+    }
+
+/* One GEMM register tile: C(mr x ncols) (=|+=) A(mr x kc) B(kc x ncols) [+ bias], B's row k
+ * at bp + k*b_rs (64 for a packed panel, the matrix's row stride for an unpacked one). */
+#define DEFINE_GEMM_TILE(mr)                                                              \
+    AVX512 static void gemm_tile_##mr(int kc, const float *a, long a_rs, long a_cs,       \
+                                      const float *bp, long b_rs, float *c, long ldc,     \
+                                      int ncols, int accumulate, const float *bias) {     \
+        __m512 acc[mr][4];                                                                \
+        __mmask16 m[4];                                                                   \
+        for (int v = 0; v < 4; v++) {                                                     \
+            int left = ncols - 16 * v;                                                    \
+            m[v] = left >= 16 ? (__mmask16)0xFFFF                                         \
+                              : (left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1)); \
+        }                                                                                 \
+        for (int r = 0; r < (mr); r++)                                                    \
+            for (int v = 0; v < 4; v++) {                                                 \
+                if (accumulate)                                                           \
+                    acc[r][v] = _mm512_maskz_loadu_ps(m[v], c + (long)r * ldc + 16 * v);  \
+                else if (bias)                                                            \
+                    acc[r][v] = _mm512_maskz_loadu_ps(m[v], bias + 16 * v);               \
+                else                                                                      \
+                    acc[r][v] = _mm512_setzero_ps();                                      \
+            }                                                                             \
+        TILE_BODY(mr)                                                                     \
+        for (int r = 0; r < (mr); r++)                                                    \
+            for (int v = 0; v < 4; v++)                                                   \
+                _mm512_mask_storeu_ps(c + (long)r * ldc + 16 * v, m[v], acc[r][v]);       \
+    }
+
+DEFINE_GEMM_TILE(1)
+DEFINE_GEMM_TILE(2)
+DEFINE_GEMM_TILE(3)
+DEFINE_GEMM_TILE(4)
+DEFINE_GEMM_TILE(5)
+DEFINE_GEMM_TILE(6)
+
+AVX512 static void gemm_tile(int mr, int kc, const float *a, long a_rs, long a_cs,
+                             const float *bp, long b_rs, float *c, long ldc, int ncols,
+                             int accumulate, const float *bias) {
+#define GEMM_TILE_ARGS kc, a, a_rs, a_cs, bp, b_rs, c, ldc, ncols, accumulate, bias
+    switch (mr) {
+    case 6: gemm_tile_6(GEMM_TILE_ARGS); break;
+    case 5: gemm_tile_5(GEMM_TILE_ARGS); break;
+    case 4: gemm_tile_4(GEMM_TILE_ARGS); break;
+    case 3: gemm_tile_3(GEMM_TILE_ARGS); break;
+    case 2: gemm_tile_2(GEMM_TILE_ARGS); break;
+    default: gemm_tile_1(GEMM_TILE_ARGS); break;
+    }
+#undef GEMM_TILE_ARGS
+}
+
+/* The share of C = A B (+ bias | + C) that thread tid of nth computes.
+ * A(M x K) at a[m*a_rs + k*a_cs]. B(K x N): panel p (columns 64p ..) starts at b + p*b_ps and
+ * its row k at + k*b_rs — packed: b_ps = 64K, b_rs = 64; a plain row-major matrix with row
+ * stride ldb: b_ps = 64, b_rs = ldb. C row-major with row stride ldc. Work items are
+ * (panel, block of RB rows), panel-major, split into nth contiguous ranges. A transposed A
+ * (a_rs == 1) is instead split by row blocks, each block copied into tile order once per
+ * depth block and used against all panels (its rows would otherwise be a whole row apart). */
+typedef struct {
+    int M, N, K;
+    const float *a;
+    long a_rs, a_cs;
+    const float *b;
+    long b_ps, b_rs;
+    const float *bias;
+    float *c;
+    long ldc;
+    int beta;
+} gemm_args;
+
+/* Copy A(m0 .. m1-1, k0 .. k0+kc-1) of a transposed A (row m of A is column m of the
+ * stored matrix) into tile order: abuf[tile][k][r], tile = MR rows. */
+AVX512 static void pack_a_block(const gemm_args *g, int m0, int m1, int k0, int kc, float *abuf) {
+    for (int k = 0; k < kc; k++) {
+        const float *src = g->a + (long)(k0 + k) * g->a_cs + m0;
+        for (int m = m0; m < m1; m += MR) {
+            int mr = m1 - m < MR ? m1 - m : MR;
+            __mmask16 mk = (__mmask16)((1u << mr) - 1);
+            _mm512_mask_storeu_ps(abuf + (long)(m - m0) * kc + (long)k * mr, mk,
+                                  _mm512_maskz_loadu_ps(mk, src + (m - m0)));
+        }
+    }
+}
+
+AVX512 static void gemm_part(const gemm_args *g, int tid, int nth) {
+    const int panels = (g->N + NR - 1) / NR;
+    const int blocks = (g->M + RB - 1) / RB;
+    if (g->a_rs == 1 && g->a_cs != 1 && g->M >= nth * MR) {
+        /* Transposed A: each thread takes whole blocks of up to RBT rows; a (rows x KC) block
+         * of A is packed once (into L2) and used against every panel of B (from L1). */
+        float abuf[RBT * KC] __attribute__((aligned(64)));
+        int rows = (g->M + 2 * nth - 1) / (2 * nth);
+        rows = (rows + MR - 1) / MR * MR;
+        if (rows > RBT) rows = RBT;
+        int tblocks = (g->M + rows - 1) / rows;
+        int lo = tblocks * tid / nth, hi = tblocks * (tid + 1) / nth;
+        for (int blk = lo; blk < hi; blk++) {
+            int m0 = blk * rows, m1 = m0 + rows < g->M ? m0 + rows : g->M;
+            for (int k0 = 0; k0 < g->K || k0 == 0; k0 += KC) {
+                int kc = g->K - k0 < KC ? g->K - k0 : KC;
+                int accumulate = k0 > 0 || g->beta;
+                pack_a_block(g, m0, m1, k0, kc, abuf);
+                for (int p = 0; p < panels; p++) {
+                    int ncols = g->N - p * NR < NR ? g->N - p * NR : NR;
+                    const float *bias = g->bias ? g->bias + (long)p * NR : NULL;
+                    for (int m = m0; m < m1; m += MR) {
+                        int mr = m1 - m < MR ? m1 - m : MR;
+                        gemm_tile(mr, kc, abuf + (long)(m - m0) * kc, 1, mr,
+                                  g->b + (long)p * g->b_ps + (long)k0 * g->b_rs, g->b_rs,
+                                  g->c + (long)m * g->ldc + p * NR, g->ldc, ncols, accumulate,
+                                  bias);
+                    }
+                }
+                if (g->K == 0) break;
+            }
+        }
+        return;
+    }
+    long items = (long)panels * blocks;
+    long lo = items * tid / nth, hi = items * (tid + 1) / nth;
+    for (long it = lo; it < hi; it++) {
+        int p = (int)(it / blocks), blk = (int)(it % blocks);
+        int ncols = g->N - p * NR;
+        if (ncols > NR) ncols = NR;
+        int m0 = blk * RB, m1 = m0 + RB < g->M ? m0 + RB : g->M;
+        const float *bpanel = g->b + (long)p * g->b_ps;
+        const float *bias = g->bias ? g->bias + (long)p * NR : NULL;
+        for (int k0 = 0; k0 < g->K || k0 == 0; k0 += KC) {
+            int kc = g->K - k0 < KC ? g->K - k0 : KC;
+            int accumulate = k0 > 0 || g->beta;
+            for (int m = m0; m < m1; m += MR) {
+                int mr = m1 - m < MR ? m1 - m : MR;
+                gemm_tile(mr, kc, g->a + (long)m * g->a_rs + (long)k0 * g->a_cs, g->a_rs,
+                          g->a_cs, bpanel + (long)k0 * g->b_rs, g->b_rs,
+                          g->c + (long)m * g->ldc + p * NR, g->ldc, ncols, accumulate, bias);
+            }
+            if (g->K == 0) break;
+        }
+    }
+}
+
+static void gemm_worker(void *ctx, int tid, int nth) { gemm_part((const gemm_args *)ctx, tid, nth); }
+
+/* ---------------------------------------------------------------- LSTM forward
+ * One step for rows r0 .. r0+mr-1 and units 16p .. 16p+15:
+ *   a = gin[t] + h_{t-1} W_hh^T       (accumulators start from the input projection)
+ *   i, f, o = σ(a_i, a_f, a_o)   g = tanh a_g
+ *   c_t = f c_{t-1} + i g        h_t = o tanh c_t
+ *   masked rows (mask[t, b] == 0) carry h_{t-1}, c_{t-1}. */
+typedef struct {
+    int T, B, H;
+    const float *gin;    /* (T, B, 4H), panel-interleaved columns, biases included */
+    const float *wp;     /* packed W_hh^T: [H/16][H][64] */
+    const float *h0;     /* (B, H) */
+    const float *c0;     /* (B, H) */
+    float *hs;           /* (T, B, H) */
+    float *cs;           /* (T, B, H) when cs_t = B*H; (B, H) updated in place when cs_t = 0 */
+    long cs_t;
+    float *acts;         /* (T, B, 4H) torch order, or NULL */
+    float *tcs;          /* (T, B, H), or NULL */
+    const uint8_t *mask; /* (T, B), or NULL */
+    barrier_t bar;
+} lstm_fwd_args;
+
+#define DEFINE_LSTM_FWD_TILE(mr)                                                          \
+    AVX512 static void lstm_fwd_tile_##mr(const lstm_fwd_args *s, int t, int r0, int p) { \
+        const int B = s->B, H = s->H, kc = H;                                             \
+        const long G = 4L * H;                                                            \
+        const float *h_prev = t ? s->hs + (long)(t - 1) * B * H : s->h0;                  \
+        const float *c_prev = t ? s->cs + (long)(t - 1) * s->cs_t : s->c0;                \
+        float *c_out = s->cs + (long)t * s->cs_t;                                         \
+        const float *gin = s->gin + ((long)t * B + r0) * G + (long)p * NR;                \
+        __m512 acc[mr][4];                                                                \
+        for (int r = 0; r < (mr); r++)                                                    \
+            for (int v = 0; v < 4; v++)                                                   \
+                acc[r][v] = _mm512_loadu_ps(gin + r * G + 16 * v);                        \
+        const float *a = h_prev + (long)r0 * H, *bp = s->wp + (long)p * H * NR;           \
+        const long a_rs = H, a_cs = 1;                                                    \
+        TILE_BODY_FULL(mr)                                                                \
+        for (int r = 0; r < (mr); r++) {                                                  \
+            const long b = r0 + r, off = b * H + 16L * p;                                 \
+            __m512 i = sigmoid512(acc[r][0]), f = sigmoid512(acc[r][1]);                  \
+            __m512 g = tanh512(acc[r][2]), o = sigmoid512(acc[r][3]);                     \
+            __m512 cp = _mm512_loadu_ps(c_prev + off);                                    \
+            __m512 c = _mm512_fmadd_ps(f, cp, _mm512_mul_ps(i, g));                       \
+            __m512 tc = tanh512(c);                                                       \
+            __m512 h = _mm512_mul_ps(o, tc);                                              \
+            if (s->mask && !s->mask[(long)t * B + b]) {                                   \
+                h = _mm512_loadu_ps(h_prev + off);                                        \
+                c = cp;                                                                   \
+            }                                                                             \
+            _mm512_storeu_ps(s->hs + (long)t * B * H + off, h);                           \
+            _mm512_storeu_ps(c_out + off, c);                                             \
+            if (s->tcs) _mm512_storeu_ps(s->tcs + (long)t * B * H + off, tc);             \
+            if (s->acts) {                                                                \
+                float *ac = s->acts + ((long)t * B + b) * G + 16L * p;                    \
+                _mm512_storeu_ps(ac, i);                                                  \
+                _mm512_storeu_ps(ac + H, f);                                              \
+                _mm512_storeu_ps(ac + 2L * H, g);                                         \
+                _mm512_storeu_ps(ac + 3L * H, o);                                         \
+            }                                                                             \
+        }                                                                                 \
+    }
+
+DEFINE_LSTM_FWD_TILE(1)
+DEFINE_LSTM_FWD_TILE(2)
+DEFINE_LSTM_FWD_TILE(3)
+DEFINE_LSTM_FWD_TILE(4)
+DEFINE_LSTM_FWD_TILE(5)
+DEFINE_LSTM_FWD_TILE(6)
+
+AVX512 static void lstm_fwd_worker(void *ctx, int tid, int nth) {
+    lstm_fwd_args *s = (lstm_fwd_args *)ctx;
+    const int P = s->H / 16;
+    const int p0 = P * tid / nth, p1 = P * (tid + 1) / nth;
+    for (int t = 0; t < s->T; t++) {
+        for (int p = p0; p < p1; p++) {
+            for (int r0 = 0; r0 < s->B; r0 += MR) {
+                switch (s->B - r0 < MR ? s->B - r0 : MR) {
+                case 6: lstm_fwd_tile_6(s, t, r0, p); break;
+                case 5: lstm_fwd_tile_5(s, t, r0, p); break;
+                case 4: lstm_fwd_tile_4(s, t, r0, p); break;
+                case 3: lstm_fwd_tile_3(s, t, r0, p); break;
+                case 2: lstm_fwd_tile_2(s, t, r0, p); break;
+                default: lstm_fwd_tile_1(s, t, r0, p); break;
+                }
+            }
+        }
+        barrier_wait(&s->bar);
+    }
+}
+
+/* ---------------------------------------------------------------- LSTM backward
+ * Per step t = T-1 .. 0, with dh, dc the gradients arriving at h_t, c_t:
+ *   dh += d_out[t]
+ *   dc_cell = dc + dh o (1 - tanh² c_t)
+ *   δi = dc_cell g i(1-i)   δf = dc_cell c_{t-1} f(1-f)   δg = dc_cell i (1-g²)
+ *   δo = dh tanh c_t o(1-o)                               → d_pre[t] (torch gate order)
+ *   dc ← dc_cell f          dh ← δ W_hh                   (one GEMM over all 4H gates)
+ * Masked rows pass dh, dc through unchanged and get δ = 0. */
+typedef struct {
+    int T, B, H;
+    const float *acts;  /* (T, B, 4H) torch order */
+    const float *cs;    /* (T, B, H) */
+    const float *c0;    /* (B, H) */
+    const float *tcs;   /* (T, B, H) */
+    const float *d_out; /* (T, B, H) or NULL */
+    const float *wp;    /* packed W_hh (4H x H): [H/64][4H][64] */
+    const uint8_t *mask;
+    float *dh, *dc;     /* (B, H) in: gradients at the final states; out: at the initial */
+    float *d_pre;       /* (T, B, 4H) */
+    barrier_t bar;
+} lstm_bwd_args;
+
+AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
+    lstm_bwd_args *s = (lstm_bwd_args *)ctx;
+    const int B = s->B, H = s->H;
+    const long G = 4L * H;
+    const int U = H / 16; /* 16-unit blocks, shared out for the pointwise phase */
+    const long u_lo = (long)B * U * tid / nth, u_hi = (long)B * U * (tid + 1) / nth;
+    const __m512 one = _mm512_set1_ps(1.0f);
+    gemm_args g = {B, H, (int)G, NULL, G, 1, s->wp, G * NR, NR, NULL, s->dh, H, 1};
+    for (int t = s->T - 1; t >= 0; t--) {
+        for (long it = u_lo; it < u_hi; it++) {
+            const long b = it / U, u = 16 * (it % U), off = b * H + u;
+            const long boff = (long)t * B * H + off;
+            const float *ac = s->acts + ((long)t * B + b) * G + u;
+            float *dp = s->d_pre + ((long)t * B + b) * G + u;
+            __m512 dh = _mm512_loadu_ps(s->dh + off);
+            if (s->d_out) dh = _mm512_add_ps(dh, _mm512_loadu_ps(s->d_out + boff));
+            if (s->mask && !s->mask[(long)t * B + b]) {
+                __m512 z = _mm512_setzero_ps();
+                _mm512_storeu_ps(dp, z);
+                _mm512_storeu_ps(dp + H, z);
+                _mm512_storeu_ps(dp + 2 * H, z);
+                _mm512_storeu_ps(dp + 3 * H, z);
+                _mm512_storeu_ps(s->dh + off, dh); /* carried; the GEMM adds δ W_hh = 0 */
+                continue;
+            }
+            __m512 i = _mm512_loadu_ps(ac), f = _mm512_loadu_ps(ac + H);
+            __m512 gg = _mm512_loadu_ps(ac + 2 * H), o = _mm512_loadu_ps(ac + 3 * H);
+            __m512 tc = _mm512_loadu_ps(s->tcs + boff);
+            __m512 cp = _mm512_loadu_ps(t ? s->cs + boff - (long)B * H : s->c0 + off);
+            __m512 dc = _mm512_loadu_ps(s->dc + off);
+            dc = _mm512_fmadd_ps(_mm512_mul_ps(dh, o), _mm512_fnmadd_ps(tc, tc, one), dc);
+            _mm512_storeu_ps(dp, _mm512_mul_ps(_mm512_mul_ps(dc, gg),
+                                               _mm512_mul_ps(i, _mm512_sub_ps(one, i))));
+            _mm512_storeu_ps(dp + H, _mm512_mul_ps(_mm512_mul_ps(dc, cp),
+                                                   _mm512_mul_ps(f, _mm512_sub_ps(one, f))));
+            _mm512_storeu_ps(dp + 2 * H, _mm512_mul_ps(_mm512_mul_ps(dc, i),
+                                                       _mm512_fnmadd_ps(gg, gg, one)));
+            _mm512_storeu_ps(dp + 3 * H, _mm512_mul_ps(_mm512_mul_ps(dh, tc),
+                                                       _mm512_mul_ps(o, _mm512_sub_ps(one, o))));
+            _mm512_storeu_ps(s->dc + off, _mm512_mul_ps(dc, f));
+            _mm512_storeu_ps(s->dh + off, _mm512_setzero_ps());
+        }
+        barrier_wait(&s->bar);
+        g.a = s->d_pre + (long)t * B * G;
+        gemm_part(&g, tid, nth); /* dh += δ_t W_hh */
+        barrier_wait(&s->bar);
+    }
+}
+
+#endif /* HAVE_X86 */
+
+/* ---------------------------------------------------------------- Python glue */
+
+static int cpu_ok(void) {
+#if HAVE_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+/* A float32 C-contiguous buffer of at least `need` elements, or NULL for None when allowed. */
+static int get_f32(PyObject *obj, Py_buffer *view, Py_ssize_t need, int writable, int optional,
+                   const char *name) {
+    view->obj = NULL;
+    view->buf = NULL;
+    if (obj == Py_None) {
+        if (optional) return 0;
+        PyErr_Format(PyExc_TypeError, "%s: expected a float32 array, got None", name);
+        return -1;
+    }
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
+    if (view->itemsize != 4 || !view->format || strcmp(view->format, "f") != 0) {
+        PyErr_Format(PyExc_TypeError, "%s: expected float32 data, got format '%s'", name,
+                     view->format ? view->format : "?");
+        PyBuffer_Release(view);
+        view->obj = NULL;
+        return -1;
+    }
+    if (view->len / 4 < need) {
+        PyErr_Format(PyExc_ValueError, "%s: expected at least %zd elements, got %zd", name,
+                     need, view->len / 4);
+        PyBuffer_Release(view);
+        view->obj = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int get_u8(PyObject *obj, Py_buffer *view, Py_ssize_t need, const char *name) {
+    view->obj = NULL;
+    view->buf = NULL;
+    if (obj == Py_None) return 0;
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    if (view->itemsize != 1 || view->len < need) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd bytes (uint8/bool), got %zd of size %zd",
+                     name, need, view->len, view->itemsize);
+        PyBuffer_Release(view);
+        view->obj = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void release_all(Py_buffer *views, int n) {
+    for (int i = 0; i < n; i++)
+        if (views[i].obj) PyBuffer_Release(&views[i]);
+}
+
+static int check_cpu(void) {
+    if (!cpu_ok()) {
+        PyErr_SetString(PyExc_RuntimeError, "rnnlab._kernels: this CPU has no AVX-512F");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_dims(long long v, const char *name) {
+    if (v < 0 || v > INT32_MAX / 4) {
+        PyErr_Format(PyExc_ValueError, "%s: expected 0 <= value < 2^29, got %lld", name, v);
+        return -1;
+    }
+    return 0;
+}
+
+/* gemm(M, N, K, a, a_rs, a_cs, b, b_ps, b_rs, bias, c, ldc, beta, nthreads) */
+static PyObject *py_gemm(PyObject *self, PyObject *args) {
+    long long M, N, K, a_rs, a_cs, b_ps, b_rs, ldc;
+    int beta, nth;
+    PyObject *oa, *ob, *obias, *oc;
+    if (!PyArg_ParseTuple(args, "LLLOLLOLLOOLii", &M, &N, &K, &oa, &a_rs, &a_cs, &ob, &b_ps,
+                          &b_rs, &obias, &oc, &ldc, &beta, &nth))
+        return NULL;
+    if (check_cpu() || check_dims(M, "M") || check_dims(N, "N") || check_dims(K, "K")) return NULL;
+    if (a_rs < 0 || a_cs < 0 || b_ps < 0 || b_rs < 0 || ldc < N) {
+        PyErr_SetString(PyExc_ValueError, "gemm: negative stride or ldc < N");
+        return NULL;
+    }
+    /* Only columns < N are read (masked loads), in either layout. */
+    long long panels = (N + NR - 1) / NR;
+    long long b_need = (K && N) ? (panels - 1) * b_ps + (K - 1) * b_rs + N - (panels - 1) * NR : 0;
+    Py_buffer v[4];
+    long long a_need = (M && K) ? (M - 1) * a_rs + (K - 1) * a_cs + 1 : 0;
+    long long c_need = M ? (M - 1) * ldc + N : 0;
+    if (get_f32(oa, &v[0], a_need, 0, 0, "a") ||
+        get_f32(ob, &v[1], b_need, 0, 0, "b") ||
+        get_f32(obias, &v[2], N, 0, 1, "bias") ||
+        get_f32(oc, &v[3], c_need, 1, 0, "c")) {
+        release_all(v, 4);
+        return NULL;
+    }
+#if HAVE_X86
+    gemm_args g = {(int)M, (int)N, (int)K, v[0].buf, a_rs, a_cs, v[1].buf, b_ps, b_rs,
+                   v[2].buf, v[3].buf, ldc, beta};
+    if (M && N) {
+        Py_BEGIN_ALLOW_THREADS
+        run_parallel(gemm_worker, &g, nth, NULL);
+        Py_END_ALLOW_THREADS
+    }
+#endif
+    release_all(v, 4);
+    Py_RETURN_NONE;
+}
+
+/* lstm_forward(T, B, H, gin, wp, h0, c0, hs, cs, cs_t, acts, tcs, mask, nthreads) */
+static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
+    int T, B, H, nth;
+    long long cs_t;
+    PyObject *ogin, *owp, *oh0, *oc0, *ohs, *ocs, *oacts, *otcs, *omask;
+    if (!PyArg_ParseTuple(args, "iiiOOOOOOLOOOi", &T, &B, &H, &ogin, &owp, &oh0, &oc0, &ohs,
+                          &ocs, &cs_t, &oacts, &otcs, &omask, &nth))
+        return NULL;
+    if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H"))
+        return NULL;
+    if (H % 16 != 0 || (cs_t != 0 && cs_t != (long long)B * H)) {
+        PyErr_Format(PyExc_ValueError, "lstm_forward: H must be a multiple of 16 (got %d) and "
+                     "cs_t 0 or B*H (got %lld)", H, cs_t);
+        return NULL;
+    }
+    long long BH = (long long)B * H;
+    Py_buffer v[9];
+    memset(v, 0, sizeof v);
+    if (get_f32(ogin, &v[0], T * BH * 4, 0, 0, "gin") ||
+        get_f32(owp, &v[1], BH / B * H * 4, 0, 0, "wp") ||
+        get_f32(oh0, &v[2], BH, 0, 0, "h0") || get_f32(oc0, &v[3], BH, 0, 0, "c0") ||
+        get_f32(ohs, &v[4], T * BH, 1, 0, "hs") ||
+        get_f32(ocs, &v[5], cs_t ? T * BH : BH, 1, 0, "cs") ||
+        get_f32(oacts, &v[6], T * BH * 4, 1, 1, "acts") ||
+        get_f32(otcs, &v[7], T * BH, 1, 1, "tcs") || get_u8(omask, &v[8], (long long)T * B, "mask")) {
+        release_all(v, 9);
+        return NULL;
+    }
+#if HAVE_X86
+    lstm_fwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
+                       cs_t, v[6].buf, v[7].buf, v[8].buf};
+    if (T && B && H) {
+        if (nth > H / 16) nth = H / 16;
+        Py_BEGIN_ALLOW_THREADS
+        run_parallel(lstm_fwd_worker, &s, nth, &s.bar);
+        Py_END_ALLOW_THREADS
+    }
+#endif
+    release_all(v, 9);
+    Py_RETURN_NONE;
+}
+
+/* lstm_backward(T, B, H, acts, cs, c0, tcs, d_out, wp, mask, dh, dc, d_pre, nthreads) */
+static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
+    int T, B, H, nth;
+    PyObject *oacts, *ocs, *oc0, *otcs, *odout, *owp, *omask, *odh, *odc, *odpre;
+    if (!PyArg_ParseTuple(args, "iiiOOOOOOOOOOi", &T, &B, &H, &oacts, &ocs, &oc0, &otcs,
+                          &odout, &owp, &omask, &odh, &odc, &odpre, &nth))
+        return NULL;
+    if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H"))
+        return NULL;
+    if (H % 16 != 0) {
+        PyErr_Format(PyExc_ValueError, "lstm_backward: H must be a multiple of 16, got %d", H);
+        return NULL;
+    }
+    long long BH = (long long)B * H, panels = (H + NR - 1) / NR;
+    Py_buffer v[10];
+    memset(v, 0, sizeof v);
+    if (get_f32(oacts, &v[0], T * BH * 4, 0, 0, "acts") ||
+        get_f32(ocs, &v[1], T * BH, 0, 0, "cs") || get_f32(oc0, &v[2], BH, 0, 0, "c0") ||
+        get_f32(otcs, &v[3], T * BH, 0, 0, "tcs") ||
+        get_f32(odout, &v[4], T * BH, 0, 1, "d_out") ||
+        get_f32(owp, &v[5], panels * 4 * H * NR, 0, 0, "wp") ||
+        get_u8(omask, &v[6], (long long)T * B, "mask") ||
+        get_f32(odh, &v[7], BH, 1, 0, "dh") || get_f32(odc, &v[8], BH, 1, 0, "dc") ||
+        get_f32(odpre, &v[9], T * BH * 4, 1, 0, "d_pre")) {
+        release_all(v, 10);
+        return NULL;
+    }
+#if HAVE_X86
+    lstm_bwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
+                       v[6].buf, v[7].buf, v[8].buf, v[9].buf};
+    if (T && B && H) {
+        Py_BEGIN_ALLOW_THREADS
+        run_parallel(lstm_bwd_worker, &s, nth, &s.bar);
+        Py_END_ALLOW_THREADS
+    }
+#endif
+    release_all(v, 10);
+    Py_RETURN_NONE;
+}
+
+/* pack(b, K, N, ldb, out, row0): rows 0..K-1 of the row-major b (row stride ldb, N columns)
+ * into rows row0 .. row0+K-1 of the packed out [P][Kout][64]; out's padding columns are zeroed. */
+static PyObject *py_pack(PyObject *self, PyObject *args) {
+    long long K, N, ldb, row0, Kout;
+    PyObject *ob, *oout;
+    if (!PyArg_ParseTuple(args, "OLLLOLL", &ob, &K, &N, &ldb, &oout, &Kout, &row0)) return NULL;
+    if (check_dims(K, "K") || check_dims(N, "N") || check_dims(Kout, "Kout") || ldb < N ||
+        row0 < 0 || row0 + K > Kout) {
+        PyErr_SetString(PyExc_ValueError, "pack: bad sizes (need ldb >= N, row0 + K <= Kout)");
+        return NULL;
+    }
+    long long panels = (N + NR - 1) / NR;
+    Py_buffer v[2];
+    if (get_f32(ob, &v[0], K && N ? (K - 1) * ldb + N : 0, 0, 0, "b") ||
+        get_f32(oout, &v[1], panels * Kout * NR, 1, 0, "out")) {
+        release_all(v, 2);
+        return NULL;
+    }
+    const float *b = v[0].buf;
+    float *out = v[1].buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (long long p = 0; p < panels; p++) {
+        long long n0 = p * NR, nc = N - n0 < NR ? N - n0 : NR;
+        for (long long k = 0; k < K; k++) {
+            float *dst = out + (p * Kout + row0 + k) * NR;
+            memcpy(dst, b + k * ldb + n0, (size_t)nc * sizeof(float));
+            if (nc < NR) memset(dst + nc, 0, (size_t)(NR - nc) * sizeof(float));
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release_all(v, 2);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_cpu_supported(PyObject *self, PyObject *noargs) {
+    return PyBool_FromLong(cpu_ok());
+}
+
+static PyMethodDef methods[] = {
+    {"cpu_supported", py_cpu_supported, METH_NOARGS, "True if this CPU runs the AVX-512 kernels."},
+    {"pack", py_pack, METH_VARARGS, "Copy a row-major matrix into 64-column panels."},
+    {"gemm", py_gemm, METH_VARARGS, "C = A Bp (+ bias | + C), Bp packed in 64-column panels."},
+    {"lstm_forward", py_lstm_forward, METH_VARARGS, "Fused LSTM time loop (forward)."},
+    {"lstm_backward", py_lstm_backward, METH_VARARGS, "Fused LSTM time loop (backward)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
+                                    "AVX-512 float32 kernels for rnnlab (see rnnlab.native).",
+                                    -1, methods};
+
+PyMODINIT_FUNC PyInit__kernels(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m && (PyModule_AddIntConstant(m, "PANEL", NR) < 0)) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

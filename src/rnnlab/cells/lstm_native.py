@@ -1,0 +1,95 @@
+"""The LSTM's float32 time loops on the compiled AVX-512 kernels (rnnlab.native).
+
+Same equations and the same cache as cells/lstm.py (whose docstring states them); what differs
+is where they run:
+    gates_in = x W_ihᵀ + b_ih + b_hh           one packed GEMM, columns gate-interleaved
+    per step: a = gates_in[t] + h W_hhᵀ         register tiles of 6 rows × (4 gates × 16 units),
+              i, f, g, o, c', h' in registers   then stored (and the cache, when kept)
+    backward: per step the pointwise δ's, then dh = δ W_hh as one packed GEMM; after the loop
+              dW_ih = δᵀ x, dW_hh = δᵀ h_prev, dx = δ W_ih as packed GEMMs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import native
+
+
+def usable(params, x, mask=None, recurrent_mask=None) -> bool:
+    """True when the compiled loop can run this call (see rnnlab.native for the conditions)."""
+    if recurrent_mask is not None or not native.available() or x.dtype != np.float32:
+        return False
+    H = params["weight_hh"].shape[1]
+    return H % 16 == 0 and all(p.dtype == np.float32 for p in params.values())
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _mask_bytes(mask: np.ndarray | None) -> np.ndarray | None:
+    return None if mask is None else np.ascontiguousarray(mask, dtype=np.bool_).view(np.uint8)
+
+
+def forward(params, x, states, mask=None, keep_cache: bool = True):
+    """x (T, B, I), states (h0, c0). Returns hs, (h_T, c_T), cache (None when not kept)."""
+    h0, c0 = (_f32(s) for s in states)
+    x = _f32(x)
+    T, B, I = x.shape
+    H = h0.shape[1]
+    columns = native.gate_interleave(H)
+    w_ih = native.pack(params["weight_ih"].T, columns)  # (P, I, 64)
+    w_hh = native.pack(params["weight_hh"].T, columns)  # (P, H, 64)
+    bias = (params["bias_ih"] + params["bias_hh"])[columns]
+    gates_in = native.gemm(x.reshape(T * B, I), w_ih, 4 * H, bias=bias)  # (T·B, 4H) interleaved
+    hs = native.empty((T, B, H))
+    if keep_cache:
+        cs, tanh_cs = native.empty((T, B, H)), native.empty((T, B, H))
+        acts = native.empty((T, B, 4 * H))
+        cs_t = B * H
+    else:
+        cs, acts, tanh_cs, cs_t = c0.copy(), None, None, 0
+    threads = native._threads_for(8.0 * B * H * H)
+    native._kernels.lstm_forward(T, B, H, gates_in, w_hh, h0, c0, hs, cs, cs_t, acts, tanh_cs,
+                           _mask_bytes(mask), threads)
+    if T == 0:
+        h_T, c_T = h0.copy(), c0.copy()
+    else:
+        h_T, c_T = hs[-1].copy(), (cs[-1].copy() if keep_cache else cs)
+    if not keep_cache:
+        return hs, (h_T, c_T), None
+    cache = (params, x, h0, c0, hs, cs, tanh_cs, acts, mask, None)
+    return hs, (h_T, c_T), cache
+
+
+def backward(cache, d_outputs, d_final):
+    """Gradients of the sequence from a forward cache (this module's or cells/lstm.py's)."""
+    params, x, h0, c0, hs, cs, tanh_cs, acts, mask, _ = cache
+    T, B, H = hs.shape
+    I = x.shape[2]
+    dh = np.zeros((B, H), np.float32) if d_final[0] is None else _f32(d_final[0]).copy()
+    dc = np.zeros((B, H), np.float32) if d_final[1] is None else _f32(d_final[1]).copy()
+    d_out = None if d_outputs is None else _f32(d_outputs)
+    d_pre = native.empty((T, B, 4 * H))
+    w_hh = native.pack(params["weight_hh"])  # (4H, H) as K × N
+    threads = native._threads_for(8.0 * B * H * H)
+    native._kernels.lstm_backward(T, B, H, _f32(acts), _f32(cs), c0, _f32(tanh_cs), d_out, w_hh,
+                            _mask_bytes(mask), dh, dc, d_pre, threads)
+    flat = d_pre.reshape(T * B, 4 * H)
+    # B operands are packed: plain rows 2^k floats apart would alias in the L1 cache
+    h_prev = native.empty((-(-H // native.PANEL), T * B, native.PANEL))  # [h0; h_0 … h_{T−2}]
+    native.pack(h0, out=h_prev)
+    native.pack(hs[:-1].reshape(-1, H), out=h_prev, row0=B)
+    grads = {
+        "weight_ih": native.gemm(flat, native.pack(x.reshape(T * B, I)), I, trans_a=True,
+                                 out=np.empty((4 * H, I), np.float32)),
+        "weight_hh": native.gemm(flat, h_prev, H, trans_a=True,
+                                 out=np.empty((4 * H, H), np.float32)),
+        "bias_ih": flat.sum(axis=0),
+    }
+    grads["bias_hh"] = grads["bias_ih"].copy()
+    dx = native.gemm(flat, native.pack(params["weight_ih"]), I,
+                     out=np.empty((T * B, I), np.float32))
+    dx = dx.reshape(T, B, I)
+    return dx, (dh, dc), grads

@@ -594,6 +594,7 @@ static PyObject *py_gemm(PyObject *self, PyObject *args) {
     long long panels = (N + NR - 1) / NR;
     long long b_need = (K && N) ? (panels - 1) * b_ps + (K - 1) * b_rs + N - (panels - 1) * NR : 0;
     Py_buffer v[4];
+    memset(v, 0, sizeof v);
     long long a_need = (M && K) ? (M - 1) * a_rs + (K - 1) * a_cs + 1 : 0;
     long long c_need = M ? (M - 1) * ldc + N : 0;
     if (get_f32(oa, &v[0], a_need, 0, 0, "a") ||
@@ -711,6 +712,7 @@ static PyObject *py_pack(PyObject *self, PyObject *args) {
     }
     long long panels = (N + NR - 1) / NR;
     Py_buffer v[2];
+    memset(v, 0, sizeof v);
     if (get_f32(ob, &v[0], K && N ? (K - 1) * ldb + N : 0, 0, 0, "b") ||
         get_f32(oout, &v[1], panels * Kout * NR, 1, 0, "out")) {
         release_all(v, 2);

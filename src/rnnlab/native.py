@@ -61,7 +61,8 @@ def num_threads() -> int:
         try:
             n = int(env)
         except ValueError:
-            raise ValueError(f"RNNLAB_NUM_THREADS: expected a positive integer, got {env!r}") from None
+            msg = f"RNNLAB_NUM_THREADS: expected a positive integer, got {env!r}"
+            raise ValueError(msg) from None
         if n < 1:
             raise ValueError(f"RNNLAB_NUM_THREADS: expected a positive integer, got {env!r}")
         return min(n, _MAX_THREADS)
@@ -76,7 +77,8 @@ def set_num_threads(n: int | None) -> None:
     """Fix the kernels' thread count (None: back to the default of `num_threads`)."""
     global _num_threads
     if n is not None and (not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1):
-        raise ValueError(f"rnnlab.native.set_num_threads: expected a positive int or None, got {n!r}")
+        raise ValueError(
+            f"rnnlab.native.set_num_threads: expected a positive int or None, got {n!r}")
     _num_threads = None if n is None else min(int(n), _MAX_THREADS)
 
 

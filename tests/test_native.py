@@ -1,0 +1,284 @@
+"""The compiled AVX-512 kernels (rnnlab._kernels via rnnlab.native).
+
+They must give the NumPy path's numbers (float32 rounding apart) in every case the LSTM
+dispatches to them — masks, final-state gradients, no output gradients, one step, one row,
+odd sizes — and must not be used where they cannot run (recurrent dropout, H not a multiple of
+16, float64). The GEMM is checked against float64 NumPy for every operand layout and every edge
+of the tiling (row tails, column tails, depth blocks, depth 0). Thread counts must not change a
+single bit. The block pool must never hand out memory something still refers to.
+
+On a machine without AVX-512 or a C compiler these tests are skipped with the reason; with
+RNNLAB_REQUIRE_NATIVE=1 (set by .ci/run) that is an error instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import rnnlab
+from _torch import requires_torch, torch
+from rnnlab import native
+from rnnlab.cells import lstm, lstm_native
+
+if not native.available():  # pragma: no cover - depends on the machine
+    reason = f"compiled kernels unavailable (built: {native.built()})"
+    if os.environ.get("RNNLAB_REQUIRE_NATIVE") == "1":
+        raise RuntimeError(f"RNNLAB_REQUIRE_NATIVE=1 but {reason}")
+    pytest.skip(reason, allow_module_level=True)
+
+F32 = np.float32
+
+
+@pytest.fixture(autouse=True)
+def _restore_native():
+    yield
+    native.set_enabled(True)
+    native.set_num_threads(None)
+
+
+def rel_err(ours: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.abs(np.asarray(ours, np.float64) - ref).max(initial=0.0)
+                 / max(1.0, np.abs(ref).max(initial=0.0)))
+
+
+# -- GEMM --------------------------------------------------------------------------------------
+GEMM_SHAPES = [(1, 1, 1), (5, 7, 3), (6, 64, 64), (37, 130, 70), (100, 300, 129), (48, 0, 64),
+               (0, 5, 8), (13, 257, 200), (200, 2000, 65)]
+
+
+@pytest.mark.parametrize(("M", "K", "N"), GEMM_SHAPES)
+@pytest.mark.parametrize("layout", ["packed", "plain"])
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_gemm_matches_float64(M, K, N, layout, trans_a):
+    rng = np.random.default_rng(M * 1000 + K + N)
+    a = rng.standard_normal((M, K)).astype(F32)
+    b = rng.standard_normal((K, N)).astype(F32)
+    bias = rng.standard_normal(N).astype(F32)
+    b_op = native.pack(b) if layout == "packed" else b
+    a_op = np.ascontiguousarray(a.T) if trans_a else a
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    tol = 3e-7 * max(1.0, np.sqrt(K))
+    out = native.gemm(a_op, b_op, N, trans_a=trans_a)
+    assert out.shape == (M, N)
+    assert rel_err(out, ref) < tol
+    assert rel_err(native.gemm(a_op, b_op, N, trans_a=trans_a, bias=bias), ref + bias) < tol
+    acc = np.ones((M, N), F32)
+    native.gemm(a_op, b_op, N, trans_a=trans_a, out=acc, accumulate=True)
+    assert rel_err(acc, ref + 1.0) < tol
+
+
+def test_gemm_thread_count_changes_no_bit():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((300, 500)).astype(F32)
+    b = native.pack(rng.standard_normal((500, 200)).astype(F32))
+    results = []
+    for n in (1, 2, 3, 7):
+        native.set_num_threads(n)
+        results.append(native.gemm(a, b, 200))
+        results.append(native.gemm(np.ascontiguousarray(a.T), b, 200, trans_a=True))
+    for i in (0, 1):
+        for r in results[i::2]:
+            np.testing.assert_array_equal(r, results[i])
+
+
+def test_pack_layout_and_rows():
+    b = np.arange(3 * 70, dtype=F32).reshape(3, 70)
+    p = native.pack(b)
+    assert p.shape == (2, 3, 64) and p.ctypes.data % 64 == 0
+    np.testing.assert_array_equal(p[0], b[:, :64])
+    np.testing.assert_array_equal(p[1, :, :6], b[:, 64:])
+    assert not p[1, :, 6:].any()
+    out = native.empty((2, 5, 64))
+    native.pack(b, out=out, row0=2)
+    np.testing.assert_array_equal(out[0, 2:], b[:, :64])
+    cols = native.gate_interleave(32)
+    assert sorted(cols) == list(range(128))
+    assert list(cols[:18]) == [*range(16), 32, 33]  # panel 0: i of units 0-15, then f
+
+
+def test_kernel_errors_are_clear():
+    k = native._kernels
+    a = np.zeros((4, 4), F32)
+    bp = native.pack(a)
+    out = np.zeros((4, 4), F32)
+    with pytest.raises(TypeError, match="float32"):
+        k.gemm(4, 4, 4, a.astype(np.float64), 4, 1, bp, 256, 64, None, out, 4, 0, 1)
+    with pytest.raises(ValueError, match="at least"):
+        k.gemm(8, 4, 4, a, 4, 1, bp, 256, 64, None, out, 4, 0, 1)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        k.gemm(4, 4, 4, np.zeros((4, 8), F32)[:, ::2], 4, 1, bp, 256, 64, None, out, 4, 0, 1)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        k.lstm_forward(1, 1, 20, a, a, a, a, a, a, 0, None, None, None, 1)
+    with pytest.raises(ValueError, match="gemm"):
+        native.gemm(a, native.pack(np.zeros((5, 4), F32)), 4)
+
+
+def test_thread_settings_validate():
+    with pytest.raises(ValueError, match="positive int"):
+        native.set_num_threads(0)
+    with pytest.raises(TypeError, match="True or False"):
+        native.set_enabled("yes")
+    native.set_num_threads(3)
+    assert native.num_threads() == 3
+
+
+# -- the block pool ----------------------------------------------------------------------------
+def test_pool_reuses_only_free_blocks():
+    shape = (3, 1 << 16)
+    a = native.empty(shape)
+    addr = a.ctypes.data
+    b = native.empty(shape)
+    assert b.ctypes.data != addr  # a is alive
+    view = a[1]
+    del a
+    c = native.empty(shape)
+    assert c.ctypes.data != addr  # a view of it is alive
+    del view, c, b
+    d = native.empty(shape)
+    assert d.ctypes.data == addr  # the oldest free block
+    e = native.empty(shape)
+    assert e.ctypes.data != d.ctypes.data
+    d[...] = 1.0
+    e[...] = 2.0
+    assert (d == 1.0).all()
+    del d, e
+    native.empty_cache()
+    assert native._pool.get(shape[0] * shape[1]) == []
+
+
+# -- the LSTM ----------------------------------------------------------------------------------
+def lstm_case(T, B, I, H, seed, scale=0.5):
+    rng = np.random.default_rng(seed)
+    shapes = {"weight_ih": (4 * H, I), "weight_hh": (4 * H, H), "bias_ih": (4 * H,),
+              "bias_hh": (4 * H,)}
+    params = {k: (rng.standard_normal(s) * scale).astype(F32) for k, s in shapes.items()}
+    x = rng.standard_normal((T, B, I)).astype(F32)
+    states = tuple(rng.standard_normal((B, H)).astype(F32) for _ in range(2))
+    d_out = rng.standard_normal((T, B, H)).astype(F32)
+    d_final = tuple(rng.standard_normal((B, H)).astype(F32) for _ in range(2))
+    mask = rng.random((T, B)) > 0.3
+    mask[:, 0] = False  # a row with no valid step
+    return params, x, states, d_out, d_final, mask
+
+
+LSTM_CASES = [(7, 5, 9, 32), (1, 1, 3, 16), (6, 13, 20, 48), (3, 8, 64, 128), (4, 33, 7, 16)]
+
+
+def numpy_lstm(params, x, states, mask, d_out, d_final):
+    native.set_enabled(False)
+    try:
+        hs, final, cache = lstm.forward(params, x, states, mask)
+        dx, d_states, grads = lstm.backward(cache, d_out, d_final)
+        inf = lstm.forward_inference(params, x, states, mask)
+    finally:
+        native.set_enabled(True)
+    return hs, final, cache, dx, d_states, grads, inf
+
+
+@pytest.mark.parametrize(("T", "B", "I", "H"), LSTM_CASES)
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("grads_in", ["both", "outputs", "final"])
+def test_lstm_native_equals_numpy(T, B, I, H, masked, grads_in):
+    params, x, states, d_out, d_final, mask = lstm_case(T, B, I, H, seed=T * B + H)
+    mask = mask if masked else None
+    d_out = None if grads_in == "final" else d_out
+    d_final = (None, None) if grads_in == "outputs" else d_final
+    assert lstm_native.usable(params, x, mask)
+    ref = numpy_lstm(params, x, states, mask, d_out, d_final)
+    hs, final, cache = lstm.forward(params, x, states, mask)  # dispatches to the kernels
+    tol = 2e-7 * (I + H)  # float32 sums of I + H terms of size ~0.5 in another order
+    assert rel_err(hs, ref[0]) < tol
+    for ours, theirs in zip(final, ref[1], strict=True):
+        assert rel_err(ours, theirs) < tol
+    for k in (4, 5, 6, 7):  # hs, cs, tanh_cs, acts in the cache
+        assert rel_err(cache[k], ref[2][k]) < tol
+    dx, d_states, grads = lstm.backward(cache, d_out, d_final)
+    assert rel_err(dx, ref[3]) < 10 * tol
+    for ours, theirs in zip(d_states, ref[4], strict=True):
+        assert rel_err(ours, theirs) < 10 * tol
+    for name, g in ref[5].items():
+        assert rel_err(grads[name], g) < 10 * tol, name
+    hs_inf, final_inf = lstm.forward_inference(params, x, states, mask)
+    assert rel_err(hs_inf, ref[6][0]) < tol
+    for ours, theirs in zip(final_inf, final, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(hs_inf, hs)  # same kernel with and without a cache
+
+
+def test_lstm_threads_change_no_bit():
+    params, x, states, d_out, d_final, mask = lstm_case(9, 19, 24, 64, seed=3)
+    runs = []
+    for n in (1, 2, 4):
+        native.set_num_threads(n)
+        hs, final, cache = lstm_native.forward(params, x, states, mask)
+        runs.append((hs, *final, *lstm_native.backward(cache, d_out, d_final)[2].values()))
+    for run in runs[1:]:
+        for a, b in zip(run, runs[0], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_lstm_saturation_and_nan():
+    params, x, states, *_ = lstm_case(6, 4, 5, 16, seed=1, scale=4.0)
+    x = x * 30
+    x[1, 2, 0] = 1e30
+    ref = numpy_lstm(params, x, states, None, None, (None, None))
+    hs, *_ = lstm.forward(params, x, states)
+    assert np.isfinite(hs).all() and rel_err(hs, ref[0]) < 1e-5
+    x[3, 1, 2] = np.nan
+    hs, *_ = lstm.forward(params, x, states)
+    assert np.isnan(hs[3:, 1]).all()
+    assert np.isfinite(hs[:3]).all() and np.isfinite(np.delete(hs, 1, axis=1)).all()
+
+
+def test_dispatch_conditions():
+    params, x, *_ = lstm_case(2, 3, 4, 16, seed=0)
+    assert lstm_native.usable(params, x)
+    assert not lstm_native.usable(params, x, recurrent_mask=np.ones((3, 16), F32))
+    assert not lstm_native.usable(params, x.astype(np.float64))
+    p20, x20, *_ = lstm_case(2, 3, 4, 20, seed=0)
+    assert not lstm_native.usable(p20, x20)
+    native.set_enabled(False)
+    assert not lstm_native.usable(params, x)
+
+
+def test_layer_with_recurrent_dropout_still_trains():
+    layer = rnnlab.LSTM(16, return_sequences=True, recurrent_dropout=0.3, seed=0)
+    x = np.random.default_rng(0).standard_normal((4, 5, 3)).astype(F32)
+    y = layer.forward(x, training=True)
+    dx = layer.backward(np.ones_like(y))
+    assert dx.shape == x.shape and np.isfinite(dx).all()
+
+
+@requires_torch
+@pytest.mark.parametrize("masked", [False, True])
+def test_layer_float32_matches_torch(masked):
+    """rnnlab.LSTM (float32, on the kernels) against torch.nn.LSTM with the same weights."""
+    B, T, I, H = 6, 11, 10, 32
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(I, H, batch_first=True)
+    layer = rnnlab.LSTM(H, return_sequences=True, return_state=True, dtype="float32")
+    layer.build((T, I))
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        layer.params[name][...] = getattr(ref, f"{name}_l0").detach().numpy()
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((B, T, I)).astype(F32)
+    lengths = np.array([11, 3, 7, 11, 1, 5]) if masked else np.full(B, T)
+    mask = np.arange(T)[None, :] < lengths[:, None]
+    dy = rng.standard_normal((B, T, H)).astype(F32) * mask[..., None]
+    out, h, c = layer.forward(x, mask=mask if masked else None, training=True)
+    layer.backward(dy)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(tx, torch.from_numpy(lengths),
+                                                     batch_first=True, enforce_sorted=False)
+    t_out, (t_h, t_c) = ref(packed)
+    t_out, _ = torch.nn.utils.rnn.pad_packed_sequence(t_out, batch_first=True, total_length=T)
+    (t_out * torch.from_numpy(dy)).sum().backward()
+    np.testing.assert_allclose(out * mask[..., None], t_out.detach().numpy(), atol=2e-6)
+    np.testing.assert_allclose(h, t_h[0].detach().numpy(), atol=2e-6)
+    np.testing.assert_allclose(c, t_c[0].detach().numpy(), atol=2e-6)
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        np.testing.assert_allclose(layer.grads[name], getattr(ref, f"{name}_l0").grad.numpy(),
+                                   atol=2e-5, rtol=1e-5, err_msg=name)

@@ -66,7 +66,7 @@ static void barrier_wait(barrier_t *b) {
     }
     unsigned spins = 0;
     while (atomic_load_explicit(&b->generation, memory_order_acquire) == gen) {
-        if (++spins > (1u << 16)) sched_yield(); /* the other thread lost its core */
+        if (++spins > (1u << 10)) sched_yield(); /* ~20 us: the other thread lost its core */
 #if HAVE_X86
         else _mm_pause();
 #endif
@@ -82,8 +82,25 @@ typedef struct {
     atomic_int *gate; /* 0: wait, 1: run, -1: cancelled */
 } thread_arg;
 
+/* Flush denormals to zero (FTZ) and read them as zero (DAZ) while a kernel runs: saturated
+ * gates make e^x and products of tiny numbers land below 1.2e-38, where x86 arithmetic takes a
+ * microcode assist per operation (a trained char-LSTM ran 8x slower without this). */
+#if HAVE_X86
+#define FTZ_DAZ 0x8040u
+static unsigned int denormals_off(void) {
+    unsigned int old = _mm_getcsr();
+    _mm_setcsr(old | FTZ_DAZ);
+    return old;
+}
+static void denormals_restore(unsigned int old) { _mm_setcsr(old); }
+#else
+static unsigned int denormals_off(void) { return 0; }
+static void denormals_restore(unsigned int old) { (void)old; }
+#endif
+
 static void *thread_main(void *p) {
     thread_arg *a = (thread_arg *)p;
+    denormals_off();
     int g;
     while ((g = atomic_load_explicit(a->gate, memory_order_acquire)) == 0) sched_yield();
     if (g > 0) a->fn(a->ctx, a->tid, a->nth);
@@ -109,7 +126,9 @@ static void run_parallel(worker_fn fn, void *ctx, int nth, barrier_t *bar) {
     int n = started == nth ? nth : 1;
     if (bar) barrier_init(bar, n);
     atomic_store_explicit(&gate, n == nth ? 1 : -1, memory_order_release);
+    unsigned int csr = denormals_off();
     fn(ctx, 0, n);
+    denormals_restore(csr);
     for (int t = 1; t < started; t++) pthread_join(threads[t], NULL);
 }
 

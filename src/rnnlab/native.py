@@ -217,3 +217,27 @@ def gemm(a: np.ndarray, b: np.ndarray, n: int, *, trans_a: bool = False,
     threads = _threads_for(2.0 * M * n * K)
     _kernels.gemm(M, n, K, a, a_rs, a_cs, b, b_ps, b_rs, bias, out, n, int(accumulate), threads)
     return out
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b over the last axis of `a` (..., K) and a 2-D `b` (K, N), on the kernels when both
+    are float32 and they are available, else NumPy's matmul. Keeps NumPy's BLAS threads idle in
+    float32 models: an OpenBLAS call leaves its threads spinning for a while, and a kernel call
+    right after it was measured at half speed."""
+    if (not available() or a.dtype != np.float32 or b.dtype != np.float32 or b.ndim != 2
+            or a.ndim < 1 or a.size == 0 or b.size == 0):
+        return a @ b
+    lead, K = a.shape[:-1], a.shape[-1]
+    if K != b.shape[0]:
+        return a @ b  # NumPy raises its usual shape error
+    flat = a.reshape(-1, K)
+    packed = pack(b)
+    if flat.flags.c_contiguous:
+        out = gemm(flat, packed, b.shape[1], out=np.empty((flat.shape[0], b.shape[1]), np.float32))
+    elif flat.T.flags.c_contiguous:
+        out = gemm(flat.T, packed, b.shape[1], trans_a=True,
+                   out=np.empty((flat.shape[0], b.shape[1]), np.float32))
+    else:
+        out = gemm(np.ascontiguousarray(flat), packed, b.shape[1],
+                   out=np.empty((flat.shape[0], b.shape[1]), np.float32))
+    return out.reshape(*lead, b.shape[1])

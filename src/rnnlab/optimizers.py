@@ -70,10 +70,14 @@ def _check_finite(g: Array, who: str, key: str) -> None:
 
 # -- clipping --------------------------------------------------------------------------------
 def _sum_of_squares(g: Array, who: str, key: str) -> float:
-    """Σ g², accumulated in float64 (float32 gradients cannot overflow there)."""
+    """Σ g², accumulated in float64 (float32 gradients cannot overflow there).
+
+    einsum rather than np.dot: a BLAS dot would wake OpenBLAS's threads, which then spin for a
+    while and slow the compiled kernels' threads that run next (measured: 58k against 104k
+    training tokens/s for the char-LSTM)."""
     flat = g.reshape(-1).astype(np.float64, copy=False)
     with np.errstate(over="ignore"):  # checked just below, with a clearer message
-        total = float(np.dot(flat, flat))
+        total = float(np.einsum("i,i->", flat, flat))
     if not math.isfinite(total):
         raise ValueError(f"{who}: the L2 norm of gradient {key!r} overflows float64")
     return total

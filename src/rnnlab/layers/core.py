@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations, initializers
+from .. import activations, initializers, native
 from .._validation import (
     as_float_array,
     check_bool,
@@ -71,7 +71,7 @@ class Dense(Layer):
         if not self.built:
             self.build(x.shape[1:])
         check_last_dim(x, self.who, self.params["weight"].shape[1])
-        z = x @ self.params["weight"].T  # (..., O)
+        z = native.matmul(x, self.params["weight"].T)  # (..., O)
         if self.use_bias:
             z += self.params["bias"]
         y = self._act(z)
@@ -86,10 +86,10 @@ class Dense(Layer):
             raise ValueError(f"{self.who}: expected dy of shape {y.shape}, got {dy.shape}")
         delta = self._act_backward(y, dy)  # (..., O)
         O, I = self.params["weight"].shape
-        self.grads["weight"][...] = delta.reshape(-1, O).T @ x.reshape(-1, I)
+        self.grads["weight"][...] = native.matmul(delta.reshape(-1, O).T, x.reshape(-1, I))
         if self.use_bias:
             self.grads["bias"][...] = delta.reshape(-1, O).sum(axis=0)
-        return delta @ self.params["weight"]
+        return native.matmul(delta, self.params["weight"])
 
 
 class Activation(Layer):

@@ -66,7 +66,8 @@ def build_model(vocab_size: int, s: CharLMSettings) -> Sequential:
     """A compiled char-level model for a vocabulary of `vocab_size` characters."""
     s.validate()
     rnn = CELLS[s.cell]
-    layers: list = [Embedding(vocab_size, s.embedding, name="embedding", seed=s.seed)]
+    layers: list = [Embedding(vocab_size, s.embedding, embeddings_initializer="normal",
+                              name="embedding", seed=s.seed)]
     for i in range(s.layers):
         layers.append(rnn(s.units, return_sequences=True, name=f"{s.cell}_{i}",
                           dropout=s.dropout if i else 0.0, seed=s.seed + 1 + i))

@@ -15,8 +15,9 @@
  *                      four gates of a unit come out of one 4-vector register tile, and the
  *                      cell update runs in registers right after the dot products.
  *
- * Threads: each call starts (nthreads - 1) POSIX threads and joins them before returning; the
- * time loops synchronise the threads with a spinning barrier once or twice per step.
+ * Threads: each call starts (nthreads - 1) POSIX threads and joins them before returning. The
+ * time loops split the batch rows among them (rows never interact), so they never wait for
+ * each other inside a sequence.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -42,36 +43,7 @@
 #define HAVE_X86 0
 #endif
 
-/* ---------------------------------------------------------------- threads and barrier */
-
-typedef struct {
-    atomic_int count;
-    atomic_int generation;
-    int n;
-} barrier_t;
-
-static void barrier_init(barrier_t *b, int n) {
-    atomic_init(&b->count, 0);
-    atomic_init(&b->generation, 0);
-    b->n = n;
-}
-
-static void barrier_wait(barrier_t *b) {
-    if (b->n <= 1) return;
-    int gen = atomic_load_explicit(&b->generation, memory_order_acquire);
-    if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) == b->n - 1) {
-        atomic_store_explicit(&b->count, 0, memory_order_relaxed);
-        atomic_store_explicit(&b->generation, gen + 1, memory_order_release);
-        return;
-    }
-    unsigned spins = 0;
-    while (atomic_load_explicit(&b->generation, memory_order_acquire) == gen) {
-        if (++spins > (1u << 10)) sched_yield(); /* ~20 us: the other thread lost its core */
-#if HAVE_X86
-        else _mm_pause();
-#endif
-    }
-}
+/* ---------------------------------------------------------------- threads */
 
 typedef void (*worker_fn)(void *ctx, int tid, int nth);
 
@@ -110,7 +82,7 @@ static void *thread_main(void *p) {
 /* Run fn(ctx, tid, nth) for tid = 0 .. nth-1, tid 0 on the calling thread. The threads wait at
  * a gate until all of them exist; if the system refuses one, the others are cancelled and the
  * work runs on the calling thread alone. */
-static void run_parallel(worker_fn fn, void *ctx, int nth, barrier_t *bar) {
+static void run_parallel(worker_fn fn, void *ctx, int nth) {
     pthread_t threads[MAX_THREADS];
     thread_arg args[MAX_THREADS];
     atomic_int gate;
@@ -124,7 +96,6 @@ static void run_parallel(worker_fn fn, void *ctx, int nth, barrier_t *bar) {
         started++;
     }
     int n = started == nth ? nth : 1;
-    if (bar) barrier_init(bar, n);
     atomic_store_explicit(&gate, n == nth ? 1 : -1, memory_order_release);
     unsigned int csr = denormals_off();
     fn(ctx, 0, n);
@@ -375,7 +346,6 @@ typedef struct {
     float *acts;         /* (T, B, 4H) torch order, or NULL */
     float *tcs;          /* (T, B, H), or NULL */
     const uint8_t *mask; /* (T, B), or NULL */
-    barrier_t bar;
 } lstm_fwd_args;
 
 #define DEFINE_LSTM_FWD_TILE(mr)                                                          \
@@ -425,14 +395,19 @@ DEFINE_LSTM_FWD_TILE(4)
 DEFINE_LSTM_FWD_TILE(5)
 DEFINE_LSTM_FWD_TILE(6)
 
+/* Rows of the batch never interact, so each thread owns a contiguous range of rows for the
+ * whole sequence and runs it with no barrier: it reads only its own rows of h_{t-1}, and the
+ * packed weights (read-only) sit in every core's cache. Splitting the units instead needs a
+ * barrier per step and moves half of h_{t-1} between cores every step: the same speed on a
+ * quiet 2-core machine, but there every descheduled thread stalled the other at each step. */
 AVX512 static void lstm_fwd_worker(void *ctx, int tid, int nth) {
     lstm_fwd_args *s = (lstm_fwd_args *)ctx;
     const int P = s->H / 16;
-    const int p0 = P * tid / nth, p1 = P * (tid + 1) / nth;
+    const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
     for (int t = 0; t < s->T; t++) {
-        for (int p = p0; p < p1; p++) {
-            for (int r0 = 0; r0 < s->B; r0 += MR) {
-                switch (s->B - r0 < MR ? s->B - r0 : MR) {
+        for (int p = 0; p < P; p++) {
+            for (int r0 = lo; r0 < hi; r0 += MR) {
+                switch (hi - r0 < MR ? hi - r0 : MR) {
                 case 6: lstm_fwd_tile_6(s, t, r0, p); break;
                 case 5: lstm_fwd_tile_5(s, t, r0, p); break;
                 case 4: lstm_fwd_tile_4(s, t, r0, p); break;
@@ -442,7 +417,6 @@ AVX512 static void lstm_fwd_worker(void *ctx, int tid, int nth) {
                 }
             }
         }
-        barrier_wait(&s->bar);
     }
 }
 
@@ -465,17 +439,19 @@ typedef struct {
     const uint8_t *mask;
     float *dh, *dc;     /* (B, H) in: gradients at the final states; out: at the initial */
     float *d_pre;       /* (T, B, 4H) */
-    barrier_t bar;
 } lstm_bwd_args;
 
 AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
     lstm_bwd_args *s = (lstm_bwd_args *)ctx;
     const int B = s->B, H = s->H;
     const long G = 4L * H;
-    const int U = H / 16; /* 16-unit blocks, shared out for the pointwise phase */
-    const long u_lo = (long)B * U * tid / nth, u_hi = (long)B * U * (tid + 1) / nth;
+    const int U = H / 16;
+    /* As in the forward, each thread owns a range of rows: no barriers (see lstm_fwd_worker). */
+    const int lo = B * tid / nth, hi = B * (tid + 1) / nth;
+    const long u_lo = (long)lo * U, u_hi = (long)hi * U;
     const __m512 one = _mm512_set1_ps(1.0f);
-    gemm_args g = {B, H, (int)G, NULL, G, 1, s->wp, G * NR, NR, NULL, s->dh, H, 1};
+    gemm_args g = {hi - lo, H, (int)G, NULL, G, 1, s->wp, G * NR, NR, NULL, s->dh + (long)lo * H,
+                   H, 1};
     for (int t = s->T - 1; t >= 0; t--) {
         for (long it = u_lo; it < u_hi; it++) {
             const long b = it / U, u = 16 * (it % U), off = b * H + u;
@@ -510,10 +486,8 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
             _mm512_storeu_ps(s->dc + off, _mm512_mul_ps(dc, f));
             _mm512_storeu_ps(s->dh + off, _mm512_setzero_ps());
         }
-        barrier_wait(&s->bar);
-        g.a = s->d_pre + (long)t * B * G;
-        gemm_part(&g, tid, nth); /* dh += δ_t W_hh */
-        barrier_wait(&s->bar);
+        g.a = s->d_pre + ((long)t * B + lo) * G;
+        if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
     }
 }
 
@@ -628,7 +602,7 @@ static PyObject *py_gemm(PyObject *self, PyObject *args) {
                    v[2].buf, v[3].buf, ldc, beta};
     if (M && N) {
         Py_BEGIN_ALLOW_THREADS
-        run_parallel(gemm_worker, &g, nth, NULL);
+        run_parallel(gemm_worker, &g, nth);
         Py_END_ALLOW_THREADS
     }
 #endif
@@ -668,9 +642,9 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
     lstm_fwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
                        cs_t, v[6].buf, v[7].buf, v[8].buf};
     if (T && B && H) {
-        if (nth > H / 16) nth = H / 16;
+        if (nth > B) nth = B;
         Py_BEGIN_ALLOW_THREADS
-        run_parallel(lstm_fwd_worker, &s, nth, &s.bar);
+        run_parallel(lstm_fwd_worker, &s, nth);
         Py_END_ALLOW_THREADS
     }
 #endif
@@ -709,8 +683,9 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
     lstm_bwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
                        v[6].buf, v[7].buf, v[8].buf, v[9].buf};
     if (T && B && H) {
+        if (nth > B) nth = B;
         Py_BEGIN_ALLOW_THREADS
-        run_parallel(lstm_bwd_worker, &s, nth, &s.bar);
+        run_parallel(lstm_bwd_worker, &s, nth);
         Py_END_ALLOW_THREADS
     }
 #endif

@@ -282,3 +282,27 @@ def test_layer_float32_matches_torch(masked):
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
         np.testing.assert_allclose(layer.grads[name], getattr(ref, f"{name}_l0").grad.numpy(),
                                    atol=2e-5, rtol=1e-5, err_msg=name)
+
+
+def test_packed_weights_are_reused_only_while_unchanged(monkeypatch):
+    params, x, states, *_ = lstm_case(5, 4, 6, 32, seed=7)
+    calls = []
+    real_pack = native.pack
+    monkeypatch.setattr(native, "pack", lambda *a, **k: calls.append(1) or real_pack(*a, **k))
+    first, *_ = lstm_native.forward(params, x, states, keep_cache=False)
+    n_packs = len(calls)
+    again, *_ = lstm_native.forward(params, x, states, keep_cache=False)
+    assert len(calls) == n_packs  # same bytes: the packed weights were reused
+    np.testing.assert_array_equal(again, first)
+    for name in ("weight_hh", "weight_ih", "bias_hh"):  # in-place edits must take effect
+        params[name][1] += 0.5
+        edited, *_ = lstm_native.forward(params, x, states, keep_cache=False)
+        assert len(calls) > n_packs  # changed bytes: packed again
+        n_packs = len(calls)
+        ref = numpy_lstm(params, x, states, None, None, (None, None))[0]
+        assert rel_err(edited, ref) < 1e-5, name
+    params["weight_hh"][1] -= 0.5  # back to the first bytes: same results as the first call
+    params["weight_ih"][1] -= 0.5
+    params["bias_hh"][1] -= 0.5
+    np.testing.assert_array_equal(lstm_native.forward(params, x, states, keep_cache=False)[0],
+                                  first)

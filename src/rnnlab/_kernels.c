@@ -728,12 +728,28 @@ static PyObject *py_pack(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* same(a, b): True if the two buffers hold the same bytes (memcmp; for the packed-weight cache). */
+static PyObject *py_same(PyObject *self, PyObject *args) {
+    Py_buffer a, b;
+    if (!PyArg_ParseTuple(args, "y*y*", &a, &b)) return NULL;
+    int equal = a.len == b.len;
+    if (equal) {
+        Py_BEGIN_ALLOW_THREADS
+        equal = memcmp(a.buf, b.buf, (size_t)a.len) == 0;
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&a);
+    PyBuffer_Release(&b);
+    return PyBool_FromLong(equal);
+}
+
 static PyObject *py_cpu_supported(PyObject *self, PyObject *noargs) {
     return PyBool_FromLong(cpu_ok());
 }
 
 static PyMethodDef methods[] = {
     {"cpu_supported", py_cpu_supported, METH_NOARGS, "True if this CPU runs the AVX-512 kernels."},
+    {"same", py_same, METH_VARARGS, "True if two contiguous buffers hold the same bytes."},
     {"pack", py_pack, METH_VARARGS, "Copy a row-major matrix into 64-column panels."},
     {"gemm", py_gemm, METH_VARARGS, "C = A Bp (+ bias | + C), Bp packed in 64-column panels."},
     {"lstm_forward", py_lstm_forward, METH_VARARGS, "Fused LSTM time loop (forward)."},

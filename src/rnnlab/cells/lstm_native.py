@@ -32,16 +32,31 @@ def _mask_bytes(mask: np.ndarray | None) -> np.ndarray | None:
     return None if mask is None else np.ascontiguousarray(mask, dtype=np.bool_).view(np.uint8)
 
 
+def _sources(params) -> tuple[np.ndarray, ...]:
+    return tuple(params[k] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+
+def _pack_forward(params, H: int):
+    """W_ihᵀ and W_hhᵀ packed with gate-interleaved columns, and b_ih + b_hh in that order."""
+    columns = native.gate_interleave(H)
+    w_ih = native.pack(params["weight_ih"].T, columns)  # (P, I, 64)
+    w_hh = native.pack(params["weight_hh"].T, columns)  # (P, H, 64)
+    return w_ih, w_hh, (params["bias_ih"] + params["bias_hh"])[columns]
+
+
+def _pack_backward(params):
+    """W_hh (4H, H) and W_ih (4H, I) packed as K × N for dh = δ W_hh and dx = δ W_ih."""
+    return native.pack(params["weight_hh"]), native.pack(params["weight_ih"])
+
+
 def forward(params, x, states, mask=None, keep_cache: bool = True):
     """x (T, B, I), states (h0, c0). Returns hs, (h_T, c_T), cache (None when not kept)."""
     h0, c0 = (_f32(s) for s in states)
     x = _f32(x)
     T, B, I = x.shape
     H = h0.shape[1]
-    columns = native.gate_interleave(H)
-    w_ih = native.pack(params["weight_ih"].T, columns)  # (P, I, 64)
-    w_hh = native.pack(params["weight_hh"].T, columns)  # (P, H, 64)
-    bias = (params["bias_ih"] + params["bias_hh"])[columns]
+    w_ih, w_hh, bias = native.cached("lstm.forward", _sources(params),
+                                     lambda: _pack_forward(params, H))
     gates_in = native.gemm(x.reshape(T * B, I), w_ih, 4 * H, bias=bias)  # (T·B, 4H) interleaved
     hs = native.empty((T, B, H))
     if keep_cache:
@@ -72,7 +87,8 @@ def backward(cache, d_outputs, d_final):
     dc = np.zeros((B, H), np.float32) if d_final[1] is None else _f32(d_final[1]).copy()
     d_out = None if d_outputs is None else _f32(d_outputs)
     d_pre = native.empty((T, B, 4 * H))
-    w_hh = native.pack(params["weight_hh"])  # (4H, H) as K × N
+    w_hh, w_ih = native.cached("lstm.backward", _sources(params)[:2],
+                               lambda: _pack_backward(params))
     threads = native._threads_for(8.0 * B * H * H)
     native._kernels.lstm_backward(T, B, H, _f32(acts), _f32(cs), c0, _f32(tanh_cs), d_out, w_hh,
                             _mask_bytes(mask), dh, dc, d_pre, threads)
@@ -89,7 +105,7 @@ def backward(cache, d_outputs, d_final):
         "bias_ih": flat.sum(axis=0),
     }
     grads["bias_hh"] = grads["bias_ih"].copy()
-    dx = native.gemm(flat, native.pack(params["weight_ih"]), I,
+    dx = native.gemm(flat, w_ih, I,
                      out=np.empty((T * B, I), np.float32))
     dx = dx.reshape(T, B, I)
     return dx, (dh, dc), grads

@@ -89,19 +89,27 @@ def backward(cache, d_outputs, d_final):
     d_pre = native.empty((T, B, 4 * H))
     w_hh, w_ih = native.cached("lstm.backward", _sources(params)[:2],
                                lambda: _pack_backward(params))
+    # δ also transposed, (4H, T·B) with rows padded by 16 floats (2^k strides alias in L1)
+    ldt = T * B + 16
+    d_pre_t = native.empty((4 * H, ldt))
     threads = native._threads_for(8.0 * B * H * H)
     native._kernels.lstm_backward(T, B, H, _f32(acts), _f32(cs), c0, _f32(tanh_cs), d_out, w_hh,
-                            _mask_bytes(mask), dh, dc, d_pre, threads)
+                                  _mask_bytes(mask), dh, dc, d_pre, d_pre_t, ldt, threads)
     flat = d_pre.reshape(T * B, 4 * H)
-    # B operands are packed: plain rows 2^k floats apart would alias in the L1 cache
-    h_prev = native.empty((-(-H // native.PANEL), T * B, native.PANEL))  # [h0; h_0 … h_{T−2}]
-    native.pack(h0, out=h_prev)
-    native.pack(hs[:-1].reshape(-1, H), out=h_prev, row0=B)
+    # [dW_ih | dW_hh] = δᵀ [x | h_prev] as ONE GEMM with contiguous rows of δᵀ. B operands are
+    # packed (plain rows 2^k floats apart alias in the L1 cache).
+    P_x, P_h = -(-I // native.PANEL), -(-H // native.PANEL)
+    both = native.empty((P_x + P_h, T * B, native.PANEL))  # [x | h0; h_0 … h_{T−2}]
+    native.pack(x.reshape(T * B, I), out=both[:P_x])
+    native.pack(h0, out=both[P_x:])
+    native.pack(hs[:-1].reshape(-1, H), out=both[P_x:], row0=B)
+    n = P_x * native.PANEL + H
+    d_w = np.empty((4 * H, n), np.float32)
+    native._kernels.gemm(4 * H, n, T * B, d_pre_t, ldt, 1, both, T * B * native.PANEL,
+                         native.PANEL, None, d_w, n, 0, native._threads_for(8.0 * H * n * T * B))
     grads = {
-        "weight_ih": native.gemm(flat, native.pack(x.reshape(T * B, I)), I, trans_a=True,
-                                 out=np.empty((4 * H, I), np.float32)),
-        "weight_hh": native.gemm(flat, h_prev, H, trans_a=True,
-                                 out=np.empty((4 * H, H), np.float32)),
+        "weight_ih": d_w[:, :I],
+        "weight_hh": d_w[:, P_x * native.PANEL :],
         "bias_ih": flat.sum(axis=0),
     }
     grads["bias_hh"] = grads["bias_ih"].copy()

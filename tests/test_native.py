@@ -306,3 +306,37 @@ def test_packed_weights_are_reused_only_while_unchanged(monkeypatch):
     params["bias_hh"][1] -= 0.5
     np.testing.assert_array_equal(lstm_native.forward(params, x, states, keep_cache=False)[0],
                                   first)
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (3, 4, 70), (2, 3, 4, 130)])
+def test_matmul_matches_numpy_and_falls_back(shape):
+    rng = np.random.default_rng(len(shape))
+    a = rng.standard_normal(shape).astype(F32)
+    b = rng.standard_normal((shape[-1], 65)).astype(F32)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    out = native.matmul(a, b)
+    assert out.shape == ref.shape and out.dtype == F32
+    assert rel_err(out, ref) < 1e-6 * shape[-1]
+    flat = a.reshape(-1, shape[-1])
+    f_order = np.asfortranarray(flat)  # its transpose is C-contiguous: the trans_a path
+    assert rel_err(native.matmul(f_order, b), flat @ b) < 1e-6 * shape[-1]
+    strided = np.zeros((flat.shape[0], 2 * flat.shape[1]), F32)[:, ::2]  # neither: copied
+    strided[...] = flat
+    assert rel_err(native.matmul(strided, b), flat @ b) < 1e-6 * shape[-1]
+    assert native.matmul(a.astype(np.float64), b.astype(np.float64)).dtype == np.float64
+    with pytest.raises(ValueError):
+        native.matmul(a, b[:-1])
+
+
+def test_dense_float32_on_kernels_matches_float64():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 6, 10))
+    dy = rng.standard_normal((4, 6, 70))
+    outs = {}
+    for dtype in ("float32", "float64"):
+        layer = rnnlab.Dense(70, dtype=dtype, seed=1)
+        y = layer.forward(x.astype(dtype), training=True)
+        dx = layer.backward(dy.astype(dtype))
+        outs[dtype] = (y, dx, layer.grads["weight"], layer.grads["bias"])
+    for a, b in zip(outs["float32"], outs["float64"], strict=True):
+        assert rel_err(a, b) < 1e-5

@@ -438,17 +438,31 @@ typedef struct {
     const float *wp;    /* packed W_hh (4H x H): [H/64][4H][64] */
     const uint8_t *mask;
     float *dh, *dc;     /* (B, H) in: gradients at the final states; out: at the initial */
-    float *d_pre;       /* (T*B, ldd): row t*B + b holds the 4H gate δ's */
-    long ldd;           /* >= 4H; padded so that rows 2^k floats apart do not alias in L1 */
+    float *d_pre;       /* (T, B, 4H) */
+    float *d_pre_t;     /* (4H, ldt): δ transposed, column t*B + b; or NULL */
+    long ldt;
 } lstm_bwd_args;
 
-AVX512 static inline void store_deltas(const lstm_bwd_args *s, float *dp, __m512 di, __m512 df,
-                                       __m512 dg, __m512 d_o) {
+/* Store the four gate δ's of (t, b, units u .. u+15): plain into d_pre, and, when asked for,
+ * transposed into d_pre_t (16 rows ldt apart, one scatter per gate) so that the weight
+ * gradients δᵀ [x | h] become a GEMM whose A rows are contiguous. */
+AVX512 static inline void store_deltas(const lstm_bwd_args *s, float *dp, long col, long u,
+                                       __m512 di, __m512 df, __m512 dg, __m512 d_o) {
     const long H = s->H;
     _mm512_storeu_ps(dp, di);
     _mm512_storeu_ps(dp + H, df);
     _mm512_storeu_ps(dp + 2 * H, dg);
     _mm512_storeu_ps(dp + 3 * H, d_o);
+    if (s->d_pre_t) {
+        const __m512i rows = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32((int)s->ldt));
+        float *base = s->d_pre_t + u * s->ldt + col;
+        _mm512_i32scatter_ps(base, rows, di, 4);
+        _mm512_i32scatter_ps(base + H * s->ldt, rows, df, 4);
+        _mm512_i32scatter_ps(base + 2 * H * s->ldt, rows, dg, 4);
+        _mm512_i32scatter_ps(base + 3 * H * s->ldt, rows, d_o, 4);
+    }
 }
 
 AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
@@ -460,19 +474,19 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
     const int lo = B * tid / nth, hi = B * (tid + 1) / nth;
     const long u_lo = (long)lo * U, u_hi = (long)hi * U;
     const __m512 one = _mm512_set1_ps(1.0f);
-    gemm_args g = {hi - lo, H, (int)G, NULL, s->ldd, 1, s->wp, G * NR, NR, NULL,
-                   s->dh + (long)lo * H, H, 1};
+    gemm_args g = {hi - lo, H, (int)G, NULL, G, 1, s->wp, G * NR, NR, NULL, s->dh + (long)lo * H,
+                   H, 1};
     for (int t = s->T - 1; t >= 0; t--) {
         for (long it = u_lo; it < u_hi; it++) {
             const long b = it / U, u = 16 * (it % U), off = b * H + u;
             const long boff = (long)t * B * H + off;
             const float *ac = s->acts + ((long)t * B + b) * G + u;
-            float *dp = s->d_pre + ((long)t * B + b) * s->ldd + u;
+            float *dp = s->d_pre + ((long)t * B + b) * G + u;
             __m512 dh = _mm512_loadu_ps(s->dh + off);
             if (s->d_out) dh = _mm512_add_ps(dh, _mm512_loadu_ps(s->d_out + boff));
             if (s->mask && !s->mask[(long)t * B + b]) {
                 __m512 z = _mm512_setzero_ps();
-                store_deltas(s, dp, z, z, z, z);
+                store_deltas(s, dp, (long)t * B + b, u, z, z, z, z);
                 _mm512_storeu_ps(s->dh + off, dh); /* carried; the GEMM adds δ W_hh = 0 */
                 continue;
             }
@@ -482,7 +496,7 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
             __m512 cp = _mm512_loadu_ps(t ? s->cs + boff - (long)B * H : s->c0 + off);
             __m512 dc = _mm512_loadu_ps(s->dc + off);
             dc = _mm512_fmadd_ps(_mm512_mul_ps(dh, o), _mm512_fnmadd_ps(tc, tc, one), dc);
-            store_deltas(s, dp,
+            store_deltas(s, dp, (long)t * B + b, u,
                          _mm512_mul_ps(_mm512_mul_ps(dc, gg), _mm512_mul_ps(i, _mm512_sub_ps(one, i))),
                          _mm512_mul_ps(_mm512_mul_ps(dc, cp), _mm512_mul_ps(f, _mm512_sub_ps(one, f))),
                          _mm512_mul_ps(_mm512_mul_ps(dc, i), _mm512_fnmadd_ps(gg, gg, one)),
@@ -490,7 +504,7 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
             _mm512_storeu_ps(s->dc + off, _mm512_mul_ps(dc, f));
             _mm512_storeu_ps(s->dh + off, _mm512_setzero_ps());
         }
-        g.a = s->d_pre + ((long)t * B + lo) * s->ldd;
+        g.a = s->d_pre + ((long)t * B + lo) * G;
         if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
     }
 }
@@ -656,16 +670,17 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* lstm_backward(T, B, H, acts, cs, c0, tcs, d_out, wp, mask, dh, dc, d_pre, ldd, nthreads) */
+/* lstm_backward(T, B, H, acts, cs, c0, tcs, d_out, wp, mask, dh, dc, d_pre, d_pre_t, ldt,
+ *               nthreads) */
 static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
     int T, B, H, nth;
-    long long ldd;
-    PyObject *oacts, *ocs, *oc0, *otcs, *odout, *owp, *omask, *odh, *odc, *odpre;
-    if (!PyArg_ParseTuple(args, "iiiOOOOOOOOOOLi", &T, &B, &H, &oacts, &ocs, &oc0, &otcs,
-                          &odout, &owp, &omask, &odh, &odc, &odpre, &ldd, &nth))
+    long long ldt;
+    PyObject *oacts, *ocs, *oc0, *otcs, *odout, *owp, *omask, *odh, *odc, *odpre, *odpt;
+    if (!PyArg_ParseTuple(args, "iiiOOOOOOOOOOOLi", &T, &B, &H, &oacts, &ocs, &oc0, &otcs,
+                          &odout, &owp, &omask, &odh, &odc, &odpre, &odpt, &ldt, &nth))
         return NULL;
-    if (ldd < 4LL * H || ldd > (1LL << 29)) {
-        PyErr_Format(PyExc_ValueError, "lstm_backward: expected 4H <= ldd, got %lld", ldd);
+    if (odpt != Py_None && (ldt < (long long)T * B || ldt > (1LL << 26))) {
+        PyErr_Format(PyExc_ValueError, "lstm_backward: expected T*B <= ldt <= 2^26, got %lld", ldt);
         return NULL;
     }
     if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H"))
@@ -675,23 +690,23 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
         return NULL;
     }
     long long BH = (long long)B * H, panels = (H + NR - 1) / NR;
-    Py_buffer v[10];
+    Py_buffer v[11];
     memset(v, 0, sizeof v);
-    if (get_f32(oacts, &v[0], T * BH * 4, 0, 0, "acts") ||
+    if (get_f32(odpt, &v[10], 4 * (long long)H * ldt, 1, 1, "d_pre_t") ||
+        get_f32(oacts, &v[0], T * BH * 4, 0, 0, "acts") ||
         get_f32(ocs, &v[1], T * BH, 0, 0, "cs") || get_f32(oc0, &v[2], BH, 0, 0, "c0") ||
         get_f32(otcs, &v[3], T * BH, 0, 0, "tcs") ||
         get_f32(odout, &v[4], T * BH, 0, 1, "d_out") ||
         get_f32(owp, &v[5], panels * 4 * H * NR, 0, 0, "wp") ||
         get_u8(omask, &v[6], (long long)T * B, "mask") ||
         get_f32(odh, &v[7], BH, 1, 0, "dh") || get_f32(odc, &v[8], BH, 1, 0, "dc") ||
-        get_f32(odpre, &v[9], T && B ? ((long long)T * B - 1) * ldd + 4LL * H : 0, 1, 0,
-                "d_pre")) {
-        release_all(v, 10);
+        get_f32(odpre, &v[9], T * BH * 4, 1, 0, "d_pre")) {
+        release_all(v, 11);
         return NULL;
     }
 #if HAVE_X86
     lstm_bwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
-                       v[6].buf, v[7].buf, v[8].buf, v[9].buf, ldd};
+                       v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, ldt};
     if (T && B && H) {
         if (nth > B) nth = B;
         Py_BEGIN_ALLOW_THREADS
@@ -699,7 +714,7 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
         Py_END_ALLOW_THREADS
     }
 #endif
-    release_all(v, 10);
+    release_all(v, 11);
     Py_RETURN_NONE;
 }
 

@@ -49,17 +49,6 @@ def _pack_backward(params):
     return native.pack(params["weight_hh"]), native.pack(params["weight_ih"])
 
 
-def _gemm_t(a: np.ndarray, d: np.ndarray, n: int, ldd: int, out: np.ndarray | None = None):
-    """aᵀ d (+ out when given): a (K, M) contiguous, d (K, ≥ n) with rows ldd floats apart."""
-    K, M = a.shape
-    accumulate = out is not None
-    if out is None:
-        out = np.empty((M, n), np.float32)
-    native._kernels.gemm(M, n, K, a, 1, M, d, native.PANEL, ldd, None, out, n, int(accumulate),
-                         native._threads_for(2.0 * M * n * K))
-    return out
-
-
 def forward(params, x, states, mask=None, keep_cache: bool = True):
     """x (T, B, I), states (h0, c0). Returns hs, (h_T, c_T), cache (None when not kept)."""
     h0, c0 = (_f32(s) for s in states)
@@ -97,28 +86,34 @@ def backward(cache, d_outputs, d_final):
     dh = np.zeros((B, H), np.float32) if d_final[0] is None else _f32(d_final[0]).copy()
     dc = np.zeros((B, H), np.float32) if d_final[1] is None else _f32(d_final[1]).copy()
     d_out = None if d_outputs is None else _f32(d_outputs)
-    # δ rows (t·B + b) padded by 16 floats: rows 2^k floats apart would alias in the L1 cache
-    ldd = 4 * H + 16
-    d_pre = native.empty((T * B, ldd))
+    d_pre = native.empty((T, B, 4 * H))
     w_hh, w_ih = native.cached("lstm.backward", _sources(params)[:2],
                                lambda: _pack_backward(params))
+    # δ also transposed, (4H, T·B) with rows padded by 16 floats (2^k strides alias in L1)
+    ldt = T * B + 16
+    d_pre_t = native.empty((4 * H, ldt))
     threads = native._threads_for(8.0 * B * H * H)
     native._kernels.lstm_backward(T, B, H, _f32(acts), _f32(cs), c0, _f32(tanh_cs), d_out, w_hh,
-                                  _mask_bytes(mask), dh, dc, d_pre, ldd, threads)
-    # Weight gradients transposed, dWᵀ = [x | h_prev]ᵀ δ: δ is then the B operand, read in
-    # place, and each packed block of [x | h_prev]ᵀ serves all 4H/64 panels of δ.
-    G = 4 * H
-    d_w_ih_t = _gemm_t(x.reshape(T * B, I), d_pre, G, ldd)  # (I, 4H)
-    d_w_hh_t = _gemm_t(hs[:-1].reshape(-1, H), d_pre[B:], G, ldd)  # steps 1 … T−1
-    _gemm_t(_f32(h0), d_pre[:B], G, ldd, out=d_w_hh_t)  # += step 0 against h0
+                                  _mask_bytes(mask), dh, dc, d_pre, d_pre_t, ldt, threads)
+    flat = d_pre.reshape(T * B, 4 * H)
+    # [dW_ih | dW_hh] = δᵀ [x | h_prev] as ONE GEMM with contiguous rows of δᵀ. B operands are
+    # packed (plain rows 2^k floats apart alias in the L1 cache).
+    P_x, P_h = -(-I // native.PANEL), -(-H // native.PANEL)
+    both = native.empty((P_x + P_h, T * B, native.PANEL))  # [x | h0; h_0 … h_{T−2}]
+    native.pack(x.reshape(T * B, I), out=both[:P_x])
+    native.pack(h0, out=both[P_x:])
+    native.pack(hs[:-1].reshape(-1, H), out=both[P_x:], row0=B)
+    n = P_x * native.PANEL + H
+    d_w = np.empty((4 * H, n), np.float32)
+    native._kernels.gemm(4 * H, n, T * B, d_pre_t, ldt, 1, both, T * B * native.PANEL,
+                         native.PANEL, None, d_w, n, 0, native._threads_for(8.0 * H * n * T * B))
     grads = {
-        "weight_ih": d_w_ih_t.T,
-        "weight_hh": d_w_hh_t.T,
-        "bias_ih": d_pre[:, :G].sum(axis=0),
+        "weight_ih": d_w[:, :I],
+        "weight_hh": d_w[:, P_x * native.PANEL :],
+        "bias_ih": flat.sum(axis=0),
     }
     grads["bias_hh"] = grads["bias_ih"].copy()
-    dx = np.empty((T * B, I), np.float32)  # δ W_ih, δ rows read in place
-    native._kernels.gemm(T * B, I, G, d_pre, ldd, 1, w_ih, G * native.PANEL, native.PANEL, None,
-                         dx, I, 0, native._threads_for(2.0 * T * B * G * I))
+    dx = native.gemm(flat, w_ih, I,
+                     out=np.empty((T * B, I), np.float32))
     dx = dx.reshape(T, B, I)
     return dx, (dh, dc), grads

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import config, initializers
+from .. import config, initializers, native
 from .._validation import (
     as_float_array,
     check_bool,
@@ -197,7 +197,7 @@ class Recurrent(Layer):
 
         xs = x[:, ::-1] if self.go_backwards else x
         ms = None if mask is None else (mask[:, ::-1] if self.go_backwards else mask)
-        x_tm = np.ascontiguousarray(xs.transpose(1, 0, 2))  # (T, B, I)
+        x_tm = _contiguous(xs.transpose(1, 0, 2))  # (T, B, I)
         m_tm = None if ms is None else np.ascontiguousarray(ms.T)  # (T, B)
         if not config.is_grad_enabled() and rec_mask is None \
                 and hasattr(self.cell, "forward_inference"):
@@ -216,7 +216,7 @@ class Recurrent(Layer):
             y = outputs.transpose(1, 0, 2)  # (B, T, O)
             if self.go_backwards:
                 y = y[:, ::-1]
-            y = np.array(y, order="C")  # a copy: for B = 1 the transpose is a view of the cache
+            y = _contiguous(y)  # a copy: for B = 1 the transpose is a view of the cache
             if mask is not None:
                 y *= mask[:, :, None]
         else:
@@ -247,7 +247,7 @@ class Recurrent(Layer):
                 dy = dy * cache["mask"][:, :, None]
             if self.go_backwards:
                 dy = dy[:, ::-1]
-            d_out = np.ascontiguousarray(dy.transpose(1, 0, 2))  # (T, B, O)
+            d_out = _contiguous(dy.transpose(1, 0, 2))  # (T, B, O)
         else:
             dy = self._check_grad(dy, (B, self.output_size), "dy")
             d_out = None
@@ -260,7 +260,7 @@ class Recurrent(Layer):
         dx = dx_tm.transpose(1, 0, 2)  # (B, T, I)
         if self.go_backwards:
             dx = dx[:, ::-1]
-        dx = np.ascontiguousarray(dx)
+        dx = _contiguous(dx)
         if cache["in_mask"] is not None:
             dx *= cache["in_mask"][:, None, :]
         return dx
@@ -307,3 +307,13 @@ class Recurrent(Layer):
                                  f"({B}, {S}), got {s.shape}")
             states.append(s)
         return tuple(states)
+
+
+def _contiguous(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of `a` (a transposed or reversed view). float32 copies of kernel
+    sizes come from rnnlab.native's block pool: a fresh multi-megabyte array pays a page fault
+    per 4 KiB on first touch, a recycled one does not."""
+    out = native.empty(a.shape) if a.dtype == np.float32 and native.available() \
+        else np.empty(a.shape, a.dtype)
+    np.copyto(out, a)
+    return out

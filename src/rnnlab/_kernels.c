@@ -443,26 +443,59 @@ typedef struct {
     long ldt;
 } lstm_bwd_args;
 
-/* Store the four gate δ's of (t, b, units u .. u+15): plain into d_pre, and, when asked for,
- * transposed into d_pre_t (16 rows ldt apart, one scatter per gate) so that the weight
- * gradients δᵀ [x | h] become a GEMM whose A rows are contiguous. */
-AVX512 static inline void store_deltas(const lstm_bwd_args *s, float *dp, long col, long u,
-                                       __m512 di, __m512 df, __m512 dg, __m512 d_o) {
+/* dst (16 x 16, row stride ldd) = src (16 x 16, row stride lds)^T in registers: unpack 32-bit
+ * pairs, unpack 64-bit pairs, then two rounds of 128-bit lane shuffles. */
+AVX512 static void transpose16(const float *src, long lds, float *dst, long ldd) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * lds);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    /* r[4q + j], 128-bit lane L: column 4L + j of rows 4q .. 4q+3 */
+    for (int j = 0; j < 4; j++) {
+        __m512 a = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+        __m512 b = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
+        __m512 c = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+        __m512 d = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+        t[j] = _mm512_shuffle_f32x4(a, c, 0x88);
+        t[8 + j] = _mm512_shuffle_f32x4(a, c, 0xdd);
+        t[4 + j] = _mm512_shuffle_f32x4(b, d, 0x88);
+        t[12 + j] = _mm512_shuffle_f32x4(b, d, 0xdd);
+    }
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ldd, t[i]);
+}
+
+/* δ_t of rows lo .. hi-1 also into d_pre_t (column t*B + b), 16 x 16 blocks at a time, so
+ * that the weight gradients δᵀ [x | h] become a GEMM whose A rows are contiguous. */
+AVX512 static void transpose_deltas(const lstm_bwd_args *s, int t, int lo, int hi) {
+    const long G = 4L * s->H, col0 = (long)t * s->B;
+    for (long g = 0; g < G; g += 16) {
+        int b = lo;
+        for (; b + 16 <= hi; b += 16)
+            transpose16(s->d_pre + (col0 + b) * G + g, G, s->d_pre_t + g * s->ldt + col0 + b,
+                        s->ldt);
+        for (; b < hi; b++)
+            for (long j = 0; j < 16; j++)
+                s->d_pre_t[(g + j) * s->ldt + col0 + b] = s->d_pre[(col0 + b) * G + g + j];
+    }
+}
+
+AVX512 static inline void store_deltas(const lstm_bwd_args *s, float *dp, __m512 di, __m512 df,
+                                       __m512 dg, __m512 d_o) {
     const long H = s->H;
     _mm512_storeu_ps(dp, di);
     _mm512_storeu_ps(dp + H, df);
     _mm512_storeu_ps(dp + 2 * H, dg);
     _mm512_storeu_ps(dp + 3 * H, d_o);
-    if (s->d_pre_t) {
-        const __m512i rows = _mm512_mullo_epi32(
-            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-            _mm512_set1_epi32((int)s->ldt));
-        float *base = s->d_pre_t + u * s->ldt + col;
-        _mm512_i32scatter_ps(base, rows, di, 4);
-        _mm512_i32scatter_ps(base + H * s->ldt, rows, df, 4);
-        _mm512_i32scatter_ps(base + 2 * H * s->ldt, rows, dg, 4);
-        _mm512_i32scatter_ps(base + 3 * H * s->ldt, rows, d_o, 4);
-    }
 }
 
 AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
@@ -486,7 +519,7 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
             if (s->d_out) dh = _mm512_add_ps(dh, _mm512_loadu_ps(s->d_out + boff));
             if (s->mask && !s->mask[(long)t * B + b]) {
                 __m512 z = _mm512_setzero_ps();
-                store_deltas(s, dp, (long)t * B + b, u, z, z, z, z);
+                store_deltas(s, dp, z, z, z, z);
                 _mm512_storeu_ps(s->dh + off, dh); /* carried; the GEMM adds δ W_hh = 0 */
                 continue;
             }
@@ -496,7 +529,7 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
             __m512 cp = _mm512_loadu_ps(t ? s->cs + boff - (long)B * H : s->c0 + off);
             __m512 dc = _mm512_loadu_ps(s->dc + off);
             dc = _mm512_fmadd_ps(_mm512_mul_ps(dh, o), _mm512_fnmadd_ps(tc, tc, one), dc);
-            store_deltas(s, dp, (long)t * B + b, u,
+            store_deltas(s, dp,
                          _mm512_mul_ps(_mm512_mul_ps(dc, gg), _mm512_mul_ps(i, _mm512_sub_ps(one, i))),
                          _mm512_mul_ps(_mm512_mul_ps(dc, cp), _mm512_mul_ps(f, _mm512_sub_ps(one, f))),
                          _mm512_mul_ps(_mm512_mul_ps(dc, i), _mm512_fnmadd_ps(gg, gg, one)),
@@ -506,6 +539,7 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
         }
         g.a = s->d_pre + ((long)t * B + lo) * G;
         if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
+        if (s->d_pre_t) transpose_deltas(s, t, lo, hi);
     }
 }
 

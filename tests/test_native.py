@@ -164,7 +164,9 @@ def lstm_case(T, B, I, H, seed, scale=0.5):
     return params, x, states, d_out, d_final, mask
 
 
-LSTM_CASES = [(7, 5, 9, 32), (1, 1, 3, 16), (6, 13, 20, 48), (3, 8, 64, 128), (4, 33, 7, 16)]
+# H = 256 and 208: packed weights of 1 MiB and 692 KiB, panels of 64 columns with a partial last one
+LSTM_CASES = [(7, 5, 9, 32), (1, 1, 3, 16), (6, 13, 20, 48), (3, 8, 64, 128), (4, 33, 7, 16),
+              (2, 5, 8, 256), (3, 7, 5, 208)]
 
 
 def numpy_lstm(params, x, states, mask, d_out, d_final):
@@ -208,8 +210,9 @@ def test_lstm_native_equals_numpy(T, B, I, H, masked, grads_in):
     np.testing.assert_array_equal(hs_inf, hs)  # same kernel with and without a cache
 
 
-def test_lstm_threads_change_no_bit():
-    params, x, states, d_out, d_final, mask = lstm_case(9, 19, 24, 64, seed=3)
+@pytest.mark.parametrize("H", [64, 208])
+def test_lstm_threads_change_no_bit(H):
+    params, x, states, d_out, d_final, mask = lstm_case(9, 19, 24, H, seed=3)
     runs = []
     for n in (1, 2, 4):
         native.set_num_threads(n)

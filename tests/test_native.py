@@ -195,8 +195,15 @@ def test_lstm_native_equals_numpy(T, B, I, H, masked, grads_in):
     assert rel_err(hs, ref[0]) < tol
     for ours, theirs in zip(final, ref[1], strict=True):
         assert rel_err(ours, theirs) < tol
-    for k in (4, 5, 6, 7):  # hs, cs, tanh_cs, acts in the cache
+    for k in (4, 5, 7):  # hs, cs, acts in the cache
         assert rel_err(cache[k], ref[2][k]) < tol
+    assert cache[6] is None  # tanh c_t: recomputed by backward, not kept
+    native.set_enabled(False)  # the NumPy backward takes the kernels' cache
+    try:
+        numpy_dx = lstm.backward(cache, d_out, d_final)[0]
+    finally:
+        native.set_enabled(True)
+    assert rel_err(numpy_dx, ref[3]) < 10 * tol
     dx, d_states, grads = lstm.backward(cache, d_out, d_final)
     assert rel_err(dx, ref[3]) < 10 * tol
     for ours, theirs in zip(d_states, ref[4], strict=True):

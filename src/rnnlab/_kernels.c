@@ -431,7 +431,7 @@ typedef struct {
     const float *acts;  /* (T, B, 4H) torch order */
     const float *cs;    /* (T, B, H) */
     const float *c0;    /* (B, H) */
-    const float *tcs;   /* (T, B, H) */
+    const float *tcs;   /* (T, B, H) tanh c_t, or NULL: recomputed from cs */
     const float *d_out; /* (T, B, H) or NULL */
     const float *wp;    /* packed W_hh (4H x H): [H/64][4H][64] */
     const uint8_t *mask;
@@ -523,7 +523,9 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
             }
             __m512 i = _mm512_loadu_ps(ac), f = _mm512_loadu_ps(ac + H);
             __m512 gg = _mm512_loadu_ps(ac + 2 * H), o = _mm512_loadu_ps(ac + 3 * H);
-            __m512 tc = _mm512_loadu_ps(s->tcs + boff);
+            /* tanh c_t: stored by the forward, or recomputed (cheaper than its memory traffic) */
+    __m512 tc = s->tcs ? _mm512_loadu_ps(s->tcs + boff)
+                       : tanh512(_mm512_loadu_ps(s->cs + boff));
             __m512 cp = _mm512_loadu_ps(t ? s->cs + boff - (long)B * H : s->c0 + off);
             __m512 dc = _mm512_loadu_ps(s->dc + off);
             dc = _mm512_fmadd_ps(_mm512_mul_ps(dh, o), _mm512_fnmadd_ps(tc, tc, one), dc);
@@ -727,7 +729,7 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
     if (get_f32(odpt, &v[10], 4 * (long long)H * ldt, 1, 1, "d_pre_t") ||
         get_f32(oacts, &v[0], T * BH * 4, 0, 0, "acts") ||
         get_f32(ocs, &v[1], T * BH, 0, 0, "cs") || get_f32(oc0, &v[2], BH, 0, 0, "c0") ||
-        get_f32(otcs, &v[3], T * BH, 0, 0, "tcs") ||
+        get_f32(otcs, &v[3], T * BH, 0, 1, "tcs") ||
         get_f32(odout, &v[4], T * BH, 0, 1, "d_out") ||
         get_f32(owp, &v[5], panels * 4 * H * NR, 0, 0, "wp") ||
         get_u8(omask, &v[6], (long long)T * B, "mask") ||

@@ -182,6 +182,8 @@ def backward(cache, d_outputs, d_final):
         return lstm_native.backward(cache, d_outputs, d_final)
     T, B, H = hs.shape
     w_hh = params["weight_hh"]
+    if tanh_cs is None:  # a forward on the compiled kernels does not keep it
+        tanh_cs = np.tanh(cs)
     F, K = _gate_factors(acts, cs, c0, tanh_cs)
     d_pre = np.empty_like(acts)  # (T, B, 4H)
     dh = np.zeros((B, H), dtype=hs.dtype) if d_final[0] is None else d_final[0].copy()

@@ -60,7 +60,9 @@ def forward(params, x, states, mask=None, keep_cache: bool = True):
     gates_in = native.gemm(x.reshape(T * B, I), w_ih, 4 * H, bias=bias)  # (T·B, 4H) interleaved
     hs = native.empty((T, B, H))
     if keep_cache:
-        cs, tanh_cs = native.empty((T, B, H)), native.empty((T, B, H))
+        # tanh c_t is not kept: backward recomputes it (one exp) instead of T·B·H more floats
+        # of memory traffic each way
+        cs, tanh_cs = native.empty((T, B, H)), None
         acts = native.empty((T, B, 4 * H))
         cs_t = B * H
     else:
@@ -93,7 +95,8 @@ def backward(cache, d_outputs, d_final):
     ldt = T * B + 16
     d_pre_t = native.empty((4 * H, ldt))
     threads = native._threads_for(8.0 * B * H * H)
-    native._kernels.lstm_backward(T, B, H, _f32(acts), _f32(cs), c0, _f32(tanh_cs), d_out, w_hh,
+    tanh_cs = None if tanh_cs is None else _f32(tanh_cs)
+    native._kernels.lstm_backward(T, B, H, _f32(acts), _f32(cs), c0, tanh_cs, d_out, w_hh,
                                   _mask_bytes(mask), dh, dc, d_pre, d_pre_t, ldt, threads)
     flat = d_pre.reshape(T * B, 4 * H)
     # [dW_ih | dW_hh] = δᵀ [x | h_prev] as ONE GEMM with contiguous rows of δᵀ. B operands are

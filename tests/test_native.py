@@ -350,3 +350,16 @@ def test_dense_float32_on_kernels_matches_float64():
         outs[dtype] = (y, dx, layer.grads["weight"], layer.grads["bias"])
     for a, b in zip(outs["float32"], outs["float64"], strict=True):
         assert rel_err(a, b) < 1e-5
+
+
+def test_lstm_kernels_equal_the_plain_step():
+    """DESIGN.md principle 1: fast paths are tested equal to the one-step function."""
+    params, x, states, *_ = lstm_case(6, 7, 5, 32, seed=11)
+    h, c = states
+    steps = []
+    for t in range(x.shape[0]):
+        h, c = lstm.lstm_step(x[t], h, c, params)
+        steps.append(h)
+    hs, (h_T, c_T), _ = lstm_native.forward(params, x, states)
+    assert rel_err(hs, np.stack(steps)) < 1e-5
+    assert rel_err(c_T, c) < 1e-5 and rel_err(h_T, h) < 1e-5

@@ -333,8 +333,11 @@ static void gemm_worker(void *ctx, int tid, int nth) { gemm_part((const gemm_arg
  *   c_t = f c_{t-1} + i g        h_t = o tanh c_t
  *   masked rows (mask[t, b] == 0) carry h_{t-1}, c_{t-1}. */
 typedef struct {
-    int T, B, H;
-    const float *gin;    /* (T, B, 4H), panel-interleaved columns, biases included */
+    int T, B, H, I;
+    const float *x;      /* (T, B, I) */
+    const float *wip;    /* packed W_ih^T, gate-interleaved like wp: [H/16][I][64] */
+    const float *bias;   /* (4H) b_ih + b_hh, gate-interleaved */
+    float *gin;          /* (B, 4H) scratch: x_t W_ih^T + b for the current step */
     const float *wp;     /* packed W_hh^T: [H/16][H][64] */
     const float *h0;     /* (B, H) */
     const float *c0;     /* (B, H) */
@@ -353,7 +356,7 @@ typedef struct {
         const float *h_prev = t ? s->hs + (long)(t - 1) * B * H : s->h0;                  \
         const float *c_prev = t ? s->cs + (long)(t - 1) * s->cs_t : s->c0;                \
         float *c_out = s->cs + (long)t * s->cs_t;                                         \
-        const float *gin = s->gin + ((long)t * B + r0) * G + (long)p * NR;                \
+        const float *gin = s->gin + (long)r0 * G + (long)p * NR;                          \
         __m512 acc[mr][4];                                                                \
         for (int r = 0; r < (mr); r++)                                                    \
             for (int v = 0; v < 4; v++)                                                   \
@@ -401,8 +404,15 @@ DEFINE_LSTM_FWD_TILE(6)
 AVX512 static void lstm_fwd_worker(void *ctx, int tid, int nth) {
     lstm_fwd_args *s = (lstm_fwd_args *)ctx;
     const int P = s->H / 16;
+    const long G = 4L * s->H;
     const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
+    /* x_t W_ih^T + b for this thread's rows, one step at a time: the step's input projection
+     * is computed right before the step and read back from L2, never stored for all steps */
+    gemm_args gi = {hi - lo, (int)G, s->I, NULL, s->I, 1, s->wip, (long)s->I * NR, NR, s->bias,
+                    s->gin + (long)lo * G, G, 0};
     for (int t = 0; t < s->T; t++) {
+        gi.a = s->x + ((long)t * s->B + lo) * s->I;
+        if (hi > lo) gemm_part(&gi, 0, 1);
         for (int p = 0; p < P; p++) {
             for (int r0 = lo; r0 < hi; r0 += MR) {
                 switch (hi - r0 < MR ? hi - r0 : MR) {
@@ -662,15 +672,17 @@ static PyObject *py_gemm(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* lstm_forward(T, B, H, gin, wp, h0, c0, hs, cs, cs_t, acts, tcs, mask, nthreads) */
+/* lstm_forward(T, B, H, I, x, wip, bias, gin, wp, h0, c0, hs, cs, cs_t, acts, tcs, mask,
+ *              nthreads) */
 static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
-    int T, B, H, nth;
+    int T, B, H, I, nth;
     long long cs_t;
-    PyObject *ogin, *owp, *oh0, *oc0, *ohs, *ocs, *oacts, *otcs, *omask;
-    if (!PyArg_ParseTuple(args, "iiiOOOOOOLOOOi", &T, &B, &H, &ogin, &owp, &oh0, &oc0, &ohs,
-                          &ocs, &cs_t, &oacts, &otcs, &omask, &nth))
+    PyObject *ox, *owip, *obias, *ogin, *owp, *oh0, *oc0, *ohs, *ocs, *oacts, *otcs, *omask;
+    if (!PyArg_ParseTuple(args, "iiiiOOOOOOOOOLOOOi", &T, &B, &H, &I, &ox, &owip, &obias, &ogin,
+                          &owp, &oh0, &oc0, &ohs, &ocs, &cs_t, &oacts, &otcs, &omask, &nth))
         return NULL;
-    if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H"))
+    if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H") ||
+        check_dims(I, "I"))
         return NULL;
     if (H % 16 != 0 || (cs_t != 0 && cs_t != (long long)B * H)) {
         PyErr_Format(PyExc_ValueError, "lstm_forward: H must be a multiple of 16 (got %d) and "
@@ -678,21 +690,25 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
         return NULL;
     }
     long long BH = (long long)B * H;
-    Py_buffer v[9];
+    Py_buffer v[12];
     memset(v, 0, sizeof v);
-    if (get_f32(ogin, &v[0], T * BH * 4, 0, 0, "gin") ||
-        get_f32(owp, &v[1], BH / B * H * 4, 0, 0, "wp") ||
-        get_f32(oh0, &v[2], BH, 0, 0, "h0") || get_f32(oc0, &v[3], BH, 0, 0, "c0") ||
-        get_f32(ohs, &v[4], T * BH, 1, 0, "hs") ||
-        get_f32(ocs, &v[5], cs_t ? T * BH : BH, 1, 0, "cs") ||
-        get_f32(oacts, &v[6], T * BH * 4, 1, 1, "acts") ||
-        get_f32(otcs, &v[7], T * BH, 1, 1, "tcs") || get_u8(omask, &v[8], (long long)T * B, "mask")) {
-        release_all(v, 9);
+    if (get_f32(ox, &v[0], (long long)T * B * I, 0, 0, "x") ||
+        get_f32(owip, &v[1], (long long)I * H * 4, 0, 0, "wip") ||
+        get_f32(obias, &v[2], 4LL * H, 0, 0, "bias") ||
+        get_f32(ogin, &v[3], BH * 4, 1, 0, "gin") ||
+        get_f32(owp, &v[4], (long long)H * H * 4, 0, 0, "wp") ||
+        get_f32(oh0, &v[5], BH, 0, 0, "h0") || get_f32(oc0, &v[6], BH, 0, 0, "c0") ||
+        get_f32(ohs, &v[7], T * BH, 1, 0, "hs") ||
+        get_f32(ocs, &v[8], cs_t ? T * BH : BH, 1, 0, "cs") ||
+        get_f32(oacts, &v[9], T * BH * 4, 1, 1, "acts") ||
+        get_f32(otcs, &v[10], T * BH, 1, 1, "tcs") ||
+        get_u8(omask, &v[11], (long long)T * B, "mask")) {
+        release_all(v, 12);
         return NULL;
     }
 #if HAVE_X86
-    lstm_fwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
-                       cs_t, v[6].buf, v[7].buf, v[8].buf};
+    lstm_fwd_args s = {T, B, H, I, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
+                       v[6].buf, v[7].buf, v[8].buf, cs_t, v[9].buf, v[10].buf, v[11].buf};
     if (T && B && H) {
         if (nth > B) nth = B;
         Py_BEGIN_ALLOW_THREADS
@@ -700,7 +716,7 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
         Py_END_ALLOW_THREADS
     }
 #endif
-    release_all(v, 9);
+    release_all(v, 12);
     Py_RETURN_NONE;
 }
 

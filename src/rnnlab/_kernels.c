@@ -328,7 +328,7 @@ static void gemm_worker(void *ctx, int tid, int nth) { gemm_part((const gemm_arg
 
 /* ---------------------------------------------------------------- LSTM forward
  * One step for rows r0 .. r0+mr-1 and units 16p .. 16p+15:
- *   a = gin[t] + h_{t-1} W_hh^T       (accumulators start from the input projection)
+ *   a = x_t W_ih^T + b + h_{t-1} W_hh^T   (accumulators start from the input projection)
  *   i, f, o = σ(a_i, a_f, a_o)   g = tanh a_g
  *   c_t = f c_{t-1} + i g        h_t = o tanh c_t
  *   masked rows (mask[t, b] == 0) carry h_{t-1}, c_{t-1}. */

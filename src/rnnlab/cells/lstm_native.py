@@ -1,12 +1,14 @@
 """The LSTM's float32 time loops on the compiled AVX-512 kernels (rnnlab.native).
 
-Same equations and the same cache as cells/lstm.py (whose docstring states them); what differs
-is where they run:
-    gates_in = x W_ihᵀ + b_ih + b_hh           one packed GEMM, columns gate-interleaved
-    per step: a = gates_in[t] + h W_hhᵀ         register tiles of 6 rows × (4 gates × 16 units),
+Same equations and the same cache as cells/lstm.py (whose docstring states them), except that
+tanh c_t is not kept (None in the cache; backward recomputes it). Where they run:
+    per step, per thread's batch rows:
+              g_t = x_t W_ihᵀ + b_ih + b_hh     a packed GEMM into an L2-sized scratch
+              a = g_t + h W_hhᵀ                 register tiles of 6 rows × (4 gates × 16 units),
               i, f, g, o, c', h' in registers   then stored (and the cache, when kept)
-    backward: per step the pointwise δ's, then dh = δ W_hh as one packed GEMM; after the loop
-              dW_ih = δᵀ x, dW_hh = δᵀ h_prev, dx = δ W_ih as packed GEMMs.
+    backward: per step the pointwise δ's, then dh = δ W_hh as one packed GEMM and δ transposed
+              into (4H, T·B); after the loop [dW_ih | dW_hh] = δᵀ [x | h_prev] and dx = δ W_ih
+              as packed GEMMs.
 """
 
 from __future__ import annotations

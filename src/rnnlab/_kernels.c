@@ -337,7 +337,9 @@ typedef struct {
     const float *x;      /* (T, B, I) */
     const float *wip;    /* packed W_ih^T, gate-interleaved like wp: [H/16][I][64] */
     const float *bias;   /* (4H) b_ih + b_hh, gate-interleaved */
-    float *gin;          /* (B, 4H) scratch: x_t W_ih^T + b for the current step */
+    float *gin;          /* (B, 4H) scratch: x_t W_ih^T + b for the current step; or, when
+                            gin_ts = B, (T, B, 4H) computed before the call for all steps */
+    long gin_ts;
     const float *wp;     /* packed W_hh^T: [H/16][H][64] */
     const float *h0;     /* (B, H) */
     const float *c0;     /* (B, H) */
@@ -356,7 +358,7 @@ typedef struct {
         const float *h_prev = t ? s->hs + (long)(t - 1) * B * H : s->h0;                  \
         const float *c_prev = t ? s->cs + (long)(t - 1) * s->cs_t : s->c0;                \
         float *c_out = s->cs + (long)t * s->cs_t;                                         \
-        const float *gin = s->gin + (long)r0 * G + (long)p * NR;                          \
+        const float *gin = s->gin + ((long)t * s->gin_ts + r0) * G + (long)p * NR;        \
         __m512 acc[mr][4];                                                                \
         for (int r = 0; r < (mr); r++)                                                    \
             for (int v = 0; v < 4; v++)                                                   \
@@ -412,7 +414,7 @@ AVX512 static void lstm_fwd_worker(void *ctx, int tid, int nth) {
                     s->gin + (long)lo * G, G, 0};
     for (int t = 0; t < s->T; t++) {
         gi.a = s->x + ((long)t * s->B + lo) * s->I;
-        if (hi > lo) gemm_part(&gi, 0, 1);
+        if (hi > lo && !s->gin_ts) gemm_part(&gi, 0, 1);
         for (int p = 0; p < P; p++) {
             for (int r0 = lo; r0 < hi; r0 += MR) {
                 switch (hi - r0 < MR ? hi - r0 : MR) {
@@ -672,14 +674,16 @@ static PyObject *py_gemm(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* lstm_forward(T, B, H, I, x, wip, bias, gin, wp, h0, c0, hs, cs, cs_t, acts, tcs, mask,
- *              nthreads) */
+/* lstm_forward(T, B, H, I, x, wip, bias, gin, gin_all, wp, h0, c0, hs, cs, cs_t, acts, tcs,
+ *              mask, nthreads): gin_all = 0: gin is a (B, 4H) scratch and each thread projects
+ *              its rows step by step; 1: gin (T, B, 4H) already holds x W_ih^T + b */
 static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
-    int T, B, H, I, nth;
+    int T, B, H, I, nth, gin_all;
     long long cs_t;
     PyObject *ox, *owip, *obias, *ogin, *owp, *oh0, *oc0, *ohs, *ocs, *oacts, *otcs, *omask;
-    if (!PyArg_ParseTuple(args, "iiiiOOOOOOOOOLOOOi", &T, &B, &H, &I, &ox, &owip, &obias, &ogin,
-                          &owp, &oh0, &oc0, &ohs, &ocs, &cs_t, &oacts, &otcs, &omask, &nth))
+    if (!PyArg_ParseTuple(args, "iiiiOOOOpOOOOOLOOOi", &T, &B, &H, &I, &ox, &owip, &obias, &ogin,
+                          &gin_all, &owp, &oh0, &oc0, &ohs, &ocs, &cs_t, &oacts, &otcs, &omask,
+                          &nth))
         return NULL;
     if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H") ||
         check_dims(I, "I"))
@@ -695,7 +699,7 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
     if (get_f32(ox, &v[0], (long long)T * B * I, 0, 0, "x") ||
         get_f32(owip, &v[1], (long long)I * H * 4, 0, 0, "wip") ||
         get_f32(obias, &v[2], 4LL * H, 0, 0, "bias") ||
-        get_f32(ogin, &v[3], BH * 4, 1, 0, "gin") ||
+        get_f32(ogin, &v[3], (gin_all ? T : 1) * BH * 4, 1, 0, "gin") ||
         get_f32(owp, &v[4], (long long)H * H * 4, 0, 0, "wp") ||
         get_f32(oh0, &v[5], BH, 0, 0, "h0") || get_f32(oc0, &v[6], BH, 0, 0, "c0") ||
         get_f32(ohs, &v[7], T * BH, 1, 0, "hs") ||
@@ -707,8 +711,9 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
         return NULL;
     }
 #if HAVE_X86
-    lstm_fwd_args s = {T, B, H, I, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
-                       v[6].buf, v[7].buf, v[8].buf, cs_t, v[9].buf, v[10].buf, v[11].buf};
+    lstm_fwd_args s = {T, B, H, I, v[0].buf, v[1].buf, v[2].buf, v[3].buf, gin_all ? B : 0,
+                       v[4].buf, v[5].buf, v[6].buf, v[7].buf, v[8].buf, cs_t, v[9].buf,
+                       v[10].buf, v[11].buf};
     if (T && B && H) {
         if (nth > B) nth = B;
         Py_BEGIN_ALLOW_THREADS

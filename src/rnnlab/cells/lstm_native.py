@@ -59,7 +59,12 @@ def forward(params, x, states, mask=None, keep_cache: bool = True):
     H = h0.shape[1]
     w_ih, w_hh, bias = native.cached("lstm.forward", _sources(params),
                                      lambda: _pack_forward(params, H))
-    gates_in = native.empty((B, 4 * H))  # scratch: one step's x_t W_ihᵀ + b, per thread's rows
+    threads = native._threads_for(8.0 * B * H * H)
+    gin_all = threads == 1  # one thread for the loop: project all steps first, on all threads
+    if gin_all:
+        gates_in = native.gemm(x.reshape(T * B, I), w_ih, 4 * H, bias=bias)  # (T·B, 4H)
+    else:
+        gates_in = native.empty((B, 4 * H))  # one step's x_t W_ihᵀ + b, each thread its rows
     hs = native.empty((T, B, H))
     if keep_cache:
         # tanh c_t is not kept: backward recomputes it (one exp) instead of T·B·H more floats
@@ -69,9 +74,8 @@ def forward(params, x, states, mask=None, keep_cache: bool = True):
         cs_t = B * H
     else:
         cs, acts, tanh_cs, cs_t = c0.copy(), None, None, 0
-    threads = native._threads_for(8.0 * B * H * H)
-    native._kernels.lstm_forward(T, B, H, I, x, w_ih, bias, gates_in, w_hh, h0, c0, hs, cs, cs_t,
-                                 acts, tanh_cs, _mask_bytes(mask), threads)
+    native._kernels.lstm_forward(T, B, H, I, x, w_ih, bias, gates_in, gin_all, w_hh, h0, c0, hs,
+                                 cs, cs_t, acts, tanh_cs, _mask_bytes(mask), threads)
     if T == 0:
         h_T, c_T = h0.copy(), c0.copy()
     else:

@@ -451,6 +451,8 @@ typedef struct {
     float *d_pre;       /* (T, B, 4H) */
     float *d_pre_t;     /* (4H, ldt): δ transposed, column t*B + b; or NULL */
     long ldt;
+    float *dbias;       /* (B, 4H) zeros in; row b gets Σ_t δ of batch row b (summed in step
+                           order by whichever thread owns the row: thread counts change no bit) */
 } lstm_bwd_args;
 
 /* dst (16 x 16, row stride ldd) = src (16 x 16, row stride lds)^T in registers: unpack 32-bit
@@ -499,13 +501,22 @@ AVX512 static void transpose_deltas(const lstm_bwd_args *s, int t, int lo, int h
     }
 }
 
-AVX512 static inline void store_deltas(const lstm_bwd_args *s, float *dp, __m512 di, __m512 df,
-                                       __m512 dg, __m512 d_o) {
+/* Store the four gate δ's of (row, units u .. u+15) and add them to the thread's bias-gradient
+ * sums db (the bias gradient is Σ δ over rows and steps: summed here, while δ is in registers,
+ * instead of by a pass over all of δ afterwards). */
+AVX512 static inline void store_deltas(const lstm_bwd_args *s, float *dp, float *db, __m512 di,
+                                       __m512 df, __m512 dg, __m512 d_o) {
     const long H = s->H;
     _mm512_storeu_ps(dp, di);
     _mm512_storeu_ps(dp + H, df);
     _mm512_storeu_ps(dp + 2 * H, dg);
     _mm512_storeu_ps(dp + 3 * H, d_o);
+    if (db) {
+        _mm512_storeu_ps(db, _mm512_add_ps(_mm512_loadu_ps(db), di));
+        _mm512_storeu_ps(db + H, _mm512_add_ps(_mm512_loadu_ps(db + H), df));
+        _mm512_storeu_ps(db + 2 * H, _mm512_add_ps(_mm512_loadu_ps(db + 2 * H), dg));
+        _mm512_storeu_ps(db + 3 * H, _mm512_add_ps(_mm512_loadu_ps(db + 3 * H), d_o));
+    }
 }
 
 AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
@@ -529,7 +540,7 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
             if (s->d_out) dh = _mm512_add_ps(dh, _mm512_loadu_ps(s->d_out + boff));
             if (s->mask && !s->mask[(long)t * B + b]) {
                 __m512 z = _mm512_setzero_ps();
-                store_deltas(s, dp, z, z, z, z);
+                store_deltas(s, dp, NULL, z, z, z, z);
                 _mm512_storeu_ps(s->dh + off, dh); /* carried; the GEMM adds δ W_hh = 0 */
                 continue;
             }
@@ -541,7 +552,7 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
             __m512 cp = _mm512_loadu_ps(t ? s->cs + boff - (long)B * H : s->c0 + off);
             __m512 dc = _mm512_loadu_ps(s->dc + off);
             dc = _mm512_fmadd_ps(_mm512_mul_ps(dh, o), _mm512_fnmadd_ps(tc, tc, one), dc);
-            store_deltas(s, dp,
+            store_deltas(s, dp, s->dbias + b * G + u,
                          _mm512_mul_ps(_mm512_mul_ps(dc, gg), _mm512_mul_ps(i, _mm512_sub_ps(one, i))),
                          _mm512_mul_ps(_mm512_mul_ps(dc, cp), _mm512_mul_ps(f, _mm512_sub_ps(one, f))),
                          _mm512_mul_ps(_mm512_mul_ps(dc, i), _mm512_fnmadd_ps(gg, gg, one)),
@@ -726,13 +737,13 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
 }
 
 /* lstm_backward(T, B, H, acts, cs, c0, tcs, d_out, wp, mask, dh, dc, d_pre, d_pre_t, ldt,
- *               nthreads) */
+ *               dbias, nthreads); dbias: (B, 4H) zeros */
 static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
     int T, B, H, nth;
     long long ldt;
-    PyObject *oacts, *ocs, *oc0, *otcs, *odout, *owp, *omask, *odh, *odc, *odpre, *odpt;
-    if (!PyArg_ParseTuple(args, "iiiOOOOOOOOOOOLi", &T, &B, &H, &oacts, &ocs, &oc0, &otcs,
-                          &odout, &owp, &omask, &odh, &odc, &odpre, &odpt, &ldt, &nth))
+    PyObject *oacts, *ocs, *oc0, *otcs, *odout, *owp, *omask, *odh, *odc, *odpre, *odpt, *odb;
+    if (!PyArg_ParseTuple(args, "iiiOOOOOOOOOOOLOi", &T, &B, &H, &oacts, &ocs, &oc0, &otcs,
+                          &odout, &owp, &omask, &odh, &odc, &odpre, &odpt, &ldt, &odb, &nth))
         return NULL;
     if (odpt != Py_None && (ldt < (long long)T * B || ldt > (1LL << 26))) {
         PyErr_Format(PyExc_ValueError, "lstm_backward: expected T*B <= ldt <= 2^26, got %lld", ldt);
@@ -745,9 +756,10 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
         return NULL;
     }
     long long BH = (long long)B * H, panels = (H + NR - 1) / NR;
-    Py_buffer v[11];
+    Py_buffer v[12];
     memset(v, 0, sizeof v);
-    if (get_f32(odpt, &v[10], 4 * (long long)H * ldt, 1, 1, "d_pre_t") ||
+    if (get_f32(odb, &v[11], (long long)B * 4 * H, 1, 0, "dbias") ||
+        get_f32(odpt, &v[10], 4 * (long long)H * ldt, 1, 1, "d_pre_t") ||
         get_f32(oacts, &v[0], T * BH * 4, 0, 0, "acts") ||
         get_f32(ocs, &v[1], T * BH, 0, 0, "cs") || get_f32(oc0, &v[2], BH, 0, 0, "c0") ||
         get_f32(otcs, &v[3], T * BH, 0, 1, "tcs") ||
@@ -756,12 +768,12 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
         get_u8(omask, &v[6], (long long)T * B, "mask") ||
         get_f32(odh, &v[7], BH, 1, 0, "dh") || get_f32(odc, &v[8], BH, 1, 0, "dc") ||
         get_f32(odpre, &v[9], T * BH * 4, 1, 0, "d_pre")) {
-        release_all(v, 11);
+        release_all(v, 12);
         return NULL;
     }
 #if HAVE_X86
     lstm_bwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
-                       v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, ldt};
+                       v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, ldt, v[11].buf};
     if (T && B && H) {
         if (nth > B) nth = B;
         Py_BEGIN_ALLOW_THREADS
@@ -769,7 +781,7 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
         Py_END_ALLOW_THREADS
     }
 #endif
-    release_all(v, 11);
+    release_all(v, 12);
     Py_RETURN_NONE;
 }
 

@@ -102,8 +102,9 @@ def backward(cache, d_outputs, d_final):
     d_pre_t = native.empty((4 * H, ldt))
     threads = native._threads_for(8.0 * B * H * H)
     tanh_cs = None if tanh_cs is None else _f32(tanh_cs)
+    d_bias = np.zeros((B, 4 * H), np.float32)  # per batch row Σ_t δ, summed in the loop
     native._kernels.lstm_backward(T, B, H, _f32(acts), _f32(cs), c0, tanh_cs, d_out, w_hh,
-                                  _mask_bytes(mask), dh, dc, d_pre, d_pre_t, ldt, threads)
+                                  _mask_bytes(mask), dh, dc, d_pre, d_pre_t, ldt, d_bias, threads)
     flat = d_pre.reshape(T * B, 4 * H)
     # [dW_ih | dW_hh] = δᵀ [x | h_prev] as ONE GEMM with contiguous rows of δᵀ. B operands are
     # packed (plain rows 2^k floats apart alias in the L1 cache).
@@ -119,7 +120,7 @@ def backward(cache, d_outputs, d_final):
     grads = {
         "weight_ih": d_w[:, :I],
         "weight_hh": d_w[:, P_x * native.PANEL :],
-        "bias_ih": flat.sum(axis=0),
+        "bias_ih": d_bias.sum(axis=0),
     }
     grads["bias_hh"] = grads["bias_ih"].copy()
     dx = native.gemm(flat, w_ih, I,

@@ -566,6 +566,15 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
     }
 }
 
+/* A time loop whose threads split the B batch rows (at most B threads), without the GIL. */
+static void run_rows(worker_fn fn, void *ctx, int T, int B, int H, int nth) {
+    if (!T || !B || !H) return;
+    if (nth > B) nth = B;
+    Py_BEGIN_ALLOW_THREADS
+    run_parallel(fn, ctx, nth);
+    Py_END_ALLOW_THREADS
+}
+
 #endif /* HAVE_X86 */
 
 /* ---------------------------------------------------------------- Python glue */
@@ -725,12 +734,7 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
     lstm_fwd_args s = {T, B, H, I, v[0].buf, v[1].buf, v[2].buf, v[3].buf, gin_all ? B : 0,
                        v[4].buf, v[5].buf, v[6].buf, v[7].buf, v[8].buf, cs_t, v[9].buf,
                        v[10].buf, v[11].buf};
-    if (T && B && H) {
-        if (nth > B) nth = B;
-        Py_BEGIN_ALLOW_THREADS
-        run_parallel(lstm_fwd_worker, &s, nth);
-        Py_END_ALLOW_THREADS
-    }
+    run_rows(lstm_fwd_worker, &s, T, B, H, nth);
 #endif
     release_all(v, 12);
     Py_RETURN_NONE;
@@ -774,12 +778,7 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
 #if HAVE_X86
     lstm_bwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
                        v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, ldt, v[11].buf};
-    if (T && B && H) {
-        if (nth > B) nth = B;
-        Py_BEGIN_ALLOW_THREADS
-        run_parallel(lstm_bwd_worker, &s, nth);
-        Py_END_ALLOW_THREADS
-    }
+    run_rows(lstm_bwd_worker, &s, T, B, H, nth);
 #endif
     release_all(v, 12);
     Py_RETURN_NONE;

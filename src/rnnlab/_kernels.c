@@ -149,15 +149,13 @@ AVX512 static inline __m512 tanh512(__m512 x) {
 }
 
 /* ---------------------------------------------------------------- GEMM tile
- * acc[r][v] += sum_k A(r, k) * Bp[k][16v .. 16v+15] for r < mr, with A(r, k) at
- * a[r*a_rs + k*a_cs]. mr is a constant after inlining, so acc stays in registers. */
-#define TILE_BODY(mr)                                                                     \
+ * acc[r][v] += sum_k A(r, k) * B[k][16v .. 16v+15] for r < mr, with A(r, k) at
+ * a[r*a_rs + k*a_cs] and B's row k at bp + k*b_step, read by LOAD(row, v). mr is a constant
+ * after inlining, so acc stays in registers. */
+#define TILE_LOOP(mr, LOAD, b_step)                                                       \
     for (int k = 0; k < kc; k++) {                                                        \
-        const float *bk = bp + (long)k * b_rs;                                            \
-        __m512 b0 = _mm512_maskz_loadu_ps(m[0], bk);                                      \
-        __m512 b1 = _mm512_maskz_loadu_ps(m[1], bk + 16);                                 \
-        __m512 b2 = _mm512_maskz_loadu_ps(m[2], bk + 32);                                 \
-        __m512 b3 = _mm512_maskz_loadu_ps(m[3], bk + 48);                                 \
+        const float *bk = bp + (long)k * (b_step);                                        \
+        __m512 b0 = LOAD(bk, 0), b1 = LOAD(bk, 1), b2 = LOAD(bk, 2), b3 = LOAD(bk, 3);    \
         const float *ak = a + (long)k * a_cs;                                             \
         for (int r = 0; r < (mr); r++) {                                                  \
             __m512 av = _mm512_set1_ps(ak[(long)r * a_rs]);                               \
@@ -167,22 +165,12 @@ AVX512 static inline __m512 tanh512(__m512 x) {
             acc[r][3] = _mm512_fmadd_ps(av, b3, acc[r][3]);                               \
         }                                                                                 \
     }
-
-/* TILE_BODY for whole packed panels (b_rs = 64), with plain loads. */
-#define TILE_BODY_FULL(mr)                                                                \
-    for (int k = 0; k < kc; k++) {                                                        \
-        const float *bk = bp + (long)k * NR;                                              \
-        __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);                   \
-        __m512 b2 = _mm512_loadu_ps(bk + 32), b3 = _mm512_loadu_ps(bk + 48);              \
-        const float *ak = a + (long)k * a_cs;                                             \
-        for (int r = 0; r < (mr); r++) {                                                  \
-            __m512 av = _mm512_set1_ps(ak[(long)r * a_rs]);                               \
-            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);                               \
-            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);                               \
-            acc[r][2] = _mm512_fmadd_ps(av, b2, acc[r][2]);                               \
-            acc[r][3] = _mm512_fmadd_ps(av, b3, acc[r][3]);                               \
-        }                                                                                 \
-    }
+#define LOAD_MASKED(row, v) _mm512_maskz_loadu_ps(m[v], (row) + 16 * (v))
+#define LOAD_PLAIN(row, v) _mm512_loadu_ps((row) + 16 * (v))
+/* any panel, columns beyond ncols masked off (masks m[4] in scope) */
+#define TILE_BODY(mr) TILE_LOOP(mr, LOAD_MASKED, b_rs)
+/* whole packed panels: plain loads (constant all-ones masks made gcc spill accumulators) */
+#define TILE_BODY_FULL(mr) TILE_LOOP(mr, LOAD_PLAIN, NR)
 
 /* One GEMM register tile: C(mr x ncols) (=|+=) A(mr x kc) B(kc x ncols) [+ bias], B's row k
  * at bp + k*b_rs (64 for a packed panel, the matrix's row stride for an unpacked one). */

@@ -264,13 +264,8 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if K != b.shape[0]:
         return a @ b  # NumPy raises its usual shape error
     flat = a.reshape(-1, K)
-    packed = pack(b)
-    if flat.flags.c_contiguous:
-        out = gemm(flat, packed, b.shape[1], out=np.empty((flat.shape[0], b.shape[1]), np.float32))
-    elif flat.T.flags.c_contiguous:
-        out = gemm(flat.T, packed, b.shape[1], trans_a=True,
-                   out=np.empty((flat.shape[0], b.shape[1]), np.float32))
-    else:
-        out = gemm(np.ascontiguousarray(flat), packed, b.shape[1],
-                   out=np.empty((flat.shape[0], b.shape[1]), np.float32))
+    trans = not flat.flags.c_contiguous and flat.T.flags.c_contiguous  # read Aᵀ in place
+    operand = flat.T if trans else np.ascontiguousarray(flat)
+    out = gemm(operand, pack(b), b.shape[1], trans_a=trans,
+               out=np.empty((flat.shape[0], b.shape[1]), np.float32))
     return out.reshape(*lead, b.shape[1])

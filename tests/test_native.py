@@ -113,6 +113,8 @@ def test_kernel_errors_are_clear():
         k.gemm(4, 4, 4, np.zeros((4, 8), F32)[:, ::2], 4, 1, bp, 256, 64, None, out, 4, 0, 1)
     with pytest.raises(ValueError, match="multiple of 16"):
         k.lstm_forward(1, 1, 20, 4, a, a, a, a, 0, a, a, a, a, a, 0, None, None, None, 1)
+    with pytest.raises(ValueError, match="gin must be None"):
+        k.lstm_forward(1, 1, 16, 4, a, a, a, a, 0, a, a, a, a, a, 0, None, None, None, 1)
     with pytest.raises(ValueError, match="gemm"):
         native.gemm(a, native.pack(np.zeros((5, 4), F32)), 4)
 

@@ -325,9 +325,8 @@ typedef struct {
     const float *x;      /* (T, B, I) */
     const float *wip;    /* packed W_ih^T, gate-interleaved like wp: [H/16][I][64] */
     const float *bias;   /* (4H) b_ih + b_hh, gate-interleaved */
-    float *gin;          /* (B, 4H) scratch: x_t W_ih^T + b for the current step; or, when
-                            gin_ts = B, (T, B, 4H) computed before the call for all steps */
-    long gin_ts;
+    const float *gin;    /* (T, B, 4H) x W_ih^T + b computed before the call for all steps, or
+                            NULL: each tile accumulates b + x_t W_ih^T itself */
     const float *wp;     /* packed W_hh^T: [H/16][H][64] */
     const float *h0;     /* (B, H) */
     const float *c0;     /* (B, H) */
@@ -346,13 +345,24 @@ typedef struct {
         const float *h_prev = t ? s->hs + (long)(t - 1) * B * H : s->h0;                  \
         const float *c_prev = t ? s->cs + (long)(t - 1) * s->cs_t : s->c0;                \
         float *c_out = s->cs + (long)t * s->cs_t;                                         \
-        const float *gin = s->gin + ((long)t * s->gin_ts + r0) * G + (long)p * NR;        \
         __m512 acc[mr][4];                                                                \
-        for (int r = 0; r < (mr); r++)                                                    \
-            for (int v = 0; v < 4; v++)                                                   \
-                acc[r][v] = _mm512_loadu_ps(gin + r * G + 16 * v);                        \
+        const long a_cs = 1;                                                              \
+        if (s->gin) {                                                                     \
+            const float *gin = s->gin + ((long)t * B + r0) * G + (long)p * NR;            \
+            for (int r = 0; r < (mr); r++)                                                \
+                for (int v = 0; v < 4; v++)                                               \
+                    acc[r][v] = _mm512_loadu_ps(gin + r * G + 16 * v);                    \
+        } else { /* a = b + x_t W_ih^T, then + h W_hh^T below, in the same registers */    \
+            for (int r = 0; r < (mr); r++)                                                \
+                for (int v = 0; v < 4; v++)                                               \
+                    acc[r][v] = _mm512_loadu_ps(s->bias + (long)p * NR + 16 * v);         \
+            const int kc = s->I;                                                          \
+            const float *a = s->x + ((long)t * B + r0) * kc, *bp = s->wip + (long)p * kc * NR; \
+            const long a_rs = kc;                                                         \
+            TILE_BODY_FULL(mr)                                                            \
+        }                                                                                 \
         const float *a = h_prev + (long)r0 * H, *bp = s->wp + (long)p * H * NR;           \
-        const long a_rs = H, a_cs = 1;                                                    \
+        const long a_rs = H;                                                              \
         TILE_BODY_FULL(mr)                                                                \
         for (int r = 0; r < (mr); r++) {                                                  \
             const long b = r0 + r, off = b * H + 16L * p;                                 \
@@ -394,15 +404,8 @@ DEFINE_LSTM_FWD_TILE(6)
 AVX512 static void lstm_fwd_worker(void *ctx, int tid, int nth) {
     lstm_fwd_args *s = (lstm_fwd_args *)ctx;
     const int P = s->H / 16;
-    const long G = 4L * s->H;
     const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
-    /* x_t W_ih^T + b for this thread's rows, one step at a time: the step's input projection
-     * is computed right before the step and read back from L2, never stored for all steps */
-    gemm_args gi = {hi - lo, (int)G, s->I, NULL, s->I, 1, s->wip, (long)s->I * NR, NR, s->bias,
-                    s->gin + (long)lo * G, G, 0};
     for (int t = 0; t < s->T; t++) {
-        gi.a = s->x + ((long)t * s->B + lo) * s->I;
-        if (hi > lo && !s->gin_ts) gemm_part(&gi, 0, 1);
         for (int p = 0; p < P; p++) {
             for (int r0 = lo; r0 < hi; r0 += MR) {
                 switch (hi - r0 < MR ? hi - r0 : MR) {
@@ -683,8 +686,8 @@ static PyObject *py_gemm(PyObject *self, PyObject *args) {
 }
 
 /* lstm_forward(T, B, H, I, x, wip, bias, gin, gin_all, wp, h0, c0, hs, cs, cs_t, acts, tcs,
- *              mask, nthreads): gin_all = 0: gin is a (B, 4H) scratch and each thread projects
- *              its rows step by step; 1: gin (T, B, 4H) already holds x W_ih^T + b */
+ *              mask, nthreads): gin_all = 0: gin is None and each step's register tiles
+ *              accumulate b + x_t W_ih^T + h W_hh^T; 1: gin (T, B, 4H) already holds x W_ih^T + b */
 static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
     int T, B, H, I, nth, gin_all;
     long long cs_t;
@@ -701,13 +704,18 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
                      "cs_t 0 or B*H (got %lld)", H, cs_t);
         return NULL;
     }
+    if (!gin_all && ogin != Py_None) {
+        PyErr_SetString(PyExc_ValueError, "lstm_forward: gin must be None when gin_all is 0 "
+                        "(the step tiles project x_t themselves)");
+        return NULL;
+    }
     long long BH = (long long)B * H;
     Py_buffer v[12];
     memset(v, 0, sizeof v);
     if (get_f32(ox, &v[0], (long long)T * B * I, 0, 0, "x") ||
         get_f32(owip, &v[1], (long long)I * H * 4, 0, 0, "wip") ||
         get_f32(obias, &v[2], 4LL * H, 0, 0, "bias") ||
-        get_f32(ogin, &v[3], (gin_all ? T : 1) * BH * 4, 1, 0, "gin") ||
+        (gin_all && get_f32(ogin, &v[3], T * BH * 4, 0, 0, "gin")) ||
         get_f32(owp, &v[4], (long long)H * H * 4, 0, 0, "wp") ||
         get_f32(oh0, &v[5], BH, 0, 0, "h0") || get_f32(oc0, &v[6], BH, 0, 0, "c0") ||
         get_f32(ohs, &v[7], T * BH, 1, 0, "hs") ||
@@ -719,7 +727,7 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
         return NULL;
     }
 #if HAVE_X86
-    lstm_fwd_args s = {T, B, H, I, v[0].buf, v[1].buf, v[2].buf, v[3].buf, gin_all ? B : 0,
+    lstm_fwd_args s = {T, B, H, I, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
                        v[4].buf, v[5].buf, v[6].buf, v[7].buf, v[8].buf, cs_t, v[9].buf,
                        v[10].buf, v[11].buf};
     run_rows(lstm_fwd_worker, &s, T, B, H, nth);

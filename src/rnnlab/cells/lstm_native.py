@@ -2,10 +2,10 @@
 
 Same equations and the same cache as cells/lstm.py (whose docstring states them), except that
 tanh c_t is not kept (None in the cache; backward recomputes it). Where they run:
-    per step, per thread's batch rows:
-              g_t = x_t W_ihᵀ + b_ih + b_hh     a packed GEMM into an L2-sized scratch
-              a = g_t + h W_hhᵀ                 register tiles of 6 rows × (4 gates × 16 units),
+    per step, per thread's batch rows, in register tiles of 6 rows × (4 gates × 16 units):
+              a = b_ih + b_hh + x_t W_ihᵀ + h W_hhᵀ   one accumulation in the same registers
               i, f, g, o, c', h' in registers   then stored (and the cache, when kept)
+              (one thread, i.e. small batches: x W_ihᵀ + b for all steps first, on all threads)
     backward: per step the pointwise δ's, then dh = δ W_hh as one packed GEMM and δ transposed
               into (4H, T·B); after the loop [dW_ih | dW_hh] = δᵀ [x | h_prev] and dx = δ W_ih
               as packed GEMMs.
@@ -64,7 +64,7 @@ def forward(params, x, states, mask=None, keep_cache: bool = True):
     if gin_all:
         gates_in = native.gemm(x.reshape(T * B, I), w_ih, 4 * H, bias=bias)  # (T·B, 4H)
     else:
-        gates_in = native.empty((B, 4 * H))  # one step's x_t W_ihᵀ + b, each thread its rows
+        gates_in = None  # x_t W_ihᵀ + b accumulated in the step's register tiles
     hs = native.empty((T, B, H))
     if keep_cache:
         # tanh c_t is not kept: backward recomputes it (one exp) instead of T·B·H more floats

@@ -21,6 +21,7 @@ import pytest
 
 import rnnlab
 from _torch import requires_torch, torch
+from helpers import ragged_mask
 from rnnlab import native
 from rnnlab.cells import lstm, lstm_native
 
@@ -112,9 +113,9 @@ def test_kernel_errors_are_clear():
     with pytest.raises(ValueError, match="C-contiguous"):
         k.gemm(4, 4, 4, np.zeros((4, 8), F32)[:, ::2], 4, 1, bp, 256, 64, None, out, 4, 0, 1)
     with pytest.raises(ValueError, match="multiple of 16"):
-        k.lstm_forward(1, 1, 20, 4, a, a, a, a, 0, a, a, a, a, a, 0, None, None, None, 1)
+        k.lstm_forward(1, 1, 20, 4, a, a, a, a, 0, a, a, a, a, a, 0, None, None, None, 0, 1)
     with pytest.raises(ValueError, match="gin must be None"):
-        k.lstm_forward(1, 1, 16, 4, a, a, a, a, 0, a, a, a, a, a, 0, None, None, None, 1)
+        k.lstm_forward(1, 1, 16, 4, a, a, a, a, 0, a, a, a, a, a, 0, None, None, None, 0, 1)
     with pytest.raises(ValueError, match="gemm"):
         native.gemm(a, native.pack(np.zeros((5, 4), F32)), 4)
 
@@ -221,6 +222,63 @@ def test_lstm_native_equals_numpy(T, B, I, H, masked, grads_in):
     np.testing.assert_array_equal(hs_inf, hs)  # same kernel with and without a cache
 
 
+@pytest.mark.parametrize(("T", "B", "I", "H"), LSTM_CASES)
+@pytest.mark.parametrize("masked", [False, True])
+def test_lstm_batch_major_inference_equals_time_major(T, B, I, H, masked):
+    """x (B, T, I), mask (B, T) read and hs (B, T, H) written in place: the time-major numbers
+    to the bit, with one thread (all-steps projection first) or several (in the tiles)."""
+    params, x, states, _, _, mask = lstm_case(T, B, I, H, seed=T + B * H)
+    mask = mask if masked else None
+    hs, final, _ = lstm_native.forward(params, x, states, mask, keep_cache=False)
+    x_bm = np.ascontiguousarray(x.transpose(1, 0, 2))
+    m_bm = None if mask is None else np.ascontiguousarray(mask.T)
+    hs_bm, final_bm, cache = lstm_native.forward(params, x_bm, states, m_bm, keep_cache=False,
+                                                 batch_major=True)
+    assert cache is None and hs_bm.shape == (B, T, H)
+    np.testing.assert_array_equal(hs_bm, hs.transpose(1, 0, 2))
+    for ours, theirs in zip(final_bm, final, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    hs_cell, final_cell = lstm.forward_inference_batch_major(params, x_bm, states, m_bm)
+    np.testing.assert_array_equal(hs_cell, hs_bm)
+    np.testing.assert_array_equal(final_cell[1], final[1])
+    with pytest.raises(ValueError, match="without a cache"):
+        lstm_native.forward(params, x_bm, states, m_bm, batch_major=True)
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_lstm_layer_no_grad_runs_batch_major(go_backwards, masked, monkeypatch):
+    """float32, H % 16 == 0: under no_grad the kernels read x (B, T, I) and write (B, T, H) in
+    place (batch-major); with gradients they run time-major. Same numbers to the bit."""
+    layouts = []
+    kernel_forward = lstm_native.forward
+
+    def spy(*args, **kwargs):
+        layouts.append(kwargs.get("batch_major", False))
+        return kernel_forward(*args, **kwargs)
+
+    monkeypatch.setattr(lstm_native, "forward", spy)
+    layer = rnnlab.LSTM(32, seed=0, return_sequences=True, return_state=True,
+                        go_backwards=go_backwards)
+    x = np.random.default_rng(5).standard_normal((9, 7, 5)).astype(np.float32)
+    mask = ragged_mask(9, 7, np.random.default_rng(6), holes=True) if masked else None
+    expected = layer.forward(x, mask=mask)
+    with rnnlab.no_grad():
+        got = layer.forward(x, mask=mask)
+    assert layouts == [False, not go_backwards]  # reversed reading runs time-major
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert got[0].flags.c_contiguous and got[0].shape == (9, 7, 32)
+    native.set_enabled(False)  # the NumPy path of the batch-major entry: transposes around it
+    try:
+        with rnnlab.no_grad():
+            numpy_got = layer.forward(x, mask=mask)
+    finally:
+        native.set_enabled(True)
+    for a, b in zip(numpy_got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("H", [64, 208])
 def test_lstm_threads_change_no_bit(H):
     params, x, states, d_out, d_final, mask = lstm_case(9, 19, 24, H, seed=3)
@@ -228,7 +286,10 @@ def test_lstm_threads_change_no_bit(H):
     for n in (1, 2, 4):
         native.set_num_threads(n)
         hs, final, cache = lstm_native.forward(params, x, states, mask)
-        runs.append((hs, *final, *lstm_native.backward(cache, d_out, d_final)[2].values()))
+        hs_bm, _, _ = lstm_native.forward(params, x.transpose(1, 0, 2), states, mask.T,
+                                          keep_cache=False, batch_major=True)
+        runs.append((hs, hs_bm, *final,
+                     *lstm_native.backward(cache, d_out, d_final)[2].values()))
     for run in runs[1:]:
         for a, b in zip(run, runs[0], strict=True):
             np.testing.assert_array_equal(a, b)

@@ -322,47 +322,53 @@ static void gemm_worker(void *ctx, int tid, int nth) { gemm_part((const gemm_arg
  *   masked rows (mask[t, b] == 0) carry h_{t-1}, c_{t-1}. */
 typedef struct {
     int T, B, H, I;
-    const float *x;      /* (T, B, I) */
+    const float *x;      /* (T, B, I), or (B, T, I) when batch-major */
     const float *wip;    /* packed W_ih^T, gate-interleaved like wp: [H/16][I][64] */
     const float *bias;   /* (4H) b_ih + b_hh, gate-interleaved */
-    const float *gin;    /* (T, B, 4H) x W_ih^T + b computed before the call for all steps, or
-                            NULL: each tile accumulates b + x_t W_ih^T itself */
+    const float *gin;    /* x W_ih^T + b computed before the call for all steps, laid out like
+                            x, or NULL: each tile accumulates b + x_t W_ih^T itself */
     const float *wp;     /* packed W_hh^T: [H/16][H][64] */
     const float *h0;     /* (B, H) */
     const float *c0;     /* (B, H) */
-    float *hs;           /* (T, B, H) */
+    float *hs;           /* (T, B, H), or (B, T, H) when batch-major */
     float *cs;           /* (T, B, H) when cs_t = B*H; (B, H) updated in place when cs_t = 0 */
     long cs_t;
     float *acts;         /* (T, B, 4H) torch order, or NULL */
     float *tcs;          /* (T, B, H), or NULL */
-    const uint8_t *mask; /* (T, B), or NULL */
+    const uint8_t *mask; /* (T, B), or (B, T) when batch-major, or NULL */
+    long ts, rs;         /* element strides of step t and batch row b in x, gin, hs and mask,
+                            per feature: x[t, b] at x + (t*ts + b*rs) * I, hs[t, b] at
+                            hs + (t*ts + b*rs) * H, mask[t, b] at mask[t*ts + b*rs] */
 } lstm_fwd_args;
 
 #define DEFINE_LSTM_FWD_TILE(mr)                                                          \
     AVX512 static void lstm_fwd_tile_##mr(const lstm_fwd_args *s, int t, int r0, int p) { \
         const int B = s->B, H = s->H, kc = H;                                             \
         const long G = 4L * H;                                                            \
-        const float *h_prev = t ? s->hs + (long)(t - 1) * B * H : s->h0;                  \
+        const long ts = s->ts, rs = s->rs;                                                \
+        const float *h_prev = t ? s->hs + (t - 1) * ts * H : s->h0;                       \
+        const long hp_rs = t ? rs * H : H; /* row stride of h_prev */                     \
         const float *c_prev = t ? s->cs + (long)(t - 1) * s->cs_t : s->c0;                \
         float *c_out = s->cs + (long)t * s->cs_t;                                         \
         __m512 acc[mr][4];                                                                \
         const long a_cs = 1;                                                              \
         if (s->gin) {                                                                     \
-            const float *gin = s->gin + ((long)t * B + r0) * G + (long)p * NR;            \
+            const float *gin = s->gin + (t * ts + r0 * rs) * G + (long)p * NR;            \
             for (int r = 0; r < (mr); r++)                                                \
                 for (int v = 0; v < 4; v++)                                               \
-                    acc[r][v] = _mm512_loadu_ps(gin + r * G + 16 * v);                    \
+                    acc[r][v] = _mm512_loadu_ps(gin + r * rs * G + 16 * v);               \
         } else { /* a = b + x_t W_ih^T, then + h W_hh^T below, in the same registers */    \
             for (int r = 0; r < (mr); r++)                                                \
                 for (int v = 0; v < 4; v++)                                               \
                     acc[r][v] = _mm512_loadu_ps(s->bias + (long)p * NR + 16 * v);         \
             const int kc = s->I;                                                          \
-            const float *a = s->x + ((long)t * B + r0) * kc, *bp = s->wip + (long)p * kc * NR; \
-            const long a_rs = kc;                                                         \
+            const float *a = s->x + (t * ts + r0 * rs) * kc;                              \
+            const float *bp = s->wip + (long)p * kc * NR;                                 \
+            const long a_rs = rs * kc;                                                    \
             TILE_BODY_FULL(mr)                                                            \
         }                                                                                 \
-        const float *a = h_prev + (long)r0 * H, *bp = s->wp + (long)p * H * NR;           \
-        const long a_rs = H;                                                              \
+        const float *a = h_prev + r0 * hp_rs, *bp = s->wp + (long)p * H * NR;             \
+        const long a_rs = hp_rs;                                                          \
         TILE_BODY_FULL(mr)                                                                \
         for (int r = 0; r < (mr); r++) {                                                  \
             const long b = r0 + r, off = b * H + 16L * p;                                 \
@@ -372,11 +378,11 @@ typedef struct {
             __m512 c = _mm512_fmadd_ps(f, cp, _mm512_mul_ps(i, g));                       \
             __m512 tc = tanh512(c);                                                       \
             __m512 h = _mm512_mul_ps(o, tc);                                              \
-            if (s->mask && !s->mask[(long)t * B + b]) {                                   \
-                h = _mm512_loadu_ps(h_prev + off);                                        \
+            if (s->mask && !s->mask[t * ts + b * rs]) {                                   \
+                h = _mm512_loadu_ps(h_prev + b * hp_rs + 16L * p);                        \
                 c = cp;                                                                   \
             }                                                                             \
-            _mm512_storeu_ps(s->hs + (long)t * B * H + off, h);                           \
+            _mm512_storeu_ps(s->hs + (t * ts + b * rs) * H + 16L * p, h);                 \
             _mm512_storeu_ps(c_out + off, c);                                             \
             if (s->tcs) _mm512_storeu_ps(s->tcs + (long)t * B * H + off, tc);             \
             if (s->acts) {                                                                \
@@ -686,15 +692,17 @@ static PyObject *py_gemm(PyObject *self, PyObject *args) {
 }
 
 /* lstm_forward(T, B, H, I, x, wip, bias, gin, gin_all, wp, h0, c0, hs, cs, cs_t, acts, tcs,
- *              mask, nthreads): gin_all = 0: gin is None and each step's register tiles
- *              accumulate b + x_t W_ih^T + h W_hh^T; 1: gin (T, B, 4H) already holds x W_ih^T + b */
+ *              mask, batch_major, nthreads): gin_all = 0: gin is None and each step's register
+ *              tiles accumulate b + x_t W_ih^T + h W_hh^T; 1: gin already holds x W_ih^T + b.
+ *              batch_major = 1: x, gin, hs and mask are (B, T, ...) instead of (T, B, ...);
+ *              the cache (cs, acts, tcs) is time-major either way. */
 static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
-    int T, B, H, I, nth, gin_all;
+    int T, B, H, I, nth, gin_all, batch_major;
     long long cs_t;
     PyObject *ox, *owip, *obias, *ogin, *owp, *oh0, *oc0, *ohs, *ocs, *oacts, *otcs, *omask;
-    if (!PyArg_ParseTuple(args, "iiiiOOOOpOOOOOLOOOi", &T, &B, &H, &I, &ox, &owip, &obias, &ogin,
-                          &gin_all, &owp, &oh0, &oc0, &ohs, &ocs, &cs_t, &oacts, &otcs, &omask,
-                          &nth))
+    if (!PyArg_ParseTuple(args, "iiiiOOOOpOOOOOLOOOpi", &T, &B, &H, &I, &ox, &owip, &obias,
+                          &ogin, &gin_all, &owp, &oh0, &oc0, &ohs, &ocs, &cs_t, &oacts, &otcs,
+                          &omask, &batch_major, &nth))
         return NULL;
     if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H") ||
         check_dims(I, "I"))
@@ -729,7 +737,7 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
 #if HAVE_X86
     lstm_fwd_args s = {T, B, H, I, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
                        v[4].buf, v[5].buf, v[6].buf, v[7].buf, v[8].buf, cs_t, v[9].buf,
-                       v[10].buf, v[11].buf};
+                       v[10].buf, v[11].buf, batch_major ? 1 : B, batch_major ? T : 1};
     run_rows(lstm_fwd_worker, &s, T, B, H, nth);
 #endif
     release_all(v, 12);

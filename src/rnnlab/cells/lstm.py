@@ -149,6 +149,20 @@ def forward_inference(params, x, states, mask=None):
     return hs, (h.copy(), c)
 
 
+def forward_inference_batch_major(params, x, states, mask=None):
+    """forward_inference() on batch-major data: x (B, T, I), mask (B, T); returns hs (B, T, H)
+    and (h_T, c_T). The kernels read and write these layouts in place; the NumPy code runs
+    time-major between two transposing copies."""
+    if lstm_native.usable(params, x, mask):
+        hs, final, _ = lstm_native.forward(params, x, states, mask, keep_cache=False,
+                                           batch_major=True)
+        return hs, final
+    m_tm = None if mask is None else np.ascontiguousarray(mask.T)
+    hs, final = forward_inference(params, np.ascontiguousarray(x.transpose(1, 0, 2)), states,
+                                  m_tm)
+    return np.ascontiguousarray(hs.transpose(1, 0, 2)), final
+
+
 def states_at(cache, t: int) -> tuple:
     """The states after step t of the last forward: (h_t, c_t)."""
     return (cache[4][t], cache[5][t])

@@ -51,21 +51,30 @@ def _pack_backward(params):
     return native.pack(params["weight_hh"]), native.pack(params["weight_ih"])
 
 
-def forward(params, x, states, mask=None, keep_cache: bool = True):
-    """x (T, B, I), states (h0, c0). Returns hs, (h_T, c_T), cache (None when not kept)."""
+def forward(params, x, states, mask=None, keep_cache: bool = True, batch_major: bool = False):
+    """x (T, B, I), states (h0, c0). Returns hs, (h_T, c_T), cache (None when not kept).
+
+    batch_major: x (B, T, I) and mask (B, T) in, hs (B, T, H) out, read and written in place
+    by the kernel (no transposing copies); only without a cache (inference).
+    """
+    if batch_major and keep_cache:
+        raise ValueError("lstm_native.forward: batch_major runs without a cache only")
     h0, c0 = (_f32(s) for s in states)
     x = _f32(x)
-    T, B, I = x.shape
+    if batch_major:
+        B, T, I = x.shape
+    else:
+        T, B, I = x.shape
     H = h0.shape[1]
     w_ih, w_hh, bias = native.cached("lstm.forward", _sources(params),
                                      lambda: _pack_forward(params, H))
     threads = native._threads_for(8.0 * B * H * H)
     gin_all = threads == 1  # one thread for the loop: project all steps first, on all threads
     if gin_all:
-        gates_in = native.gemm(x.reshape(T * B, I), w_ih, 4 * H, bias=bias)  # (T·B, 4H)
+        gates_in = native.gemm(x.reshape(T * B, I), w_ih, 4 * H, bias=bias)  # laid out as x
     else:
         gates_in = None  # x_t W_ihᵀ + b accumulated in the step's register tiles
-    hs = native.empty((T, B, H))
+    hs = native.empty((B, T, H) if batch_major else (T, B, H))
     if keep_cache:
         # tanh c_t is not kept: backward recomputes it (one exp) instead of T·B·H more floats
         # of memory traffic each way
@@ -75,11 +84,12 @@ def forward(params, x, states, mask=None, keep_cache: bool = True):
     else:
         cs, acts, tanh_cs, cs_t = c0.copy(), None, None, 0
     native._kernels.lstm_forward(T, B, H, I, x, w_ih, bias, gates_in, gin_all, w_hh, h0, c0, hs,
-                                 cs, cs_t, acts, tanh_cs, _mask_bytes(mask), threads)
+                                 cs, cs_t, acts, tanh_cs, _mask_bytes(mask), batch_major, threads)
     if T == 0:
         h_T, c_T = h0.copy(), c0.copy()
     else:
-        h_T, c_T = hs[-1].copy(), (cs[-1].copy() if keep_cache else cs)
+        h_T = (hs[:, -1] if batch_major else hs[-1]).copy()
+        c_T = cs[-1].copy() if keep_cache else cs
     if not keep_cache:
         return hs, (h_T, c_T), None
     cache = (params, x, h0, c0, hs, cs, tanh_cs, acts, mask, None)

@@ -195,16 +195,20 @@ class Recurrent(Layer):
         if training and self.recurrent_dropout > 0:
             rec_mask = self._dropout_mask((B, self.state_size), self.recurrent_dropout)
 
-        xs = x[:, ::-1] if self.go_backwards else x
-        ms = None if mask is None else (mask[:, ::-1] if self.go_backwards else mask)
-        x_tm = _contiguous(xs.transpose(1, 0, 2))  # (T, B, I)
-        m_tm = None if ms is None else np.ascontiguousarray(ms.T)  # (T, B)
+        outputs_bm = None  # (B, T, O) when the cell wrote batch-major outputs itself
         if not config.is_grad_enabled() and rec_mask is None \
                 and hasattr(self.cell, "forward_inference"):
-            outputs, finals = self.cell.forward_inference(self.params, x_tm, states, m_tm)
             self._cache = None  # nothing kept: backward is refused, state_at unavailable
             self._no_grad_forward = True
+            if not self.go_backwards and hasattr(self.cell, "forward_inference_batch_major"):
+                # the cell reads x (B, T, I) and writes (B, T, O): no transposing copies
+                outputs_bm, finals = self.cell.forward_inference_batch_major(
+                    self.params, np.ascontiguousarray(x), states, mask)
+            else:
+                x_tm, m_tm = self._time_major(x, mask)
+                outputs, finals = self.cell.forward_inference(self.params, x_tm, states, m_tm)
         else:
+            x_tm, m_tm = self._time_major(x, mask)
             outputs, finals, cell_cache = self.cell.forward(
                 self.params, x_tm, states, m_tm, rec_mask, **self._cell_options())
             self._cache = {"cell": cell_cache, "in_mask": in_mask, "mask": mask,
@@ -213,10 +217,13 @@ class Recurrent(Layer):
         if self.stateful:
             self.states = [s.copy() for s in finals]
         if self.return_sequences:
-            y = outputs.transpose(1, 0, 2)  # (B, T, O)
-            if self.go_backwards:
-                y = y[:, ::-1]
-            y = _contiguous(y)  # a copy: for B = 1 the transpose is a view of the cache
+            if outputs_bm is not None:
+                y = outputs_bm  # a fresh array of the cell's
+            else:
+                y = outputs.transpose(1, 0, 2)  # (B, T, O)
+                if self.go_backwards:
+                    y = y[:, ::-1]
+                y = _contiguous(y)  # a copy: for B = 1 the transpose is a view of the cache
             if mask is not None:
                 y *= mask[:, :, None]
         else:
@@ -272,6 +279,14 @@ class Recurrent(Layer):
         self._require_forward(cache)
 
     # -- internals --------------------------------------------------------------------------------
+    def _time_major(self, x, mask):
+        """x (T, B, I) and mask (T, B) as the cells take them, read backwards if go_backwards."""
+        if self.go_backwards:
+            x = x[:, ::-1]
+            mask = None if mask is None else mask[:, ::-1]
+        x_tm = _contiguous(x.transpose(1, 0, 2))
+        return x_tm, None if mask is None else np.ascontiguousarray(mask.T)
+
     def _dropout_mask(self, shape, rate: float) -> np.ndarray:
         keep = self.rng.random(shape) >= rate
         return keep.astype(self.dtype) / self.dtype.type(1.0 - rate)

@@ -120,6 +120,26 @@ def test_kernel_errors_are_clear():
         native.gemm(a, native.pack(np.zeros((5, 4), F32)), 4)
 
 
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 63, 64, 65, 130, 1000])
+def test_all_finite_finds_every_inf_and_nan(n):
+    base = np.random.default_rng(n).standard_normal(n).astype(F32) * 1e30
+    base[: min(n, 4)] = [np.finfo(F32).max, -np.finfo(F32).max, 1e-45, -0.0][: min(n, 4)]
+    assert native.all_finite(base)
+    specials = [np.nan, np.inf, -np.inf, np.frombuffer(np.uint32(0xFFC00001).tobytes(), F32)[0]]
+    for i in range(n):
+        a = base.copy()
+        a[i] = specials[i % 4]
+        assert not native.all_finite(a), i
+    with pytest.raises(TypeError, match="float32"):
+        native._kernels.all_finite(base.astype(np.float64))
+    assert native.all_finite(base.astype(np.float64))  # the NumPy path
+    if n:
+        a = base.astype(np.float64)
+        a[-1] = np.nan
+        assert not native.all_finite(a)
+        assert not native.all_finite(a.astype(F32)[::-1])  # not contiguous: NumPy too
+
+
 def test_thread_settings_validate():
     with pytest.raises(ValueError, match="positive int"):
         native.set_num_threads(0)

@@ -838,6 +838,52 @@ static PyObject *py_same(PyObject *self, PyObject *args) {
     return PyBool_FromLong(equal);
 }
 
+/* all_finite(a): False if the float32 buffer holds an Inf or a NaN (exponent bits all ones).
+ * One pass at memory speed, no temporary: the input check of every layer call. */
+#if HAVE_X86
+AVX512 static int all_finite_avx512(const float *p, Py_ssize_t n) {
+    const __m512i e = _mm512_set1_epi32(0x7f800000);
+    Py_ssize_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __mmask16 bad = 0;
+        for (int v = 0; v < 4; v++) {
+            __m512i a = _mm512_and_si512(_mm512_loadu_si512((const void *)(p + i + 16 * v)), e);
+            bad |= _mm512_cmpeq_epi32_mask(a, e);
+        }
+        if (bad) return 0;
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512i a = _mm512_and_si512(_mm512_maskz_loadu_epi32(m, p + i), e);
+        if (_mm512_mask_cmpeq_epi32_mask(m, a, e)) return 0;
+    }
+    return 1;
+}
+#endif
+
+static int all_finite_scalar(const float *p, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, p + i, sizeof bits);
+        if ((bits & 0x7f800000u) == 0x7f800000u) return 0;
+    }
+    return 1;
+}
+
+static PyObject *py_all_finite(PyObject *self, PyObject *arg) {
+    Py_buffer v;
+    if (get_f32(arg, &v, 0, 0, 0, "a")) return NULL;
+    Py_ssize_t n = v.len / 4;
+    int ok;
+#if HAVE_X86
+    ok = cpu_ok() ? all_finite_avx512(v.buf, n) : all_finite_scalar(v.buf, n);
+#else
+    ok = all_finite_scalar(v.buf, n);
+#endif
+    PyBuffer_Release(&v);
+    return PyBool_FromLong(ok);
+}
+
 static PyObject *py_cpu_supported(PyObject *self, PyObject *noargs) {
     return PyBool_FromLong(cpu_ok());
 }
@@ -845,6 +891,7 @@ static PyObject *py_cpu_supported(PyObject *self, PyObject *noargs) {
 static PyMethodDef methods[] = {
     {"cpu_supported", py_cpu_supported, METH_NOARGS, "True if this CPU runs the AVX-512 kernels."},
     {"same", py_same, METH_VARARGS, "True if two contiguous buffers hold the same bytes."},
+    {"all_finite", py_all_finite, METH_O, "False if a float32 buffer holds an Inf or a NaN."},
     {"pack", py_pack, METH_VARARGS, "Copy a row-major matrix into 64-column panels."},
     {"gemm", py_gemm, METH_VARARGS, "C = A Bp (+ bias | + C), Bp packed in 64-column panels."},
     {"lstm_forward", py_lstm_forward, METH_VARARGS, "Fused LSTM time loop (forward)."},

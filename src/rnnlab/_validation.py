@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from . import native
+
 
 def describe(x) -> str:
     if isinstance(x, np.ndarray):
@@ -28,9 +30,7 @@ def as_float_array(x, who: str, dtype: np.dtype, what: str = "input") -> np.ndar
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{who}: expected a real numeric {what}, got dtype {x.dtype}")
     x = x.astype(dtype, copy=False)
-    # one pass without a temporary: a finite sum proves every element finite (an Inf or NaN
-    # makes it Inf or NaN); only a sum that overflows or is not finite takes the exact check
-    if x.dtype.kind == "f" and not np.isfinite(x.sum()) and not np.isfinite(x).all():
+    if x.dtype.kind == "f" and not native.all_finite(x):
         bad = np.argwhere(~np.isfinite(x))[0]
         raise ValueError(
             f"{who}: {what} contains NaN or Inf (first at index {tuple(int(i) for i in bad)})"

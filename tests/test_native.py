@@ -140,6 +140,48 @@ def test_all_finite_finds_every_inf_and_nan(n):
         assert not native.all_finite(a.astype(F32)[::-1])  # not contiguous: NumPy too
 
 
+@pytest.mark.parametrize("kind", ["adam", "amsgrad", "adamw"])
+def test_adam_kernel_gives_numpys_bits(kind):
+    """The compiled Adam step does NumPy's float32 operations in NumPy's order: parameters and
+    moments identical to the bit after steps with clipping and a learning-rate change."""
+    make = {"adam": lambda: rnnlab.optimizers.Adam(3e-2, global_clipnorm=4.0),
+            "amsgrad": lambda: rnnlab.optimizers.Adam(3e-2, amsgrad=True, clipnorm=2.0),
+            "adamw": lambda: rnnlab.optimizers.AdamW(3e-2, weight_decay=0.1)}[kind]
+    runs = []
+    for enabled in (True, False):
+        native.set_enabled(enabled)
+        rng = np.random.default_rng(7)
+        params = {"w": rng.standard_normal((33, 65)).astype(F32),
+                  "b": rng.standard_normal(1001).astype(F32) * 1e-20}  # subnormal squares
+        opt = make()
+        for step in range(6):
+            grads = {k: rng.standard_normal(v.shape).astype(F32) * (30.0 if step == 3 else 0.1)
+                     for k, v in params.items()}
+            opt.learning_rate = 3e-2 / (1 + step)
+            opt.step(params, grads)
+        runs.append((params, opt.get_state()))
+    (p1, s1), (p2, s2) = runs
+    for k in p1:
+        np.testing.assert_array_equal(p1[k], p2[k])
+    assert s1.keys() == s2.keys()
+    for k in s1:
+        np.testing.assert_array_equal(s1[k], s2[k])
+
+
+def test_adam_kernel_refuses_overlapping_arrays_and_sums_squares_in_double():
+    a = np.ones(64, F32)
+    with pytest.raises(ValueError, match="must not overlap"):
+        native._kernels.adam(a, np.ones(64, F32), a, np.zeros(64, F32), None,
+                             0.9, 0.1, 0.999, 0.001, 1.0, 1e-7, 1e-3)
+    with pytest.raises(ValueError, match="at least 64"):
+        native._kernels.adam(a, np.ones(8, F32), np.zeros(64, F32), np.zeros(64, F32), None,
+                             0.9, 0.1, 0.999, 0.001, 1.0, 1e-7, 1e-3)
+    g = np.random.default_rng(0).standard_normal(100_003).astype(F32) * 1e19  # g² > float32 max
+    exact = float(np.einsum("i,i->", g.astype(np.float64), g.astype(np.float64)))
+    assert abs(native._kernels.sum_squares(g) - exact) <= 1e-12 * exact
+    assert native._kernels.sum_squares(np.zeros(0, F32)) == 0.0
+
+
 def test_thread_settings_validate():
     with pytest.raises(ValueError, match="positive int"):
         native.set_num_threads(0)

@@ -22,6 +22,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -884,6 +885,104 @@ static PyObject *py_all_finite(PyObject *self, PyObject *arg) {
     return PyBool_FromLong(ok);
 }
 
+/* ---------------------------------------------------------------- optimizer
+ * One Adam step over float32 arrays, per element in the order and float32 rounding of
+ * rnnlab.optimizers.Adam's NumPy code (ISO C: no contraction into FMAs; sqrt and division
+ * correctly rounded, vectorised or not), so both give the same bits:
+ *   m = m b1 + omb1 g      v = v b2 + omb2 g²      [vhat = max(vhat, v), used for v]
+ *   p = p - step (m / (sqrt(v) / bc2 + eps))
+ * The loop is compiled twice, for AVX-512 and for the baseline ISA. */
+#define ADAM_LOOP                                                                          \
+    for (Py_ssize_t i = 0; i < n; i++) {                                                  \
+        float gi = g[i];                                                                  \
+        float mi = m[i] * b1 + omb1 * gi;                                                 \
+        float vi = v[i] * b2 + omb2 * (gi * gi);                                          \
+        m[i] = mi;                                                                        \
+        v[i] = vi;                                                                        \
+        if (vhat) {                                                                       \
+            float h = vhat[i];                                                            \
+            vi = (h > vi || h != h) ? h : vi; /* np.maximum: NaN wins */                  \
+            vhat[i] = vi;                                                                 \
+        }                                                                                 \
+        p[i] = p[i] - step * (mi / (sqrtf(vi) / bc2 + eps));                              \
+    }
+#define ADAM_ARGS                                                                          \
+    float *restrict p, const float *restrict g, float *restrict m, float *restrict v,     \
+        float *restrict vhat, Py_ssize_t n, float b1, float omb1, float b2, float omb2,   \
+        float bc2, float eps, float step
+
+static void adam_generic(ADAM_ARGS) { ADAM_LOOP }
+#if HAVE_X86
+AVX512 static void adam_avx512(ADAM_ARGS) { ADAM_LOOP }
+#endif
+
+/* adam(p, g, m, v, vhat or None, b1, 1-b1, b2, 1-b2, sqrt(1-b2^t), eps, lr/(1-b1^t)) */
+static PyObject *py_adam(PyObject *self, PyObject *args) {
+    PyObject *op, *og, *om, *ov, *oh;
+    float b1, omb1, b2, omb2, bc2, eps, step;
+    if (!PyArg_ParseTuple(args, "OOOOOfffffff", &op, &og, &om, &ov, &oh, &b1, &omb1, &b2,
+                          &omb2, &bc2, &eps, &step))
+        return NULL;
+    Py_buffer v[5];
+    memset(v, 0, sizeof v);
+    if (get_f32(op, &v[0], 0, 1, 0, "p")) return NULL;
+    Py_ssize_t n = v[0].len / 4;
+    if (get_f32(og, &v[1], n, 0, 0, "g") || get_f32(om, &v[2], n, 1, 0, "m") ||
+        get_f32(ov, &v[3], n, 1, 0, "v") || get_f32(oh, &v[4], n, 1, 1, "vhat")) {
+        release_all(v, 5);
+        return NULL;
+    }
+    float *pp = v[0].buf, *mp = v[2].buf, *vp = v[3].buf, *hp = v[4].buf;
+    const float *gp = v[1].buf;
+    /* the outputs may not overlap each other or g (restrict) */
+    for (int a = 0; a < 5; a++)
+        for (int b = a + 1; b < 5; b++)
+            if (v[a].buf && v[b].buf && (char *)v[a].buf < (char *)v[b].buf + n * 4 &&
+                (char *)v[b].buf < (char *)v[a].buf + n * 4) {
+                release_all(v, 5);
+                PyErr_SetString(PyExc_ValueError, "adam: p, g, m, v and vhat must not overlap");
+                return NULL;
+            }
+    Py_BEGIN_ALLOW_THREADS
+#if HAVE_X86
+    if (cpu_ok())
+        adam_avx512(pp, gp, mp, vp, hp, n, b1, omb1, b2, omb2, bc2, eps, step);
+    else
+#endif
+        adam_generic(pp, gp, mp, vp, hp, n, b1, omb1, b2, omb2, bc2, eps, step);
+    Py_END_ALLOW_THREADS
+    release_all(v, 5);
+    Py_RETURN_NONE;
+}
+
+/* sum_squares(a): Σ a² of a float32 buffer, in double (the global-norm clip; no temporary) */
+#define SUM_SQUARES_BODY                                                                   \
+    double s[16] = {0};                                                                   \
+    Py_ssize_t i = 0;                                                                     \
+    for (; i + 16 <= n; i += 16)                                                          \
+        for (int j = 0; j < 16; j++) s[j] += (double)a[i + j] * a[i + j];                 \
+    for (; i < n; i++) s[0] += (double)a[i] * a[i];                                       \
+    for (int w = 8; w; w /= 2)                                                            \
+        for (int j = 0; j < w; j++) s[j] += s[j + w];                                     \
+    return s[0];
+static double sum_squares_generic(const float *a, Py_ssize_t n) { SUM_SQUARES_BODY }
+#if HAVE_X86
+AVX512 static double sum_squares_avx512(const float *a, Py_ssize_t n) { SUM_SQUARES_BODY }
+#endif
+
+static PyObject *py_sum_squares(PyObject *self, PyObject *arg) {
+    Py_buffer v;
+    if (get_f32(arg, &v, 0, 0, 0, "a")) return NULL;
+    double total;
+#if HAVE_X86
+    total = cpu_ok() ? sum_squares_avx512(v.buf, v.len / 4) : sum_squares_generic(v.buf, v.len / 4);
+#else
+    total = sum_squares_generic(v.buf, v.len / 4);
+#endif
+    PyBuffer_Release(&v);
+    return PyFloat_FromDouble(total);
+}
+
 static PyObject *py_cpu_supported(PyObject *self, PyObject *noargs) {
     return PyBool_FromLong(cpu_ok());
 }
@@ -892,6 +991,8 @@ static PyMethodDef methods[] = {
     {"cpu_supported", py_cpu_supported, METH_NOARGS, "True if this CPU runs the AVX-512 kernels."},
     {"same", py_same, METH_VARARGS, "True if two contiguous buffers hold the same bytes."},
     {"all_finite", py_all_finite, METH_O, "False if a float32 buffer holds an Inf or a NaN."},
+    {"adam", py_adam, METH_VARARGS, "One Adam step over float32 arrays, in place."},
+    {"sum_squares", py_sum_squares, METH_O, "Sum of squares of a float32 buffer, in double."},
     {"pack", py_pack, METH_VARARGS, "Copy a row-major matrix into 64-column panels."},
     {"gemm", py_gemm, METH_VARARGS, "C = A Bp (+ bias | + C), Bp packed in 64-column panels."},
     {"lstm_forward", py_lstm_forward, METH_VARARGS, "Fused LSTM time loop (forward)."},

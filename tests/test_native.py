@@ -303,15 +303,56 @@ def test_lstm_batch_major_inference_equals_time_major(T, B, I, H, masked):
     hs_cell, final_cell = lstm.forward_inference_batch_major(params, x_bm, states, m_bm)
     np.testing.assert_array_equal(hs_cell, hs_bm)
     np.testing.assert_array_equal(final_cell[1], final[1])
-    with pytest.raises(ValueError, match="without a cache"):
-        lstm_native.forward(params, x_bm, states, m_bm, batch_major=True)
+
+
+@pytest.mark.parametrize(("T", "B", "I", "H"), LSTM_CASES)
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("grads_in", ["both", "outputs", "final"])
+def test_lstm_batch_major_training_equals_time_major(T, B, I, H, masked, grads_in):
+    """Forward with a cache and backward on (B, T, ·) data: the time-major results to the bit
+    (outputs, states, dx, every weight gradient), and the NumPy backward takes that cache."""
+    params, x, states, d_out, d_final, mask = lstm_case(T, B, I, H, seed=2 * T + B + H)
+    mask = mask if masked else None
+    d_out = None if grads_in == "final" else d_out
+    d_final = (None, None) if grads_in == "outputs" else d_final
+    hs, final, cache = lstm_native.forward(params, x, states, mask)
+    dx, d_states, grads = lstm_native.backward(cache, d_out, d_final)
+
+    swap = lstm._swap
+    hs_bm, final_bm, cache_bm = lstm.forward_batch_major(params, swap(x), states, swap(mask))
+    assert isinstance(cache_bm, lstm_native.BatchMajorCache)
+    np.testing.assert_array_equal(hs_bm, swap(hs))
+    for ours, theirs in zip(final_bm, final, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    for t in (0, T - 1):
+        for ours, theirs in zip(lstm.states_at(cache_bm, t), lstm.states_at(cache, t),
+                                strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+    dx_bm, d_states_bm, grads_bm = lstm.backward_batch_major(cache_bm, swap(d_out), d_final)
+    np.testing.assert_array_equal(dx_bm, swap(dx))
+    for ours, theirs in zip(d_states_bm, d_states, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    for name, g in grads.items():
+        np.testing.assert_array_equal(grads_bm[name], g, err_msg=name)
+
+    native.set_enabled(False)  # the NumPy code with the kernels' batch-major cache
+    try:
+        dx_np, _, grads_np = lstm.backward_batch_major(cache_bm, swap(d_out), d_final)
+        dx_tm, _, _ = lstm.backward(cache_bm, d_out, d_final)  # the time-major entry too
+    finally:
+        native.set_enabled(True)
+    tol = 2e-6 * (I + H)
+    assert rel_err(dx_np, swap(dx)) < tol and rel_err(dx_tm, dx) < tol
+    for name, g in grads.items():
+        assert rel_err(grads_np[name], g) < tol, name
 
 
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
-def test_lstm_layer_no_grad_runs_batch_major(go_backwards, masked, monkeypatch):
-    """float32, H % 16 == 0: under no_grad the kernels read x (B, T, I) and write (B, T, H) in
-    place (batch-major); with gradients they run time-major. Same numbers to the bit."""
+def test_lstm_layer_runs_batch_major(go_backwards, masked, monkeypatch):
+    """float32, H % 16 == 0: with and without gradients the kernels read x (B, T, I) and write
+    (B, T, H) in place (batch-major), unless the layer reads backwards. Same numbers as the
+    NumPy code; the outputs do not alias the cache (editing them changes no gradient)."""
     layouts = []
     kernel_forward = lstm_native.forward
 
@@ -322,23 +363,36 @@ def test_lstm_layer_no_grad_runs_batch_major(go_backwards, masked, monkeypatch):
     monkeypatch.setattr(lstm_native, "forward", spy)
     layer = rnnlab.LSTM(32, seed=0, return_sequences=True, return_state=True,
                         go_backwards=go_backwards)
-    x = np.random.default_rng(5).standard_normal((9, 7, 5)).astype(np.float32)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((9, 7, 5)).astype(np.float32)
+    dy = rng.standard_normal((9, 7, 32)).astype(np.float32)
     mask = ragged_mask(9, 7, np.random.default_rng(6), holes=True) if masked else None
-    expected = layer.forward(x, mask=mask)
-    with rnnlab.no_grad():
-        got = layer.forward(x, mask=mask)
-    assert layouts == [False, not go_backwards]  # reversed reading runs time-major
-    for a, b in zip(got, expected, strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert got[0].flags.c_contiguous and got[0].shape == (9, 7, 32)
-    native.set_enabled(False)  # the NumPy path of the batch-major entry: transposes around it
-    try:
+
+    def run():
         with rnnlab.no_grad():
-            numpy_got = layer.forward(x, mask=mask)
+            inference = layer.forward(x, mask=mask)
+        outputs = layer.forward(x, mask=mask)
+        unedited = [o.copy() for o in outputs]
+        for o in outputs:
+            o[...] = 7.0  # the caller owns what it got
+        dx = layer.backward(dy, None, None)
+        return inference, unedited, dx, {k: g.copy() for k, g in layer.grads.items()}
+
+    inference, outputs, dx, grads = run()
+    assert layouts == [not go_backwards] * 2  # reversed reading runs time-major
+    for a, b in zip(inference, outputs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert outputs[0].flags.c_contiguous and outputs[0].shape == (9, 7, 32)
+    native.set_enabled(False)
+    try:
+        ref = run()
     finally:
         native.set_enabled(True)
-    for a, b in zip(numpy_got, expected, strict=True):
+    for a, b in zip(outputs, ref[1], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx, ref[2], rtol=1e-5, atol=1e-5)
+    for k, g in grads.items():
+        np.testing.assert_allclose(g, ref[3][k], rtol=1e-5, atol=1e-5, err_msg=k)
 
 
 @pytest.mark.parametrize("H", [64, 208])

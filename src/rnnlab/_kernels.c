@@ -442,15 +442,17 @@ typedef struct {
     const float *cs;    /* (T, B, H) */
     const float *c0;    /* (B, H) */
     const float *tcs;   /* (T, B, H) tanh c_t, or NULL: recomputed from cs */
-    const float *d_out; /* (T, B, H) or NULL */
+    const float *d_out; /* (T, B, H), or (B, T, H) when batch-major, or NULL */
     const float *wp;    /* packed W_hh (4H x H): [H/64][4H][64] */
-    const uint8_t *mask;
+    const uint8_t *mask; /* (T, B), or (B, T) when batch-major */
     float *dh, *dc;     /* (B, H) in: gradients at the final states; out: at the initial */
-    float *d_pre;       /* (T, B, 4H) */
+    float *d_pre;       /* (T, B, 4H), or (B, T, 4H) when batch-major */
     float *d_pre_t;     /* (4H, ldt): δ transposed, column t*B + b; or NULL */
     long ldt;
     float *dbias;       /* (B, 4H) zeros in; row b gets Σ_t δ of batch row b (summed in step
                            order by whichever thread owns the row: thread counts change no bit) */
+    long ts, rs;        /* strides of step t and row b in d_out, d_pre and mask, per feature,
+                           as in lstm_fwd_args; acts, cs and tcs are time-major either way */
 } lstm_bwd_args;
 
 /* dst (16 x 16, row stride ldd) = src (16 x 16, row stride lds)^T in registers: unpack 32-bit
@@ -487,15 +489,15 @@ AVX512 static void transpose16(const float *src, long lds, float *dst, long ldd)
 /* δ_t of rows lo .. hi-1 also into d_pre_t (column t*B + b), 16 x 16 blocks at a time, so
  * that the weight gradients δᵀ [x | h] become a GEMM whose A rows are contiguous. */
 AVX512 static void transpose_deltas(const lstm_bwd_args *s, int t, int lo, int hi) {
-    const long G = 4L * s->H, col0 = (long)t * s->B;
+    const long G = 4L * s->H, col0 = (long)t * s->B, lds = s->rs * G;
+    const float *src = s->d_pre + t * s->ts * G; /* δ of (t, row 0) */
     for (long g = 0; g < G; g += 16) {
         int b = lo;
         for (; b + 16 <= hi; b += 16)
-            transpose16(s->d_pre + (col0 + b) * G + g, G, s->d_pre_t + g * s->ldt + col0 + b,
-                        s->ldt);
+            transpose16(src + b * lds + g, lds, s->d_pre_t + g * s->ldt + col0 + b, s->ldt);
         for (; b < hi; b++)
             for (long j = 0; j < 16; j++)
-                s->d_pre_t[(g + j) * s->ldt + col0 + b] = s->d_pre[(col0 + b) * G + g + j];
+                s->d_pre_t[(g + j) * s->ldt + col0 + b] = src[b * lds + g + j];
     }
 }
 
@@ -526,17 +528,19 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
     const int lo = B * tid / nth, hi = B * (tid + 1) / nth;
     const long u_lo = (long)lo * U, u_hi = (long)hi * U;
     const __m512 one = _mm512_set1_ps(1.0f);
-    gemm_args g = {hi - lo, H, (int)G, NULL, G, 1, s->wp, G * NR, NR, NULL, s->dh + (long)lo * H,
-                   H, 1};
+    const long ts = s->ts, rs = s->rs;
+    gemm_args g = {hi - lo, H, (int)G, NULL, rs * G, 1, s->wp, G * NR, NR, NULL,
+                   s->dh + (long)lo * H, H, 1};
     for (int t = s->T - 1; t >= 0; t--) {
         for (long it = u_lo; it < u_hi; it++) {
             const long b = it / U, u = 16 * (it % U), off = b * H + u;
             const long boff = (long)t * B * H + off;
             const float *ac = s->acts + ((long)t * B + b) * G + u;
-            float *dp = s->d_pre + ((long)t * B + b) * G + u;
+            float *dp = s->d_pre + (t * ts + b * rs) * G + u;
             __m512 dh = _mm512_loadu_ps(s->dh + off);
-            if (s->d_out) dh = _mm512_add_ps(dh, _mm512_loadu_ps(s->d_out + boff));
-            if (s->mask && !s->mask[(long)t * B + b]) {
+            if (s->d_out)
+                dh = _mm512_add_ps(dh, _mm512_loadu_ps(s->d_out + (t * ts + b * rs) * H + u));
+            if (s->mask && !s->mask[t * ts + b * rs]) {
                 __m512 z = _mm512_setzero_ps();
                 store_deltas(s, dp, NULL, z, z, z, z);
                 _mm512_storeu_ps(s->dh + off, dh); /* carried; the GEMM adds δ W_hh = 0 */
@@ -558,7 +562,7 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
             _mm512_storeu_ps(s->dc + off, _mm512_mul_ps(dc, f));
             _mm512_storeu_ps(s->dh + off, _mm512_setzero_ps());
         }
-        g.a = s->d_pre + ((long)t * B + lo) * G;
+        g.a = s->d_pre + (t * ts + lo * rs) * G;
         if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
         if (s->d_pre_t) transpose_deltas(s, t, lo, hi);
     }
@@ -748,11 +752,12 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
 /* lstm_backward(T, B, H, acts, cs, c0, tcs, d_out, wp, mask, dh, dc, d_pre, d_pre_t, ldt,
  *               dbias, nthreads); dbias: (B, 4H) zeros */
 static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
-    int T, B, H, nth;
+    int T, B, H, nth, batch_major;
     long long ldt;
     PyObject *oacts, *ocs, *oc0, *otcs, *odout, *owp, *omask, *odh, *odc, *odpre, *odpt, *odb;
-    if (!PyArg_ParseTuple(args, "iiiOOOOOOOOOOOLOi", &T, &B, &H, &oacts, &ocs, &oc0, &otcs,
-                          &odout, &owp, &omask, &odh, &odc, &odpre, &odpt, &ldt, &odb, &nth))
+    if (!PyArg_ParseTuple(args, "iiiOOOOOOOOOOOLOpi", &T, &B, &H, &oacts, &ocs, &oc0, &otcs,
+                          &odout, &owp, &omask, &odh, &odc, &odpre, &odpt, &ldt, &odb,
+                          &batch_major, &nth))
         return NULL;
     if (odpt != Py_None && (ldt < (long long)T * B || ldt > (1LL << 26))) {
         PyErr_Format(PyExc_ValueError, "lstm_backward: expected T*B <= ldt <= 2^26, got %lld", ldt);
@@ -782,28 +787,37 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *args) {
     }
 #if HAVE_X86
     lstm_bwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
-                       v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, ldt, v[11].buf};
+                       v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, ldt, v[11].buf,
+                       batch_major ? 1 : B, batch_major ? T : 1};
     run_rows(lstm_bwd_worker, &s, T, B, H, nth);
 #endif
     release_all(v, 12);
     Py_RETURN_NONE;
 }
 
-/* pack(b, K, N, ldb, out, row0): rows 0..K-1 of the row-major b (row stride ldb, N columns)
- * into rows row0 .. row0+K-1 of the packed out [P][Kout][64]; out's padding columns are zeroed. */
+/* pack(b, K, N, ldb, out, Kout, row0, group, gstride): K rows of the row-major b (row stride ldb,
+ * N columns) into rows row0 .. row0+K-1 of the packed out [P][Kout][64]; out's padding columns
+ * are zeroed. Row k of the packed block is row (k / group) + (k % group) * gstride of b:
+ * group = 1 packs rows in order; group = B, gstride = T packs a batch-major (B, T, N) array
+ * in time-major order (row t*B + b from b's row b*T + t). */
 static PyObject *py_pack(PyObject *self, PyObject *args) {
-    long long K, N, ldb, row0, Kout;
+    long long K, N, ldb, row0, Kout, group = 1, gstride = 0;
     PyObject *ob, *oout;
-    if (!PyArg_ParseTuple(args, "OLLLOLL", &ob, &K, &N, &ldb, &oout, &Kout, &row0)) return NULL;
+    if (!PyArg_ParseTuple(args, "OLLLOLL|LL", &ob, &K, &N, &ldb, &oout, &Kout, &row0, &group,
+                          &gstride))
+        return NULL;
     if (check_dims(K, "K") || check_dims(N, "N") || check_dims(Kout, "Kout") || ldb < N ||
-        row0 < 0 || row0 + K > Kout) {
-        PyErr_SetString(PyExc_ValueError, "pack: bad sizes (need ldb >= N, row0 + K <= Kout)");
+        row0 < 0 || row0 + K > Kout || group < 1 || gstride < 0 || K % group != 0) {
+        PyErr_SetString(PyExc_ValueError, "pack: bad sizes (need ldb >= N, row0 + K <= Kout, "
+                        "group >= 1 dividing K, gstride >= 0)");
         return NULL;
     }
     long long panels = (N + NR - 1) / NR;
+    long long last = K ? (K - 1) / group + (group - 1) * gstride : 0; /* highest row read */
+    if (group == 1) last = K ? K - 1 : 0;
     Py_buffer v[2];
     memset(v, 0, sizeof v);
-    if (get_f32(ob, &v[0], K && N ? (K - 1) * ldb + N : 0, 0, 0, "b") ||
+    if (get_f32(ob, &v[0], K && N ? last * ldb + N : 0, 0, 0, "b") ||
         get_f32(oout, &v[1], panels * Kout * NR, 1, 0, "out")) {
         release_all(v, 2);
         return NULL;
@@ -815,7 +829,8 @@ static PyObject *py_pack(PyObject *self, PyObject *args) {
         long long n0 = p * NR, nc = N - n0 < NR ? N - n0 : NR;
         for (long long k = 0; k < K; k++) {
             float *dst = out + (p * Kout + row0 + k) * NR;
-            memcpy(dst, b + k * ldb + n0, (size_t)nc * sizeof(float));
+            long long src = group == 1 ? k : k / group + (k % group) * gstride;
+            memcpy(dst, b + src * ldb + n0, (size_t)nc * sizeof(float));
             if (nc < NR) memset(dst + nc, 0, (size_t)(NR - nc) * sizeof(float));
         }
     }

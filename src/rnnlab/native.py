@@ -205,12 +205,23 @@ def gate_interleave(H: int) -> np.ndarray:
 
 
 def pack(b: np.ndarray, columns: np.ndarray | None = None, *, out: np.ndarray | None = None,
-         row0: int = 0) -> np.ndarray:
+         row0: int = 0, steps: int | None = None) -> np.ndarray:
     """Pack B (K, N) into [ceil(N'/64)][K][64] float32, N' = len(columns) or N.
 
     `columns` (optional) picks and orders the columns of B; the last panel is zero padded.
     With `out` (P, K_out, 64), B fills rows row0 … row0+K−1 of it instead (no columns then).
+    A batch-major b (B, T, N) is packed in time-major row order (row t·B + b), as the time loops'
+    weight-gradient GEMMs take it, without a transposed copy first; `steps` packs only its
+    first steps (t < steps).
     """
+    if b.ndim == 3 and columns is None:
+        B, T, N = b.shape
+        steps = T if steps is None else steps
+        b = np.ascontiguousarray(b, dtype=np.float32)
+        if out is None:
+            out = empty((-(-N // PANEL), steps * B, PANEL))
+        _kernels.pack(b, steps * B, N, N, out, out.shape[1], row0, max(B, 1), T)
+        return out
     K, N = b.shape
     if columns is None:
         b = np.ascontiguousarray(b, dtype=np.float32)

@@ -149,22 +149,48 @@ def forward_inference(params, x, states, mask=None):
     return hs, (h.copy(), c)
 
 
+# -- the layers' layout: x (B, T, I), mask (B, T), outputs (B, T, H) ---------------------------
+# The kernels read and write it in place; the NumPy code runs time-major between transposes.
+def _swap(a: np.ndarray | None) -> np.ndarray | None:
+    """(B, T, ·) ↔ (T, B, ·), or (B, T) ↔ (T, B): a C-contiguous copy."""
+    return None if a is None else np.ascontiguousarray(a.swapaxes(0, 1))
+
+
+def forward_batch_major(params, x, states, mask=None, recurrent_mask=None):
+    """forward() on batch-major data: x (B, T, I), mask (B, T). Returns hs (B, T, H), the final
+    states, and a cache for backward_batch_major (an lstm_native.BatchMajorCache when the
+    kernels ran)."""
+    if lstm_native.usable(params, x, mask, recurrent_mask):
+        return lstm_native.forward(params, x, states, mask, batch_major=True)
+    hs, final, cache = forward(params, _swap(x), states, _swap(mask), recurrent_mask)
+    return _swap(hs), final, cache
+
+
+def backward_batch_major(cache, d_outputs, d_final):
+    """backward() for forward_batch_major's cache: d_outputs (B, T, H) or None; dx (B, T, I)."""
+    params, x, *_, mask, recurrent_mask = cache
+    if isinstance(cache, lstm_native.BatchMajorCache) \
+            and lstm_native.usable(params, x, mask, recurrent_mask):
+        return lstm_native.backward(cache, d_outputs, d_final)
+    dx, d_states, grads = backward(cache, _swap(d_outputs), d_final)
+    return _swap(dx), d_states, grads
+
+
 def forward_inference_batch_major(params, x, states, mask=None):
     """forward_inference() on batch-major data: x (B, T, I), mask (B, T); returns hs (B, T, H)
-    and (h_T, c_T). The kernels read and write these layouts in place; the NumPy code runs
-    time-major between two transposing copies."""
+    and (h_T, c_T)."""
     if lstm_native.usable(params, x, mask):
         hs, final, _ = lstm_native.forward(params, x, states, mask, keep_cache=False,
                                            batch_major=True)
         return hs, final
-    m_tm = None if mask is None else np.ascontiguousarray(mask.T)
-    hs, final = forward_inference(params, np.ascontiguousarray(x.transpose(1, 0, 2)), states,
-                                  m_tm)
-    return np.ascontiguousarray(hs.transpose(1, 0, 2)), final
+    hs, final = forward_inference(params, _swap(x), states, _swap(mask))
+    return _swap(hs), final
 
 
 def states_at(cache, t: int) -> tuple:
     """The states after step t of the last forward: (h_t, c_t)."""
+    if isinstance(cache, lstm_native.BatchMajorCache):
+        return (cache[4][:, t], cache[5][t])
     return (cache[4][t], cache[5][t])
 
 
@@ -191,6 +217,8 @@ def _gate_factors(acts, cs, c0, tanh_cs):
 
 def backward(cache, d_outputs, d_final):
     """Gradients of the sequence. d_outputs (T, B, H) or None; d_final = (dh_T, dc_T) or Nones."""
+    if isinstance(cache, lstm_native.BatchMajorCache):  # kernels' cache, NumPy backward
+        cache = cache.time_major()
     params, x, h0, c0, hs, cs, tanh_cs, acts, mask, recurrent_mask = cache
     if lstm_native.usable(params, x, mask, recurrent_mask):
         return lstm_native.backward(cache, d_outputs, d_final)

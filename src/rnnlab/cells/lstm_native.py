@@ -9,6 +9,9 @@ tanh c_t is not kept (None in the cache; backward recomputes it). Where they run
     backward: per step the pointwise δ's, then dh = δ W_hh as one packed GEMM and δ transposed
               into (4H, T·B); after the loop [dW_ih | dW_hh] = δᵀ [x | h_prev] and dx = δ W_ih
               as packed GEMMs.
+Both loops read and write x, hs, the output gradients, δ and dx either time-major (T, B, ·), as
+cells take them, or batch-major (B, T, ·), as the layers hold them (batch_major=True; no
+transposing copies between layer and kernel); cs and the gate activations stay time-major.
 """
 
 from __future__ import annotations
@@ -51,14 +54,26 @@ def _pack_backward(params):
     return native.pack(params["weight_hh"]), native.pack(params["weight_ih"])
 
 
+class BatchMajorCache(tuple):
+    """A forward cache whose x, hs and mask are batch-major, (B, T, ·) and (B, T), as the layers
+    hold them; cs and the gate activations are time-major as in every cache. Same fields as the
+    time-major tuple; `time_major()` gives that tuple (three transposing copies)."""
+
+    __slots__ = ()
+
+    def time_major(self) -> tuple:
+        params, x, h0, c0, hs, cs, tanh_cs, acts, mask, rec = self
+        return (params, np.ascontiguousarray(x.transpose(1, 0, 2)), h0, c0,
+                np.ascontiguousarray(hs.transpose(1, 0, 2)), cs, tanh_cs, acts,
+                None if mask is None else np.ascontiguousarray(mask.T), rec)
+
+
 def forward(params, x, states, mask=None, keep_cache: bool = True, batch_major: bool = False):
     """x (T, B, I), states (h0, c0). Returns hs, (h_T, c_T), cache (None when not kept).
 
     batch_major: x (B, T, I) and mask (B, T) in, hs (B, T, H) out, read and written in place
-    by the kernel (no transposing copies); only without a cache (inference).
+    by the kernel (no transposing copies); the cache is then a BatchMajorCache.
     """
-    if batch_major and keep_cache:
-        raise ValueError("lstm_native.forward: batch_major runs without a cache only")
     h0, c0 = (_f32(s) for s in states)
     x = _f32(x)
     if batch_major:
@@ -93,18 +108,22 @@ def forward(params, x, states, mask=None, keep_cache: bool = True, batch_major: 
     if not keep_cache:
         return hs, (h_T, c_T), None
     cache = (params, x, h0, c0, hs, cs, tanh_cs, acts, mask, None)
-    return hs, (h_T, c_T), cache
+    return hs, (h_T, c_T), BatchMajorCache(cache) if batch_major else cache
 
 
 def backward(cache, d_outputs, d_final):
-    """Gradients of the sequence from a forward cache (this module's or cells/lstm.py's)."""
+    """Gradients of the sequence from a forward cache (this module's or cells/lstm.py's).
+
+    With a BatchMajorCache, d_outputs is (B, T, H) and dx comes back (B, T, I); otherwise
+    both are time-major."""
     params, x, h0, c0, hs, cs, tanh_cs, acts, mask, _ = cache
-    T, B, H = hs.shape
+    batch_major = isinstance(cache, BatchMajorCache)
+    T, B, H = cs.shape
     I = x.shape[2]
     dh = np.zeros((B, H), np.float32) if d_final[0] is None else _f32(d_final[0]).copy()
     dc = np.zeros((B, H), np.float32) if d_final[1] is None else _f32(d_final[1]).copy()
     d_out = None if d_outputs is None else _f32(d_outputs)
-    d_pre = native.empty((T, B, 4 * H))
+    d_pre = native.empty((B, T, 4 * H) if batch_major else (T, B, 4 * H))  # laid out as x
     w_hh, w_ih = native.cached("lstm.backward", _sources(params)[:2],
                                lambda: _pack_backward(params))
     # δ also transposed, (4H, T·B) with rows padded by 16 floats (2^k strides alias in L1)
@@ -114,15 +133,19 @@ def backward(cache, d_outputs, d_final):
     tanh_cs = None if tanh_cs is None else _f32(tanh_cs)
     d_bias = np.zeros((B, 4 * H), np.float32)  # per batch row Σ_t δ, summed in the loop
     native._kernels.lstm_backward(T, B, H, _f32(acts), _f32(cs), c0, tanh_cs, d_out, w_hh,
-                                  _mask_bytes(mask), dh, dc, d_pre, d_pre_t, ldt, d_bias, threads)
-    flat = d_pre.reshape(T * B, 4 * H)
+                                  _mask_bytes(mask), dh, dc, d_pre, d_pre_t, ldt, d_bias,
+                                  batch_major, threads)
     # [dW_ih | dW_hh] = δᵀ [x | h_prev] as ONE GEMM with contiguous rows of δᵀ. B operands are
     # packed (plain rows 2^k floats apart alias in the L1 cache).
     P_x, P_h = -(-I // native.PANEL), -(-H // native.PANEL)
     both = native.empty((P_x + P_h, T * B, native.PANEL))  # [x | h0; h_0 … h_{T−2}]
-    native.pack(x.reshape(T * B, I), out=both[:P_x])
+    if batch_major:  # packed in time-major row order straight from (B, T, ·)
+        native.pack(x, out=both[:P_x])
+        native.pack(hs, out=both[P_x:], row0=B, steps=T - 1)
+    else:
+        native.pack(x.reshape(T * B, I), out=both[:P_x])
+        native.pack(hs[:-1].reshape(-1, H), out=both[P_x:], row0=B)
     native.pack(h0, out=both[P_x:])
-    native.pack(hs[:-1].reshape(-1, H), out=both[P_x:], row0=B)
     n = P_x * native.PANEL + H
     d_w = np.empty((4 * H, n), np.float32)
     native._kernels.gemm(4 * H, n, T * B, d_pre_t, ldt, 1, both, T * B * native.PANEL,
@@ -133,7 +156,5 @@ def backward(cache, d_outputs, d_final):
         "bias_ih": d_bias.sum(axis=0),
     }
     grads["bias_hh"] = grads["bias_ih"].copy()
-    dx = native.gemm(flat, w_ih, I,
-                     out=np.empty((T * B, I), np.float32))
-    dx = dx.reshape(T, B, I)
-    return dx, (dh, dc), grads
+    dx = native.gemm(d_pre.reshape(T * B, 4 * H), w_ih, I, out=np.empty((T * B, I), np.float32))
+    return dx.reshape((*d_pre.shape[:2], I)), (dh, dc), grads

@@ -195,30 +195,37 @@ class Recurrent(Layer):
         if training and self.recurrent_dropout > 0:
             rec_mask = self._dropout_mask((B, self.state_size), self.recurrent_dropout)
 
-        outputs_bm = None  # (B, T, O) when the cell wrote batch-major outputs itself
+        # cells with batch-major entries read x (B, T, I) and write (B, T, O) themselves: no
+        # transposing copies (reading backwards still goes through the time-major ones)
+        batch_major = not self.go_backwards and not self._cell_options() \
+            and hasattr(self.cell, "forward_batch_major")
+        outputs_bm = None  # (B, T, O) when the cell wrote batch-major outputs
         if not config.is_grad_enabled() and rec_mask is None \
                 and hasattr(self.cell, "forward_inference"):
             self._cache = None  # nothing kept: backward is refused, state_at unavailable
             self._no_grad_forward = True
-            if not self.go_backwards and hasattr(self.cell, "forward_inference_batch_major"):
-                # the cell reads x (B, T, I) and writes (B, T, O): no transposing copies
+            if batch_major:
                 outputs_bm, finals = self.cell.forward_inference_batch_major(
                     self.params, np.ascontiguousarray(x), states, mask)
             else:
                 x_tm, m_tm = self._time_major(x, mask)
                 outputs, finals = self.cell.forward_inference(self.params, x_tm, states, m_tm)
         else:
-            x_tm, m_tm = self._time_major(x, mask)
-            outputs, finals, cell_cache = self.cell.forward(
-                self.params, x_tm, states, m_tm, rec_mask, **self._cell_options())
+            if batch_major:
+                outputs_bm, finals, cell_cache = self.cell.forward_batch_major(
+                    self.params, np.ascontiguousarray(x), states, mask, rec_mask)
+            else:
+                x_tm, m_tm = self._time_major(x, mask)
+                outputs, finals, cell_cache = self.cell.forward(
+                    self.params, x_tm, states, m_tm, rec_mask, **self._cell_options())
             self._cache = {"cell": cell_cache, "in_mask": in_mask, "mask": mask,
-                           "batch": B, "time": T}
+                           "batch": B, "time": T, "batch_major": batch_major}
             self._no_grad_forward = False
         if self.stateful:
             self.states = [s.copy() for s in finals]
         if self.return_sequences:
             if outputs_bm is not None:
-                y = outputs_bm  # a fresh array of the cell's
+                y = outputs_bm.copy() if self._cache else outputs_bm  # the cache keeps its own
             else:
                 y = outputs.transpose(1, 0, 2)  # (B, T, O)
                 if self.go_backwards:
@@ -248,26 +255,34 @@ class Recurrent(Layer):
         for k, ds in enumerate(dstates):
             if ds is not None:
                 d_final[k] = self._check_grad(ds, (B, self.state_size), f"d{self.state_names[k]}")
+        batch_major = cache["batch_major"]
         if self.return_sequences:
             dy = self._check_grad(dy, (B, T, self.output_size), "dy")
             if cache["mask"] is not None:
                 dy = dy * cache["mask"][:, :, None]
-            if self.go_backwards:
-                dy = dy[:, ::-1]
-            d_out = _contiguous(dy.transpose(1, 0, 2))  # (T, B, O)
+            if batch_major:
+                d_out = np.ascontiguousarray(dy)  # (B, T, O), read in place
+            else:
+                if self.go_backwards:
+                    dy = dy[:, ::-1]
+                d_out = _contiguous(dy.transpose(1, 0, 2))  # (T, B, O)
         else:
             dy = self._check_grad(dy, (B, self.output_size), "dy")
             d_out = None
             d_final[0] = dy if d_final[0] is None else d_final[0] + dy
 
-        dx_tm, d_initial, grads = self.cell.backward(cache["cell"], d_out, tuple(d_final))
+        if batch_major:
+            dx, d_initial, grads = self.cell.backward_batch_major(cache["cell"], d_out,
+                                                                  tuple(d_final))
+        else:
+            dx_tm, d_initial, grads = self.cell.backward(cache["cell"], d_out, tuple(d_final))
+            dx = dx_tm.transpose(1, 0, 2)  # (B, T, I)
+            if self.go_backwards:
+                dx = dx[:, ::-1]
+            dx = _contiguous(dx)
         for key, g in grads.items():
             self.grads[key][...] = g
         self.initial_state_grads = list(d_initial)
-        dx = dx_tm.transpose(1, 0, 2)  # (B, T, I)
-        if self.go_backwards:
-            dx = dx[:, ::-1]
-        dx = _contiguous(dx)
         if cache["in_mask"] is not None:
             dx *= cache["in_mask"][:, None, :]
         return dx

@@ -182,6 +182,41 @@ def test_adam_kernel_refuses_overlapping_arrays_and_sums_squares_in_double():
     assert native._kernels.sum_squares(np.zeros(0, F32)) == 0.0
 
 
+@pytest.mark.parametrize("shape", [(7, 1), (5, 16), (9, 17), (3, 11, 80), (2, 4, 6, 33)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_sparse_crossentropy_kernel_matches_numpy(shape, masked):
+    """float32 logits: the fused kernel gives the NumPy path's loss and gradient (float32
+    rounding apart), masked rows get no gradient, extreme logits stay finite."""
+    loss = rnnlab.losses.SparseCategoricalCrossentropy(from_logits=True)
+    rng = np.random.default_rng(len(shape) * 100 + shape[-1])
+    x = (rng.standard_normal(shape) * 4).astype(F32)
+    x.reshape(-1)[::7] = 3e4  # e^(x − max) underflows to 0 for the others in those rows
+    y = rng.integers(0, shape[-1], shape[:-1])
+    mask = (rng.random(shape[:-1]) > 0.4) if masked else None
+    if masked:
+        mask.reshape(-1)[0] = True
+        y[~mask] = -1  # padding ids are ignored where the mask says so
+    value, grad = loss.value_and_grad(y, x, mask)
+    native.set_enabled(False)
+    try:
+        ref_value, ref_grad = loss.value_and_grad(y, x, mask)
+    finally:
+        native.set_enabled(True)
+    assert abs(value - ref_value) <= 1e-6 * max(1.0, abs(ref_value))
+    assert grad.dtype == np.float32 and grad.shape == x.shape
+    np.testing.assert_allclose(grad, ref_grad, rtol=0, atol=2e-7 * np.abs(ref_grad).max())
+    if masked:
+        assert not grad[~mask].any()
+    # all masked: the NumPy path's (0, zeros); out-of-range ids: the same clear error
+    none = np.zeros(shape[:-1], bool)
+    assert loss.value_and_grad(y.clip(0), x, none)[0] == 0.0
+    with pytest.raises(ValueError, match="class ids in"):
+        loss.value_and_grad(np.full(shape[:-1], shape[-1]), x)
+    with pytest.raises(ValueError, match="not in"):
+        native._kernels.sparse_xent(1, 3, np.zeros(3, F32), np.array([3]), None, 1.0,
+                                    np.zeros(3, F32))
+
+
 def test_thread_settings_validate():
     with pytest.raises(ValueError, match="positive int"):
         native.set_num_threads(0)

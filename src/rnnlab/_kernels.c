@@ -900,6 +900,105 @@ static PyObject *py_all_finite(PyObject *self, PyObject *arg) {
     return PyBool_FromLong(ok);
 }
 
+/* ---------------------------------------------------------------- loss
+ * Softmax cross-entropy from logits with integer targets, per row n of x (N, C):
+ *   m = max_c x_c    s = Σ_c e^(x_c − m)    ℓ_n = log s − (x_k − m)
+ *   grad_n = (e^(x − m) / s − onehot(k)) / count      (0 for masked rows, which add no loss)
+ * Returns Σ_n ℓ_n over the counted rows, accumulated in double. e^x is exp512 (relative error
+ * ~1e-7); NumPy's path differs from it by float32 rounding. */
+#if HAVE_X86
+AVX512 static double sparse_xent_rows(const float *x, const int64_t *k, const uint8_t *mask,
+                                      float count, long N, long C, float *grad) {
+    double total = 0.0;
+    const __m512 cnt = _mm512_set1_ps(count);
+    for (long n = 0; n < N; n++) {
+        const float *xr = x + n * C;
+        float *gr = grad + n * C;
+        if (mask && !mask[n]) {
+            memset(gr, 0, (size_t)C * sizeof(float));
+            continue;
+        }
+        __m512 mv = _mm512_set1_ps(-INFINITY);
+        for (long c = 0; c < C; c += 16) {
+            __mmask16 m = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
+            mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), m, xr + c));
+        }
+        const float mx = _mm512_reduce_max_ps(mv);
+        const __m512 mxv = _mm512_set1_ps(mx);
+        __m512 sv = _mm512_setzero_ps();
+        for (long c = 0; c < C; c += 16) {
+            __mmask16 m = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
+            __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + c), mxv));
+            e = _mm512_maskz_mov_ps(m, e);
+            _mm512_mask_storeu_ps(gr + c, m, e);
+            sv = _mm512_add_ps(sv, e);
+        }
+        const float sum = _mm512_reduce_add_ps(sv); /* >= 1: the max term is e^0 */
+        const __m512 sumv = _mm512_set1_ps(sum);
+        for (long c = 0; c < C; c += 16) {
+            __mmask16 m = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
+            _mm512_mask_storeu_ps(gr + c, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, gr + c), sumv));
+        }
+        const long kk = (long)k[n];
+        gr[kk] -= 1.0f;
+        for (long c = 0; c < C; c += 16) {
+            __mmask16 m = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
+            _mm512_mask_storeu_ps(gr + c, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, gr + c), cnt));
+        }
+        total += (double)(logf(sum) - (xr[kk] - mx));
+    }
+    return total;
+}
+#endif
+
+/* sparse_xent(x (N, C), k (N,) int64 in [0, C), mask (N,) uint8 or None, count, grad (N, C))
+ * -> Σ ℓ over counted rows (see above); grad written. */
+static PyObject *py_sparse_xent(PyObject *self, PyObject *args) {
+    long long N, C;
+    float count;
+    PyObject *ox, *ok, *omask, *og;
+    if (!PyArg_ParseTuple(args, "LLOOOfO", &N, &C, &ox, &ok, &omask, &count, &og)) return NULL;
+    if (check_cpu() || check_dims(N, "N") || check_dims(C, "C")) return NULL;
+    if (C < 1 || !(count > 0)) {
+        PyErr_SetString(PyExc_ValueError, "sparse_xent: expected C >= 1 and count > 0");
+        return NULL;
+    }
+    Py_buffer v[4];
+    memset(v, 0, sizeof v);
+    if (get_f32(ox, &v[0], N * C, 0, 0, "x") || get_f32(og, &v[3], N * C, 1, 0, "grad") ||
+        get_u8(omask, &v[2], N, "mask")) {
+        release_all(v, 4);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(ok, &v[1], PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        release_all(v, 4);
+        return NULL;
+    }
+    if (v[1].itemsize != 8 || v[1].len < N * 8 || !v[1].format ||
+        (strcmp(v[1].format, "q") != 0 && strcmp(v[1].format, "l") != 0)) {
+        release_all(v, 4);
+        PyErr_SetString(PyExc_TypeError, "sparse_xent: expected k as N int64 class ids");
+        return NULL;
+    }
+    const int64_t *k = v[1].buf;
+    const uint8_t *mask = v[2].buf;
+    for (long long n = 0; n < N; n++)
+        if ((!mask || mask[n]) && (k[n] < 0 || k[n] >= C)) {
+            release_all(v, 4);
+            PyErr_Format(PyExc_ValueError, "sparse_xent: class id %lld at row %lld is not in "
+                         "[0, %lld)", (long long)k[n], n, C);
+            return NULL;
+        }
+    double total = 0.0;
+#if HAVE_X86
+    Py_BEGIN_ALLOW_THREADS
+    total = sparse_xent_rows(v[0].buf, k, mask, count, (long)N, (long)C, v[3].buf);
+    Py_END_ALLOW_THREADS
+#endif
+    release_all(v, 4);
+    return PyFloat_FromDouble(total);
+}
+
 /* ---------------------------------------------------------------- optimizer
  * One Adam step over float32 arrays, per element in the order and float32 rounding of
  * rnnlab.optimizers.Adam's NumPy code (ISO C: no contraction into FMAs; sqrt and division
@@ -1007,6 +1106,7 @@ static PyMethodDef methods[] = {
     {"same", py_same, METH_VARARGS, "True if two contiguous buffers hold the same bytes."},
     {"all_finite", py_all_finite, METH_O, "False if a float32 buffer holds an Inf or a NaN."},
     {"adam", py_adam, METH_VARARGS, "One Adam step over float32 arrays, in place."},
+    {"sparse_xent", py_sparse_xent, METH_VARARGS, "Softmax cross-entropy from logits, fused."},
     {"sum_squares", py_sum_squares, METH_O, "Sum of squares of a float32 buffer, in double."},
     {"pack", py_pack, METH_VARARGS, "Copy a row-major matrix into 64-column panels."},
     {"gemm", py_gemm, METH_VARARGS, "C = A Bp (+ bias | + C), Bp packed in 64-column panels."},

@@ -217,6 +217,26 @@ def test_sparse_crossentropy_kernel_matches_numpy(shape, masked):
                                     np.zeros(3, F32))
 
 
+@pytest.mark.parametrize(("R", "K", "n"), [(64, 3, 64), (100, 17, 70), (7, 130, 5), (512, 64, 256)])
+def test_pack_transposed_with_picked_columns(R, K, n):
+    """pack(Wᵀ, columns) on the kernels (one register-transposing pass) gives NumPy's gather
+    and copy bit for bit, padding columns zero; bad indices are refused."""
+    rng = np.random.default_rng(R + K + n)
+    w = rng.standard_normal((R, K)).astype(F32)
+    cols = rng.integers(0, R, n)
+    got = native.pack(w.T, cols)
+    native.set_enabled(False)
+    try:
+        ref = native.pack(w.T, cols)
+    finally:
+        native.set_enabled(True)
+    np.testing.assert_array_equal(got, ref)
+    assert got.shape == (-(-n // 64), K, 64)
+    assert not got.reshape(-1, K * 64)[-1].reshape(K, 64)[:, n - 64 * (got.shape[0] - 1):].any()
+    with pytest.raises(ValueError, match="picks row"):
+        native._kernels.pack_t(w, R, K, np.array([R]), np.empty((1, K, 64), F32))
+
+
 def test_thread_settings_validate():
     with pytest.raises(ValueError, match="positive int"):
         native.set_num_threads(0)

@@ -457,9 +457,8 @@ typedef struct {
 
 /* dst (16 x 16, row stride ldd) = src (16 x 16, row stride lds)^T in registers: unpack 32-bit
  * pairs, unpack 64-bit pairs, then two rounds of 128-bit lane shuffles. */
-AVX512 static void transpose16(const float *src, long lds, float *dst, long ldd) {
-    __m512 r[16], t[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * lds);
+AVX512 static inline void transpose16_regs(__m512 r[16]) {
+    __m512 t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
@@ -483,7 +482,41 @@ AVX512 static void transpose16(const float *src, long lds, float *dst, long ldd)
         t[4 + j] = _mm512_shuffle_f32x4(b, d, 0x88);
         t[12 + j] = _mm512_shuffle_f32x4(b, d, 0xdd);
     }
-    for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ldd, t[i]);
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+AVX512 static void transpose16(const float *src, long lds, float *dst, long ldd) {
+    __m512 r[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * lds);
+    transpose16_regs(r);
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ldd, r[i]);
+}
+
+/* Pack Wᵀ with its columns picked: out[p][k][j] = w[cols[64p + j]][k] (w: R x K row-major),
+ * columns past n zero. 16 source rows x 16 k at a time through the register transpose: one
+ * pass, where NumPy needs a gather and a transposing copy (the LSTM's packed forward weights,
+ * rebuilt after every optimizer step). */
+AVX512 static void pack_transposed(const float *w, long K, const int64_t *cols, long n,
+                                   float *out) {
+    const long panels = (n + NR - 1) / NR;
+    for (long p = 0; p < panels; p++)
+        for (long j0 = 0; j0 < NR; j0 += 16) {
+            const float *rows[16];
+            for (int i = 0; i < 16; i++) {
+                long j = p * NR + j0 + i;
+                rows[i] = j < n ? w + cols[j] * K : NULL;
+            }
+            for (long k0 = 0; k0 < K; k0 += 16) {
+                const long kc = K - k0 < 16 ? K - k0 : 16;
+                const __mmask16 m = kc == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << kc) - 1);
+                __m512 r[16];
+                for (int i = 0; i < 16; i++)
+                    r[i] = rows[i] ? _mm512_maskz_loadu_ps(m, rows[i] + k0) : _mm512_setzero_ps();
+                transpose16_regs(r); /* r[kk] = k0 + kk of the 16 rows */
+                for (long kk = 0; kk < kc; kk++)
+                    _mm512_storeu_ps(out + (p * K + k0 + kk) * NR + j0, r[kk]);
+            }
+        }
 }
 
 /* δ_t of rows lo .. hi-1 also into d_pre_t (column t*B + b), 16 x 16 blocks at a time, so
@@ -839,6 +872,47 @@ static PyObject *py_pack(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* pack_t(w, R, K, cols, out): Wᵀ with picked columns into [P][K][64] (see pack_transposed) */
+static PyObject *py_pack_t(PyObject *self, PyObject *args) {
+    long long R, K;
+    PyObject *ow, *ocols, *oout;
+    if (!PyArg_ParseTuple(args, "OLLOO", &ow, &R, &K, &ocols, &oout)) return NULL;
+    if (check_cpu() || check_dims(R, "R") || check_dims(K, "K")) return NULL;
+    Py_buffer v[3];
+    memset(v, 0, sizeof v);
+    if (get_f32(ow, &v[0], R * K, 0, 0, "w")) return NULL;
+    if (PyObject_GetBuffer(ocols, &v[1], PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        release_all(v, 3);
+        return NULL;
+    }
+    long long n = v[1].len / 8;
+    if (v[1].itemsize != 8 || !v[1].format ||
+        (strcmp(v[1].format, "q") != 0 && strcmp(v[1].format, "l") != 0)) {
+        release_all(v, 3);
+        PyErr_SetString(PyExc_TypeError, "pack_t: expected cols as int64 row indices");
+        return NULL;
+    }
+    const int64_t *cols = v[1].buf;
+    for (long long j = 0; j < n; j++)
+        if (cols[j] < 0 || cols[j] >= R) {
+            release_all(v, 3);
+            PyErr_Format(PyExc_ValueError, "pack_t: column %lld picks row %lld of %lld", j,
+                         (long long)cols[j], R);
+            return NULL;
+        }
+    if (get_f32(oout, &v[2], (n + NR - 1) / NR * K * NR, 1, 0, "out")) {
+        release_all(v, 3);
+        return NULL;
+    }
+#if HAVE_X86
+    Py_BEGIN_ALLOW_THREADS
+    pack_transposed(v[0].buf, (long)K, cols, (long)n, v[2].buf);
+    Py_END_ALLOW_THREADS
+#endif
+    release_all(v, 3);
+    Py_RETURN_NONE;
+}
+
 /* same(a, b): True if the two buffers hold the same bytes (memcmp; for the packed-weight cache). */
 static PyObject *py_same(PyObject *self, PyObject *args) {
     Py_buffer a, b;
@@ -1109,6 +1183,7 @@ static PyMethodDef methods[] = {
     {"sparse_xent", py_sparse_xent, METH_VARARGS, "Softmax cross-entropy from logits, fused."},
     {"sum_squares", py_sum_squares, METH_O, "Sum of squares of a float32 buffer, in double."},
     {"pack", py_pack, METH_VARARGS, "Copy a row-major matrix into 64-column panels."},
+    {"pack_t", py_pack_t, METH_VARARGS, "Pack a transposed matrix with picked columns."},
     {"gemm", py_gemm, METH_VARARGS, "C = A Bp (+ bias | + C), Bp packed in 64-column panels."},
     {"lstm_forward", py_lstm_forward, METH_VARARGS, "Fused LSTM time loop (forward)."},
     {"lstm_backward", py_lstm_backward, METH_VARARGS, "Fused LSTM time loop (backward)."},

@@ -232,6 +232,10 @@ def pack(b: np.ndarray, columns: np.ndarray | None = None, *, out: np.ndarray | 
     n = len(columns)
     P = -(-n // PANEL)
     out = empty((P, K, PANEL))
+    w = b.T  # B = Wᵀ of a row-major W (R, K), as the LSTM's weights: one transposing pass
+    if w.dtype == np.float32 and w.flags.c_contiguous and available():
+        _kernels.pack_t(w, N, K, np.ascontiguousarray(columns, dtype=np.int64), out)
+        return out
     full = n // PANEL
     if full:
         src = b[:, columns[: full * PANEL]].reshape(K, full, PANEL)

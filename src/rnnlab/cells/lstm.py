@@ -152,8 +152,10 @@ def forward_inference(params, x, states, mask=None):
 # -- the layers' layout: x (B, T, I), mask (B, T), outputs (B, T, H) ---------------------------
 # The kernels read and write it in place; the NumPy code runs time-major between transposes.
 def _swap(a: np.ndarray | None) -> np.ndarray | None:
-    """(B, T, ·) ↔ (T, B, ·), or (B, T) ↔ (T, B): a C-contiguous copy."""
-    return None if a is None else np.ascontiguousarray(a.swapaxes(0, 1))
+    """(B, T, ·) ↔ (T, B, ·), or (B, T) ↔ (T, B): always a new C-contiguous array (with B = 1
+    or T = 1 the swapped view is contiguous already, and a view of a cache handed out as the
+    layer's output would let in-place edits of the output reach the cache)."""
+    return None if a is None else np.array(a.swapaxes(0, 1), order="C", copy=True)
 
 
 def forward_batch_major(params, x, states, mask=None, recurrent_mask=None):

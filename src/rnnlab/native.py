@@ -95,6 +95,11 @@ def set_num_threads(n: int | None) -> None:
     _num_threads = None if n is None else min(int(n), _MAX_THREADS)
 
 
+# A call that starts threads pays ~19 µs for it (measured: create + join of one more thread);
+# one core does ~4 MFLOP in that time, so a GEMM smaller than this runs on the calling thread.
+_SPAWN_FLOPS = 1.6e7
+
+
 def _threads_for(flops_per_sync: float) -> int:
     """One thread when a step is too small to pay for a cross-core barrier (~1 µs)."""
     return 1 if flops_per_sync < 2.5e5 else num_threads()
@@ -223,6 +228,9 @@ def pack(b: np.ndarray, columns: np.ndarray | None = None, *, out: np.ndarray | 
         _kernels.pack(b, steps * B, N, N, out, out.shape[1], row0, max(B, 1), T)
         return out
     K, N = b.shape
+    if columns is None and out is None and b.dtype == np.float32 and not b.flags.c_contiguous \
+            and b.T.flags.c_contiguous and available():
+        columns = np.arange(N)  # Bᵀ is row-major: one transposing pass (pack_t below)
     if columns is None:
         b = np.ascontiguousarray(b, dtype=np.float32)
         if out is None:
@@ -271,7 +279,7 @@ def gemm(a: np.ndarray, b: np.ndarray, n: int, *, trans_a: bool = False,
         b_ps, b_rs = PANEL, b.shape[1]
     if out is None:
         out = empty((M, n))
-    threads = _threads_for(2.0 * M * n * K)
+    threads = 1 if 2.0 * M * n * K < _SPAWN_FLOPS else num_threads()
     _kernels.gemm(M, n, K, a, a_rs, a_cs, b, b_ps, b_rs, bias, out, n, int(accumulate), threads)
     return out
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import native
+
 
 def input_projection(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """x Wᵀ + b for all time steps in one GEMM: (T, B, I) -> (T, B, G)."""
     T, B, I = x.shape
-    out = x.reshape(T * B, I) @ weight.T  # (T·B, G)
+    out = native.matmul(x.reshape(T * B, I), weight.T)  # (T·B, G)
     if bias is not None:
         out += bias
     return out.reshape(T, B, weight.shape[0])
@@ -32,7 +34,7 @@ def split_through_carry(mask_t: np.ndarray | None, d: np.ndarray):
 def weight_grad(d_pre: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     """Σ_t Σ_b d_pre[t,b]ᵀ inputs[t,b] as one GEMM: (T,B,G), (T,B,N) -> (G, N)."""
     G, N = d_pre.shape[-1], inputs.shape[-1]
-    return d_pre.reshape(-1, G).T @ inputs.reshape(-1, N)
+    return native.matmul(d_pre.reshape(-1, G).T, inputs.reshape(-1, N))
 
 
 def gated_grads(d_in: np.ndarray, d_rec: np.ndarray, x: np.ndarray, h0: np.ndarray,
@@ -52,9 +54,30 @@ def gated_grads(d_in: np.ndarray, d_rec: np.ndarray, x: np.ndarray, h0: np.ndarr
         "bias_ih": d_in.sum(axis=(0, 1)),
         "bias_hh": d_rec.sum(axis=(0, 1)),
     }
-    return d_in @ weight_ih, grads
+    return native.matmul(d_in, weight_ih), grads
 
 
 def previous_states(h0: np.ndarray, hs: np.ndarray) -> np.ndarray:
     """The state each step reads: [h0, h_0, ..., h_{T-2}] as (T, B, H)."""
     return np.concatenate([h0[None], hs[:-1]], axis=0)
+
+
+class StepMatmul:
+    """a @ w for the per-step recurrent products (B, K) @ (K, N) of a time loop.
+
+    float32 with the compiled kernels: w packed once per sequence, each step one call of the
+    packed GEMM (on one thread unless the step is big enough to pay for starting a second);
+    otherwise NumPy's matmul. Both give the same products up to float32 rounding.
+    """
+
+    def __init__(self, w: np.ndarray):
+        self.w = w  # (K, N)
+        self.packed = native.pack(w) if native.available() and w.dtype == np.float32 else None
+
+    def __call__(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if self.packed is None or a.dtype != np.float32 or not a.flags.c_contiguous \
+                or (out is not None and not out.flags.c_contiguous):
+            return np.matmul(a, self.w, out=out)
+        if out is None:
+            out = np.empty((a.shape[0], self.w.shape[1]), np.float32)
+        return native.gemm(a, self.packed, self.w.shape[1], out=out)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid
-from ._common import gated_grads, input_projection, split_through_carry
+from ._common import StepMatmul, gated_grads, input_projection, split_through_carry
 
 
 def gru_step(x_t, h, params):
@@ -51,7 +51,7 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
     H = h0.shape[1]
     b_hh = params["bias_hh"]
     x_proj = _input_side(params, x, H)  # (T, B, 3H)
-    w_hh_t = params["weight_hh"].T  # (H, 3H)
+    recurrent = StepMatmul(params["weight_hh"].T)  # h @ W_hhᵀ, (H, 3H)
     gates = np.empty((T, B, 3 * H), dtype=x.dtype)  # [r, z, n] after their nonlinearities
     hn = np.empty((T, B, H), dtype=x.dtype)  # q = W_hn h + b_hn
     hs = np.empty((T, B, H), dtype=x.dtype)
@@ -60,7 +60,7 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
     h = h0
     for t in range(T):
         h_read = h if recurrent_mask is None else h * recurrent_mask
-        np.matmul(h_read, w_hh_t, out=h_proj)  # (B, 3H)
+        recurrent(h_read, out=h_proj)  # (B, 3H)
         g = gates[t]
         np.add(x_proj[t, :, : 2 * H], h_proj[:, : 2 * H], out=g[:, : 2 * H])
         sigmoid(g[:, : 2 * H], out=g[:, : 2 * H])
@@ -92,14 +92,14 @@ def forward_inference(params, x, states, mask=None):
     H = h0.shape[1]
     b_hh = params["bias_hh"]
     x_proj = _input_side(params, x, H)  # (T, B, 3H)
-    w_hh_t = params["weight_hh"].T
+    recurrent = StepMatmul(params["weight_hh"].T)
     h_proj = np.empty((B, 3 * H), dtype=x.dtype)
     g = np.empty((B, 3 * H), dtype=x.dtype)
     hs = np.empty((T, B, H), dtype=x.dtype)
     buf = np.empty((B, H), dtype=x.dtype)
     h = h0
     for t in range(T):
-        np.matmul(h, w_hh_t, out=h_proj)
+        recurrent(h, out=h_proj)
         np.add(x_proj[t, :, : 2 * H], h_proj[:, : 2 * H], out=g[:, : 2 * H])
         sigmoid(g[:, : 2 * H], out=g[:, : 2 * H])
         r, z, n = g[:, :H], g[:, H : 2 * H], g[:, 2 * H :]
@@ -145,7 +145,7 @@ def backward(cache, d_outputs, d_final):
     """Gradients of the sequence. d_outputs (T, B, H) or None; d_final = (dh_T or None,)."""
     params, x, h0, hs, gates, hn, mask, recurrent_mask = cache
     T, B, H = hs.shape
-    w_hh = params["weight_hh"]
+    back = StepMatmul(params["weight_hh"])  # δ W_hh, (3H, H)
     FX, FH = _step_factors(gates, hn, h0, hs)
     d_x = np.empty_like(gates)  # (T, B, 3H): δ for the input side
     d_h = np.empty_like(gates)  # (T, B, 3H): δ for the recurrent side
@@ -157,7 +157,7 @@ def backward(cache, d_outputs, d_final):
         dh_cell, dh_carried = split_through_carry(m_t, dh)
         np.multiply(dh_cell[:, None, :], FX[t].reshape(B, 3, H), out=d_x[t].reshape(B, 3, H))
         np.multiply(dh_cell[:, None, :], FH[t].reshape(B, 3, H), out=d_h[t].reshape(B, 3, H))
-        dh = d_h[t] @ w_hh
+        dh = back(d_h[t])
         if recurrent_mask is not None:
             dh *= recurrent_mask
         dh += dh_cell * gates[t, :, H : 2 * H]  # through z ⊙ h

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
-from ._common import gated_grads, input_projection, split_through_carry
+from ._common import StepMatmul, gated_grads, input_projection, split_through_carry
 
 ACTIVATIONS = ("tanh", "relu")
 
@@ -36,7 +36,7 @@ def forward(params, x, states, mask=None, recurrent_mask=None, activation: str =
     activations.get(activation, "SimpleRNN", ACTIVATIONS)
     act_in_place = _IN_PLACE[activation]
     (h0,) = states
-    w_hh_t = params["weight_hh"].T
+    recurrent = StepMatmul(params["weight_hh"].T)  # h @ W_hhᵀ
     a_in = input_projection(x, params["weight_ih"], params["bias_ih"] + params["bias_hh"])
     T, B, H = a_in.shape
     hs = np.empty((T, B, H), dtype=x.dtype)
@@ -45,7 +45,7 @@ def forward(params, x, states, mask=None, recurrent_mask=None, activation: str =
     for t in range(T):
         h_read = h if recurrent_mask is None else h * recurrent_mask
         h_new = hs[t] if mask is None else buf
-        np.matmul(h_read, w_hh_t, out=h_new)
+        recurrent(h_read, out=h_new)
         h_new += a_in[t]
         act_in_place(h_new)  # (B, H)
         if mask is not None:
@@ -64,7 +64,7 @@ def backward(cache, d_outputs, d_final):
     """Gradients of the sequence. d_outputs (T, B, H) or None, d_final = (dh_T or None,)."""
     params, x, h0, hs, mask, recurrent_mask, activation = cache
     _, act_backward = activations.get(activation, "SimpleRNN", ACTIVATIONS)
-    w_hh = params["weight_hh"]
+    back = StepMatmul(params["weight_hh"])  # δ W_hh
     T, B, H = hs.shape
     d_pre = np.empty_like(hs)  # (T, B, H): δ_t
     slope = act_backward(hs, np.ones_like(hs))  # act'(a_t) for all t at once, from h_t
@@ -75,7 +75,7 @@ def backward(cache, d_outputs, d_final):
         m_t = None if mask is None else mask[t]
         dh_cell, dh_carried = split_through_carry(m_t, dh)
         delta = np.multiply(dh_cell, slope[t], out=d_pre[t])  # 0 on masked rows, as dh_cell is
-        dh = delta @ w_hh
+        dh = back(delta)
         if recurrent_mask is not None:
             dh *= recurrent_mask
         if dh_carried is not None:

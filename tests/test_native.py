@@ -23,7 +23,7 @@ import rnnlab
 from _torch import requires_torch, torch
 from helpers import ragged_mask
 from rnnlab import native
-from rnnlab.cells import lstm, lstm_native
+from rnnlab.cells import gru, gru_native, lstm, lstm_native
 
 if not native.available():  # pragma: no cover - depends on the machine
     reason = f"compiled kernels unavailable (built: {native.built()})"
@@ -473,6 +473,49 @@ def test_simple_and_gru_on_the_packed_gemm_match_numpy(kind, B, T, I, H):
     native.set_enabled(True)
     for ours, ref in zip(*runs, strict=True):
         assert rel_err(ours, ref) < 2e-6 * (I + H)
+
+
+GRU_CASES = [(7, 5, 9, 32), (1, 1, 3, 16), (6, 13, 20, 48), (3, 33, 64, 128), (2, 7, 5, 208)]
+
+
+@pytest.mark.parametrize(("T", "B", "I", "H"), GRU_CASES)
+@pytest.mark.parametrize("masked", [False, True])
+def test_gru_kernel_equals_numpy(T, B, I, H, masked):
+    """The compiled GRU forward loop: outputs, final state and the cache (gates, q) equal to
+    the NumPy loop to float32 rounding; the NumPy backward on its cache gives the NumPy
+    gradients; inference gives the same outputs to the bit; thread counts change no bit."""
+    rng = np.random.default_rng(T * B + H)
+    shapes = {"weight_ih": (3 * H, I), "weight_hh": (3 * H, H), "bias_ih": (3 * H,),
+              "bias_hh": (3 * H,)}
+    params = {k: (rng.standard_normal(s) * 0.5).astype(F32) for k, s in shapes.items()}
+    x = rng.standard_normal((T, B, I)).astype(F32)
+    h0 = rng.standard_normal((B, H)).astype(F32)
+    d_out = rng.standard_normal((T, B, H)).astype(F32)
+    d_final = (rng.standard_normal((B, H)).astype(F32),)
+    mask = (rng.random((T, B)) > 0.3) if masked else None
+    assert gru_native.usable(params, x)
+    hs, final, cache = gru.forward(params, x, (h0,), mask)
+    grads = gru.backward(cache, d_out, d_final)
+    native.set_enabled(False)
+    try:
+        ref_hs, ref_final, ref_cache = gru.forward(params, x, (h0,), mask)
+        ref_grads = gru.backward(ref_cache, d_out, d_final)
+    finally:
+        native.set_enabled(True)
+    tol = 2e-7 * (I + H)
+    assert rel_err(hs, ref_hs) < tol and rel_err(final[0], ref_final[0]) < tol
+    for k in (4, 5):  # gates, hn
+        assert rel_err(cache[k], ref_cache[k]) < tol
+    assert rel_err(grads[0], ref_grads[0]) < 10 * tol
+    assert rel_err(grads[1][0], ref_grads[1][0]) < 10 * tol
+    for name, g in ref_grads[2].items():
+        assert rel_err(grads[2][name], g) < 10 * tol, name
+    hs_inf, final_inf = gru.forward_inference(params, x, (h0,), mask)
+    np.testing.assert_array_equal(hs_inf, hs)
+    np.testing.assert_array_equal(final_inf[0], final[0])
+    for n in (1, 3):
+        native.set_num_threads(n)
+        np.testing.assert_array_equal(gru.forward(params, x, (h0,), mask)[0], hs)
 
 
 @pytest.mark.parametrize("H", [64, 208])

@@ -403,6 +403,91 @@ DEFINE_LSTM_FWD_TILE(4)
 DEFINE_LSTM_FWD_TILE(5)
 DEFINE_LSTM_FWD_TILE(6)
 
+/* ---------------------------------------------------------------- GRU forward
+ * Per step t, for batch rows b (torch.nn.GRU's variant; xp = W_ih x_t + b_ih with b_hr, b_hz
+ * folded in, computed for all steps before the call):
+ *   [a_r, a_z, q'] = h W_hh^T (one register tile: 3 gates x 16 units x 6 rows)
+ *   r = σ(xp_r + a_r)   z = σ(xp_z + a_z)   q = q' + b_hn   n = tanh(xp_n + r q)
+ *   h' = n + z (h - n)                      masked rows carry h. */
+typedef struct {
+    int T, B, H;
+    const float *xp;     /* (T, B, 3H) */
+    const float *wp;     /* W_hh^T packed gate-interleaved: [H/16][H][48] */
+    const float *b_hn;   /* (H) */
+    const float *h0;     /* (B, H) */
+    float *hs;           /* (T, B, H) */
+    float *gates;        /* (T, B, 3H) r, z, n, or NULL */
+    float *hn;           /* (T, B, H) q, or NULL */
+    const uint8_t *mask; /* (T, B), or NULL */
+} gru_fwd_args;
+
+#define DEFINE_GRU_FWD_TILE(mr)                                                           \
+    AVX512 static void gru_fwd_tile_##mr(const gru_fwd_args *s, int t, int r0, int p) {   \
+        const int B = s->B, H = s->H;                                                     \
+        const long G = 3L * H;                                                            \
+        const float *h_prev = t ? s->hs + (long)(t - 1) * B * H : s->h0;                  \
+        __m512 acc[mr][3];                                                                \
+        for (int r = 0; r < (mr); r++)                                                    \
+            for (int v = 0; v < 3; v++) acc[r][v] = _mm512_setzero_ps();                  \
+        const float *a = h_prev + (long)r0 * H, *bp = s->wp + (long)p * H * 48;           \
+        for (int k = 0; k < H; k++) {                                                     \
+            const float *bk = bp + (long)k * 48;                                          \
+            __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);               \
+            __m512 b2 = _mm512_loadu_ps(bk + 32);                                         \
+            for (int r = 0; r < (mr); r++) {                                              \
+                __m512 av = _mm512_set1_ps(a[(long)r * H + k]);                           \
+                acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);                           \
+                acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);                           \
+                acc[r][2] = _mm512_fmadd_ps(av, b2, acc[r][2]);                           \
+            }                                                                             \
+        }                                                                                 \
+        const __m512 bn = _mm512_loadu_ps(s->b_hn + 16L * p);                             \
+        for (int r = 0; r < (mr); r++) {                                                  \
+            const long b = r0 + r, u = 16L * p, off = b * H + u;                          \
+            const float *xr = s->xp + ((long)t * B + b) * G + u;                          \
+            __m512 rg = sigmoid512(_mm512_add_ps(_mm512_loadu_ps(xr), acc[r][0]));        \
+            __m512 zg = sigmoid512(_mm512_add_ps(_mm512_loadu_ps(xr + H), acc[r][1]));    \
+            __m512 q = _mm512_add_ps(acc[r][2], bn);                                      \
+            __m512 ng = tanh512(_mm512_fmadd_ps(rg, q, _mm512_loadu_ps(xr + 2L * H)));    \
+            __m512 hp = _mm512_loadu_ps(h_prev + off);                                    \
+            __m512 h = _mm512_fmadd_ps(zg, _mm512_sub_ps(hp, ng), ng);                    \
+            if (s->mask && !s->mask[(long)t * B + b]) h = hp;                             \
+            _mm512_storeu_ps(s->hs + (long)t * B * H + off, h);                           \
+            if (s->gates) {                                                               \
+                float *g = s->gates + ((long)t * B + b) * G + u;                          \
+                _mm512_storeu_ps(g, rg);                                                  \
+                _mm512_storeu_ps(g + H, zg);                                              \
+                _mm512_storeu_ps(g + 2L * H, ng);                                         \
+            }                                                                             \
+            if (s->hn) _mm512_storeu_ps(s->hn + (long)t * B * H + off, q);                \
+        }                                                                                 \
+    }
+
+DEFINE_GRU_FWD_TILE(1)
+DEFINE_GRU_FWD_TILE(2)
+DEFINE_GRU_FWD_TILE(3)
+DEFINE_GRU_FWD_TILE(4)
+DEFINE_GRU_FWD_TILE(5)
+DEFINE_GRU_FWD_TILE(6)
+
+AVX512 static void gru_fwd_worker(void *ctx, int tid, int nth) {
+    gru_fwd_args *s = (gru_fwd_args *)ctx;
+    const int P = s->H / 16;
+    const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth; /* rows: see below */
+    for (int t = 0; t < s->T; t++)
+        for (int p = 0; p < P; p++)
+            for (int r0 = lo; r0 < hi; r0 += MR) {
+                switch (hi - r0 < MR ? hi - r0 : MR) {
+                case 6: gru_fwd_tile_6(s, t, r0, p); break;
+                case 5: gru_fwd_tile_5(s, t, r0, p); break;
+                case 4: gru_fwd_tile_4(s, t, r0, p); break;
+                case 3: gru_fwd_tile_3(s, t, r0, p); break;
+                case 2: gru_fwd_tile_2(s, t, r0, p); break;
+                default: gru_fwd_tile_1(s, t, r0, p); break;
+                }
+            }
+}
+
 /* Rows of the batch never interact, so each thread owns a contiguous range of rows for the
  * whole sequence and runs it with no barrier: it reads only its own rows of h_{t-1}, and the
  * packed weights (read-only) sit in every core's cache. Splitting the units instead needs a
@@ -779,6 +864,41 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args) {
     run_rows(lstm_fwd_worker, &s, T, B, H, nth);
 #endif
     release_all(v, 12);
+    Py_RETURN_NONE;
+}
+
+/* gru_forward(T, B, H, xp, wp, b_hn, h0, hs, gates, hn, mask, nthreads): see gru_fwd_args */
+static PyObject *py_gru_forward(PyObject *self, PyObject *args) {
+    int T, B, H, nth;
+    PyObject *oxp, *owp, *obn, *oh0, *ohs, *og, *ohn, *omask;
+    if (!PyArg_ParseTuple(args, "iiiOOOOOOOOi", &T, &B, &H, &oxp, &owp, &obn, &oh0, &ohs, &og,
+                          &ohn, &omask, &nth))
+        return NULL;
+    if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H"))
+        return NULL;
+    if (H % 16 != 0) {
+        PyErr_Format(PyExc_ValueError, "gru_forward: H must be a multiple of 16, got %d", H);
+        return NULL;
+    }
+    long long BH = (long long)B * H;
+    Py_buffer v[8];
+    memset(v, 0, sizeof v);
+    if (get_f32(oxp, &v[0], T * BH * 3, 0, 0, "xp") ||
+        get_f32(owp, &v[1], (long long)H * H * 3, 0, 0, "wp") ||
+        get_f32(obn, &v[2], H, 0, 0, "b_hn") || get_f32(oh0, &v[3], BH, 0, 0, "h0") ||
+        get_f32(ohs, &v[4], T * BH, 1, 0, "hs") ||
+        get_f32(og, &v[5], T * BH * 3, 1, 1, "gates") ||
+        get_f32(ohn, &v[6], T * BH, 1, 1, "hn") ||
+        get_u8(omask, &v[7], (long long)T * B, "mask")) {
+        release_all(v, 8);
+        return NULL;
+    }
+#if HAVE_X86
+    gru_fwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
+                      v[6].buf, v[7].buf};
+    run_rows(gru_fwd_worker, &s, T, B, H, nth);
+#endif
+    release_all(v, 8);
     Py_RETURN_NONE;
 }
 
@@ -1187,6 +1307,7 @@ static PyMethodDef methods[] = {
     {"gemm", py_gemm, METH_VARARGS, "C = A Bp (+ bias | + C), Bp packed in 64-column panels."},
     {"lstm_forward", py_lstm_forward, METH_VARARGS, "Fused LSTM time loop (forward)."},
     {"lstm_backward", py_lstm_backward, METH_VARARGS, "Fused LSTM time loop (backward)."},
+    {"gru_forward", py_gru_forward, METH_VARARGS, "Fused GRU time loop (forward)."},
     {NULL, NULL, 0, NULL},
 };
 

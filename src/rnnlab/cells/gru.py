@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import sigmoid
+from . import gru_native
 from ._common import StepMatmul, gated_grads, input_projection, split_through_carry
 
 
@@ -51,6 +52,10 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
     H = h0.shape[1]
     b_hh = params["bias_hh"]
     x_proj = _input_side(params, x, H)  # (T, B, 3H)
+    if gru_native.usable(params, x, recurrent_mask):  # the loop on the compiled kernels
+        hs, (gates, hn) = gru_native.forward(params, x_proj, states, mask)
+        h_T = hs[-1].copy() if T else h0.copy()
+        return hs, (h_T,), (params, x, h0, hs, gates, hn, mask, recurrent_mask)
     recurrent = StepMatmul(params["weight_hh"].T)  # h @ W_hhᵀ, (H, 3H)
     gates = np.empty((T, B, 3 * H), dtype=x.dtype)  # [r, z, n] after their nonlinearities
     hn = np.empty((T, B, H), dtype=x.dtype)  # q = W_hn h + b_hn
@@ -92,6 +97,9 @@ def forward_inference(params, x, states, mask=None):
     H = h0.shape[1]
     b_hh = params["bias_hh"]
     x_proj = _input_side(params, x, H)  # (T, B, 3H)
+    if gru_native.usable(params, x):
+        hs, _ = gru_native.forward(params, x_proj, states, mask, keep_cache=False)
+        return hs, (hs[-1].copy() if T else h0.copy(),)
     recurrent = StepMatmul(params["weight_hh"].T)
     h_proj = np.empty((B, 3 * H), dtype=x.dtype)
     g = np.empty((B, 3 * H), dtype=x.dtype)

@@ -574,7 +574,13 @@ AVX512 static void transpose16(const float *src, long lds, float *dst, long ldd)
     __m512 r[16];
     for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * lds);
     transpose16_regs(r);
-    for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ldd, r[i]);
+    if (((uintptr_t)dst | (uintptr_t)(ldd * 4)) % 64 == 0) {
+        /* streaming stores: the transposed δ is read again only after the time loop, and
+         * written through the cache it would evict the packed W_hh the loop reads each step */
+        for (int i = 0; i < 16; i++) _mm512_stream_ps(dst + i * ldd, r[i]);
+    } else {
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ldd, r[i]);
+    }
 }
 
 /* Pack Wᵀ with its columns picked: out[p][k][j] = w[cols[64p + j]][k] (w: R x K row-major),
@@ -684,6 +690,7 @@ AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
         if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
         if (s->d_pre_t) transpose_deltas(s, t, lo, hi);
     }
+    _mm_sfence(); /* the streaming stores of d_pre_t are visible before the threads join */
 }
 
 /* A time loop whose threads split the B batch rows (at most B threads), without the GIL. */

@@ -470,22 +470,26 @@ DEFINE_GRU_FWD_TILE(4)
 DEFINE_GRU_FWD_TILE(5)
 DEFINE_GRU_FWD_TILE(6)
 
+/* The forward time loops of the fused cells: this thread's batch rows lo .. hi-1 (see
+ * lstm_fwd_worker for why rows), every step, every 16-unit panel, in tiles of up to MR rows. */
+#define ROW_TILE_TIME_LOOP(tile, s, lo, hi)                                               \
+    for (int t = 0; t < (s)->T; t++)                                                      \
+        for (int p = 0; p < (s)->H / 16; p++)                                             \
+            for (int r0 = (lo); r0 < (hi); r0 += MR) {                                    \
+                switch ((hi) - r0 < MR ? (hi) - r0 : MR) {                                \
+                case 6: tile##_6(s, t, r0, p); break;                                     \
+                case 5: tile##_5(s, t, r0, p); break;                                     \
+                case 4: tile##_4(s, t, r0, p); break;                                     \
+                case 3: tile##_3(s, t, r0, p); break;                                     \
+                case 2: tile##_2(s, t, r0, p); break;                                     \
+                default: tile##_1(s, t, r0, p); break;                                    \
+                }                                                                         \
+            }
+
 AVX512 static void gru_fwd_worker(void *ctx, int tid, int nth) {
     gru_fwd_args *s = (gru_fwd_args *)ctx;
-    const int P = s->H / 16;
-    const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth; /* rows: see below */
-    for (int t = 0; t < s->T; t++)
-        for (int p = 0; p < P; p++)
-            for (int r0 = lo; r0 < hi; r0 += MR) {
-                switch (hi - r0 < MR ? hi - r0 : MR) {
-                case 6: gru_fwd_tile_6(s, t, r0, p); break;
-                case 5: gru_fwd_tile_5(s, t, r0, p); break;
-                case 4: gru_fwd_tile_4(s, t, r0, p); break;
-                case 3: gru_fwd_tile_3(s, t, r0, p); break;
-                case 2: gru_fwd_tile_2(s, t, r0, p); break;
-                default: gru_fwd_tile_1(s, t, r0, p); break;
-                }
-            }
+    const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
+    ROW_TILE_TIME_LOOP(gru_fwd_tile, s, lo, hi)
 }
 
 /* Rows of the batch never interact, so each thread owns a contiguous range of rows for the
@@ -495,22 +499,8 @@ AVX512 static void gru_fwd_worker(void *ctx, int tid, int nth) {
  * quiet 2-core machine, but there every descheduled thread stalled the other at each step. */
 AVX512 static void lstm_fwd_worker(void *ctx, int tid, int nth) {
     lstm_fwd_args *s = (lstm_fwd_args *)ctx;
-    const int P = s->H / 16;
     const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
-    for (int t = 0; t < s->T; t++) {
-        for (int p = 0; p < P; p++) {
-            for (int r0 = lo; r0 < hi; r0 += MR) {
-                switch (hi - r0 < MR ? hi - r0 : MR) {
-                case 6: lstm_fwd_tile_6(s, t, r0, p); break;
-                case 5: lstm_fwd_tile_5(s, t, r0, p); break;
-                case 4: lstm_fwd_tile_4(s, t, r0, p); break;
-                case 3: lstm_fwd_tile_3(s, t, r0, p); break;
-                case 2: lstm_fwd_tile_2(s, t, r0, p); break;
-                default: lstm_fwd_tile_1(s, t, r0, p); break;
-                }
-            }
-        }
-    }
+    ROW_TILE_TIME_LOOP(lstm_fwd_tile, s, lo, hi)
 }
 
 /* ---------------------------------------------------------------- LSTM backward

@@ -63,16 +63,21 @@ def previous_states(h0: np.ndarray, hs: np.ndarray) -> np.ndarray:
 
 
 class StepMatmul:
-    """a @ w for the per-step recurrent products (B, K) @ (K, N) of a time loop.
+    """a @ w for the per-step recurrent products (B, K) @ (K, N) of a time loop, w = weight or
+    weightᵀ.
 
-    float32 with the compiled kernels: w packed once per sequence, each step one call of the
-    packed GEMM (on one thread unless the step is big enough to pay for starting a second);
-    otherwise NumPy's matmul. Both give the same products up to float32 rounding.
+    float32 with the compiled kernels: w packed once and kept while the weight's bytes are
+    unchanged (rnnlab.native.cached, so token-by-token generation does not repack every call),
+    each step one call of the packed GEMM (on one thread unless the step is big enough to pay
+    for starting a second); otherwise NumPy's matmul. Both give the same products up to
+    float32 rounding.
     """
 
-    def __init__(self, w: np.ndarray):
-        self.w = w  # (K, N)
-        self.packed = native.pack(w) if native.available() and w.dtype == np.float32 else None
+    def __init__(self, tag: str, weight: np.ndarray, transpose: bool = False):
+        self.w = weight.T if transpose else weight  # (K, N)
+        self.packed = None
+        if native.available() and weight.dtype == np.float32 and weight.flags.c_contiguous:
+            self.packed = native.cached(tag, (weight,), lambda: native.pack(self.w))
 
     def __call__(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if self.packed is None or a.dtype != np.float32 or not a.flags.c_contiguous \

@@ -56,7 +56,7 @@ def forward(params, x, states, mask=None, recurrent_mask=None):
         hs, (gates, hn) = gru_native.forward(params, x_proj, states, mask)
         h_T = hs[-1].copy() if T else h0.copy()
         return hs, (h_T,), (params, x, h0, hs, gates, hn, mask, recurrent_mask)
-    recurrent = StepMatmul(params["weight_hh"].T)  # h @ W_hhᵀ, (H, 3H)
+    recurrent = StepMatmul("gru.h_whh", params["weight_hh"], transpose=True)  # h W_hhᵀ
     gates = np.empty((T, B, 3 * H), dtype=x.dtype)  # [r, z, n] after their nonlinearities
     hn = np.empty((T, B, H), dtype=x.dtype)  # q = W_hn h + b_hn
     hs = np.empty((T, B, H), dtype=x.dtype)
@@ -100,7 +100,7 @@ def forward_inference(params, x, states, mask=None):
     if gru_native.usable(params, x):
         hs, _ = gru_native.forward(params, x_proj, states, mask, keep_cache=False)
         return hs, (hs[-1].copy() if T else h0.copy(),)
-    recurrent = StepMatmul(params["weight_hh"].T)
+    recurrent = StepMatmul("gru.h_whh", params["weight_hh"], transpose=True)
     h_proj = np.empty((B, 3 * H), dtype=x.dtype)
     g = np.empty((B, 3 * H), dtype=x.dtype)
     hs = np.empty((T, B, H), dtype=x.dtype)
@@ -153,7 +153,7 @@ def backward(cache, d_outputs, d_final):
     """Gradients of the sequence. d_outputs (T, B, H) or None; d_final = (dh_T or None,)."""
     params, x, h0, hs, gates, hn, mask, recurrent_mask = cache
     T, B, H = hs.shape
-    back = StepMatmul(params["weight_hh"])  # δ W_hh, (3H, H)
+    back = StepMatmul("gru.d_whh", params["weight_hh"])  # δ W_hh, (3H, H)
     FX, FH = _step_factors(gates, hn, h0, hs)
     d_x = np.empty_like(gates)  # (T, B, 3H): δ for the input side
     d_h = np.empty_like(gates)  # (T, B, 3H): δ for the recurrent side

@@ -36,7 +36,7 @@ def forward(params, x, states, mask=None, recurrent_mask=None, activation: str =
     activations.get(activation, "SimpleRNN", ACTIVATIONS)
     act_in_place = _IN_PLACE[activation]
     (h0,) = states
-    recurrent = StepMatmul(params["weight_hh"].T)  # h @ W_hhᵀ
+    recurrent = StepMatmul("simple.h_whh", params["weight_hh"], transpose=True)
     a_in = input_projection(x, params["weight_ih"], params["bias_ih"] + params["bias_hh"])
     T, B, H = a_in.shape
     hs = np.empty((T, B, H), dtype=x.dtype)
@@ -64,7 +64,7 @@ def backward(cache, d_outputs, d_final):
     """Gradients of the sequence. d_outputs (T, B, H) or None, d_final = (dh_T or None,)."""
     params, x, h0, hs, mask, recurrent_mask, activation = cache
     _, act_backward = activations.get(activation, "SimpleRNN", ACTIVATIONS)
-    back = StepMatmul(params["weight_hh"])  # δ W_hh
+    back = StepMatmul("simple.d_whh", params["weight_hh"])  # δ W_hh
     T, B, H = hs.shape
     d_pre = np.empty_like(hs)  # (T, B, H): δ_t
     slope = act_backward(hs, np.ones_like(hs))  # act'(a_t) for all t at once, from h_t

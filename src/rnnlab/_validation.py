@@ -112,6 +112,12 @@ def check_rate(value, who: str, name: str) -> float:
     return float(value)
 
 
+def check_seed(seed, who: str) -> None:
+    """A seed is an int or None."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise TypeError(f"{who}: expected seed to be an int or None, got {describe(seed)}")
+
+
 def check_bool(value, who: str, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{who}: expected {name} to be True or False, got {value!r}")
@@ -122,3 +128,15 @@ def check_choice(value, who: str, name: str, choices) -> object:
     if value not in choices:
         raise ValueError(f"{who}: expected {name} in {list(choices)}, got {value!r}")
     return value
+
+
+def check_in_range(x: np.ndarray, low: float, high: float, who: str, what: str,
+                   hint: str = "") -> None:
+    """Raise ValueError naming the first element of x outside [low, high]."""
+    bad = (x < low) | (x > high)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{who}: expected {what} in [{low:g}, {high:g}]{hint}, "
+            f"got {float(x[index])!r} at index {index}"
+        )

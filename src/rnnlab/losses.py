@@ -35,6 +35,7 @@ from ._validation import (
     as_float_array,
     check_bool,
     check_class_ids,
+    check_in_range,
     check_position_mask,
     check_prediction,
     describe,
@@ -164,17 +165,6 @@ def _masked_mean(losses: Array, grad: Array, mask: Array | None) -> tuple[float,
     return float(value / count), grad
 
 
-def _check_in_range(x: Array, low: float, high: float, who: str, what: str, hint: str = "") -> None:
-    """Raise ValueError naming the first element of x outside [low, high]."""
-    bad = (x < low) | (x > high)
-    if bad.any():
-        index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
-            f"{who}: expected {what} in [{low:g}, {high:g}]{hint}, "
-            f"got {float(x[index])!r} at index {index}"
-        )
-
-
 # -- regression losses -----------------------------------------------------------------------
 class MeanSquaredError(Loss):
     """ℓ_n = (1/O) Σ_o e², e = y_pred − y_true;  dℓ/dy_pred = 2e / O."""
@@ -236,12 +226,12 @@ class _Crossentropy(Loss):
         y_pred = super()._check_pred(y_pred)
         if not self.from_logits:
             hint = " (pass from_logits=True for logits)"
-            _check_in_range(y_pred, 0.0, 1.0, self.who, "probabilities in y_pred", hint)
+            check_in_range(y_pred, 0.0, 1.0, self.who, "probabilities in y_pred", hint)
         return y_pred
 
     def _check_true(self, y_true, y_pred, mask):
         y_true = super()._check_true(y_true, y_pred, mask)
-        _check_in_range(y_true, 0.0, 1.0, self.who, "targets in y_true")
+        check_in_range(y_true, 0.0, 1.0, self.who, "targets in y_true")
         return y_true
 
 
@@ -273,7 +263,7 @@ class BinaryCrossentropy(_Crossentropy):
         return b.mean(axis=-1), db
 
 
-def _log_softmax(x: Array) -> tuple[Array, Array]:
+def log_softmax(x: Array) -> tuple[Array, Array]:
     """(z, p): z = x − max − log Σ e^(x − max) = log softmax(x) and p = softmax(x), last axis."""
     shifted = x - x.max(axis=-1, keepdims=True)  # (..., C), ≤ 0
     e = np.exp(shifted)  # underflows to 0 for very negative entries (caller's errstate)
@@ -295,7 +285,7 @@ class CategoricalCrossentropy(_Crossentropy):
 
     def _per_position(self, y_true, y_pred):
         if self.from_logits:
-            log_p, p = _log_softmax(y_pred)  # (..., C)
+            log_p, p = log_softmax(y_pred)  # (..., C)
             grad = p * y_true.sum(axis=-1, keepdims=True) - y_true
         else:
             p = np.clip(y_pred, EPSILON, 1.0 - EPSILON)  # (..., C)
@@ -356,7 +346,7 @@ class SparseCategoricalCrossentropy(_Crossentropy):
     def _per_position(self, y_true, y_pred):
         k = y_true[..., None]  # (..., 1)
         if self.from_logits:
-            log_p, grad = _log_softmax(y_pred)  # (..., C); grad starts as softmax(x)
+            log_p, grad = log_softmax(y_pred)  # (..., C); grad starts as softmax(x)
             picked = np.take_along_axis(grad, k, axis=-1)
             np.put_along_axis(grad, k, picked - 1.0, axis=-1)
             return -np.take_along_axis(log_p, k, axis=-1)[..., 0], grad

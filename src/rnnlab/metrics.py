@@ -40,11 +40,12 @@ from ._validation import (
     check_bool,
     check_choice,
     check_class_ids,
+    check_in_range,
     check_position_mask,
     check_prediction,
     describe,
 )
-from .losses import EPSILON, _check_in_range, _log_softmax
+from .losses import EPSILON, log_softmax
 
 Array = np.ndarray
 
@@ -54,6 +55,7 @@ __all__ = [
     "MeanAbsoluteError",
     "Metric",
     "Perplexity",
+    "direction_of",
     "get",
 ]
 
@@ -195,7 +197,7 @@ class Metric(abc.ABC):
 
     def _check_probabilities(self, y_pred: Array) -> None:
         hint = " (pass from_logits=True for logits)"
-        _check_in_range(y_pred, 0.0, 1.0, self.who, "probabilities in y_pred", hint)
+        check_in_range(y_pred, 0.0, 1.0, self.who, "probabilities in y_pred", hint)
 
 
 # -- targets: class ids or arrays like y_pred ------------------------------------------------
@@ -298,7 +300,7 @@ class Accuracy(Metric):
             y_true = y_true[..., None]  # (B,) targets for a (B, 1) output, as Keras accepts
         y_true = _dense_targets(y_true, y_pred, self.who)
         if kind == "binary":
-            _check_in_range(y_true, 0.0, 1.0, self.who, "binary targets in y_true")
+            check_in_range(y_true, 0.0, 1.0, self.who, "binary targets in y_true")
             if not self.from_logits:
                 self._check_probabilities(y_pred)
             return y_true > 0.5  # bool marks the binary case for _values
@@ -349,7 +351,7 @@ class _Crossentropy(Metric):
                 f"{y_pred.shape[:-1]} (integer class ids), got {y_true.shape}"
             )
         y_true = _dense_targets(y_true, y_pred, self.who)
-        _check_in_range(y_true, 0.0, 1.0, self.who, "targets in y_true")
+        check_in_range(y_true, 0.0, 1.0, self.who, "targets in y_true")
         return y_true
 
     def _values(self, y_true, y_pred):
@@ -364,7 +366,7 @@ class _Crossentropy(Metric):
                 log_p = np.log(np.clip(picked, EPSILON, 1.0 - EPSILON))
             return -log_p[:, 0], y_pred.shape[0]
         if self.from_logits:
-            log_p = _log_softmax(y_pred)[0]  # (N, C)
+            log_p = log_softmax(y_pred)[0]  # (N, C)
         else:
             log_p = np.log(np.clip(y_pred, EPSILON, 1.0 - EPSILON))
         return -(y_true * log_p).sum(axis=-1), y_pred.shape[0]
@@ -475,7 +477,7 @@ def _from_config(config: Mapping) -> Metric:
     return cls(**args)
 
 
-def _direction_of(name: str) -> str | None:
+def direction_of(name: str) -> str | None:
     """"up"/"down" for the names get() knows (larger is better or not), else None."""
     if name in _NAMES:
         return _NAMES[name][0].direction

@@ -9,18 +9,18 @@ import warnings
 from collections.abc import Mapping
 
 from .._validation import check_bool, check_choice
-from .base import (
-    _MODES,
-    Callback,
-    _check_int,
-    _check_monitor,
-    _check_path,
-    _check_verbose,
-    _is_finite,
-    _missing_monitor_message,
-    _monitor_value,
-    _plain,
-    _resolve_mode,
+from .base import Callback
+from .checks import (
+    MODES,
+    check_int,
+    check_monitor,
+    check_path,
+    check_verbose,
+    is_finite,
+    missing_monitor_message,
+    monitor_value,
+    plain,
+    resolve_mode,
 )
 
 
@@ -53,7 +53,7 @@ class ModelCheckpoint(Callback):
     ):
         super().__init__()
         who = "ModelCheckpoint"
-        self.filepath = _check_path(filepath, who, "filepath")
+        self.filepath = check_path(filepath, who, "filepath")
         try:
             self._fields = [f for _, f, _, _ in string.Formatter().parse(self.filepath) if f]
         except ValueError as err:
@@ -61,20 +61,20 @@ class ModelCheckpoint(Callback):
                 f"{who}: expected filepath to be a valid format string such as "
                 f"'model-{{epoch:02d}}.safetensors', got {self.filepath!r} ({err})"
             ) from None
-        self.monitor = _check_monitor(monitor, who)
+        self.monitor = check_monitor(monitor, who)
         self.save_best_only = check_bool(save_best_only, who, "save_best_only")
-        self.mode = check_choice(mode, who, "mode", _MODES)
+        self.mode = check_choice(mode, who, "mode", MODES)
         if save_freq != "epoch":
             if isinstance(save_freq, str):
                 raise ValueError(
                     f"{who}: expected save_freq to be 'epoch' or a positive int (batches), "
                     f"got {save_freq!r}"
                 )
-            save_freq = _check_int(save_freq, who, "save_freq", minimum=1)
+            save_freq = check_int(save_freq, who, "save_freq", minimum=1)
         self.save_freq = save_freq
-        self.verbose = _check_verbose(verbose, who)
+        self.verbose = check_verbose(verbose, who)
         # the direction matters only when comparing; resolve it now so errors come early
-        self._mode = _resolve_mode(self.monitor, mode, who) if self.save_best_only else "min"
+        self._mode = resolve_mode(self.monitor, mode, who) if self.save_best_only else "min"
         self._reset()
 
     def _reset(self) -> None:
@@ -108,7 +108,7 @@ class ModelCheckpoint(Callback):
 
     def format_path(self, epoch: int, logs: Mapping, batch: int | None = None) -> str:
         """The file name for 0-based `epoch` (and `batch`) with these logs."""
-        values = {k: _plain(v) for k, v in logs.items()}
+        values = {k: plain(v) for k, v in logs.items()}
         values["epoch"] = epoch + 1
         if batch is not None:
             values["batch"] = batch + 1
@@ -130,18 +130,18 @@ class ModelCheckpoint(Callback):
         who = "ModelCheckpoint"
         loss = logs.get("loss")
         report = getattr(self.model, "nonfinite_report", None)
-        if report or (loss is not None and not _is_finite(loss)):
+        if report or (loss is not None and not is_finite(loss)):
             self._warn_once(
                 "nonfinite",
                 f"{who}: not saving: {report or f'the loss is {loss}'}",
             )
             return
         if self.save_best_only:
-            current = _monitor_value(logs, self.monitor, who)
+            current = monitor_value(logs, self.monitor, who)
             if current is None:
                 self._warn_once(
                     "monitor",
-                    _missing_monitor_message(who, self.monitor, logs,
+                    missing_monitor_message(who, self.monitor, logs,
                                              "save_best_only cannot compare, nothing saved"),
                 )
                 return

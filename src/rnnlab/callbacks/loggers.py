@@ -12,7 +12,12 @@ from numbers import Real
 import numpy as np
 
 from .._validation import check_bool, check_choice
-from .base import Callback, _check_int, _check_path, _plain
+from .base import Callback
+from .checks import (
+    check_int,
+    check_path,
+    plain,
+)
 
 
 # -- CSV log ---------------------------------------------------------------------------------
@@ -29,7 +34,7 @@ class CSVLogger(Callback):
     def __init__(self, filename, separator: str = ",", append: bool = False):
         super().__init__()
         who = "CSVLogger"
-        self.filename = _check_path(filename, who, "filename")
+        self.filename = check_path(filename, who, "filename")
         if not isinstance(separator, str) or len(separator) != 1 or separator in '"\r\n':
             raise ValueError(
                 f"{who}: expected separator to be one character other than a quote or a "
@@ -99,11 +104,11 @@ class CSVLogger(Callback):
 
 
 def _csv_value(value) -> str:
-    value = _plain(value)
+    value = plain(value)
     if isinstance(value, float):
         return repr(value)  # shortest round-trip form: 0.1, nan, inf
     if isinstance(value, np.ndarray):
-        return "[" + ", ".join(repr(_plain(v)) for v in value.ravel()) + "]"
+        return "[" + ", ".join(repr(plain(v)) for v in value.ravel()) + "]"
     return str(value)
 
 # -- TensorBoard -----------------------------------------------------------------------------
@@ -133,13 +138,13 @@ class TensorBoard(Callback):
         super().__init__()
         who = "TensorBoard"
         self._writer_class = _summary_writer_class()  # fail now if tensorboardX is missing
-        self.log_dir = _check_path(log_dir, who, "log_dir")
+        self.log_dir = check_path(log_dir, who, "log_dir")
         if isinstance(update_freq, str):
             check_choice(update_freq, who, "update_freq", ("epoch", "batch"))
         else:
-            update_freq = _check_int(update_freq, who, "update_freq", minimum=1)
+            update_freq = check_int(update_freq, who, "update_freq", minimum=1)
         self.update_freq = update_freq
-        self.histogram_freq = _check_int(histogram_freq, who, "histogram_freq")
+        self.histogram_freq = check_int(histogram_freq, who, "histogram_freq")
         self._writers: dict = {}
         self._step = 0
 
@@ -188,6 +193,6 @@ class TensorBoard(Callback):
 def _scalars(logs: Mapping | None):
     """(key, float) for every numeric entry of logs, in sorted key order."""
     for key in sorted(logs or {}):
-        value = _plain(logs[key])
+        value = plain(logs[key])
         if isinstance(value, Real) and not isinstance(value, bool):
             yield key, float(value)

@@ -11,18 +11,18 @@ from numbers import Integral, Real
 from typing import ClassVar
 
 from .._validation import check_bool, check_choice, describe
-from .base import (
-    _MODES,
-    Callback,
-    _check_float,
-    _check_int,
-    _check_monitor,
-    _check_verbose,
-    _get_lr,
-    _missing_monitor_message,
-    _monitor_value,
-    _plain,
-    _resolve_mode,
+from .base import Callback
+from .checks import (
+    MODES,
+    check_float,
+    check_int,
+    check_monitor,
+    check_verbose,
+    get_lr,
+    missing_monitor_message,
+    monitor_value,
+    plain,
+    resolve_mode,
 )
 
 
@@ -67,14 +67,14 @@ class LearningRateScheduler(Callback):
             )
         self.schedule = schedule
         self._with_lr = _takes_lr(schedule)
-        self.verbose = _check_verbose(verbose, "LearningRateScheduler")
+        self.verbose = check_verbose(verbose, "LearningRateScheduler")
 
     def on_epoch_begin(self, epoch, logs=None):
         who = "LearningRateScheduler"
-        lr = _get_lr(self.model, who)
+        lr = get_lr(self.model, who)
         new = self.schedule(epoch, lr) if self._with_lr else self.schedule(epoch)
         call = f"schedule(epoch={epoch}, lr={lr!r})" if self._with_lr else f"schedule({epoch})"
-        new = _plain(new)
+        new = plain(new)
         if isinstance(new, bool) or not isinstance(new, Real):
             raise TypeError(f"{who}: {call} returned {describe(new)}; expected a float >= 0")
         if not (math.isfinite(new) and new >= 0):
@@ -85,7 +85,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["lr"] = _get_lr(self.model, "LearningRateScheduler")
+            logs["lr"] = get_lr(self.model, "LearningRateScheduler")
 
 
 class _Schedule(abc.ABC):
@@ -121,10 +121,10 @@ class ExponentialDecay(_Schedule):
     def __init__(self, initial: float, decay_rate: float, decay_epochs: float, *,
                  staircase: bool = False):
         who = "ExponentialDecay"
-        self.initial = _check_float(initial, who, "initial", low=0.0, low_open=True)
-        self.decay_rate = _check_float(decay_rate, who, "decay_rate", low=0.0, high=1.0,
+        self.initial = check_float(initial, who, "initial", low=0.0, low_open=True)
+        self.decay_rate = check_float(decay_rate, who, "decay_rate", low=0.0, high=1.0,
                                        low_open=True)
-        self.decay_epochs = _check_float(decay_epochs, who, "decay_epochs", low=0.0,
+        self.decay_epochs = check_float(decay_epochs, who, "decay_epochs", low=0.0,
                                          low_open=True)
         self.staircase = check_bool(staircase, who, "staircase")
 
@@ -142,9 +142,9 @@ class StepDecay(_Schedule):
 
     def __init__(self, initial: float, factor: float, every: int):
         who = "StepDecay"
-        self.initial = _check_float(initial, who, "initial", low=0.0, low_open=True)
-        self.factor = _check_float(factor, who, "factor", low=0.0, high=1.0, low_open=True)
-        self.every = _check_int(every, who, "every", minimum=1)
+        self.initial = check_float(initial, who, "initial", low=0.0, low_open=True)
+        self.factor = check_float(factor, who, "factor", low=0.0, high=1.0, low_open=True)
+        self.every = check_int(every, who, "every", minimum=1)
 
     def _rate(self, epoch):
         return self.initial * self.factor ** (epoch // self.every)
@@ -158,9 +158,9 @@ class CosineDecay(_Schedule):
 
     def __init__(self, initial: float, total_epochs: int, minimum: float = 0.0):
         who = "CosineDecay"
-        self.initial = _check_float(initial, who, "initial", low=0.0, low_open=True)
-        self.total_epochs = _check_int(total_epochs, who, "total_epochs", minimum=1)
-        self.minimum = _check_float(minimum, who, "minimum", low=0.0, high=self.initial)
+        self.initial = check_float(initial, who, "initial", low=0.0, low_open=True)
+        self.total_epochs = check_int(total_epochs, who, "total_epochs", minimum=1)
+        self.minimum = check_float(minimum, who, "minimum", low=0.0, high=self.initial)
 
     def _rate(self, epoch):
         progress = min(epoch, self.total_epochs) / self.total_epochs
@@ -195,16 +195,16 @@ class ReduceLROnPlateau(Callback):
     ):
         super().__init__()
         who = "ReduceLROnPlateau"
-        self.monitor = _check_monitor(monitor, who)
-        self.factor = _check_float(factor, who, "factor", low=0.0, high=1.0, low_open=True,
+        self.monitor = check_monitor(monitor, who)
+        self.factor = check_float(factor, who, "factor", low=0.0, high=1.0, low_open=True,
                                    high_open=True)
-        self.patience = _check_int(patience, who, "patience")
-        self.min_delta = _check_float(min_delta, who, "min_delta", low=0.0)
-        self.cooldown = _check_int(cooldown, who, "cooldown")
-        self.min_lr = _check_float(min_lr, who, "min_lr", low=0.0)
-        self.mode = check_choice(mode, who, "mode", _MODES)
-        self.verbose = _check_verbose(verbose, who)
-        self._mode = _resolve_mode(self.monitor, mode, who)
+        self.patience = check_int(patience, who, "patience")
+        self.min_delta = check_float(min_delta, who, "min_delta", low=0.0)
+        self.cooldown = check_int(cooldown, who, "cooldown")
+        self.min_lr = check_float(min_lr, who, "min_lr", low=0.0)
+        self.mode = check_choice(mode, who, "mode", MODES)
+        self.verbose = check_verbose(verbose, who)
+        self._mode = resolve_mode(self.monitor, mode, who)
         self._reset()
 
     def _reset(self) -> None:
@@ -226,15 +226,15 @@ class ReduceLROnPlateau(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         who = "ReduceLROnPlateau"
-        lr = _get_lr(self.model, who)
+        lr = get_lr(self.model, who)
         if logs is not None:
             logs["lr"] = lr
-        current = _monitor_value(logs, self.monitor, who)
+        current = monitor_value(logs, self.monitor, who)
         if current is None:
             if not self._warned:
                 self._warned = True
                 warnings.warn(
-                    _missing_monitor_message(who, self.monitor, logs,
+                    missing_monitor_message(who, self.monitor, logs,
                                              "the learning rate is not adjusted"),
                     stacklevel=2,
                 )

@@ -6,17 +6,17 @@ import math
 import warnings
 
 from .._validation import check_bool, check_choice
-from .base import (
-    _MODES,
-    Callback,
-    _check_float,
-    _check_int,
-    _check_monitor,
-    _check_verbose,
-    _is_finite,
-    _missing_monitor_message,
-    _monitor_value,
-    _resolve_mode,
+from .base import Callback
+from .checks import (
+    MODES,
+    check_float,
+    check_int,
+    check_monitor,
+    check_verbose,
+    is_finite,
+    missing_monitor_message,
+    monitor_value,
+    resolve_mode,
 )
 
 
@@ -53,15 +53,15 @@ class EarlyStopping(Callback):
     ):
         super().__init__()
         who = "EarlyStopping"
-        self.monitor = _check_monitor(monitor, who)
-        self.min_delta = _check_float(min_delta, who, "min_delta", low=0.0)
-        self.patience = _check_int(patience, who, "patience")
-        self.mode = check_choice(mode, who, "mode", _MODES)
-        self.baseline = None if baseline is None else _check_float(baseline, who, "baseline")
+        self.monitor = check_monitor(monitor, who)
+        self.min_delta = check_float(min_delta, who, "min_delta", low=0.0)
+        self.patience = check_int(patience, who, "patience")
+        self.mode = check_choice(mode, who, "mode", MODES)
+        self.baseline = None if baseline is None else check_float(baseline, who, "baseline")
         self.restore_best_weights = check_bool(restore_best_weights, who, "restore_best_weights")
-        self.start_from_epoch = _check_int(start_from_epoch, who, "start_from_epoch")
-        self.verbose = _check_verbose(verbose, who)
-        self._mode = _resolve_mode(self.monitor, self.mode, who)
+        self.start_from_epoch = check_int(start_from_epoch, who, "start_from_epoch")
+        self.verbose = check_verbose(verbose, who)
+        self._mode = resolve_mode(self.monitor, self.mode, who)
         self._reset()
 
     def _reset(self) -> None:
@@ -81,12 +81,12 @@ class EarlyStopping(Callback):
         self._reset()  # an instance may be reused for another fit
 
     def on_epoch_end(self, epoch, logs=None):
-        current = _monitor_value(logs, self.monitor, "EarlyStopping")
+        current = monitor_value(logs, self.monitor, "EarlyStopping")
         if current is None:
             if not self._warned:
                 self._warned = True
                 warnings.warn(
-                    _missing_monitor_message("EarlyStopping", self.monitor, logs,
+                    missing_monitor_message("EarlyStopping", self.monitor, logs,
                                              "early stopping is inactive"),
                     stacklevel=2,
                 )
@@ -153,7 +153,7 @@ class TerminateOnNaN(Callback):
         if self.report is not None or not logs or "loss" not in logs:
             return
         loss = logs["loss"]
-        if _is_finite(loss):
+        if is_finite(loss):
             return
         self.epoch, self.batch = self._epoch, batch
         self.report = f"non-finite loss {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}"

@@ -10,7 +10,6 @@ never saw measures generalisation, not memory of neighbouring lines.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import describe
+from .._validation import check_rate, check_seed, describe
 from .playtext import normalise_newlines
 
 SPLITS = ("train", "validation", "all")
@@ -105,8 +104,8 @@ def split_by_document(documents: Sequence[Document], validation_fraction: float 
     if len(set(names)) != len(names):
         raise ValueError(f"{who}: document names must be unique, got duplicates "
                          f"{sorted({n for n in names if names.count(n) > 1})}")
-    fraction = _check_fraction(validation_fraction, who)
-    _check_seed(seed, who)
+    fraction = check_rate(validation_fraction, who, "validation_fraction")
+    check_seed(seed, who)
     n = len(documents)
     ordered = sorted(documents, key=lambda d: d.name)
     if fraction == 0.0:
@@ -120,18 +119,6 @@ def split_by_document(documents: Sequence[Document], validation_fraction: float 
     chosen = {ordered[math.floor((j + 0.5) * n / k)].name for j in range(k)}
     by_name = sorted(documents, key=lambda d: d.name)
     return ([d for d in by_name if d.name not in chosen], [d for d in by_name if d.name in chosen])
-
-
-def _check_fraction(value, who: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
-            not 0.0 <= value < 1.0:
-        raise ValueError(f"{who}: expected validation_fraction in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _check_seed(seed, who: str) -> None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise TypeError(f"{who}: expected seed to be an int or None, got {describe(seed)}")
 
 
 def text_file_corpus(path: str | os.PathLike, validation_fraction: float = 0.1) -> TextCorpus:
@@ -149,7 +136,7 @@ def text_file_corpus(path: str | os.PathLike, validation_fraction: float = 0.1) 
     who = "text_file_corpus"
     if not isinstance(path, (str, os.PathLike)) or str(path) == "":
         raise TypeError(f"{who}: expected a file path (str or os.PathLike), got {describe(path)}")
-    fraction = _check_fraction(validation_fraction, who)
+    fraction = check_rate(validation_fraction, who, "validation_fraction")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{who}: no such file: {path}")

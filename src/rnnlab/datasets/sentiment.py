@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import describe
-from .corpus import Document, _check_fraction, _check_seed, split_by_document
+from .._validation import check_rate, check_seed, describe
+from .corpus import Document, split_by_document
 from .download import DatasetError, fetch
 from .registry import info
 
@@ -212,8 +212,8 @@ def load_vader_movies(home: str | os.PathLike | None = None, validation_fraction
         progress: passed to `fetch` (e.g. `print`).
     """
     who = "load_vader_movies"
-    _check_fraction(validation_fraction, who)
-    _check_seed(seed, who)
+    check_rate(validation_fraction, who, "validation_fraction")
+    check_seed(seed, who)
     if isinstance(neutral_band, bool) or not isinstance(neutral_band, numbers.Real) \
             or not 0 <= neutral_band < 4:
         raise ValueError(f"{who}: expected neutral_band in [0, 4), got {neutral_band!r}")

@@ -12,7 +12,8 @@ import re
 import zipfile
 from collections.abc import Callable
 
-from .corpus import Document, TextCorpus, _check_fraction, _check_seed, split_by_document
+from .._validation import check_rate, check_seed
+from .corpus import Document, TextCorpus, split_by_document
 from .download import DatasetError, fetch
 from .playtext import clean_play_markdown
 from .registry import info
@@ -83,8 +84,9 @@ def load_shakespeare(home: str | os.PathLike | None = None, validation_fraction:
         seed: None for the documented split, an int for a shuffled one.
         progress: passed to `fetch` (e.g. `print`).
     """
-    _check_fraction(validation_fraction, "load_shakespeare")  # before any download
-    _check_seed(seed, "load_shakespeare")
+    # checked before any download
+    check_rate(validation_fraction, "load_shakespeare", "validation_fraction")
+    check_seed(seed, "load_shakespeare")
     archive = fetch(NAME, home=home, progress=progress)
     plays = read_plays(archive)
     train, validation = split_by_document(plays, validation_fraction, seed)

@@ -21,46 +21,11 @@ from safetensors.numpy import save as st_save
 import rnnlab
 from rnnlab import io
 from rnnlab.io import FormatError
-
-
-# -- a stand-in with the interface load_model relies on (used until rnnlab.model lands) ----------
-class StandInSequential:
-    """get_config / from_config / named_params / layers, as documented for rnnlab.model."""
-
-    def __init__(self, layers, name="sequential", input_shape=None, input_dtype="float32"):
-        self.layers, self.name, self.input_dtype = list(layers), name, input_dtype
-        self.input_shape = None if input_shape is None else tuple(input_shape)
-        if self.input_shape is not None:
-            shape = self.input_shape
-            for layer in self.layers:
-                layer.build(shape)
-                shape = layer.compute_output_shape(shape)
-
-    def get_config(self):
-        return {"class_name": "Sequential", "name": self.name,
-                "layers": [layer.get_config() for layer in self.layers],
-                "input_shape": None if self.input_shape is None else list(self.input_shape),
-                "input_dtype": self.input_dtype}
-
-    @classmethod
-    def from_config(cls, cfg):
-        layers = [rnnlab.layer_from_config(c) for c in cfg["layers"]]
-        return cls(layers, cfg["name"], cfg["input_shape"], cfg["input_dtype"])
-
-    def named_params(self):
-        return {f"{layer.name}.{k}": v for layer in self.layers for k, v in layer.params.items()}
-
-
-try:  # the real model when it imports, else the stand-in
-    from rnnlab.model import Sequential as SEQUENTIAL
-except ImportError:
-    SEQUENTIAL = StandInSequential
+from rnnlab.model import Sequential as SEQUENTIAL
 
 
 @pytest.fixture
-def Sequential(monkeypatch):
-    if SEQUENTIAL is StandInSequential:
-        monkeypatch.setattr(io, "_model_classes", lambda: {"Sequential": StandInSequential})
+def Sequential():
     return SEQUENTIAL
 
 
@@ -321,6 +286,24 @@ def test_bad_layer_config_and_unknown_model_class(saved, tmp_path):
     config = {**model.get_config(), "class_name": ["Sequential"]}
     craft_model(tmp_path / "y.safetensors", model.named_params(), config)
     refused(tmp_path / "y.safetensors", r"unknown model class \['Sequential'\]")
+
+
+def test_load_model_rebuilds_the_registered_classes_only(saved, tmp_path, monkeypatch):
+    model, _ = saved
+    assert io.MODEL_CLASSES == {"Sequential": SEQUENTIAL}  # registered by rnnlab.model
+
+    class Subclass(SEQUENTIAL):
+        pass
+
+    config = {**model.get_config(), "class_name": "Subclass"}
+    craft_model(tmp_path / "sub.safetensors", model.named_params(), config)
+    refused(tmp_path / "sub.safetensors", r"unknown model class 'Subclass'.*\['Sequential'\]")
+    monkeypatch.setitem(io.MODEL_CLASSES, "Subclass", Subclass)
+    monkeypatch.setattr(Subclass, "from_config", classmethod(
+        lambda cls, cfg: SEQUENTIAL.from_config({**cfg, "class_name": "Sequential"})))
+    assert isinstance(io.load_model(tmp_path / "sub.safetensors"), SEQUENTIAL)
+    with pytest.raises(TypeError, match="expected a class with from_config"):
+        io.register_model_class(object)
 
 
 def test_shape_disagreeing_with_config(saved, tmp_path):
@@ -650,15 +633,10 @@ def test_corrupt_model_file_loads_identically_or_raises_format_error(data):
         pathlib.Path(path).write_bytes(bytes(corrupt))
         with contextlib.suppress(FormatError):  # reads only the header: no checksum there
             io.inspect_file(path)
-        original = io._model_classes
-        if SEQUENTIAL is StandInSequential:
-            io._model_classes = lambda: {"Sequential": StandInSequential}
         try:
             model = io.load_model(path)
         except FormatError:
             return
-        finally:
-            io._model_classes = original
     assert model.get_config() == config
     got = model.named_params()
     assert got.keys() == params.keys()

@@ -95,6 +95,48 @@ def test_evaluate_weights_by_valid_positions(rng):
     assert batched == pytest.approx(whole, rel=1e-12)
 
 
+class _Journal(rnnlab.callbacks.Callback):
+    """Records (hook, batch or epoch, logs) from the hooks fit, evaluate and predict run."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __getattribute__(self, name):
+        if name.startswith("on_"):
+            return lambda *args: self.calls.append((name, *args))
+        return super().__getattribute__(name)
+
+
+def test_fit_validation_evaluate_and_predict_run_the_test_and_predict_hooks(rng):
+    model = rnnlab.Sequential([rnnlab.Dense(3, dtype="float64")])
+    model.compile("sgd", "mse")
+    x, y = rng.standard_normal((10, 4)), rng.standard_normal((10, 3))
+    journal = _Journal()
+    model.fit(x[:6], y[:6], epochs=1, batch_size=3, validation_data=(x[6:], y[6:]),
+              callbacks=[journal], verbose=0)
+    hooks = [c[0] for c in journal.calls]
+    assert hooks == ["on_train_begin", "on_epoch_begin",
+                     "on_train_batch_begin", "on_train_batch_end",
+                     "on_train_batch_begin", "on_train_batch_end",
+                     "on_test_begin", "on_test_batch_begin", "on_test_batch_end",
+                     "on_test_batch_begin", "on_test_batch_end", "on_test_end",
+                     "on_epoch_end", "on_train_end"]
+    val_loss = model.evaluate(x[6:], y[6:], batch_size=3)
+    assert journal.calls[11] == ("on_test_end", {"loss": pytest.approx(val_loss, rel=1e-12)})
+    journal.calls.clear()
+    out = model.predict(x, batch_size=4, callbacks=[journal])
+    assert [c[0] for c in journal.calls] == ["on_predict_begin"] + [
+        "on_predict_batch_begin", "on_predict_batch_end"] * 3 + ["on_predict_end"]
+    np.testing.assert_array_equal(journal.calls[2][2]["outputs"], out[:4])
+    journal.calls.clear()
+    model.evaluate(x, y, batch_size=5, callbacks=[journal])
+    assert [c[0] for c in journal.calls] == ["on_test_begin"] + [
+        "on_test_batch_begin", "on_test_batch_end"] * 2 + ["on_test_end"]
+    with pytest.raises(TypeError, match="expected a list of Callback"):
+        model.predict(x, callbacks=journal)
+
+
 def test_train_on_batch_refuses_non_finite_and_keeps_weights(rng):
     model = rnnlab.Sequential([rnnlab.Dense(2, dtype="float64")])
     model.compile("sgd", "mse")

@@ -66,6 +66,24 @@ class FormatError(ValueError):
     """A file that is not a valid rnnlab model or checkpoint (malformed, corrupt or unsafe)."""
 
 
+#: the model classes a file may name in config["class_name"]; rnnlab.model registers
+#: Sequential when it is imported (this module imports no model code: no import cycle)
+MODEL_CLASSES: dict[str, type] = {}
+
+
+def register_model_class(cls: type) -> type:
+    """Let load_model rebuild files whose config names `cls.__name__`, by cls.from_config(config).
+
+    The class needs `from_config(config)`, `get_config()` and `named_params()`. Returns `cls`,
+    so it works as a class decorator.
+    """
+    if not isinstance(cls, type) or not callable(getattr(cls, "from_config", None)):
+        raise TypeError(f"register_model_class: expected a class with from_config(), "
+                        f"got {cls!r:.80}")
+    MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
 # -- atomic writes ------------------------------------------------------------------------------
 @contextlib.contextmanager
 def atomic_open(path, mode: str = "wb", *, encoding: str = "utf-8") -> Iterator[Any]:
@@ -134,12 +152,11 @@ def load_model(path):
     metadata, entries, blob = _read_verified(path, MODEL_FORMAT)
     config = _loads(metadata["config"], where, "config")
     kind = config.get("class_name")
-    classes = _model_classes()
-    if not isinstance(kind, str) or kind not in classes:
+    if not isinstance(kind, str) or kind not in MODEL_CLASSES:
         raise FormatError(f"{where}: unknown model class {kind!r} in the config "
-                          f"(expected one of {sorted(classes)})")
+                          f"(expected one of {sorted(MODEL_CLASSES)})")
     try:
-        model = classes[kind].from_config(config)
+        model = MODEL_CLASSES[kind].from_config(config)
     except Exception as err:  # untrusted config: any failure to rebuild is the file's fault
         raise FormatError(f"{where}: config does not rebuild a model (unknown layer type or "
                           f"bad layer config): {type(err).__name__}: {err}") from err
@@ -208,13 +225,6 @@ def inspect_file(path) -> dict[str, Any]:
 
 
 # -- writing ------------------------------------------------------------------------------------
-def _model_classes() -> dict[str, type]:
-    """Model classes a file may name in config["class_name"] (imported lazily)."""
-    from .model import Sequential
-
-    return {"Sequential": Sequential}
-
-
 def _json_default(value):
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
         return value.item()

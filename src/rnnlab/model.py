@@ -28,6 +28,7 @@ from . import callbacks as callbacks_module
 from . import config, losses, optimizers
 from . import metrics as metrics_module
 from ._validation import describe
+from .io import register_model_class, save_model
 from .layers.base import Layer, layer_from_config, unique_name
 from .layers.embedding import Embedding
 from .layers.recurrent import Recurrent
@@ -55,6 +56,7 @@ class History(callbacks_module.Callback):
             self.history.setdefault(k, []).append(v)
 
 
+@register_model_class
 class Sequential:
     """A linear stack of layers.
 
@@ -318,7 +320,7 @@ class Sequential:
             if validation_data is not None and not self.stop_training:
                 val = self.evaluate(*validation_data[:2], batch_size=batch_size,
                                     sample_mask=(validation_data[2] if len(validation_data) > 2
-                                                 else None), return_dict=True)
+                                                 else None), return_dict=True, callbacks=cbs)
                 epoch_logs.update({f"val_{k}": v for k, v in val.items()})
             cbs.on_epoch_end(epoch, epoch_logs)
             if verbose:
@@ -332,18 +334,25 @@ class Sequential:
         return history
 
     def evaluate(self, x, y, batch_size: int = 32, sample_mask=None, verbose: int = 0,
-                 return_dict: bool = False):
+                 return_dict: bool = False, callbacks: list | None = None):
         """Loss (and metrics) over (x, y), weighted by valid positions. Keras' return shape:
-        the loss alone, or [loss, *metrics]; a dict with return_dict=True."""
+        the loss alone, or [loss, *metrics]; a dict with return_dict=True.
+
+        callbacks get on_test_begin, on_test_batch_begin/end (running logs) and on_test_end
+        (the results); fit passes its own, so its validation runs these hooks too.
+        """
         self._require_compiled("evaluate")
         x, y = self._check_xy(x, y, "evaluate")
         _check_positive_int(batch_size, "evaluate", "batch_size")
         if sample_mask is not None:
             sample_mask = _check_sample_mask(sample_mask, x, "evaluate")
+        cbs = _callback_list(callbacks, self)
+        cbs.on_test_begin()
         totals = _RunningMeans()
         for m in self.metrics:
             m.reset()
-        for start in range(0, len(x), batch_size):
+        for batch, start in enumerate(range(0, len(x), batch_size)):
+            cbs.on_test_batch_begin(batch)
             sl = slice(start, start + batch_size)
             with config.no_grad():
                 y_pred = self.forward(x[sl], training=False)
@@ -353,20 +362,32 @@ class Sequential:
             totals.add({"loss": value}, weight)
             for m in self.metrics:
                 m.update(y[sl], y_pred, mask)
+            cbs.on_test_batch_end(batch, {"loss": totals.mean("loss"),
+                                          **{m.name: m.result() for m in self.metrics}})
         result = {"loss": totals.mean("loss")}
         result.update({m.name: m.result() for m in self.metrics})
+        cbs.on_test_end(dict(result))
         if verbose:
             print(", ".join(f"{k} {v:.4f}" for k, v in result.items()))
         if return_dict:
             return result
         return result["loss"] if not self.metrics else list(result.values())
 
-    def predict(self, x, batch_size: int = 32) -> np.ndarray:
-        """The model's output for x, computed in batches (builds lazily)."""
+    def predict(self, x, batch_size: int = 32, callbacks: list | None = None) -> np.ndarray:
+        """The model's output for x, computed in batches (builds lazily). callbacks get
+        on_predict_begin, on_predict_batch_begin/end ({"outputs": the batch's output}) and
+        on_predict_end."""
         x = self._check_x(x, "predict")
         _check_positive_int(batch_size, "predict", "batch_size")
-        with config.no_grad():
-            outs = [self.forward(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        cbs = _callback_list(callbacks, self)
+        cbs.on_predict_begin()
+        outs = []
+        for batch, start in enumerate(range(0, len(x), batch_size)):
+            cbs.on_predict_batch_begin(batch)
+            with config.no_grad():
+                outs.append(self.forward(x[start : start + batch_size]))
+            cbs.on_predict_batch_end(batch, {"outputs": outs[-1]})
+        cbs.on_predict_end()
         return np.concatenate(outs, axis=0)
 
     # -- description and files --------------------------------------------------------------------
@@ -431,8 +452,6 @@ class Sequential:
 
     def save(self, path) -> None:
         """Write the model (config + weights) to one safetensors file, atomically."""
-        from .io import save_model
-
         save_model(self, path)
 
     # -- validation -------------------------------------------------------------------------------
@@ -461,6 +480,13 @@ def _check_positive_int(value, where: str, name: str) -> None:
         raise ValueError(f"{where}: expected {name} to be a positive int, got {value!r}")
 
 
+def _callback_list(callbacks, model: Sequential) -> callbacks_module.CallbackList:
+    """callbacks (None, a list, or fit's own CallbackList) as a CallbackList bound to model."""
+    if isinstance(callbacks, callbacks_module.CallbackList):
+        return callbacks
+    return callbacks_module.CallbackList(callbacks, model=model)
+
+
 def _check_sample_mask(mask, x: np.ndarray, where: str) -> np.ndarray:
     if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
         raise TypeError(f"{where}: expected sample_mask as a bool array, got {describe(mask)}")
@@ -483,9 +509,6 @@ class _RunningMeans:
 
     def mean(self, key: str) -> float:
         return self.sums.get(key, math.nan) / max(self.weight, 1)
-
-    def means(self) -> dict[str, float]:
-        return {k: self.mean(k) for k in self.sums}
 
 
 def _progress(total: int, desc: str, verbose: int):

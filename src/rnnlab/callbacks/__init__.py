@@ -17,7 +17,9 @@ The fit loop calls, through a CallbackList:
       on_epoch_end(epoch, logs)
     on_train_end
 
-and checks `model.stop_training` after each batch and each epoch. `logs` is a dict of floats:
+and checks `model.stop_training` after each batch and each epoch. `evaluate(...,
+callbacks=...)` runs the on_test_* hooks (fit's validation is such a call) and
+`predict(..., callbacks=...)` the on_predict_* ones. `logs` is a dict of floats:
 batch logs hold the running training values ({"loss": 1.23, "accuracy": 0.5}); epoch logs add
 the validation values ("val_loss", "val_accuracy", ...) and, with a learning-rate callback,
 "lr" (the rate used during that epoch). Callbacks may add keys to the epoch logs; a

@@ -55,7 +55,7 @@ class ModelCheckpoint(Callback):
         who = "ModelCheckpoint"
         self.filepath = check_path(filepath, who, "filepath")
         try:
-            self._fields = [f for _, f, _, _ in string.Formatter().parse(self.filepath) if f]
+            list(string.Formatter().parse(self.filepath))  # a malformed format string raises
         except ValueError as err:
             raise ValueError(
                 f"{who}: expected filepath to be a valid format string such as "

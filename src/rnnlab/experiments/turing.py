@@ -38,7 +38,6 @@ from dataclasses import dataclass
 import numpy as np
 
 SYMBOLS = ("(", ")", "X", "A")  # input line i is on when SYMBOLS[i] is read
-STATES = ("R", "L", "C")
 VERDICTS = ("YES", "NO")
 
 # (state, read) -> (write, move_right, next state); move_right is None when the machine halts

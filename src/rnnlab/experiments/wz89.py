@@ -57,14 +57,6 @@ class Task:
     options: dict = field(default_factory=dict)
     paper: str = ""  # what the paper reports, in a few words
 
-    @property
-    def criterion(self) -> str:
-        if self.oscillation is not None:
-            o = self.oscillation
-            return (f"free-running {o.warmup} steps, then RMS < {o.tolerance} over two "
-                    f"periods ({2 * o.period} steps, best phase)")
-        return f"last {self.window} targeted steps: every output on the correct side of 0.5"
-
 
 def _sine_cycle(period: int = SINE_PERIOD) -> tuple[float, ...]:
     return tuple(0.5 + 0.4 * math.sin(2 * math.pi * t / period) for t in range(period))

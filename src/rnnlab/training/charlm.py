@@ -132,9 +132,5 @@ def model_vocab(model: Sequential):
     return CharVocab.from_config(model.metadata["vocab"])
 
 
-def describe_rate(tokens: int, seconds: float) -> str:
-    return f"{tokens / max(seconds, 1e-9):,.0f} chars/s"
-
-
 __all__ = ["CELLS", "CharLMSettings", "build_model", "evaluation_streams", "load_checkpoint",
            "model_vocab", "save_checkpoint", "streams_for"]

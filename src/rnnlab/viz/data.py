@@ -23,7 +23,6 @@ How the numbers are made (no second implementation of the math):
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -577,11 +576,6 @@ def compute(view: str, models: ExplorerModels, params: dict[str, Any] | None = N
     return FUNCTIONS[view](models, **kwargs)
 
 
-def to_json(result: dict[str, Any]) -> str:
-    """Strict JSON of a view's result (NaN/Inf never appear: they are null already)."""
-    return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
 __all__ = ["CELLS", "FUNCTIONS", "INITS", "VIEWS", "bptt_flow", "compute", "generation",
-           "hidden_state", "parameters", "to_json", "unroll", "vanishing_gradients",
+           "hidden_state", "parameters", "unroll", "vanishing_gradients",
            "weight_sharing"]

@@ -60,11 +60,6 @@ def _new_figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _arr(rows, fill=np.nan) -> np.ndarray:
-    """Nested lists with None (non-finite) as a float array."""
-    return np.array([[fill if v is None else v for v in row] for row in rows], dtype=float)
-
-
 def _vec(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 

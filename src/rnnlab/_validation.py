@@ -140,3 +140,15 @@ def check_in_range(x: np.ndarray, low: float, high: float, who: str, what: str,
             f"{who}: expected {what} in [{low:g}, {high:g}]{hint}, "
             f"got {float(x[index])!r} at index {index}"
         )
+
+
+def check_positive_float(value, who: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < np.inf:
+        raise ValueError(f"{who}: expected {name} > 0 and finite, got {value!r}")
+    return float(value)
+
+
+def check_non_negative_float(value, who: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < np.inf:
+        raise ValueError(f"{who}: expected {name} ≥ 0 and finite, got {value!r}")
+    return float(value)

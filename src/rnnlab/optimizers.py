@@ -5,7 +5,8 @@ An optimizer updates a dict of parameter arrays from a dict of gradients with th
     >>> opt = Adam(learning_rate=1e-3, global_clipnorm=1.0)
     >>> opt.step(model_params, model_grads)   # arrays updated in place, never rebound
 
-Each step: validate (keys, shapes, finite gradients) → clip (value, then norm) → update. The
+Each step: validate (keys, shapes, finite gradients) → clip (value, then norm; the functions
+live in `rnnlab.clipping` and are re-exported here) → update. The
 update formulas are torch.optim's (SGD, RMSprop, Adagrad, Adam, AdamW), so a run matches
 PyTorch to rounding; default learning rates and epsilons are Keras'. State lives per parameter
 key and round-trips through get_state()/set_state() bit-exactly (for checkpoints).
@@ -17,132 +18,38 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Mapping
-from numbers import Real
 from typing import ClassVar
 
 import numpy as np
 
 from . import native
-from ._validation import check_bool, check_rate, describe
+from ._validation import (
+    check_bool,
+    check_non_negative_float,
+    check_positive_float,
+    check_rate,
+    describe,
+)
+from .clipping import (
+    check_finite_gradient,
+    clip,
+    clip_by_global_norm,
+    clip_by_norm,
+    clip_by_value,
+)
 
 Array = np.ndarray
 
 
-# -- argument checks -------------------------------------------------------------------------
-def _check_positive(value, who: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < math.inf:
-        raise ValueError(f"{who}: expected {name} > 0 and finite, got {value!r}")
-    return float(value)
-
-
-def _check_non_negative(value, who: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < math.inf:
-        raise ValueError(f"{who}: expected {name} ≥ 0 and finite, got {value!r}")
-    return float(value)
-
-
 def _check_optional_positive(value, who: str, name: str) -> float | None:
-    return None if value is None else _check_positive(value, who, name)
+    return None if value is None else check_positive_float(value, who, name)
 
-
-def _check_grads(grads, who: str) -> dict[str, Array]:
-    """A dict of finite floating-point arrays, keyed by str; non-finite → ValueError naming it."""
-    if not isinstance(grads, Mapping):
-        raise TypeError(f"{who}: expected grads as a dict of arrays, got {describe(grads)}")
-    for key, g in grads.items():
-        if not isinstance(key, str):
-            raise TypeError(f"{who}: expected str keys, got {key!r}")
-        if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
-            raise TypeError(
-                f"{who}: expected gradient {key!r} as a floating-point array, got {describe(g)}"
-            )
-        _check_finite(g, who, key)
-    return dict(grads)
-
-
-def _check_finite(g: Array, who: str, key: str) -> None:
-    if not native.all_finite(g):
-        index = tuple(int(i) for i in np.argwhere(~np.isfinite(g))[0])
-        raise ValueError(
-            f"{who}: gradient {key!r} contains NaN or Inf (first at index {index}, value "
-            f"{float(g[index])!r}); nothing was updated"
-        )
 
 
 def _native_arrays(*arrays: Array | None) -> bool:
     """True when the compiled kernels can update these float32 C-contiguous arrays."""
     return native.available() and all(
         a is None or (a.dtype == np.float32 and a.flags.c_contiguous) for a in arrays)
-
-
-# -- clipping --------------------------------------------------------------------------------
-def _sum_of_squares(g: Array, who: str, key: str) -> float:
-    """Σ g², accumulated in float64 (float32 gradients cannot overflow there).
-
-    einsum rather than np.dot: a BLAS dot would wake OpenBLAS's threads, which then spin for a
-    while and slow the compiled kernels' threads that run next (measured: 58k against 104k
-    training tokens/s for the char-LSTM)."""
-    if _native_arrays(g):
-        total = native._kernels.sum_squares(g)  # one pass, no float64 copy
-    else:
-        flat = g.reshape(-1).astype(np.float64, copy=False)
-        with np.errstate(over="ignore"):  # checked just below, with a clearer message
-            total = float(np.einsum("i,i->", flat, flat))
-    if not math.isfinite(total):
-        raise ValueError(f"{who}: the L2 norm of gradient {key!r} overflows float64")
-    return total
-
-
-def _clip_by_value(grads: dict[str, Array], value: float) -> dict[str, Array]:
-    return {k: np.clip(g, -value, value) for k, g in grads.items()}
-
-
-def _clip_by_norm(grads: dict[str, Array], max_norm: float, who: str) -> dict[str, Array]:
-    clipped = {}
-    for key, g in grads.items():
-        norm = math.sqrt(_sum_of_squares(g, who, key))
-        clipped[key] = g * (max_norm / norm) if norm > max_norm else g.copy()
-    return clipped
-
-
-def _clip_by_global_norm(
-    grads: dict[str, Array], max_norm: float, who: str
-) -> tuple[dict[str, Array], float]:
-    total_norm = math.sqrt(sum(_sum_of_squares(g, who, k) for k, g in sorted(grads.items())))
-    if not math.isfinite(total_norm):
-        raise ValueError(f"{who}: the global L2 norm of the gradients overflows float64")
-    scale = max_norm / (total_norm + 1e-6)
-    if scale < 1.0:
-        return {k: g * scale for k, g in grads.items()}, total_norm
-    return {k: g.copy() for k, g in grads.items()}, total_norm
-
-
-def clip_by_value(grads: Mapping[str, Array], value: float) -> dict[str, Array]:
-    """New arrays clip(g, −value, value) per element (torch.nn.utils.clip_grad_value_)."""
-    who = "clip_by_value"
-    value = _check_positive(value, who, "value")
-    return _clip_by_value(_check_grads(grads, who), value)
-
-
-def clip_by_norm(grads: Mapping[str, Array], max_norm: float) -> dict[str, Array]:
-    """Each tensor separately, as Keras' clipnorm: g · max_norm / max(‖g‖₂, max_norm)."""
-    who = "clip_by_norm"
-    max_norm = _check_positive(max_norm, who, "max_norm")
-    return _clip_by_norm(_check_grads(grads, who), max_norm, who)
-
-
-def clip_by_global_norm(
-    grads: Mapping[str, Array], max_norm: float
-) -> tuple[dict[str, Array], float]:
-    """All tensors together, as torch.nn.utils.clip_grad_norm_:
-
-        N = √(Σ_k ‖g_k‖₂²),  s = max_norm / (N + 1e-6),  g_k ← s·g_k only when s < 1
-
-    Returns (new arrays, N before clipping); the inputs are left untouched.
-    """
-    who = "clip_by_global_norm"
-    max_norm = _check_positive(max_norm, who, "max_norm")
-    return _clip_by_global_norm(_check_grads(grads, who), max_norm, who)
 
 
 # -- base class ------------------------------------------------------------------------------
@@ -173,7 +80,7 @@ class Optimizer(abc.ABC):
         clipvalue: float | None = None,
     ):
         who = self.who
-        self._learning_rate = _check_positive(learning_rate, who, "learning_rate")
+        self._learning_rate = check_positive_float(learning_rate, who, "learning_rate")
         self.clipnorm = _check_optional_positive(clipnorm, who, "clipnorm")
         self.global_clipnorm = _check_optional_positive(global_clipnorm, who, "global_clipnorm")
         self.clipvalue = _check_optional_positive(clipvalue, who, "clipvalue")
@@ -194,7 +101,7 @@ class Optimizer(abc.ABC):
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
-        self._learning_rate = _check_non_negative(value, self.who, "learning_rate")
+        self._learning_rate = check_non_negative_float(value, self.who, "learning_rate")
 
     @property
     def iterations(self) -> int:
@@ -230,13 +137,8 @@ class Optimizer(abc.ABC):
         return np.zeros_like(p)
 
     def _clip(self, grads: dict[str, Array], who: str) -> dict[str, Array]:
-        if self.clipvalue is not None:
-            grads = _clip_by_value(grads, self.clipvalue)
-        if self.clipnorm is not None:
-            grads = _clip_by_norm(grads, self.clipnorm, who)
-        if self.global_clipnorm is not None:
-            grads, _ = _clip_by_global_norm(grads, self.global_clipnorm, who)
-        return grads
+        return clip(grads, clipvalue=self.clipvalue, clipnorm=self.clipnorm,
+                    global_clipnorm=self.global_clipnorm, who=who)
 
     # -- validation -------------------------------------------------------------------------
     def _check_keys(self, params, grads, who: str) -> tuple[str, ...]:
@@ -279,7 +181,7 @@ class Optimizer(abc.ABC):
                 f"{who}: expected gradient {key!r} of shape {p.shape} (like the param), "
                 f"got {g.shape}"
             )
-        _check_finite(g, who, key)
+        check_finite_gradient(g, who, key)
         return g.astype(p.dtype, copy=False)
 
     def _state_for(self, key: str, p: Array, who: str) -> dict[str, Array]:
@@ -420,7 +322,7 @@ class SGD(Optimizer):
         super().__init__(learning_rate, clipnorm, global_clipnorm, clipvalue)
         self.momentum = check_rate(momentum, self.who, "momentum")
         self.nesterov = check_bool(nesterov, self.who, "nesterov")
-        self.weight_decay = _check_non_negative(weight_decay, self.who, "weight_decay")
+        self.weight_decay = check_non_negative_float(weight_decay, self.who, "weight_decay")
         if self.nesterov and self.momentum == 0.0:
             raise ValueError(f"{self.who}: nesterov=True needs momentum > 0, got momentum=0")
         self.slots = ("momentum",) if self.momentum > 0.0 else ()
@@ -463,7 +365,7 @@ class RMSprop(Optimizer):
     ):
         super().__init__(learning_rate, clipnorm, global_clipnorm, clipvalue)
         self.rho = check_rate(rho, self.who, "rho")
-        self.epsilon = _check_positive(epsilon, self.who, "epsilon")
+        self.epsilon = check_positive_float(epsilon, self.who, "epsilon")
         self.momentum = check_rate(momentum, self.who, "momentum")
         self.centered = check_bool(centered, self.who, "centered")
         self.slots = (
@@ -516,10 +418,10 @@ class Adagrad(Optimizer):
         clipvalue: float | None = None,
     ):
         super().__init__(learning_rate, clipnorm, global_clipnorm, clipvalue)
-        self.initial_accumulator_value = _check_non_negative(
+        self.initial_accumulator_value = check_non_negative_float(
             initial_accumulator_value, self.who, "initial_accumulator_value"
         )
-        self.epsilon = _check_positive(epsilon, self.who, "epsilon")
+        self.epsilon = check_positive_float(epsilon, self.who, "epsilon")
 
     def _init_slot(self, slot, p):
         return np.full_like(p, self.initial_accumulator_value)
@@ -557,7 +459,7 @@ class Adam(Optimizer):
         super().__init__(learning_rate, clipnorm, global_clipnorm, clipvalue)
         self.beta_1 = check_rate(beta_1, self.who, "beta_1")
         self.beta_2 = check_rate(beta_2, self.who, "beta_2")
-        self.epsilon = _check_positive(epsilon, self.who, "epsilon")
+        self.epsilon = check_positive_float(epsilon, self.who, "epsilon")
         self.amsgrad = check_bool(amsgrad, self.who, "amsgrad")
         self.slots = ("m", "v", "vhat") if self.amsgrad else ("m", "v")
 
@@ -612,7 +514,7 @@ class AdamW(Adam):
             global_clipnorm=global_clipnorm,
             clipvalue=clipvalue,
         )
-        self.weight_decay = _check_non_negative(weight_decay, self.who, "weight_decay")
+        self.weight_decay = check_non_negative_float(weight_decay, self.who, "weight_decay")
 
     def _update(self, p, g, state, t):
         p *= 1.0 - self.learning_rate * self.weight_decay
@@ -638,3 +540,7 @@ def get(identifier: str | Optimizer | Mapping) -> Optimizer:
         f"rnnlab.optimizers.get: expected an Optimizer, a config dict or one of "
         f"{list(_CLASSES)}, got {describe(identifier)}"
     )
+
+
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "clip_by_global_norm",
+           "clip_by_norm", "clip_by_value", "get"]

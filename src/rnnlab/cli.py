@@ -340,38 +340,61 @@ def _csv(choices):
 @click.option("--modes", default="train,inference", show_default=True,
               callback=_csv(("train", "inference")))
 @click.option("--against", type=click.Choice(["torch", "none"]), default="torch",
-              show_default=True)
+              show_default=True, help="Time a reference side by side (torch), or rnnlab alone.")
+@click.option("--reference", "reference_path",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The reference: a Python file defining load() (default: "
+                   "benchmarks/torch_reference.py of the source checkout rnnlab runs from).")
 @click.option("--repeats", type=click.IntRange(1), default=5, show_default=True,
               help="Timed calls per side per row and round.")
 @click.option("--rounds", type=click.IntRange(1), default=3, show_default=True,
               help="Passes over all rows (samples spread over the run).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write the results here (compared with its previous content).")
-def bench(cells, configs, sweep, modes, against, repeats, rounds, json_path):
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
+              help="Write the results to this file, or to DIR/bench-<cpu>.json for a directory "
+                   "(compared with the earlier results of the same CPU model).")
+def bench(cells, configs, sweep, modes, against, reference_path, repeats, rounds, json_path):
     """Time rnnlab's layers against torch.nn in the same process (medians, interleaved)."""
     from . import bench as benchmod
 
     if sweep is not None:
         configs = tuple(benchmod.SWEEPS[sweep])
-    env = benchmod.environment()
-    if against == "torch" and env["torch"] is None:
-        click.echo("torch is not installed: reporting rnnlab alone "
-                   "(pip install torch to compare)")
-        against = "none"
-    click.echo(f"# numpy {env['numpy']}, torch {env['torch']}, {env['machine']}, "
+    if reference_path is not None and against == "none":
+        raise click.BadParameter("--reference names the side to time against; "
+                                 "it cannot go with --against none", param_hint="--reference")
+    reference = None
+    if against == "torch":
+        try:
+            reference = benchmod.load_reference(reference_path)
+        except benchmod.ReferenceUnavailable as err:
+            click.echo(f"the reference is unavailable: {err}; timing rnnlab alone "
+                       "(as --against none)")
+    env = benchmod.environment(reference)
+    cpu = env["cpu"]
+    if json_path is not None:
+        json_path = benchmod.output_path(json_path, cpu)  # refuses another CPU's file
+    ref = "none" if reference is None else f"{reference.name} {reference.version}"
+    click.echo(f"# {env['date']}, numpy {env['numpy']}, reference {ref}, {env['machine']}, "
                f"{env['cores']} cores, BLAS {env['blas']}, "
                f"{env['openblas_env'] or 'no OPENBLAS_*'}")
-    peak = benchmod.gemm_peak()
-    click.echo(f"# float32 GEMM peak measured here: {peak:.0f} GFLOP/s; median of "
-               f"{rounds} rounds × {repeats} timed calls per side")
-    click.echo(benchmod.HEADER)
-    records = benchmod.run(cells, configs, modes, against_torch=against == "torch",
-                           repeats=repeats, peak=peak, log=click.echo, rounds=rounds)
-    click.echo("# speed ratio = torch time / rnnlab time (> 1: rnnlab is faster)")
+    click.echo(f"# CPU: {benchmod.describe_cpu(cpu)}; its results file: "
+               f"{benchmod.results_path('.', cpu).name}")
+    peaks = benchmod.gemm_peak(reference)
+    measured = ", ".join(f"{name} {v:.0f}" for name, v in peaks.items() if name != "peak")
+    click.echo(f"# float32 GEMM peak (1024³) measured here: {measured} → {peaks['peak']:.0f} "
+               f"GFLOP/s; median of {rounds} rounds × {repeats} timed calls per side")
+    click.echo(benchmod.header("torch" if reference is None else reference.name))
+    records = benchmod.run(cells, configs, modes, reference=reference, repeats=repeats,
+                           peak=peaks["peak"], log=click.echo, rounds=rounds)
+    click.echo("# speed ratio = reference time / rnnlab time (> 1: rnnlab is faster)")
     if json_path is not None:
-        for warning in benchmod.regressions(records, json_path):
-            click.echo(f"warning: {warning}", err=True)
-        benchmod.save_json(json_path, records, env, peak)
+        baseline = benchmod.find_baseline(json_path, cpu, records)
+        if baseline is None:
+            click.echo("# no earlier results of this CPU model to compare with")
+        else:
+            click.echo(f"# compared with {baseline} (same CPU model)")
+            for warning in benchmod.regressions(records, baseline):
+                click.echo(f"warning: {warning}", err=True)
+        benchmod.save_json(json_path, records, env, peaks)
         click.echo(f"wrote {json_path}")
 
 

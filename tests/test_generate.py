@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.generate import generate, sampling_distribution, stream
+from rnnlab.generate import generate, sample_steps, sampling_distribution, stream
 
 
 class _Vocab:
@@ -72,3 +72,46 @@ def test_stream_is_lazy_and_validates():
         next(stream(model, vocab, "", 5))
     with pytest.raises(ValueError, match="expected length ≥ 0"):
         next(stream(model, vocab, "a", -1))
+
+
+def test_sample_steps_record_what_each_draw_came_from():
+    """Each step: the character read, the hidden state after it (that of a one-shot forward
+    over the prime and the samples so far), the distribution of that forward's last logits."""
+    model, vocab = _model(), _Vocab()
+    steps = list(sample_steps(model, vocab, "abc", 12, temperature=0.7, seed=3))
+    text = "".join(s.text for s in steps)
+    assert text == generate(model, vocab, "abc", 12, temperature=0.7, seed=3)
+    assert [s.t for s in steps] == list(range(12))
+    assert [s.input for s in steps] == ["c", *text[:-1]]
+    lstm = model.layers[1]
+    for s in steps:
+        assert vocab.decode([s.token]) == s.text and s.probabilities[s.token] > 0
+        read = vocab.encode("abc" + text[: s.t])[None]
+        with rnnlab.no_grad():
+            logits = model.forward(read)[0, -1].astype(np.float64)
+            h = lstm.forward(model.layers[0].forward(read))[0, -1]
+        np.testing.assert_allclose(s.probabilities, sampling_distribution(logits, 0.7),
+                                   rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(s.hidden, h, rtol=1e-4, atol=1e-6)
+        assert s.hidden.shape == (6,) and s.hidden.dtype == np.float64
+
+
+def test_sample_steps_read_one_hot_models_and_restore_the_layers_when_closed():
+    V = len(_Vocab.chars)
+    model = rnnlab.Sequential([rnnlab.SimpleRNN(5, return_sequences=True, seed=4),
+                               rnnlab.Dense(V, seed=5)])
+    model.build((None, V))
+    vocab = _Vocab()
+    text = generate(model, vocab, "ab", 15, temperature=0)
+    x = np.eye(V, dtype=np.float32)[vocab.encode("ab" + text)][None, :-1]  # (1, T, V)
+    np.testing.assert_array_equal(np.argmax(model.forward(x)[0, 1:], axis=-1),
+                                  vocab.encode(text))
+    layer = model.layers[0]
+    it = sample_steps(model, vocab, "ab", 100, seed=0)
+    next(it)
+    assert layer.stateful and layer.states is not None  # carrying state mid-generation
+    it.close()
+    assert not layer.stateful and layer.states is None
+    with pytest.raises(TypeError, match="sample_steps: expected a Sequential"):
+        next(sample_steps(object(), vocab, "a", 3))
+

@@ -16,8 +16,8 @@ How the numbers are made (no second implementation of the math):
   `initial_state_grads`). The views check that the contributions sum to the whole-sequence
   layer's `backward`.
 - Gradients are computed in float64 copies of the models, so the checks show ~1e-16.
-- Generation samples exactly as `rnnlab.generate.stream` does (the same sampling
-  distribution, `default_rng(seed).choice`): same model, prime, temperature and seed, same text.
+- Generation is `rnnlab.generate.sample_steps`, the sampler behind `generate.stream`: same
+  model, prime, temperature and seed, same text.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import numpy as np
 
 from .. import losses
 from ..datasets.sentiment import tokenize
-from ..generate import _outputs_probabilities, _Streaming, sampling_distribution
+from ..generate import sample_steps
 from ..initializers import orthogonal
-from ..layers import GRU, LSTM, Embedding, SimpleRNN, layer_from_config
+from ..layers import GRU, LSTM, SimpleRNN, layer_from_config
 from ..layers.base import Layer
 from ..model import Sequential
 from .models import ExplorerModels
@@ -343,8 +343,8 @@ def generation(models: ExplorerModels, prime: str = "ROMEO:", temperature: float
                seed: int = 0, steps: int = 80) -> dict[str, Any]:
     """Sample `steps` characters after `prime` from `models.char_lm`, recording at each step
     the input, the hidden state, the 10 likeliest characters of the sampling distribution and
-    the character drawn. Same draws as `rnnlab.generate.generate(model, vocab, prime, steps,
-    temperature, seed=seed)`."""
+    the character drawn (`rnnlab.generate.sample_steps`): the text is `rnnlab.generate.generate(
+    model, vocab, prime, steps, temperature, seed=seed)`."""
     who = "generation"
     models = _check_models(models, who)
     vocab = models.char_lm_vocab
@@ -352,37 +352,15 @@ def generation(models: ExplorerModels, prime: str = "ROMEO:", temperature: float
     temperature = _check_float(temperature, who, "temperature", 0.0, 3.0)
     seed = _check_int(seed, who, "seed", 0, 2**63 - 1)
     steps = _check_int(steps, who, "steps", 1, 200)
-    model = models.char_lm
-    one_hot = not isinstance(model.layers[0], Embedding)
-    probabilities = _outputs_probabilities(model)
-    last_rnn = model.recurrent_layers()[-1]
-    rng = np.random.default_rng(seed)
-
-    def run(ids: np.ndarray) -> np.ndarray:
-        x = _one_hot(ids, len(vocab), model.layers[0].dtype) if one_hot else ids[None]
-        return model.forward(x)[0, -1].astype(np.float64)
-
-    out, text = [], []
-    with models.lock, _Streaming(model):
-        last = run(np.asarray(vocab.encode(prime), dtype=np.int64))
-        current = prime[-1]
-        for t in range(steps):
-            if probabilities:
-                with np.errstate(divide="ignore"):
-                    last = np.log(np.maximum(last, 1e-300))
-            p = sampling_distribution(last, temperature)
-            token = int(rng.choice(len(p), p=p))
-            ch = vocab.decode([token])
-            h = np.asarray(last_rnn.states[0][0], dtype=np.float64)
-            out.append({"t": t, "input": current, "h": _rl(h[:H_GENERATION]),
-                        "h_norm": _r(_norm(h)), "probs": _top(p, vocab, TOP_GENERATION),
-                        "sampled": ch})
-            text.append(ch)
-            current = ch
-            if t + 1 < steps:
-                last = run(np.array([token], dtype=np.int64))
+    out = []
+    with models.lock:
+        for step in sample_steps(models.char_lm, vocab, prime, steps, temperature, seed=seed):
+            out.append({"t": step.t, "input": step.input, "h": _rl(step.hidden[:H_GENERATION]),
+                        "h_norm": _r(_norm(step.hidden)),
+                        "probs": _top(step.probabilities, vocab, TOP_GENERATION),
+                        "sampled": step.text})
     return {"view": "generation", "prime": prime, "temperature": temperature, "seed": seed,
-            "steps": out, "text": "".join(text)}
+            "steps": out, "text": "".join(step["sampled"] for step in out)}
 
 
 # -- 5. vanishing and exploding gradients --------------------------------------------------------

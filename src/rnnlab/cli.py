@@ -1,4 +1,4 @@
-"""The `rnnlab` command: train, sample, demo, data, info.
+"""The `rnnlab` command: train, sample, demo, data, info, bench, explore, viz, experiment.
 
 Errors are one clear line on stderr and exit code 2; `rnnlab --debug ...` shows the traceback.
 """
@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -116,7 +114,7 @@ def sample(model_file, prime, length, temperature, top_k, top_p, seed):
 
     check_sampling(temperature, top_k, top_p)
     model = load_model(model_file)
-    vocab = model_vocab(model)
+    vocab = model_vocab(model, "sample")
     vocab.encode(prime)  # unknown characters fail here, before anything is printed
     click.echo(prime, nl=False)
     for ch in stream(model, vocab, prime, length, temperature, top_k, top_p, seed):
@@ -200,111 +198,54 @@ def train(dataset, text_file, cell, units, n_layers, embedding, dropout, batch_s
     run = _run_training(dataset, text_file, settings, epochs=epochs, seconds=seconds,
                         eval_every=eval_every, checkpoint_dir=checkpoint_dir,
                         checkpoint_every=checkpoint_every, resume=resume, quiet=quiet)
-    run["model"].save(out)
+    run.model.save(out)
     click.echo(f"saved {out}")
-    click.echo(f"validation loss: {run['val_loss']:.3f} nats/char")
+    click.echo(f"validation loss: {run.val_loss:.3f} nats/char")
 
 
 def _run_training(dataset, text_file, settings, *, epochs, seconds, eval_every,
                   checkpoint_dir=None, checkpoint_every=100, resume=False, quiet=False):
-    """Shared by `train` and `demo`: data, model, TBPTT with progress, final evaluation."""
-    from .datasets import CharVocab
-    from .training import TBPTTTrainer
-    from .training.charlm import (
-        CHECKPOINT_NAME,
-        build_model,
-        evaluation_streams,
-        load_checkpoint,
-        save_checkpoint,
-        streams_for,
-    )
+    """`train` and `demo`: rnnlab.training.train_char_lm with a progress bar and its lines."""
+    from .training.charlm import train_char_lm
 
     corpus, source = _load_corpus(dataset, text_file)
-    train_docs = [d.text for d in corpus.train]
-    val_docs = [d.text for d in corpus.validation]
-    if resume and (checkpoint_dir / CHECKPOINT_NAME).exists():
-        trainer, settings, extra = load_checkpoint(checkpoint_dir)
-        vocab = CharVocab.from_config(extra["vocab"])
-        model = trainer.model
-        _say(quiet, f"resuming from {checkpoint_dir / CHECKPOINT_NAME} at step "
-                    f"{trainer.progress.steps}")
-    else:
-        vocab = CharVocab.from_text("".join(train_docs) + "".join(val_docs))
-        model = build_model(len(vocab), settings)
-        trainer = TBPTTTrainer(model, settings.k1, settings.k2)
-    model.metadata = {"vocab": vocab.to_config(), "dataset": source,
-                      "settings": dataclasses.asdict(settings)}
-    train_streams = streams_for(train_docs, vocab, settings.batch_size, settings.k1,
-                                settings.segment_length)
-    val_streams = evaluation_streams(val_docs, vocab)
-    probe = evaluation_streams(_head(val_docs, 60_000), vocab, n_streams=8)
-    _say(quiet, f"data: {source}, {train_streams.n_tokens:,} training and "
-                f"{val_streams.n_tokens:,} validation characters, vocabulary {len(vocab)}")
-    _say(quiet, f"model: {model.count_params():,} parameters "
-                f"({settings.cell.upper()} {settings.units} × {settings.layers})")
+    bar = _Bar(epochs, seconds, enabled=not quiet)
 
-    bar = None if quiet else _bar(train_streams, epochs, seconds)
+    def log(line: str) -> None:
+        bar.close()  # the bar ends before the next line
+        if not quiet:
+            click.echo(line)
 
-    def on_step(tr, loss):
-        if bar is not None:
-            bar.update(tr.progress)
-
-    def checkpoint(tr):
-        save_checkpoint(tr, checkpoint_dir, settings, {"vocab": vocab.to_config()})
-
-    trainer.fit(train_streams, epochs=epochs, max_seconds=seconds, validation=probe,
-                eval_every=eval_every, on_step=on_step,
-                checkpoint=checkpoint if checkpoint_dir else None,
-                checkpoint_every=checkpoint_every)
-    if bar is not None:
+    try:
+        return train_char_lm(corpus, settings, epochs=epochs, seconds=seconds, source=source,
+                             eval_every=eval_every, checkpoint_dir=checkpoint_dir,
+                             checkpoint_every=checkpoint_every, resume=resume,
+                             on_progress=bar.update, log=log)
+    finally:
         bar.close()
-    if checkpoint_dir:
-        checkpoint(trainer)
-    prog = trainer.progress
-    _say(quiet, f"trained {prog.steps:,} steps, {prog.tokens:,} characters in "
-                f"{prog.seconds:.0f} s ({prog.tokens / max(prog.seconds, 1e-9):,.0f} chars/s)")
-    t0 = time.perf_counter()
-    val_loss = trainer.evaluate(val_streams)
-    _say(quiet, f"evaluated {val_streams.n_tokens:,} validation characters in "
-                f"{time.perf_counter() - t0:.1f} s")
-    if not math.isfinite(val_loss):
-        raise RuntimeError("the validation loss is not finite")
-    model.metadata["validation_loss"] = round(val_loss, 4)
-    model.metadata["trained_chars"] = prog.tokens
-    return {"model": model, "vocab": vocab, "trainer": trainer, "val_loss": val_loss}
 
 
-def _head(docs: list[str], n_chars: int) -> list[str]:
-    out, total = [], 0
-    for d in docs:
-        out.append(d[: n_chars - total])
-        total += len(out[-1])
-        if total >= n_chars:
-            break
-    return out
+class _Bar:
+    """A tqdm bar over steps (epochs) or seconds (time budget), with speed and validation loss
+    in the postfix; opened at the first update, closed by close() (idempotent)."""
 
-
-def _say(quiet: bool, text: str) -> None:
-    if not quiet:
-        click.echo(text)
-
-
-class _bar:
-    """A tqdm bar over steps (epochs) or seconds (time budget), with loss in the postfix."""
-
-    def __init__(self, streams, epochs, seconds):
-        from tqdm.auto import tqdm
-
-        if seconds is not None:
-            self.by_time, total, unit = True, float(seconds), "s"
-        else:
-            self.by_time, total, unit = False, epochs * streams.n_windows, "step"
-        self.bar = tqdm(total=total, unit=unit, dynamic_ncols=True, mininterval=0.5,
-                        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} {unit} [{elapsed}]"
-                        "{postfix}" if self.by_time else None)
+    def __init__(self, epochs, seconds, enabled=True):
+        self.epochs, self.seconds, self.enabled = epochs, seconds, enabled
+        self.bar = None
         self.last = 0.0
 
-    def update(self, progress):
+    def update(self, progress, windows_per_epoch):
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            by_time = self.seconds is not None
+            total = float(self.seconds) if by_time else self.epochs * windows_per_epoch
+            self.by_time = by_time
+            self.bar = tqdm(total=total, unit="s" if by_time else "step", dynamic_ncols=True,
+                            mininterval=0.5, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} "
+                            "{unit} [{elapsed}]{postfix}" if by_time else None)
         now = progress.seconds if self.by_time else progress.steps
         self.bar.update(min(now, self.bar.total) - self.last)
         self.last = min(now, self.bar.total)
@@ -314,7 +255,10 @@ class _bar:
         self.bar.set_postfix(post, refresh=False)
 
     def close(self):
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+            self.enabled = False  # training is over: no new bar
 
 
 # -- bench ------------------------------------------------------------------------------------
@@ -445,7 +389,7 @@ def demo(seconds, out, units, seed):
     settings = CharLMSettings(units=units, seed=seed)
     run = _run_training("shakespeare", None, settings, epochs=None, seconds=seconds,
                         eval_every=150)
-    model, vocab, trainer = run["model"], run["vocab"], run["trainer"]
+    model, vocab, trainer = run.model, run.vocab, run.trainer
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.safetensors")
     history = trainer.progress.history
@@ -460,7 +404,7 @@ def demo(seconds, out, units, seed):
         text.append(ch)
         click.echo(ch, nl=False)
     click.echo("\n---")
-    summary = {"validation_loss_nats_per_char": run["val_loss"],
+    summary = {"validation_loss_nats_per_char": run.val_loss,
                "trained_chars": trainer.progress.tokens,
                "train_seconds": trainer.progress.seconds,
                "chars_per_second": trainer.progress.tokens / max(trainer.progress.seconds, 1e-9),
@@ -468,7 +412,7 @@ def demo(seconds, out, units, seed):
                "sample": prime + "".join(text)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     click.echo(f"results in {out}/ (model.safetensors, loss.png, summary.json)")
-    click.echo(f"validation loss: {run['val_loss']:.3f} nats/char")
+    click.echo(f"validation loss: {run.val_loss:.3f} nats/char")
 
 
 def _register_commands() -> None:

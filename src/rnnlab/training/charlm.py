@@ -1,27 +1,41 @@
-"""Character-level language models: build, train by TBPTT with checkpoints, resume.
+"""Character-level language models: the recipe that `rnnlab train`, `rnnlab demo`, the explorer
+and the examples share, and its parts (build, streams, checkpoints).
 
 The model is  Embedding(V, E) → [LSTM|GRU|SimpleRNN](H) × L → Dense(V)  trained on next-character
 prediction with softmax cross-entropy (nats per character) and Adam with global-norm clipping,
-as in Karpathy's char-rnn. Checkpoints (one safetensors file) hold the weights, the optimizer
-state, the carried hidden states, every RNG state, the data position and the run's settings, so
-`resume` continues to bit-identical weights.
+as in Karpathy's char-rnn, by TBPTT(k1, k2) over B parallel streams (`rnnlab.training.tbptt`).
+
+    >>> corpus = rnnlab.datasets.load_shakespeare()
+    >>> run = train_char_lm(corpus, CharLMSettings(units=256), seconds=300, log=print)
+    >>> run.val_loss, run.model.save("model.safetensors")      # the vocabulary is in metadata
+
+Checkpoints (one safetensors file) hold the weights, the optimizer state, the carried hidden
+states, every RNG state, the data position and the run's settings, so `resume` continues to
+bit-identical weights.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import io, losses, optimizers
+from ..datasets import CharVocab, TextCorpus
 from ..layers import GRU, LSTM, Dense, Embedding, SimpleRNN
 from ..model import Sequential
 from .streams import Streams, make_streams
-from .tbptt import TBPTTTrainer
+from .tbptt import Progress, TBPTTTrainer
 
 CELLS = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN}
 CHECKPOINT_NAME = "checkpoint.safetensors"
+#: validation read while training (the probe) or at the end from a head of the split: 8 streams;
+#: the whole validation split at the end: 32 streams
+PROBE_STREAMS = 8
 
 
 @dataclass
@@ -122,15 +136,146 @@ def evaluation_streams(documents: list[str], vocab, n_streams: int = 32,
     return streams_for(documents, vocab, n_streams, k1)
 
 
-def model_vocab(model: Sequential):
-    """The CharVocab saved in a text model's metadata."""
-    from ..datasets import CharVocab
+def model_vocab(model: Sequential, who: str = "model_vocab") -> CharVocab:
+    """The CharVocab saved in a text model's metadata; ValueError if it has none."""
+    vocab = model.metadata.get("vocab") if isinstance(model.metadata, dict) else None
+    if vocab is None:
+        raise ValueError(f"{who}: the model has no character vocabulary in its metadata "
+                         f"(expected a model trained by `rnnlab train`, `rnnlab demo` or the "
+                         f"explorer)")
+    return CharVocab.from_config(vocab)
 
-    if "vocab" not in model.metadata:
-        raise ValueError("this model has no character vocabulary in its metadata; it was not "
-                         "trained as a text model by rnnlab")
-    return CharVocab.from_config(model.metadata["vocab"])
+
+def head(documents: list[str], n_chars: int) -> list[str]:
+    """The first `n_chars` characters of the documents, as documents (the last one cut)."""
+    out, total = [], 0
+    for d in documents:
+        out.append(d[: n_chars - total])
+        total += len(out[-1])
+        if total >= n_chars:
+            break
+    return out
 
 
-__all__ = ["CELLS", "CharLMSettings", "build_model", "evaluation_streams", "load_checkpoint",
-           "model_vocab", "save_checkpoint", "streams_for"]
+# -- the recipe ------------------------------------------------------------------------------------
+@dataclass
+class CharLMRun:
+    """A finished train_char_lm run: the model (its metadata holds the vocabulary, the data
+    source, the settings, the validation loss and the characters trained on), its vocabulary,
+    the trainer (whose `progress` has the steps, tokens, seconds and validation history), the
+    settings and the final validation loss in nats per character."""
+
+    model: Sequential
+    vocab: CharVocab
+    trainer: TBPTTTrainer
+    settings: CharLMSettings
+    val_loss: float
+
+    @property
+    def progress(self) -> Progress:
+        return self.trainer.progress
+
+
+def train_char_lm(corpus: TextCorpus, settings: CharLMSettings | None = None, *,
+                  epochs: int | None = None, seconds: float | None = None,
+                  max_steps: int | None = None, source: str | None = None,
+                  vocab: CharVocab | None = None, eval_every: int | None = 200,
+                  probe_chars: int | None = 60_000, final_chars: int | None = None,
+                  checkpoint_dir: str | Path | None = None, checkpoint_every: int = 100,
+                  resume: bool = False,
+                  on_progress: Callable[[Progress, int], Any] | None = None,
+                  log: Callable[[str], Any] | None = None) -> CharLMRun:
+    """Train a character model on `corpus` by TBPTT and evaluate it on the validation split.
+
+    Arguments:
+        corpus: a TextCorpus (`rnnlab.datasets.load_shakespeare()`, `text_file_corpus(path)`).
+        settings: model sizes and training settings (default CharLMSettings()).
+        epochs, seconds, max_steps: stop after that many passes, seconds of training or
+            updates, whichever comes first; at least one must be given.
+        source: the data's name, saved in the model's metadata ("dataset"; default
+            corpus.name).
+        vocab: the characters (default: every character of the corpus).
+        eval_every, probe_chars: every `eval_every` updates (and at each epoch's end) the loss
+            on the first `probe_chars` validation characters goes into progress.history;
+            None or 0 for either: no history.
+        final_chars: the final validation loss reads this many characters of the validation
+            split (None: all of it).
+        checkpoint_dir, checkpoint_every, resume: write a resumable checkpoint there every
+            `checkpoint_every` updates and at the end; with resume=True, continue from it when
+            it exists (the checkpoint's settings and vocabulary then apply).
+        on_progress: called after every update with the trainer's Progress and the number of
+            updates per epoch (for progress bars).
+        log: called with one line per stage (data, model, training, evaluation); None: silent.
+
+    Returns a CharLMRun. Raises ValueError for bad settings or a corpus too small for the
+    streams, rnnlab.NonFiniteError if training diverges, RuntimeError if the final validation
+    loss is not finite.
+    """
+    say = log if log is not None else (lambda line: None)
+    if epochs is None and seconds is None and max_steps is None:
+        raise ValueError("train_char_lm: expected epochs, seconds or max_steps (a limit), "
+                         "got none")
+    if resume and checkpoint_dir is None:
+        raise ValueError("train_char_lm: resume=True needs a checkpoint_dir")
+    if not isinstance(corpus, TextCorpus):
+        raise TypeError(f"train_char_lm: expected a TextCorpus, got {type(corpus).__name__}")
+    source = corpus.name if source is None else source
+    train_docs = [d.text for d in corpus.train]
+    val_docs = [d.text for d in corpus.validation]
+    checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+    if resume and (checkpoint_dir / CHECKPOINT_NAME).exists():
+        trainer, settings, extra = load_checkpoint(checkpoint_dir)
+        vocab = CharVocab.from_config(extra["vocab"])
+        say(f"resuming from {checkpoint_dir / CHECKPOINT_NAME} at step "
+            f"{trainer.progress.steps}")
+    else:
+        settings = CharLMSettings() if settings is None else settings
+        if vocab is None:
+            vocab = CharVocab.from_text("".join(train_docs) + "".join(val_docs))
+        trainer = TBPTTTrainer(build_model(len(vocab), settings), settings.k1, settings.k2)
+    model = trainer.model
+    model.metadata = {"vocab": vocab.to_config(), "dataset": source,
+                      "settings": dataclasses.asdict(settings)}
+    train_streams = streams_for(train_docs, vocab, settings.batch_size, settings.k1,
+                                settings.segment_length)
+    if final_chars is None:
+        val_streams = evaluation_streams(val_docs, vocab)
+    else:
+        val_streams = evaluation_streams(head(val_docs, final_chars), vocab,
+                                         n_streams=PROBE_STREAMS)
+    probe = None
+    if eval_every and probe_chars:
+        probe = evaluation_streams(head(val_docs, probe_chars), vocab, n_streams=PROBE_STREAMS)
+    say(f"data: {source}, {train_streams.n_tokens:,} training and "
+        f"{val_streams.n_tokens:,} validation characters, vocabulary {len(vocab)}")
+    say(f"model: {model.count_params():,} parameters "
+        f"({settings.cell.upper()} {settings.units} × {settings.layers})")
+
+    def checkpoint(tr: TBPTTTrainer) -> None:
+        save_checkpoint(tr, checkpoint_dir, settings, {"vocab": vocab.to_config()})
+
+    trainer.fit(train_streams, epochs=epochs, max_seconds=seconds, max_steps=max_steps,
+                validation=probe, eval_every=eval_every,
+                on_step=None if on_progress is None else (lambda tr, loss: on_progress(
+                    tr.progress, train_streams.n_windows)),
+                checkpoint=checkpoint if checkpoint_dir else None,
+                checkpoint_every=checkpoint_every)
+    if checkpoint_dir:
+        checkpoint(trainer)
+    prog = trainer.progress
+    say(f"trained {prog.steps:,} steps, {prog.tokens:,} characters in "
+        f"{prog.seconds:.0f} s ({prog.tokens / max(prog.seconds, 1e-9):,.0f} chars/s)")
+    t0 = time.perf_counter()
+    val_loss = trainer.evaluate(val_streams)
+    say(f"evaluated {val_streams.n_tokens:,} validation characters in "
+        f"{time.perf_counter() - t0:.1f} s")
+    if not math.isfinite(val_loss):
+        raise RuntimeError("train_char_lm: the validation loss is not finite")
+    model.metadata["validation_loss"] = round(val_loss, 4)
+    model.metadata["trained_chars"] = prog.tokens
+    return CharLMRun(model, vocab, trainer, settings, val_loss)
+
+
+__all__ = ["CELLS", "CHECKPOINT_NAME", "CharLMRun", "CharLMSettings", "build_model",
+           "evaluation_streams", "head", "load_checkpoint", "model_vocab", "save_checkpoint",
+           "streams_for", "train_char_lm"]

@@ -13,6 +13,9 @@ Four models (each a `Sequential` whose `metadata` holds its vocabulary):
     tiny_rnn   the same shape with H = 6, so that the BPTT view's numbers fit on a screen.
     sentiment  word ids → Embedding(V_w, 32, mask_zero) → GRU(32) → Dense(1, sigmoid), trained
                on the rated movie-review sentences of `rnnlab.datasets.load_vader_movies`.
+
+The training is library code: `rnnlab.training.train_char_lm` (char_rnn, tiny_rnn) and
+`rnnlab.training.train_sentiment` (sentiment).
     char_lm    the generation view's model: a char model file you give, else the demo's
                `results/demo/model.safetensors` when it exists, else char_rnn.
 
@@ -33,15 +36,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .. import io, losses, optimizers
+from .. import io
 from ..datasets import CharVocab
 from ..datasets.sentiment import LABEL_NAMES, WordVocab
 from ..layers import GRU, LSTM, Dense, Embedding, SimpleRNN
 from ..layers.recurrent import Recurrent
 from ..layers.wrappers import Bidirectional
 from ..model import Sequential
+from ..training import sentiment as sentiment_training
+from ..training.charlm import CharLMSettings, model_vocab, train_char_lm
 
 #: bump when the cached models' architecture or training changes: older cache files retrain
 EXPLORER_VERSION = 1
@@ -52,10 +55,6 @@ FILES = {"char_rnn": "char_rnn.safetensors", "tiny_rnn": "tiny_rnn.safetensors",
 
 CHAR_RNN_UNITS = 64
 TINY_UNITS = 6
-SENTIMENT_UNITS = 32
-SENTIMENT_EMBEDDING = 32
-SENTIMENT_WORDS = 4000
-SENTIMENT_MAX_WORDS = 50
 # shares of the time budget for training (the rest: fetching, reading, evaluating, saving),
 # in training order, and the seconds kept back after each for what follows it
 _SHARE = {"char_rnn": 0.36, "tiny_rnn": 0.06, "sentiment": 0.30}
@@ -66,21 +65,12 @@ Log = Callable[[str], Any]
 
 
 # -- structure checks ----------------------------------------------------------------------------
-def char_vocab_of(model: Sequential, who: str) -> CharVocab:
-    """The CharVocab in a char model's metadata, ValueError if it has none."""
-    vocab = model.metadata.get("vocab") if isinstance(model.metadata, dict) else None
-    if vocab is None:
-        raise ValueError(f"{who}: the model has no character vocabulary in its metadata "
-                         f"(expected a model trained by `rnnlab train` or the explorer)")
-    return CharVocab.from_config(vocab)
-
-
 def check_char_model(model: Sequential, who: str) -> CharVocab:
     """Validate a character model for streaming: ids (Embedding first) or one-hot input,
     forward-reading recurrent layers returning sequences, a Dense(V) last. Returns its vocab."""
     if not isinstance(model, Sequential) or not model.layers:
         raise ValueError(f"{who}: expected a Sequential character model, got {model!r}")
-    vocab = char_vocab_of(model, who)
+    vocab = model_vocab(model, who)
     V = len(vocab)
     last = model.layers[-1]
     if not isinstance(last, Dense) or last.units != V:
@@ -285,9 +275,9 @@ class ExplorerModels:
             cached["char_rnn"] = train_char_rnn(corpus, CHAR_RNN_UNITS, seconds_for("char_rnn"),
                                                 seed=0, log=say)
             _save(cached["char_rnn"], folder / FILES["char_rnn"], say)
-        vocab = char_vocab_of(cached["char_rnn"], "char_rnn")
+        vocab = model_vocab(cached["char_rnn"], "char_rnn")
         if cached["tiny_rnn"] is not None and \
-                char_vocab_of(cached["tiny_rnn"], "tiny_rnn") != vocab:
+                model_vocab(cached["tiny_rnn"], "tiny_rnn") != vocab:
             say("the cached tiny_rnn has another vocabulary than char_rnn; training it again")
             cached["tiny_rnn"] = None
             missing.append("tiny_rnn")
@@ -360,34 +350,31 @@ def _save(model: Sequential, path: Path, say: Log) -> None:
         say(f"could not cache {path}: {err}")
 
 
+#: the explorer's Elman network's training: the char recipe with a small, fast setting
+CHAR_RNN_SETTINGS = dict(embedding=32, batch_size=64, k1=32, learning_rate=3e-3, clipnorm=5.0,
+                         segment_length=1024)
+#: characters of the validation split the explorer's char models are scored on
+CHAR_RNN_VALIDATION_CHARS = 20_000
+
+
 def train_char_rnn(corpus, units: int, seconds: float, seed: int = 0, log: Log | None = None,
                    vocab: CharVocab | None = None, name: str = "char_rnn",
                    embedding: int = 32) -> Sequential:
-    """Train Embedding(V, E) → SimpleRNN(units) → Dense(V) on `corpus` (a TextCorpus) by
-    TBPTT(32) for `seconds`, then fold the embedding into W_xh: returns the one-hot model
-    with the vocabulary, validation loss and settings in its metadata."""
-    from ..training import TBPTTTrainer
-    from ..training.charlm import CharLMSettings, build_model, evaluation_streams, streams_for
-
+    """Train Embedding(V, E) → SimpleRNN(units) → Dense(V) on `corpus` (a TextCorpus) with
+    `rnnlab.training.train_char_lm` (TBPTT(32), `seconds`), then fold the embedding into W_xh:
+    returns the one-hot model with the vocabulary, validation loss and settings in its
+    metadata."""
     say = log or (lambda message: None)
-    train_docs = [d.text for d in corpus.train]
-    val_docs = [d.text for d in corpus.validation]
-    if vocab is None:
-        vocab = CharVocab.from_text(corpus.text("all"))
-    settings = CharLMSettings(cell="rnn", units=units, embedding=embedding, batch_size=64,
-                              k1=32, learning_rate=3e-3, clipnorm=5.0, segment_length=1024,
-                              seed=seed)
-    trained = build_model(len(vocab), settings)
-    trainer = TBPTTTrainer(trained, settings.k1)
-    streams = streams_for(train_docs, vocab, settings.batch_size, settings.k1,
-                          settings.segment_length)
+    settings = CharLMSettings(cell="rnn", units=units, seed=seed,
+                              **{**CHAR_RNN_SETTINGS, "embedding": embedding})
     say(f"training {name}: SimpleRNN({units}) on Shakespeare for {seconds:.0f} s")
-    progress = trainer.fit(streams, epochs=None, max_seconds=seconds)
-    probe = evaluation_streams([val_docs[0][:20_000]], vocab, n_streams=8, k1=256)
-    val_loss = trainer.evaluate(probe)
+    run = train_char_lm(corpus, settings, seconds=seconds, source="shakespeare", vocab=vocab,
+                        eval_every=None, final_chars=CHAR_RNN_VALIDATION_CHARS)
+    progress = run.progress
     say(f"{name}: {progress.tokens:,} characters in {progress.seconds:.1f} s, validation "
-        f"loss {val_loss:.3f} nats/char")
-    emb, rnn, dense = trained.layers
+        f"loss {run.val_loss:.3f} nats/char")
+    emb, rnn, dense = run.model.layers
+    vocab = run.vocab
     model = _elman(len(vocab), units, seed=seed, name=name)
     folded = model.layers[0].params
     folded["weight_ih"][...] = rnn.params["weight_ih"] @ emb.params["weight"].T  # (H, V)
@@ -396,7 +383,7 @@ def train_char_rnn(corpus, units: int, seconds: float, seed: int = 0, log: Log |
     for key in ("weight", "bias"):
         model.layers[1].params[key][...] = dense.params[key]
     model.metadata = {"vocab": vocab.to_config(), "dataset": "shakespeare",
-                      "validation_loss": round(float(val_loss), 4),
+                      "validation_loss": round(float(run.val_loss), 4),
                       "trained_chars": progress.tokens,
                       "trained_seconds": round(progress.seconds, 1),
                       "settings": dataclasses.asdict(settings),
@@ -404,94 +391,15 @@ def train_char_rnn(corpus, units: int, seconds: float, seed: int = 0, log: Log |
     return model
 
 
-def _batches(ids: list[np.ndarray], batch_size: int, rng: np.random.Generator | None):
-    """Index batches of sentences of similar length (sorted by length, batches shuffled)."""
-    order = np.argsort([len(s) for s in ids], kind="stable")
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    if rng is not None:
-        rng.shuffle(batches)
-    return batches
-
-
-def _pad(ids: list[np.ndarray], idx) -> np.ndarray:
-    T = max(len(ids[i]) for i in idx)
-    x = np.zeros((len(idx), T), dtype=np.int64)
-    for row, i in enumerate(idx):
-        x[row, : len(ids[i])] = ids[i]
-    return x
-
-
-def sentiment_accuracy(model: Sequential, ids: list[np.ndarray], labels: np.ndarray) -> float:
-    """Share of sentences whose P(positive) > 0.5 agrees with the label."""
-    correct = 0
-    for idx in _batches(ids, 256, None):
-        p = model.forward(_pad(ids, idx))[:, 0]
-        correct += int(((p > 0.5) == (labels[idx] == 1)).sum())
-    return correct / max(len(ids), 1)
-
-
 def train_sentiment(data, seconds: float, seed: int = 0, log: Log | None = None,
                     max_epochs: int = 12) -> Sequential:
-    """Train Embedding(mask_zero) → GRU(32) → Dense(1, sigmoid) on a SentimentDataset with
-    Adam and binary cross-entropy, for `seconds` (but one epoch at least) or `max_epochs`,
-    keeping the weights of the epoch with the best validation accuracy."""
-    from ..datasets.sentiment import tokenize
-
-    say = log or (lambda message: None)
-    started = time.perf_counter()
-    words = WordVocab.from_texts(data.texts("train"), max_size=SENTIMENT_WORDS, min_count=2)
-
-    def encode(texts: list[str]) -> list[np.ndarray]:
-        out = []
-        for text in texts:
-            ids, _ = words.encode(tokenize(text)[:SENTIMENT_MAX_WORDS])
-            out.append(ids if len(ids) else np.array([WordVocab.OOV]))
-        return out
-
-    x_train, y_train = encode(data.texts("train")), data.labels("train")
-    x_val, y_val = encode(data.texts("validation")), data.labels("validation")
-    model = Sequential([
-        Embedding(len(words), SENTIMENT_EMBEDDING, mask_zero=True, name="embedding",
-                  seed=seed),
-        GRU(SENTIMENT_UNITS, name="gru", seed=seed + 1),
-        Dense(1, activation="sigmoid", name="output", seed=seed + 2),
-    ], name="sentiment", seed=seed)
-    model.build((None,))
-    model.compile(optimizer=optimizers.Adam(learning_rate=3e-3, global_clipnorm=5.0),
-                  loss=losses.BinaryCrossentropy())
-    rng = np.random.default_rng(seed)
-    say(f"training sentiment: GRU({SENTIMENT_UNITS}) on {len(x_train):,} rated movie-review "
-        f"sentences, {len(words) - 2:,} words, for up to {seconds:.0f} s")
-    best, best_acc, epochs = model.get_weights(), -1.0, 0
-    deadline = started + seconds
-    out_of_time = False
-    for epoch in range(max_epochs):
-        for idx in _batches(x_train, 32, rng):
-            logs = model.train_on_batch(_pad(x_train, idx),
-                                        y_train[idx, None].astype(np.float32))
-            if not math.isfinite(logs["loss"]):
-                raise RuntimeError(f"training the sentiment model failed: "
-                                   f"{model.nonfinite_report}")
-            if epoch > 0 and time.perf_counter() > deadline:  # one epoch at least
-                out_of_time = True
-                break
-        epochs = epoch + 1
-        out_of_time = out_of_time or time.perf_counter() > deadline
-        acc = sentiment_accuracy(model, x_val, y_val)
-        if acc > best_acc:
-            best, best_acc = model.get_weights(), acc
-        if out_of_time:
-            break
-    model.set_weights(best)
-    elapsed = time.perf_counter() - started
-    say(f"sentiment: {epochs} epoch(s) in {elapsed:.1f} s, validation accuracy "
-        f"{100 * best_acc:.1f}% ({len(x_val):,} sentences)")
-    model.optimizer = model.loss = None  # not needed to run it; keeps the file small
-    model.metadata = {"words": words.to_config(), "labels": list(LABEL_NAMES),
-                      "dataset": "vader-movies", "max_words": SENTIMENT_MAX_WORDS,
-                      "validation_accuracy": round(best_acc, 4),
-                      "trained_seconds": round(elapsed, 1), "explorer_version": EXPLORER_VERSION}
-    return model
+    """Train the explorer's Embedding(mask_zero) → GRU(32) → Dense(1, sigmoid) classifier on a
+    SentimentDataset with `rnnlab.training.train_sentiment` for `seconds` (one epoch at least)
+    or `max_epochs`; the model's metadata holds its word vocabulary and result."""
+    settings = sentiment_training.SentimentSettings(max_epochs=max_epochs, seed=seed)
+    run = sentiment_training.train_sentiment(data, settings, seconds=seconds, log=log)
+    run.model.metadata["explorer_version"] = EXPLORER_VERSION
+    return run.model
 
 
 __all__ = ["DEMO_MODEL", "EXPLORER_VERSION", "ExplorerModels", "check_char_model",

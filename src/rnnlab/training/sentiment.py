@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import losses, optimizers
 from .._validation import check_positive_float, check_positive_int
-from ..datasets.sentiment import LABEL_NAMES, SentimentDataset, WordVocab, tokenize
+from ..datasets.sentiment import SentimentDataset, WordVocab, tokenize
 from ..layers import GRU, Dense, Embedding
 from ..model import Sequential
 
@@ -173,7 +173,7 @@ def train_sentiment(data: SentimentDataset, settings: SentimentSettings | None =
     say(f"sentiment: {epochs} epoch(s) in {elapsed:.1f} s, validation accuracy "
         f"{100 * best_acc:.1f}% ({len(x_val):,} sentences)")
     model.optimizer = model.loss = None  # not needed to run it; keeps the file small
-    model.metadata = {"words": words.to_config(), "labels": list(LABEL_NAMES),
+    model.metadata = {"words": words.to_config(), "labels": list(data.label_names),
                       "dataset": data.name, "max_words": s.max_words,
                       "validation_accuracy": round(best_acc, 4),
                       "trained_seconds": round(elapsed, 1)}

@@ -58,7 +58,9 @@ class TBPTTTrainer:
     def __init__(self, model: Sequential, k1: int, k2: int | None = None):
         if not isinstance(model, Sequential):
             raise TypeError(f"TBPTTTrainer: expected a Sequential model, got {type(model)}")
-        model._require_compiled("TBPTTTrainer")
+        if model.optimizer is None or model.loss is None:
+            raise RuntimeError(f"Sequential {model.name!r}: call compile() before "
+                               f"TBPTTTrainer()")
         self.model = model
         self.k1 = check_positive_int(k1, "TBPTTTrainer", "k1")
         self.k2 = self.k1 if k2 is None else check_positive_int(k2, "TBPTTTrainer", "k2")

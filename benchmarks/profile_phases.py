@@ -607,7 +607,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-gemm", action="store_true")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--markdown", type=Path, default=None)
+    p.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="measure nothing: the tables from these JSON files of earlier runs, each row from "
+        "the run in which other processes loaded the machine least",
+    )
     args = p.parse_args(argv)
+    if args.merge:
+        result = merge(args.merge)
+        _write(result, [result["header"], "", phase_table(result["phases"]), "",
+                        gemm_table(result["gemm"])], args)  # fmt: skip
+        return
     if not native.available():
         raise SystemExit("profile_phases: rnnlab's compiled kernels do not run here")
     reference = torch_reference.TorchReference()
@@ -643,6 +656,7 @@ def main(argv: list[str] | None = None) -> None:
                             args.tries,
                         )
                         result["phases"].append(row)
+                        _save(result, args.json)
                         print(phase_table([row]).splitlines()[-1], flush=True)
         finally:
             timer.uninstall()
@@ -658,15 +672,45 @@ def main(argv: list[str] | None = None) -> None:
                     )
                     row = {"cell": cell, "config": config, **row}
                     result["gemm"].append(row)
+                    _save(result, args.json)
                     print(gemm_table([row]).splitlines()[-1], flush=True)
         out += ["", gemm_table(result["gemm"])]
     result["load_average_end"] = os.getloadavg()
     out.append(f"# load average at the end {os.getloadavg()}")
+    _write(result, out, args)
+
+
+def _save(result: dict, path: Path | None) -> None:
+    """The JSON so far (after every row: an interrupted run keeps what it measured)."""
+    if path is not None:
+        path.write_text(json.dumps(result, indent=1))
+
+
+def _write(result: dict, out: list[str], args) -> None:
     print("\n".join(out))
-    if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=1))
+    _save(result, args.json)
     if args.markdown is not None:
         args.markdown.write_text("\n".join(out) + "\n")
+
+
+def merge(paths: list[Path]) -> dict:
+    """The rows of several runs' JSON, each (cell, config, mode) or (cell, config, GEMM) from
+    the run in which others loaded the machine least; in the order of first appearance."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    result = {
+        "header": "\n".join(r["header"] for r in runs),
+        "merged_from": [str(p) for p in paths],
+    }
+    for part, key in (("phases", ("cell", "config", "mode")), ("gemm", ("cell", "config", "op"))):
+        best: dict[tuple, dict] = {}
+        for run in runs:
+            for row in run.get(part, []):
+                k = tuple(row[f] for f in key)
+                load = row.get("others_load") or 0.0
+                if k not in best or load < (best[k].get("others_load") or 0.0):
+                    best[k] = row
+        result[part] = list(best.values())
+    return result
 
 
 if __name__ == "__main__":

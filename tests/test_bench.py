@@ -442,3 +442,58 @@ def test_sweep_and_scaling_plot(tmp_path, fake_reference):
     )
     with pytest.raises(ValueError, match="no sweep records"):
         bench.plot_scaling([plain], tmp_path / "x.png")
+
+
+# -- benchmarks/profile_phases.py: the kernel timers ----------------------------------------------
+def _script(name: str):
+    """A module of benchmarks/ (not a package), loaded by path."""
+    import importlib.util
+
+    path = bench.SOURCE_ROOT / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_bench_script_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@requires_torch
+@pytest.mark.skipif(not bench.native.available(), reason="compiled kernels unavailable")
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_profile_phases_times_every_kernel_call(cell):
+    profile = _script("profile_phases")
+    real = bench.native._kernels
+    timer = profile.KernelPhases()
+    timer.install()
+    try:
+        assert bench.native._kernels is not real
+        reference = profile.torch_reference.TorchReference(threads=1)
+        ours, _ = profile.layer_calls(cell, (4, 6, 8, 16), True, reference)
+        ours()  # packs and caches the weights once
+        phases = timer.measure(ours)
+        untimed = timer.measure(lambda: bench.native._kernels.cpu_supported())  # not in a cell
+    finally:
+        timer.uninstall()
+    assert bench.native._kernels is real
+    kernels = {k: v for k, v in phases.items() if k not in ("outside", "instrumented")}
+    assert {"loop fwd", "loop bwd", "dW GEMM", "dx GEMM"} <= set(kernels)
+    assert profile.UNATTRIBUTED not in kernels
+    assert all(v > 0 for v in kernels.values())
+    assert sum(kernels.values()) + phases["outside"] <= phases["instrumented"]
+    assert set(untimed) == {"outside", "instrumented"}
+
+
+@requires_torch
+def test_profile_phase_rules():
+    profile = _script("profile_phases")
+    rule = profile.phase_of
+    assert rule("pack_t", ["forward"], "") == "packing"
+    assert rule("lstm_backward", ["backward"], "") == "loop bwd"
+    assert rule("gemm", ["StepMatmul.__call__", "backward"], "") == "loop bwd"
+    assert rule("gemm", ["StepMatmul.__call__", "forward_inference"], "") == "loop fwd"
+    assert rule("gemm", ["input_projection", "_input_side", "forward"], "") == "input GEMM"
+    assert rule("gemm", ["weight_grad", "gated_grads", "backward"], "") == "dW GEMM"
+    assert rule("gemm", ["gated_grads", "backward"], "") == "dx GEMM"
+    assert rule("gemm", ["backward"], "    dx = native.gemm(d_pre, w_ih, I)") == "dx GEMM"
+    assert rule("gemm", ["backward"], "    native._kernels.gemm(4 * H, n, T * B, d_t,") == "dW GEMM"
+    assert rule("same", ["forward"], "") == "checks (same)"
+    assert rule("gemm", [], "") == profile.UNATTRIBUTED

@@ -105,11 +105,24 @@ def from_sequence(key, values, **extra):
 
 
 # -- the protocol ----------------------------------------------------------------------------
-HOOKS = ["on_train_begin", "on_train_end", "on_test_begin", "on_test_end", "on_predict_begin",
-         "on_predict_end"]
-BATCH_HOOKS = ["on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end",
-               "on_test_batch_begin", "on_test_batch_end", "on_predict_batch_begin",
-               "on_predict_batch_end"]
+HOOKS = [
+    "on_train_begin",
+    "on_train_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_predict_begin",
+    "on_predict_end",
+]
+BATCH_HOOKS = [
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+]
 
 
 class Recorder(Callback):
@@ -124,6 +137,7 @@ class Recorder(Callback):
 def _recording(hook):
     def record(self, *args):
         self.journal.append((self.tag, hook, args))
+
     return record
 
 
@@ -195,21 +209,33 @@ def test_early_stopping_without_restore_keeps_the_last_weights():
 
 def test_early_stopping_patience_zero_and_min_delta():
     stopper = EarlyStopping(patience=0)
-    history, _ = fit(FakeModel(), [stopper], epochs=5,
-                     epoch_logs=from_sequence("val_loss", [3.0, 2.0, 2.0, 1.0, 0.0]))
+    history, _ = fit(
+        FakeModel(),
+        [stopper],
+        epochs=5,
+        epoch_logs=from_sequence("val_loss", [3.0, 2.0, 2.0, 1.0, 0.0]),
+    )
     assert len(history) == 3 and stopper.stopped_epoch == 2
     # improvements smaller than min_delta do not count
     stopper = EarlyStopping(patience=2, min_delta=0.1)
-    history, _ = fit(FakeModel(), [stopper], epochs=6,
-                     epoch_logs=from_sequence("val_loss", [1.0, 0.95, 0.91, 0.5, 0.5, 0.5]))
+    history, _ = fit(
+        FakeModel(),
+        [stopper],
+        epochs=6,
+        epoch_logs=from_sequence("val_loss", [1.0, 0.95, 0.91, 0.5, 0.5, 0.5]),
+    )
     assert stopper.stopped_epoch == 2 and stopper.best == 1.0
 
 
 def test_early_stopping_maximises_accuracies_in_auto_mode():
     model = FakeModel()
     stopper = EarlyStopping(monitor="val_accuracy", patience=1, restore_best_weights=True)
-    fit(model, [stopper], epochs=6,
-        epoch_logs=from_sequence("val_accuracy", [0.1, 0.5, 0.4, 0.45, 0.9, 0.9]))
+    fit(
+        model,
+        [stopper],
+        epochs=6,
+        epoch_logs=from_sequence("val_accuracy", [0.1, 0.5, 0.4, 0.45, 0.9, 0.9]),
+    )
     assert stopper.stopped_epoch == 2 and stopper.best == 0.5 and model.weight_value == 1.0
     stopper = EarlyStopping(monitor="val_loss", mode="max", patience=1)
     fit(FakeModel(), [stopper], epochs=4, epoch_logs=from_sequence("val_loss", [1, 2, 3, 1]))
@@ -219,29 +245,44 @@ def test_early_stopping_maximises_accuracies_in_auto_mode():
 def test_early_stopping_baseline():
     model = FakeModel()
     stopper = EarlyStopping(patience=3, baseline=1.0, restore_best_weights=True)
-    fit(model, [stopper], epochs=10,
-        epoch_logs=from_sequence("val_loss", [3.0, 2.0, 1.5, 1.8, 0.5] + [0.5] * 5))
+    fit(
+        model,
+        [stopper],
+        epochs=10,
+        epoch_logs=from_sequence("val_loss", [3.0, 2.0, 1.5, 1.8, 0.5] + [0.5] * 5),
+    )
     # never beats the baseline within `patience` epochs: stops, restores the best seen
     assert stopper.stopped_epoch == 3 and model.weight_value == 2.0
     stopper = EarlyStopping(patience=2, baseline=2.5)
-    fit(FakeModel(), [stopper], epochs=10,
-        epoch_logs=from_sequence("val_loss", [3.0, 2.0, 1.5, 1.8, 1.7] + [0.5] * 5))
+    fit(
+        FakeModel(),
+        [stopper],
+        epochs=10,
+        epoch_logs=from_sequence("val_loss", [3.0, 2.0, 1.5, 1.8, 1.7] + [0.5] * 5),
+    )
     assert stopper.stopped_epoch == 4
 
 
 def test_early_stopping_start_from_epoch_and_restore_when_epochs_run_out():
     model = FakeModel()
     stopper = EarlyStopping(patience=2, start_from_epoch=3, restore_best_weights=True)
-    history, _ = fit(model, [stopper], epochs=6,
-                     epoch_logs=from_sequence("val_loss", [0.1, 9.0, 9.0, 5.0, 4.0, 4.5]))
+    history, _ = fit(
+        model,
+        [stopper],
+        epochs=6,
+        epoch_logs=from_sequence("val_loss", [0.1, 9.0, 9.0, 5.0, 4.0, 4.5]),
+    )
     assert len(history) == 6 and stopper.stopped_epoch == 0  # warm-up epochs are ignored
     assert stopper.best == 4.0 and model.weight_value == 4.0  # restored at train end
 
 
 def test_early_stopping_missing_monitor_warns_once_and_never_stops():
     stopper = EarlyStopping(patience=0)
-    with pytest.warns(UserWarning, match=r"EarlyStopping: 'val_loss' is not in the logs "
-                                         r"\(available: \['loss'\]\)") as record:
+    with pytest.warns(
+        UserWarning,
+        match=r"EarlyStopping: 'val_loss' is not in the logs "
+        r"\(available: \['loss'\]\)",
+    ) as record:
         history, _ = fit(FakeModel(), [stopper], epochs=4)
     assert len(history) == 4 and len(record) == 1
 
@@ -259,13 +300,13 @@ def test_early_stopping_instances_are_reusable():
     stopper = EarlyStopping(patience=0)
     fit(FakeModel(), [stopper], epochs=3, epoch_logs=from_sequence("val_loss", [1.0, 2.0, 3.0]))
     assert stopper.stopped_epoch == 1
-    history, _ = fit(FakeModel(), [stopper], epochs=3,
-                     epoch_logs=from_sequence("val_loss", [5.0, 4.0, 3.0]))
+    history, _ = fit(
+        FakeModel(), [stopper], epochs=3, epoch_logs=from_sequence("val_loss", [5.0, 4.0, 3.0])
+    )
     assert len(history) == 3 and stopper.stopped_epoch == 0 and stopper.best == 3.0
 
 
-@given(losses=st.lists(st.integers(0, 5), min_size=1, max_size=12),
-       patience=st.integers(0, 4))
+@given(losses=st.lists(st.integers(0, 5), min_size=1, max_size=12), patience=st.integers(0, 4))
 def test_early_stopping_matches_a_plain_reference(losses, patience):
     best, best_epoch, stop = math.inf, 0, None
     for epoch, value in enumerate(losses):
@@ -276,16 +317,23 @@ def test_early_stopping_matches_a_plain_reference(losses, patience):
             break
     model = FakeModel()
     stopper = EarlyStopping(patience=patience, restore_best_weights=True)
-    history, _ = fit(model, [stopper], epochs=len(losses),
-                     epoch_logs=from_sequence("val_loss", [float(v) for v in losses]))
+    history, _ = fit(
+        model,
+        [stopper],
+        epochs=len(losses),
+        epoch_logs=from_sequence("val_loss", [float(v) for v in losses]),
+    )
     assert len(history) == (len(losses) if stop is None else stop + 1)
     assert stopper.stopped_epoch == (stop or 0)
     assert model.weight_value == best_epoch
 
 
 def test_early_stopping_argument_errors():
-    with pytest.raises(ValueError, match=r"^EarlyStopping: expected mode in "
-                                         r"\['auto', 'min', 'max'\], got 'up'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^EarlyStopping: expected mode in "
+        r"\['auto', 'min', 'max'\], got 'up'$",
+    ):
         EarlyStopping(mode="up")
     with pytest.raises(ValueError, match="expected patience to be an int >= 0, got -1"):
         EarlyStopping(patience=-1)
@@ -299,8 +347,11 @@ def test_early_stopping_argument_errors():
         EarlyStopping(restore_best_weights="yes")
     with pytest.raises(TypeError, match="expected monitor to be a logs key"):
         EarlyStopping(monitor=None)
-    with pytest.raises(ValueError, match=r"cannot tell whether 'val_foo' should decrease or "
-                                         r"increase; pass mode='min' or mode='max'"):
+    with pytest.raises(
+        ValueError,
+        match=r"cannot tell whether 'val_foo' should decrease or "
+        r"increase; pass mode='min' or mode='max'",
+    ):
         EarlyStopping(monitor="val_foo")
     EarlyStopping(monitor="val_foo", mode="min")
     for name in ("val_perplexity", "bpc", "val_mae", "val_sparse_categorical_accuracy"):
@@ -314,11 +365,18 @@ def test_checkpoint_file_names_from_epoch_and_logs(tmp_path):
     model = FakeModel()
     pattern = str(tmp_path / "ckpt" / "deep" / "model-{epoch:02d}-{val_loss:.3f}.safetensors")
     checkpoint = ModelCheckpoint(pattern)
-    fit(model, [checkpoint], epochs=3,
-        epoch_logs=from_sequence("val_loss", [np.float32(0.5), 0.25, 0.75], loss=1.0))
+    fit(
+        model,
+        [checkpoint],
+        epochs=3,
+        epoch_logs=from_sequence("val_loss", [np.float32(0.5), 0.25, 0.75], loss=1.0),
+    )
     names = sorted(os.listdir(tmp_path / "ckpt" / "deep"))
-    assert names == ["model-01-0.500.safetensors", "model-02-0.250.safetensors",
-                     "model-03-0.750.safetensors"]
+    assert names == [
+        "model-01-0.500.safetensors",
+        "model-02-0.250.safetensors",
+        "model-03-0.750.safetensors",
+    ]
     assert checkpoint.last_saved == str(tmp_path / "ckpt/deep/model-03-0.750.safetensors")
     with open(checkpoint.last_saved) as f:
         assert json.load(f)[0] == [2.0, 2.0, 2.0]
@@ -327,15 +385,23 @@ def test_checkpoint_file_names_from_epoch_and_logs(tmp_path):
 def test_checkpoint_save_best_only(tmp_path):
     model = FakeModel()
     checkpoint = ModelCheckpoint(tmp_path / "m-{epoch}.st", save_best_only=True)
-    fit(model, [checkpoint], epochs=5,
-        epoch_logs=from_sequence("val_loss", [3.0, 2.0, 2.5, 2.0, 1.0]))
+    fit(
+        model,
+        [checkpoint],
+        epochs=5,
+        epoch_logs=from_sequence("val_loss", [3.0, 2.0, 2.5, 2.0, 1.0]),
+    )
     assert sorted(os.listdir(tmp_path)) == ["m-1.st", "m-2.st", "m-5.st"]
     assert checkpoint.best == 1.0
     # one fixed name: always the best model
     model = FakeModel()
     path = tmp_path / "best.st"
-    fit(model, [ModelCheckpoint(path, monitor="val_accuracy", save_best_only=True)], epochs=4,
-        epoch_logs=from_sequence("val_accuracy", [0.2, 0.6, 0.5, 0.55]))
+    fit(
+        model,
+        [ModelCheckpoint(path, monitor="val_accuracy", save_best_only=True)],
+        epochs=4,
+        epoch_logs=from_sequence("val_accuracy", [0.2, 0.6, 0.5, 0.55]),
+    )
     assert model.saved == [str(path)] * 2
     with open(path) as f:
         assert json.load(f)[0] == [1.0, 1.0, 1.0]
@@ -343,16 +409,23 @@ def test_checkpoint_save_best_only(tmp_path):
 
 def test_checkpoint_missing_monitor_warns_once_and_saves_nothing(tmp_path):
     model = FakeModel()
-    with pytest.warns(UserWarning, match=r"ModelCheckpoint: 'val_loss' is not in the logs.*"
-                                         r"nothing saved") as record:
+    with pytest.warns(
+        UserWarning,
+        match=r"ModelCheckpoint: 'val_loss' is not in the logs.*"
+        r"nothing saved",
+    ) as record:
         fit(model, [ModelCheckpoint(tmp_path / "m.st", save_best_only=True)], epochs=3)
     assert len(record) == 1 and model.saved == [] and os.listdir(tmp_path) == []
 
 
 def test_checkpoint_every_n_batches(tmp_path):
     model = FakeModel()
-    fit(model, [ModelCheckpoint(tmp_path / "m-{epoch}-{batch}-{loss:.2f}.st", save_freq=2)],
-        epochs=2, batches=3)
+    fit(
+        model,
+        [ModelCheckpoint(tmp_path / "m-{epoch}-{batch}-{loss:.2f}.st", save_freq=2)],
+        epochs=2,
+        batches=3,
+    )
     # batches seen 2, 4, 6 → epoch 1 batch 2, epoch 2 batch 1, epoch 2 batch 3
     assert sorted(os.listdir(tmp_path)) == ["m-1-2-1.00.st", "m-2-1-0.50.st", "m-2-3-0.50.st"]
 
@@ -360,15 +433,22 @@ def test_checkpoint_every_n_batches(tmp_path):
 def test_checkpoint_skips_non_finite_losses(tmp_path):
     model = FakeModel()
     with pytest.warns(UserWarning, match="ModelCheckpoint: not saving: the loss is nan"):
-        fit(model, [ModelCheckpoint(tmp_path / "m.st")], epochs=2,
-            epoch_logs=lambda e: {"loss": float("nan")})
+        fit(
+            model,
+            [ModelCheckpoint(tmp_path / "m.st")],
+            epochs=2,
+            epoch_logs=lambda e: {"loss": float("nan")},
+        )
     assert model.saved == []
 
 
 def test_checkpoint_format_errors(tmp_path):
     checkpoint = ModelCheckpoint(tmp_path / "m-{val_acc:.2f}.st")
-    with pytest.raises(KeyError, match=r"uses the field 'val_acc', which is neither 'epoch' "
-                                       r"nor a key of the logs \['loss'\]"):
+    with pytest.raises(
+        KeyError,
+        match=r"uses the field 'val_acc', which is neither 'epoch' "
+        r"nor a key of the logs \['loss'\]",
+    ):
         fit(FakeModel(), [checkpoint], epochs=1)
     with pytest.raises(ValueError, match="expected filepath to be a valid format string"):
         ModelCheckpoint(tmp_path / "m-{epoch.st")
@@ -391,8 +471,9 @@ def test_checkpoint_argument_errors(tmp_path):
 
 
 # -- TerminateOnNaN --------------------------------------------------------------------------
-@pytest.mark.parametrize("bad, text", [(float("nan"), "nan"), (np.float32("inf"), "inf"),
-                                       (-math.inf, "-inf")])
+@pytest.mark.parametrize(
+    "bad, text", [(float("nan"), "nan"), (np.float32("inf"), "inf"), (-math.inf, "-inf")]
+)
 def test_terminate_on_nan_stops_and_reports_where(bad, text):
     model = FakeModel()
     seen = []
@@ -421,10 +502,17 @@ def test_terminate_on_nan_keeps_the_models_own_detail():
                 self.model.nonfinite_report = "first non-finite value in the gradient of w"
 
     guard = TerminateOnNaN()
-    fit(model, [Model(), guard], epochs=2, batches=4,
-        batch_logs=lambda e, b: {"loss": math.nan if b == 2 else 1.0})
-    assert guard.report == model.nonfinite_report == (
-        "non-finite loss nan at epoch 1, batch 3 (first non-finite value in the gradient of w)"
+    fit(
+        model,
+        [Model(), guard],
+        epochs=2,
+        batches=4,
+        batch_logs=lambda e, b: {"loss": math.nan if b == 2 else 1.0},
+    )
+    assert (
+        guard.report
+        == model.nonfinite_report
+        == ("non-finite loss nan at epoch 1, batch 3 (first non-finite value in the gradient of w)")
     )
 
 
@@ -454,8 +542,12 @@ def read_csv(path, separator=","):
 
 
 def epoch_logs_with_validation(e):
-    return {"val_loss": 2.0 / (e + 1), "loss": 1.0 / (e + 1), "accuracy": 0.25 * e,
-            "val_accuracy": np.float64(0.1)}
+    return {
+        "val_loss": 2.0 / (e + 1),
+        "loss": 1.0 / (e + 1),
+        "accuracy": 0.25 * e,
+        "val_accuracy": np.float64(0.1),
+    }
 
 
 def test_csv_logger_header_and_rows(tmp_path):
@@ -463,27 +555,37 @@ def test_csv_logger_header_and_rows(tmp_path):
     fit(FakeModel(), [CSVLogger(path)], epochs=3, epoch_logs=epoch_logs_with_validation)
     rows = read_csv(path)
     assert rows[0] == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
-    assert rows[1:] == [["0", "0.0", "1.0", "0.1", "2.0"],
-                        ["1", "0.25", "0.5", "0.1", "1.0"],
-                        ["2", "0.5", repr(1 / 3), "0.1", repr(2 / 3)]]
+    assert rows[1:] == [
+        ["0", "0.0", "1.0", "0.1", "2.0"],
+        ["1", "0.25", "0.5", "0.1", "1.0"],
+        ["2", "0.5", repr(1 / 3), "0.1", repr(2 / 3)],
+    ]
 
 
 def test_csv_logger_separator_missing_and_new_keys(tmp_path):
     path = tmp_path / "run.tsv"
     logs = [{"loss": 1.0, "mae": 3.0}, {"loss": 0.5}, {"loss": 0.25, "new": 1.0}]
     with pytest.warns(UserWarning, match=r"CSVLogger: logs keys \['new'\] appeared"):
-        fit(FakeModel(), [CSVLogger(path, separator="\t")], epochs=3,
-            epoch_logs=lambda e: logs[e])
-    assert read_csv(path, "\t") == [["epoch", "loss", "mae"], ["0", "1.0", "3.0"],
-                                    ["1", "0.5", "NA"], ["2", "0.25", "NA"]]
+        fit(FakeModel(), [CSVLogger(path, separator="\t")], epochs=3, epoch_logs=lambda e: logs[e])
+    assert read_csv(path, "\t") == [
+        ["epoch", "loss", "mae"],
+        ["0", "1.0", "3.0"],
+        ["1", "0.5", "NA"],
+        ["2", "0.25", "NA"],
+    ]
 
 
 def test_csv_logger_append_and_overwrite(tmp_path):
     path = tmp_path / "run.csv"
     fit(FakeModel(), [CSVLogger(path)], epochs=2)
     fit(FakeModel(), [CSVLogger(path, append=True)], epochs=2)
-    assert read_csv(path) == [["epoch", "loss"], ["0", "1.0"], ["1", "0.5"],
-                              ["0", "1.0"], ["1", "0.5"]]
+    assert read_csv(path) == [
+        ["epoch", "loss"],
+        ["0", "1.0"],
+        ["1", "0.5"],
+        ["0", "1.0"],
+        ["1", "0.5"],
+    ]
     fit(FakeModel(), [CSVLogger(path, append=False)], epochs=1)
     assert read_csv(path) == [["epoch", "loss"], ["0", "1.0"]]
     fresh = tmp_path / "fresh.csv"
@@ -494,8 +596,12 @@ def test_csv_logger_append_and_overwrite(tmp_path):
 def test_csv_logger_append_follows_the_existing_columns_and_drops_a_partial_row(tmp_path):
     path = tmp_path / "run.csv"
     path.write_text("epoch,loss,val_loss\n0,1.0,2.0\n1,0.5,1.")  # killed mid-row
-    fit(FakeModel(), [CSVLogger(path, append=True)], epochs=1,
-        epoch_logs=lambda e: {"val_loss": 0.75, "loss": 0.25})
+    fit(
+        FakeModel(),
+        [CSVLogger(path, append=True)],
+        epochs=1,
+        epoch_logs=lambda e: {"val_loss": 0.75, "loss": 0.25},
+    )
     assert path.read_text() == "epoch,loss,val_loss\n0,1.0,2.0\n0,0.25,0.75\n"
 
 
@@ -514,10 +620,8 @@ def test_csv_logger_rows_are_complete_after_every_epoch(tmp_path):
 
 def test_csv_logger_sees_lr_even_when_listed_before_the_scheduler(tmp_path):
     path = tmp_path / "run.csv"
-    fit(FakeModel(0.5), [CSVLogger(path), LearningRateScheduler(lambda e, lr: lr / 2)],
-        epochs=2)
-    assert read_csv(path) == [["epoch", "loss", "lr"], ["0", "1.0", "0.25"],
-                              ["1", "0.5", "0.125"]]
+    fit(FakeModel(0.5), [CSVLogger(path), LearningRateScheduler(lambda e, lr: lr / 2)], epochs=2)
+    assert read_csv(path) == [["epoch", "loss", "lr"], ["0", "1.0", "0.25"], ["1", "0.5", "0.125"]]
 
 
 def test_csv_logger_argument_errors():
@@ -536,18 +640,20 @@ def test_learning_rate_scheduler_sets_the_rate_at_epoch_begin_and_logs_it():
     history, rates = fit(model, [LearningRateScheduler(lambda epoch, lr: lr * 0.5)], epochs=4)
     assert rates == [0.5, 0.25, 0.125, 0.0625]
     assert [logs["lr"] for logs in history] == rates
-    _, rates = fit(FakeModel(), [LearningRateScheduler(lambda epoch: 0.1 * (epoch + 1))],
-                   epochs=3)
+    _, rates = fit(FakeModel(), [LearningRateScheduler(lambda epoch: 0.1 * (epoch + 1))], epochs=3)
     assert rates == [0.1, 0.2, pytest.approx(0.3)]
 
 
-@pytest.mark.parametrize("value, error, text", [
-    (float("nan"), ValueError, r"returned nan; expected a finite float >= 0"),
-    (-0.1, ValueError, r"returned -0.1; expected a finite float >= 0"),
-    (math.inf, ValueError, r"returned inf"),
-    ("0.1", TypeError, r"returned str '0.1'; expected a float >= 0"),
-    (None, TypeError, r"returned NoneType None"),
-])
+@pytest.mark.parametrize(
+    "value, error, text",
+    [
+        (float("nan"), ValueError, r"returned nan; expected a finite float >= 0"),
+        (-0.1, ValueError, r"returned -0.1; expected a finite float >= 0"),
+        (math.inf, ValueError, r"returned inf"),
+        ("0.1", TypeError, r"returned str '0.1'; expected a float >= 0"),
+        (None, TypeError, r"returned NoneType None"),
+    ],
+)
 def test_learning_rate_scheduler_validates_the_schedule(value, error, text):
     scheduler = LearningRateScheduler(lambda epoch, lr: value if epoch == 1 else lr)
     with pytest.raises(error, match=r"LearningRateScheduler: schedule\(epoch=1, lr=0.1\) " + text):
@@ -582,20 +688,30 @@ def test_ready_made_schedules():
     _, rates = fit(FakeModel(), [LearningRateScheduler(step)], epochs=4)
     assert rates == pytest.approx([1, 1, 1, 0.1])
     assert repr(step) == "StepDecay(initial=1.0, factor=0.1, every=3)"
-    assert cosine.get_config() == {"class_name": "CosineDecay", "initial": 1.0,
-                                   "total_epochs": 4, "minimum": 0.2}
+    assert cosine.get_config() == {
+        "class_name": "CosineDecay",
+        "initial": 1.0,
+        "total_epochs": 4,
+        "minimum": 0.2,
+    }
 
 
 def test_schedule_argument_errors():
-    with pytest.raises(ValueError, match=r"ExponentialDecay: expected decay_rate to be a finite "
-                                         r"number > 0 and <= 1, got 1.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"ExponentialDecay: expected decay_rate to be a finite "
+        r"number > 0 and <= 1, got 1.5",
+    ):
         ExponentialDecay(0.1, 1.5, 2)
     with pytest.raises(ValueError, match=r"expected initial to be a finite number > 0"):
         StepDecay(0.0, 0.5, 2)
     with pytest.raises(ValueError, match=r"StepDecay: expected every to be an int >= 1"):
         StepDecay(0.1, 0.5, 0)
-    with pytest.raises(ValueError, match=r"CosineDecay: expected minimum to be a finite "
-                                         r"number >= 0 and <= 0.1, got 0.2"):
+    with pytest.raises(
+        ValueError,
+        match=r"CosineDecay: expected minimum to be a finite "
+        r"number >= 0 and <= 0.1, got 0.2",
+    ):
         CosineDecay(0.1, 10, minimum=0.2)
     with pytest.raises(ValueError, match=r"expected epoch to be an int >= 0, got -1"):
         StepDecay(0.1, 0.5, 2)(-1)
@@ -606,8 +722,7 @@ def test_reduce_lr_on_plateau_keras_sequence():
     model = FakeModel(0.1)
     losses = [1.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8]
     reducer = ReduceLROnPlateau(factor=0.5, patience=2, cooldown=1, min_lr=0.02)
-    history, rates = fit(model, [reducer], epochs=10,
-                         epoch_logs=from_sequence("val_loss", losses))
+    history, rates = fit(model, [reducer], epochs=10, epoch_logs=from_sequence("val_loss", losses))
     assert rates == [0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025]
     assert [logs["lr"] for logs in history] == rates  # the rate used during each epoch
     assert model.optimizer.learning_rate == 0.02  # floored at min_lr
@@ -617,8 +732,12 @@ def test_reduce_lr_on_plateau_keras_sequence():
 
 def test_reduce_lr_on_plateau_min_delta_and_max_mode():
     model = FakeModel(1.0)
-    fit(model, [ReduceLROnPlateau(monitor="val_accuracy", patience=1, min_delta=0.01)],
-        epochs=4, epoch_logs=from_sequence("val_accuracy", [0.5, 0.6, 0.605, 0.7]))
+    fit(
+        model,
+        [ReduceLROnPlateau(monitor="val_accuracy", patience=1, min_delta=0.01)],
+        epochs=4,
+        epoch_logs=from_sequence("val_accuracy", [0.5, 0.6, 0.605, 0.7]),
+    )
     assert model.optimizer.learning_rate == pytest.approx(0.1)
 
 
@@ -628,8 +747,11 @@ def test_reduce_lr_on_plateau_missing_monitor_and_errors():
         history, _ = fit(model, [ReduceLROnPlateau(patience=0)], epochs=3)
     assert model.optimizer.learning_rate == 1.0 and history[0]["lr"] == 1.0
     for factor in (1.0, 0.0, 2):
-        with pytest.raises(ValueError, match=r"ReduceLROnPlateau: expected factor to be a finite "
-                                             r"number > 0 and < 1"):
+        with pytest.raises(
+            ValueError,
+            match=r"ReduceLROnPlateau: expected factor to be a finite "
+            r"number > 0 and < 1",
+        ):
             ReduceLROnPlateau(factor=factor)
     with pytest.raises(ValueError, match="expected cooldown to be an int >= 0"):
         ReduceLROnPlateau(cooldown=-1)
@@ -679,8 +801,13 @@ def scalars(events) -> dict:
 
 def test_tensorboard_writes_epoch_and_batch_scalars_and_histograms(tmp_path):
     board = TensorBoard(tmp_path / "tb", update_freq="batch", histogram_freq=2)
-    fit(FakeModel(0.5), [board, LearningRateScheduler(lambda e, lr: lr)], epochs=3, batches=2,
-        epoch_logs=lambda e: {"loss": 1.0 / (e + 1), "val_loss": 2.0 / (e + 1)})
+    fit(
+        FakeModel(0.5),
+        [board, LearningRateScheduler(lambda e, lr: lr)],
+        epochs=3,
+        batches=2,
+        epoch_logs=lambda e: {"loss": 1.0 / (e + 1), "val_loss": 2.0 / (e + 1)},
+    )
     train = read_events(tmp_path / "tb" / "train")
     found = scalars(train)
     assert found["epoch_loss"] == [(0, 1.0), (1, 0.5), (2, pytest.approx(1 / 3))]
@@ -711,8 +838,11 @@ def test_tensorboard_needs_tensorboardx(monkeypatch):
 
 
 def test_tensorboard_argument_errors():
-    with pytest.raises(ValueError, match=r"TensorBoard: expected update_freq in \['epoch', "
-                                         r"'batch'\], got 'step'"):
+    with pytest.raises(
+        ValueError,
+        match=r"TensorBoard: expected update_freq in \['epoch', "
+        r"'batch'\], got 'step'",
+    ):
         TensorBoard("logs", update_freq="step")
     with pytest.raises(ValueError, match="expected update_freq to be an int >= 1"):
         TensorBoard("logs", update_freq=0)
@@ -734,8 +864,9 @@ def test_everything_together(tmp_path):
     ]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        history, rates = fit(model, callbacks, epochs=8,
-                             epoch_logs=from_sequence("val_loss", losses, loss=0.5))
+        history, rates = fit(
+            model, callbacks, epochs=8, epoch_logs=from_sequence("val_loss", losses, loss=0.5)
+        )
     assert len(history) == 6 and model.weight_value == 2.0
     rows = read_csv(tmp_path / "log.csv")
     assert rows[0] == ["epoch", "loss", "lr", "val_loss"]

@@ -15,8 +15,10 @@ from click.testing import CliRunner
 import rnnlab
 from rnnlab.cli import main
 
-WORDS = ("the king and queen of night shall speak to thee my lord what light through yonder "
-         "window breaks it is the east").split()
+WORDS = (
+    "the king and queen of night shall speak to thee my lord what light through yonder "
+    "window breaks it is the east"
+).split()
 
 
 def _text(path: Path, n_lines: int, seed: int = 0) -> Path:
@@ -26,8 +28,21 @@ def _text(path: Path, n_lines: int, seed: int = 0) -> Path:
     return path
 
 
-SMALL = ["--units", "16", "--embedding", "8", "--batch-size", "4", "--k1", "16",
-         "--segment-length", "64", "--eval-every", "10", "--quiet"]
+SMALL = [
+    "--units",
+    "16",
+    "--embedding",
+    "8",
+    "--batch-size",
+    "4",
+    "--k1",
+    "16",
+    "--segment-length",
+    "64",
+    "--eval-every",
+    "10",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +50,9 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     text = _text(tmp / "words.txt", 400)
     out = tmp / "model.safetensors"
-    result = CliRunner().invoke(main, ["train", "--text", str(text), "--epochs", "2",
-                                       "--out", str(out), *SMALL])
+    result = CliRunner().invoke(
+        main, ["train", "--text", str(text), "--epochs", "2", "--out", str(out), *SMALL]
+    )
     assert result.exit_code == 0, result.output
     assert "validation loss:" in result.output
     return out
@@ -61,18 +77,22 @@ def test_sample_is_deterministic_for_a_seed(trained):
     c = runner.invoke(main, [*args, "--seed", "2"])
     assert a.exit_code == 0 and a.output == b.output and a.output != c.output
     assert a.output.startswith("the ") and len(a.output.rstrip("\n")) >= 60
-    top = runner.invoke(main, [*args, "--seed", "3", "--top-k", "3", "--top-p", "0.9",
-                               "--temperature", "0.5"])
+    top = runner.invoke(
+        main, [*args, "--seed", "3", "--top-k", "3", "--top-p", "0.9", "--temperature", "0.5"]
+    )
     assert top.exit_code == 0
 
 
-@pytest.mark.parametrize("args,message", [
-    (["train", "--epochs", "1"], "give exactly one of --data NAME or --text FILE"),
-    (["train", "--data", "nope", "--epochs", "1"], "unknown dataset"),
-    (["sample", "missing.safetensors"], "FileNotFoundError"),
-    (["info", "."], "FormatError"),
-    (["train", "--text", "missing.txt", "--epochs", "1"], "missing.txt"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--epochs", "1"], "give exactly one of --data NAME or --text FILE"),
+        (["train", "--data", "nope", "--epochs", "1"], "unknown dataset"),
+        (["sample", "missing.safetensors"], "FileNotFoundError"),
+        (["info", "."], "FormatError"),
+        (["train", "--text", "missing.txt", "--epochs", "1"], "missing.txt"),
+    ],
+)
 def test_errors_are_one_line_with_exit_code_2(args, message):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
@@ -114,23 +134,54 @@ def test_data_list_names_shakespeare():
 
 
 def _train_cmd(text, out, ckpt, *extra):
-    return [sys.executable, "-m", "rnnlab.cli", "train", "--text", str(text), "--epochs", "3",
-            "--out", str(out), "--checkpoint-dir", str(ckpt), "--checkpoint-every", "5",
-            "--layers", "2", "--dropout", "0.2", "--k2", "24", *SMALL, "--eval-every", "1000",
-            *extra]
+    return [
+        sys.executable,
+        "-m",
+        "rnnlab.cli",
+        "train",
+        "--text",
+        str(text),
+        "--epochs",
+        "3",
+        "--out",
+        str(out),
+        "--checkpoint-dir",
+        str(ckpt),
+        "--checkpoint-every",
+        "5",
+        "--layers",
+        "2",
+        "--dropout",
+        "0.2",
+        "--k2",
+        "24",
+        *SMALL,
+        "--eval-every",
+        "1000",
+        *extra,
+    ]
 
 
 def test_killed_run_resumes_to_bit_identical_weights(tmp_path):
     text = _text(tmp_path / "words.txt", 1500, seed=1)
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     straight = tmp_path / "straight.safetensors"
-    subprocess.run(_train_cmd(text, straight, tmp_path / "ck_straight"), check=True, env=env,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        _train_cmd(text, straight, tmp_path / "ck_straight"),
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
 
     ckpt = tmp_path / "ck_killed"
     resumed = tmp_path / "resumed.safetensors"
-    proc = subprocess.Popen(_train_cmd(text, resumed, ckpt), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _train_cmd(text, resumed, ckpt),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while not (ckpt / "checkpoint.safetensors").exists():
         assert proc.poll() is None, "training ended before its first checkpoint"
@@ -144,8 +195,13 @@ def test_killed_run_resumes_to_bit_identical_weights(tmp_path):
     _, state = rnnlab.io.load_checkpoint(ckpt / "checkpoint.safetensors")
     assert 0 < state["progress"]["steps"] and state["progress"]["epoch"] == 0  # mid-epoch
 
-    subprocess.run(_train_cmd(text, resumed, ckpt, "--resume"), check=True, env=env,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        _train_cmd(text, resumed, ckpt, "--resume"),
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
     a, b = rnnlab.load_model(straight), rnnlab.load_model(resumed)
     for key, value in a.named_params().items():
         np.testing.assert_array_equal(b.named_params()[key], value, err_msg=key)

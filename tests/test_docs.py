@@ -38,10 +38,13 @@ def test_readme_recipe_example_runs_on_a_small_corpus(tmp_path, monkeypatch, cap
     code = blocks[1].replace("seconds=300", "seconds=2")
     rng = np.random.default_rng(0)
     words = "ROMEO: JULIET: the night shall speak to thee my lord".split()
-    docs = [Document(f"play{i}", "\n".join(" ".join(rng.choice(words, size=6))
-                                           for _ in range(300))) for i in range(5)]
-    monkeypatch.setattr(rnnlab.datasets, "load_shakespeare",
-                        lambda: TextCorpus("shakespeare", docs[:4], docs[4:]))
+    docs = [
+        Document(f"play{i}", "\n".join(" ".join(rng.choice(words, size=6)) for _ in range(300)))
+        for i in range(5)
+    ]
+    monkeypatch.setattr(
+        rnnlab.datasets, "load_shakespeare", lambda: TextCorpus("shakespeare", docs[:4], docs[4:])
+    )
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)  # our own README, not user input
@@ -50,4 +53,3 @@ def test_readme_recipe_example_runs_on_a_small_corpus(tmp_path, monkeypatch, cap
     assert f"{run.val_loss:.3f} nats/char" in out and "data: shakespeare" in out
     model = rnnlab.load_model(tmp_path / "lstm.safetensors")
     assert model.metadata["validation_loss"] == round(run.val_loss, 4)
-

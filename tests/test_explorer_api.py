@@ -33,8 +33,14 @@ with warnings.catch_warnings():  # Starlette 1.x nudges towards httpx2; httpx wo
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-VIEWS = ("unroll", "hidden-state", "weight-sharing", "generation", "vanishing-gradients",
-         "bptt-flow")
+VIEWS = (
+    "unroll",
+    "hidden-state",
+    "weight-sharing",
+    "generation",
+    "vanishing-gradients",
+    "bptt-flow",
+)
 
 # The keys each view's data must carry (the contract in rnnlab/viz/CONTRACT.md).
 CONTRACT_KEYS = {
@@ -93,8 +99,9 @@ def assert_json_error(response, status):
 def raw_get(server, target: str, host: str = "127.0.0.1") -> tuple[int, bytes]:
     """Send a request line exactly as written (no client-side URL normalisation)."""
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-                     .encode("latin-1"))
+        sock.sendall(
+            f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode("latin-1")
+        )
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
@@ -104,6 +111,7 @@ def raw_get(server, target: str, host: str = "127.0.0.1") -> tuple[int, bytes]:
 
 
 # -- the catalogue and the page -----------------------------------------------------------------
+
 
 def test_views_match_the_contract():
     assert tuple(viz_data.VIEWS) == VIEWS
@@ -161,11 +169,14 @@ def test_the_page_loads_nothing_from_elsewhere():
         if path.suffix in {".html", ".js", ".css"}:
             text = path.read_text(encoding="utf-8")
             for marker in ("http://", "https://", "//cdn", "@import"):
-                assert marker not in text.replace("http://www.w3.org/2000/svg", ""), \
-                    (path.name, marker)
+                assert marker not in text.replace("http://www.w3.org/2000/svg", ""), (
+                    path.name,
+                    marker,
+                )
 
 
 # -- each view's data ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_each_view_returns_the_contract_keys(client, view):
@@ -200,8 +211,11 @@ def test_generation_echoes_its_parameters(client):
 
 
 def test_vanishing_gradients_series(client):
-    payload = post(client, "vanishing-gradients",
-                   {"init": "random", "spectral_radius": 2.0, "length": 10, "units": 8}).json()
+    payload = post(
+        client,
+        "vanishing-gradients",
+        {"init": "random", "spectral_radius": 2.0, "length": 10, "units": 8},
+    ).json()
     assert payload["length"] == 10 and payload["spectral_radius"] == pytest.approx(2.0)
     assert {s["cell"] for s in payload["series"]} == {"rnn", "lstm", "gru"}
     for series in payload["series"]:
@@ -219,24 +233,28 @@ def test_bptt_flow_runs_backwards(client):
 
 # -- bad input: 4xx with a message, and the server keeps answering ------------------------------
 
-@pytest.mark.parametrize(("view", "params"), [
-    ("unroll", {"text": "a" * 65}),
-    ("unroll", {"text": ""}),
-    ("unroll", {"text": 123}),
-    ("hidden-state", {"text": "good " * 70}),
-    ("weight-sharing", {"text": "x"}),
-    ("generation", {"temperature": 5}),
-    ("generation", {"temperature": "hot"}),
-    ("generation", {"steps": 0}),
-    ("generation", {"steps": 10_000}),
-    ("generation", {"seed": -1}),
-    ("vanishing-gradients", {"spectral_radius": 50}),
-    ("vanishing-gradients", {"length": 100_000}),
-    ("vanishing-gradients", {"cells": "rnn; rm -rf /"}),
-    ("vanishing-gradients", {"init": "zeros"}),
-    ("bptt-flow", {"text": "a" * 13}),
-    ("unroll", {"no_such_parameter": 1}),
-])
+
+@pytest.mark.parametrize(
+    ("view", "params"),
+    [
+        ("unroll", {"text": "a" * 65}),
+        ("unroll", {"text": ""}),
+        ("unroll", {"text": 123}),
+        ("hidden-state", {"text": "good " * 70}),
+        ("weight-sharing", {"text": "x"}),
+        ("generation", {"temperature": 5}),
+        ("generation", {"temperature": "hot"}),
+        ("generation", {"steps": 0}),
+        ("generation", {"steps": 10_000}),
+        ("generation", {"seed": -1}),
+        ("vanishing-gradients", {"spectral_radius": 50}),
+        ("vanishing-gradients", {"length": 100_000}),
+        ("vanishing-gradients", {"cells": "rnn; rm -rf /"}),
+        ("vanishing-gradients", {"init": "zeros"}),
+        ("bptt-flow", {"text": "a" * 13}),
+        ("unroll", {"no_such_parameter": 1}),
+    ],
+)
 def test_invalid_parameters_are_400(client, view, params):
     message = assert_json_error(post(client, view, params), 400)
     assert len(message) < 2000
@@ -252,7 +270,8 @@ def test_malformed_and_unwanted_bodies(client):
     url = "/api/view/unroll"
     headers = {"content-type": "application/json"}
     assert "malformed JSON" in assert_json_error(
-        client.post(url, content=b'{"text": "hel', headers=headers), 400)
+        client.post(url, content=b'{"text": "hel', headers=headers), 400
+    )
     assert_json_error(client.post(url, content=b'["hello"]', headers=headers), 400)
     assert_json_error(client.post(url, content=b'"hello"', headers=headers), 400)
     assert_json_error(client.post(url, content=b'{"text": NaN}', headers=headers), 400)
@@ -260,14 +279,16 @@ def test_malformed_and_unwanted_bodies(client):
     assert_json_error(client.post(url, content=b"\xff\xfe", headers=headers), 400)
     deep = b"[" * 5000 + b"]" * 5000
     assert_json_error(client.post(url, content=deep, headers=headers), 400)
-    assert_json_error(client.post(url, content=b'{"text": "hello"}',
-                                  headers={"content-type": "text/plain"}), 415)
+    assert_json_error(
+        client.post(url, content=b'{"text": "hello"}', headers={"content-type": "text/plain"}), 415
+    )
     big = json.dumps({"text": "a" * (MAX_BODY_BYTES + 10)}).encode()
     assert "too large" in assert_json_error(client.post(url, content=big, headers=headers), 413)
 
     def chunks():  # no Content-Length: the cap must hold while streaming
         for _ in range(40):
             yield b" " * 1024
+
     assert_json_error(client.post(url, content=chunks(), headers=headers), 413)
     assert client.post(url, content=b"", headers=headers).status_code == 200  # defaults
     assert client.get("/api/health").status_code == 200
@@ -282,8 +303,15 @@ def test_wrong_methods_are_405(client):
 
 
 def test_unknown_paths_are_404(client):
-    for path in ("/nope", "/static/", "/static/missing.js", "/api", "/api/view/",
-                 "/static/index.html/x", "/favicon.ico"):
+    for path in (
+        "/nope",
+        "/static/",
+        "/static/missing.js",
+        "/api",
+        "/api/view/",
+        "/static/index.html/x",
+        "/favicon.ico",
+    ):
         assert_json_error(client.get(path), 404)
 
 
@@ -334,6 +362,7 @@ def test_absolute_url_in_the_request_line(live):
 
 # -- a real server under load --------------------------------------------------------------------
 
+
 def test_concurrent_load_on_the_real_server(live, record_property):
     plan = []
     for i in range(200):
@@ -343,8 +372,13 @@ def test_concurrent_load_on_the_real_server(live, record_property):
         elif kind == 1:
             plan.append(("POST", "api/view/unroll", {"text": "hello"[: 1 + i % 5]}))
         elif kind == 2:
-            plan.append(("POST", "api/view/generation",
-                         {"temperature": 0.5 + (i % 7) / 10, "seed": i, "steps": 20}))
+            plan.append(
+                (
+                    "POST",
+                    "api/view/generation",
+                    {"temperature": 0.5 + (i % 7) / 10, "seed": i, "steps": 20},
+                )
+            )
         elif kind == 3:
             plan.append(("POST", "api/view/bptt-flow", {"text": "hello"}))
         else:
@@ -357,8 +391,7 @@ def test_concurrent_load_on_the_real_server(live, record_property):
                 start = time.perf_counter()
                 try:
                     r = http.request(method, path, json=body)
-                    ok = r.status_code == (400 if body and len(body.get("text", "")) > 64
-                                           else 200)
+                    ok = r.status_code == (400 if body and len(body.get("text", "")) > 64 else 200)
                     ok = ok and isinstance(r.json(), dict)
                 except Exception as err:
                     failures.append(f"{path}: {err!r}")
@@ -380,12 +413,15 @@ def test_concurrent_load_on_the_real_server(live, record_property):
     p99 = latencies[int(0.99 * (len(latencies) - 1))] * 1000
     record_property("explorer_p50_ms", round(p50, 2))
     record_property("explorer_p99_ms", round(p99, 2))
-    print(f"\nexplorer load: 200 requests, 8 threads, {wall:.2f} s: "
-          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(
+        f"\nexplorer load: 200 requests, 8 threads, {wall:.2f} s: "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
     assert httpx.get(live.url + "api/health").status_code == 200
 
 
 # -- the command ---------------------------------------------------------------------------------
+
 
 def test_explore_reports_a_busy_port(monkeypatch):
     def fail(*args, **kwargs):

@@ -20,12 +20,25 @@ from rnnlab.viz.models import ExplorerModels
 from rnnlab.viz.server import BackgroundServer, create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).parent / "artifacts"
-VIEWS = ("unroll", "hidden-state", "weight-sharing", "generation", "vanishing-gradients",
-         "bptt-flow")
+VIEWS = (
+    "unroll",
+    "hidden-state",
+    "weight-sharing",
+    "generation",
+    "vanishing-gradients",
+    "bptt-flow",
+)
 TIMEOUT_MS = 10_000
 
 
@@ -33,10 +46,14 @@ def _check_browser():
     if CHROMIUM.exists():
         return
     if os.environ.get("RNNLAB_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"RNNLAB_REQUIRE_BROWSER=1 but {CHROMIUM} is missing "
-                    "(install Debian's chromium package)")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); "
-                "set RNNLAB_REQUIRE_BROWSER=1 to make this a failure")
+        pytest.fail(
+            f"RNNLAB_REQUIRE_BROWSER=1 but {CHROMIUM} is missing "
+            "(install Debian's chromium package)"
+        )
+    pytest.skip(
+        f"{CHROMIUM} is not installed (apt-get install chromium); "
+        "set RNNLAB_REQUIRE_BROWSER=1 to make this a failure"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +128,7 @@ def settle(section):
 
 # -- every view -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("view", VIEWS)
 def test_each_view_opens_draws_and_is_screenshot(page, server, view):
     section = open_view(page, server, view)
@@ -162,6 +180,7 @@ def test_nav_switches_views_with_history(page, server):
 
 
 # -- interactions --------------------------------------------------------------------------------
+
 
 def test_unroll_typing_changes_the_steps_and_hover_lights_every_copy(page, server):
     section = open_view(page, server, "unroll")
@@ -267,8 +286,9 @@ def test_vanishing_gradients_spectral_radius_changes_the_series(page, server):
     assert float(rnn_first) == pytest.approx(expected["series"][0]["norms"][0])
     settle(section)
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "explorer-vanishing-gradients-exploding.png"),
-                    full_page=True)
+    page.screenshot(
+        path=str(ARTIFACTS / "explorer-vanishing-gradients-exploding.png"), full_page=True
+    )
     section.locator('[data-role="init-random"]').check()
     expect(section).to_have_attribute("data-init", "random")
     section.locator('[data-role="clip-on"]').check()

@@ -22,9 +22,13 @@ class _Vocab:
 
 def _model(softmax=False):
     V = len(_Vocab.chars)
-    return rnnlab.Sequential([rnnlab.Embedding(V, 4, seed=0), rnnlab.LSTM(6, return_sequences=True,
-                              seed=1), rnnlab.Dense(V, activation="softmax" if softmax else None,
-                                                    seed=2)])
+    return rnnlab.Sequential(
+        [
+            rnnlab.Embedding(V, 4, seed=0),
+            rnnlab.LSTM(6, return_sequences=True, seed=1),
+            rnnlab.Dense(V, activation="softmax" if softmax else None, seed=2),
+        ]
+    )
 
 
 def test_temperature_top_k_top_p():
@@ -32,12 +36,14 @@ def test_temperature_top_k_top_p():
     np.testing.assert_allclose(sampling_distribution(z), [0.5, 0.3, 0.15, 0.05])
     np.testing.assert_array_equal(sampling_distribution(z, temperature=0), [1, 0, 0, 0])
     hot = sampling_distribution(z, temperature=2.0)
-    np.testing.assert_allclose(hot, np.sqrt([0.5, 0.3, 0.15, 0.05]) / np.sqrt(
-        [0.5, 0.3, 0.15, 0.05]).sum())
+    np.testing.assert_allclose(
+        hot, np.sqrt([0.5, 0.3, 0.15, 0.05]) / np.sqrt([0.5, 0.3, 0.15, 0.05]).sum()
+    )
     np.testing.assert_allclose(sampling_distribution(z, top_k=2), [0.625, 0.375, 0, 0])
     np.testing.assert_allclose(sampling_distribution(z, top_p=0.8), [0.625, 0.375, 0, 0])
-    np.testing.assert_allclose(sampling_distribution(z, top_p=0.81),
-                               np.array([0.5, 0.3, 0.15, 0]) / 0.95)
+    np.testing.assert_allclose(
+        sampling_distribution(z, top_p=0.81), np.array([0.5, 0.3, 0.15, 0]) / 0.95
+    )
     for bad in (dict(temperature=-1), dict(top_k=0), dict(top_p=0.0), dict(top_p=1.5)):
         with pytest.raises(ValueError, match="expected"):
             sampling_distribution(z, **bad)
@@ -49,8 +55,9 @@ def test_same_seed_same_text_and_prime_matters():
     assert a == generate(model, vocab, "abc", 50, seed=7)
     assert len(a) == 50 and set(a) <= set(vocab.chars)
     assert a != generate(model, vocab, "abc", 50, seed=8)
-    assert generate(model, vocab, "abc", 30, temperature=0) == \
-        generate(model, vocab, "abc", 30, temperature=0, seed=99)
+    assert generate(model, vocab, "abc", 30, temperature=0) == generate(
+        model, vocab, "abc", 30, temperature=0, seed=99
+    )
 
 
 def test_streaming_equals_full_forward():
@@ -90,22 +97,23 @@ def test_sample_steps_record_what_each_draw_came_from():
         with rnnlab.no_grad():
             logits = model.forward(read)[0, -1].astype(np.float64)
             h = lstm.forward(model.layers[0].forward(read))[0, -1]
-        np.testing.assert_allclose(s.probabilities, sampling_distribution(logits, 0.7),
-                                   rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(
+            s.probabilities, sampling_distribution(logits, 0.7), rtol=1e-4, atol=1e-7
+        )
         np.testing.assert_allclose(s.hidden, h, rtol=1e-4, atol=1e-6)
         assert s.hidden.shape == (6,) and s.hidden.dtype == np.float64
 
 
 def test_sample_steps_read_one_hot_models_and_restore_the_layers_when_closed():
     V = len(_Vocab.chars)
-    model = rnnlab.Sequential([rnnlab.SimpleRNN(5, return_sequences=True, seed=4),
-                               rnnlab.Dense(V, seed=5)])
+    model = rnnlab.Sequential(
+        [rnnlab.SimpleRNN(5, return_sequences=True, seed=4), rnnlab.Dense(V, seed=5)]
+    )
     model.build((None, V))
     vocab = _Vocab()
     text = generate(model, vocab, "ab", 15, temperature=0)
     x = np.eye(V, dtype=np.float32)[vocab.encode("ab" + text)][None, :-1]  # (1, T, V)
-    np.testing.assert_array_equal(np.argmax(model.forward(x)[0, 1:], axis=-1),
-                                  vocab.encode(text))
+    np.testing.assert_array_equal(np.argmax(model.forward(x)[0, 1:], axis=-1), vocab.encode(text))
     layer = model.layers[0]
     it = sample_steps(model, vocab, "ab", 100, seed=0)
     next(it)
@@ -114,4 +122,3 @@ def test_sample_steps_read_one_hot_models_and_restore_the_layers_when_closed():
     assert not layer.stateful and layer.states is None
     with pytest.raises(TypeError, match="sample_steps: expected a Sequential"):
         next(sample_steps(object(), vocab, "a", 3))
-

@@ -30,12 +30,18 @@ def Sequential():
 
 
 def model_config(dtype="float32"):
-    layers = [rnnlab.LSTM(4, return_sequences=True, name="lstm", dtype=dtype, seed=1),
-              rnnlab.Bidirectional(rnnlab.GRU(3, name="gru", dtype=dtype, seed=2),
-                                   name="bidirectional"),
-              rnnlab.Dense(2, name="dense", dtype=dtype, seed=3)]
-    return {"class_name": "Sequential", "name": "net", "layers": [l.get_config() for l in layers],
-            "input_shape": [5, 3], "input_dtype": dtype}
+    layers = [
+        rnnlab.LSTM(4, return_sequences=True, name="lstm", dtype=dtype, seed=1),
+        rnnlab.Bidirectional(rnnlab.GRU(3, name="gru", dtype=dtype, seed=2), name="bidirectional"),
+        rnnlab.Dense(2, name="dense", dtype=dtype, seed=3),
+    ]
+    return {
+        "class_name": "Sequential",
+        "name": "net",
+        "layers": [l.get_config() for l in layers],
+        "input_shape": [5, 3],
+        "input_dtype": dtype,
+    }
 
 
 def make_model(Sequential, dtype="float32"):
@@ -59,13 +65,16 @@ def craft(path, tensors, metadata, *, checksum=True):
 
 
 def craft_model(path, tensors, config):
-    craft(path, tensors, {"format": "rnnlab.model", "format_version": "1",
-                          "config": json.dumps(config)})
+    craft(
+        path,
+        tensors,
+        {"format": "rnnlab.model", "format_version": "1", "config": json.dumps(config)},
+    )
 
 
 def split(blob: bytes):
     (n,) = struct.unpack("<Q", blob[:8])
-    return json.loads(blob[8:8 + n]), blob[8 + n:]
+    return json.loads(blob[8 : 8 + n]), blob[8 + n :]
 
 
 def join(header: dict, data: bytes) -> bytes:
@@ -182,9 +191,15 @@ def test_truncated_files_are_refused(saved, tmp_path):
     _, path = saved
     blob = path.read_bytes()
     (n,) = struct.unpack("<Q", blob[:8])
-    cuts = {0: "at least 8 bytes", 3: "at least 8 bytes", 8: "header length",
-            8 + n // 2: "header length", 8 + n: "outside the data section",
-            8 + n + 7: "outside the data section", len(blob) - 1: "outside the data section"}
+    cuts = {
+        0: "at least 8 bytes",
+        3: "at least 8 bytes",
+        8: "header length",
+        8 + n // 2: "header length",
+        8 + n: "outside the data section",
+        8 + n + 7: "outside the data section",
+        len(blob) - 1: "outside the data section",
+    }
     for cut, match in cuts.items():
         bad = tmp_path / f"cut{cut}.safetensors"
         bad.write_bytes(blob[:cut])
@@ -204,20 +219,23 @@ def test_huge_header_length(tmp_path):
     refused(path, f"header length {2**62} is impossible")
 
 
-@pytest.mark.parametrize(("header", "match"), [
-    (b"{not json}   ", "header is not valid JSON"),
-    (b'{"a": 1, ', "header is not valid JSON"),
-    (b'{"\xff\xfe": 1}', "header is not valid UTF-8"),
-    (b"[1, 2, 3]", "expected the header to be a JSON object"),
-    (b'"text"', "expected the header to be a JSON object"),
-    (b" {}", "expected the header to be a JSON object"),
-    (b"{}", "expected a '__metadata__' object"),
-    (b'{"__metadata__": "x"}', "expected a '__metadata__' object"),
-    (b'{"__metadata__": {"format": 1}}', "every '__metadata__' value to be a string"),
-    (b'{"__metadata__": {"format": "rnnlab.model"}, "__metadata__": {}}', "duplicate key"),
-    (b'{"__metadata__": {"format": "x", "x": NaN}}', "not valid JSON .*NaN"),
-    (b"{" * 100_000, "header is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("header", "match"),
+    [
+        (b"{not json}   ", "header is not valid JSON"),
+        (b'{"a": 1, ', "header is not valid JSON"),
+        (b'{"\xff\xfe": 1}', "header is not valid UTF-8"),
+        (b"[1, 2, 3]", "expected the header to be a JSON object"),
+        (b'"text"', "expected the header to be a JSON object"),
+        (b" {}", "expected the header to be a JSON object"),
+        (b"{}", "expected a '__metadata__' object"),
+        (b'{"__metadata__": "x"}', "expected a '__metadata__' object"),
+        (b'{"__metadata__": {"format": 1}}', "every '__metadata__' value to be a string"),
+        (b'{"__metadata__": {"format": "rnnlab.model"}, "__metadata__": {}}', "duplicate key"),
+        (b'{"__metadata__": {"format": "x", "x": NaN}}', "not valid JSON .*NaN"),
+        (b"{" * 100_000, "header is not valid JSON"),
+    ],
+)
 def test_bad_headers(tmp_path, header, match):
     path = tmp_path / "bad.safetensors"
     path.write_bytes(struct.pack("<Q", len(header)) + header)
@@ -225,18 +243,27 @@ def test_bad_headers(tmp_path, header, match):
     refused(path, match, io.inspect_file)
 
 
-@pytest.mark.parametrize(("metadata", "match"), [
-    ({}, "expected metadata format 'rnnlab.model', got None"),
-    ({"format": "pt"}, "expected metadata format 'rnnlab.model', got 'pt'"),
-    ({"format": "rnnlab.checkpoint", "format_version": "1", "state": "{}"},
-     "got 'rnnlab.checkpoint' .*use load_checkpoint"),
-    ({"format": "rnnlab.model", "format_version": "2", "config": "{}"},
-     "unsupported format_version '2'"),
-    ({"format": "rnnlab.model", "config": "{}"}, "unsupported format_version None"),
-    ({"format": "rnnlab.model", "format_version": "1"}, "expected metadata keys"),
-    ({"format": "rnnlab.model", "format_version": "1", "config": "{}", "extra": ""},
-     "expected metadata keys"),
-])
+@pytest.mark.parametrize(
+    ("metadata", "match"),
+    [
+        ({}, "expected metadata format 'rnnlab.model', got None"),
+        ({"format": "pt"}, "expected metadata format 'rnnlab.model', got 'pt'"),
+        (
+            {"format": "rnnlab.checkpoint", "format_version": "1", "state": "{}"},
+            "got 'rnnlab.checkpoint' .*use load_checkpoint",
+        ),
+        (
+            {"format": "rnnlab.model", "format_version": "2", "config": "{}"},
+            "unsupported format_version '2'",
+        ),
+        ({"format": "rnnlab.model", "config": "{}"}, "unsupported format_version None"),
+        ({"format": "rnnlab.model", "format_version": "1"}, "expected metadata keys"),
+        (
+            {"format": "rnnlab.model", "format_version": "1", "config": "{}", "extra": ""},
+            "expected metadata keys",
+        ),
+    ],
+)
 def test_wrong_or_missing_metadata(saved, tmp_path, metadata, match):
     model, _ = saved
     path = tmp_path / "meta.safetensors"
@@ -246,12 +273,16 @@ def test_wrong_or_missing_metadata(saved, tmp_path, metadata, match):
 
 def test_missing_checksum_and_bad_checksum(saved, tmp_path):
     model, path = saved
-    meta = {"format": "rnnlab.model", "format_version": "1",
-            "config": json.dumps(model.get_config())}
+    meta = {
+        "format": "rnnlab.model",
+        "format_version": "1",
+        "config": json.dumps(model.get_config()),
+    }
     craft(tmp_path / "a.safetensors", model.named_params(), meta, checksum=False)
     refused(tmp_path / "a.safetensors", "expected metadata keys")
-    craft(tmp_path / "b.safetensors", model.named_params(), {**meta, "sha256": "xyz"},
-          checksum=False)
+    craft(
+        tmp_path / "b.safetensors", model.named_params(), {**meta, "sha256": "xyz"}, checksum=False
+    )
     refused(tmp_path / "b.safetensors", "64 lowercase hex digits")
     blob = bytearray(path.read_bytes())
     blob[-1] ^= 1  # one bit of one weight
@@ -261,11 +292,16 @@ def test_missing_checksum_and_bad_checksum(saved, tmp_path):
 
 def test_config_not_json_or_not_an_object(saved, tmp_path):
     model, _ = saved
-    for config, match in [("{oops", "config in the metadata is not valid JSON"),
-                          ("[1]", "expected config to be a JSON object, got list")]:
+    for config, match in [
+        ("{oops", "config in the metadata is not valid JSON"),
+        ("[1]", "expected config to be a JSON object, got list"),
+    ]:
         path = tmp_path / "c.safetensors"
-        craft(path, model.named_params(),
-              {"format": "rnnlab.model", "format_version": "1", "config": config})
+        craft(
+            path,
+            model.named_params(),
+            {"format": "rnnlab.model", "format_version": "1", "config": config},
+        )
         refused(path, match)
 
 
@@ -299,8 +335,11 @@ def test_load_model_rebuilds_the_registered_classes_only(saved, tmp_path, monkey
     craft_model(tmp_path / "sub.safetensors", model.named_params(), config)
     refused(tmp_path / "sub.safetensors", r"unknown model class 'Subclass'.*\['Sequential'\]")
     monkeypatch.setitem(io.MODEL_CLASSES, "Subclass", Subclass)
-    monkeypatch.setattr(Subclass, "from_config", classmethod(
-        lambda cls, cfg: SEQUENTIAL.from_config({**cfg, "class_name": "Sequential"})))
+    monkeypatch.setattr(
+        Subclass,
+        "from_config",
+        classmethod(lambda cls, cfg: SEQUENTIAL.from_config({**cfg, "class_name": "Sequential"})),
+    )
     assert isinstance(io.load_model(tmp_path / "sub.safetensors"), SEQUENTIAL)
     with pytest.raises(TypeError, match="expected a class with from_config"):
         io.register_model_class(object)
@@ -311,8 +350,10 @@ def test_shape_disagreeing_with_config(saved, tmp_path):
     tensors = dict(model.named_params())
     tensors["dense.weight"] = np.zeros((3, 6), np.float32)  # the config says (2, 6)
     craft_model(tmp_path / "s.safetensors", tensors, model.get_config())
-    refused(tmp_path / "s.safetensors",
-            r"'dense.weight' disagrees .*expected float32 \(2, 6\), got float32 \(3, 6\)")
+    refused(
+        tmp_path / "s.safetensors",
+        r"'dense.weight' disagrees .*expected float32 \(2, 6\), got float32 \(3, 6\)",
+    )
 
 
 def test_dtype_disagreeing_with_config(saved, tmp_path):
@@ -320,8 +361,10 @@ def test_dtype_disagreeing_with_config(saved, tmp_path):
     tensors = dict(model.named_params())
     tensors["lstm.bias_hh"] = tensors["lstm.bias_hh"].astype(np.float64)
     craft_model(tmp_path / "d.safetensors", tensors, model.get_config())
-    refused(tmp_path / "d.safetensors",
-            r"'lstm.bias_hh' disagrees .*expected float32 \(16,\), got float64 \(16,\)")
+    refused(
+        tmp_path / "d.safetensors",
+        r"'lstm.bias_hh' disagrees .*expected float32 \(16,\), got float64 \(16,\)",
+    )
 
 
 def test_missing_tensor(saved, tmp_path):
@@ -329,8 +372,10 @@ def test_missing_tensor(saved, tmp_path):
     tensors = dict(model.named_params())
     del tensors["bidirectional.backward_layer.weight_hh"]
     craft_model(tmp_path / "m.safetensors", tensors, model.get_config())
-    refused(tmp_path / "m.safetensors",
-            r"missing tensor 'bidirectional.backward_layer.weight_hh' .*float32 \(9, 3\)")
+    refused(
+        tmp_path / "m.safetensors",
+        r"missing tensor 'bidirectional.backward_layer.weight_hh' .*float32 \(9, 3\)",
+    )
 
 
 def test_extra_tensor(saved, tmp_path):
@@ -340,31 +385,39 @@ def test_extra_tensor(saved, tmp_path):
     refused(tmp_path / "e.safetensors", "unexpected tensor 'dense.secret'")
 
 
-@pytest.mark.parametrize(("dtype", "code"), [(np.float16, "F16"), (np.int32, "I32"),
-                                             (np.int64, "I64")])
+@pytest.mark.parametrize(
+    ("dtype", "code"), [(np.float16, "F16"), (np.int32, "I32"), (np.int64, "I64")]
+)
 def test_unsupported_dtypes(saved, tmp_path, dtype, code):
     model, _ = saved
     tensors = dict(model.named_params())
     tensors["dense.bias"] = tensors["dense.bias"].astype(dtype)
     craft_model(tmp_path / "t.safetensors", tensors, model.get_config())
-    refused(tmp_path / "t.safetensors",
-            f"tensor 'dense.bias': unsupported dtype '{code}' .*expected one of F32, F64")
+    refused(
+        tmp_path / "t.safetensors",
+        f"tensor 'dense.bias': unsupported dtype '{code}' .*expected one of F32, F64",
+    )
 
 
-@pytest.mark.parametrize(("edit", "match"), [
-    (lambda h: h["dense.bias"].update(data_offsets=[0, 8]), "span|overlap"),
-    (lambda h: h["dense.bias"].update(data_offsets=[10**12, 10**12 + 8]),
-     "outside the data section"),
-    (lambda h: h["dense.bias"].update(data_offsets=[8, 0]), "0 <= begin <= end"),
-    (lambda h: h["dense.bias"].update(data_offsets=[-8, 0]), "0 <= begin <= end"),
-    (lambda h: h["dense.bias"].update(data_offsets=[0]), "data_offsets"),
-    (lambda h: h["dense.bias"].update(shape=[2, -1]), "non-negative ints"),
-    (lambda h: h["dense.bias"].update(shape=[True, 2]), "non-negative ints"),
-    (lambda h: h["dense.bias"].update(shape="2"), "non-negative ints"),
-    (lambda h: h["dense.bias"].update(shape=[4]), "span 8 bytes, but F32 .* needs 16"),
-    (lambda h: h["dense.bias"].update(extra=1), "expected an object with keys"),
-    (lambda h: h.update(x=[1]), "tensor 'x': expected an object"),
-])
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda h: h["dense.bias"].update(data_offsets=[0, 8]), "span|overlap"),
+        (
+            lambda h: h["dense.bias"].update(data_offsets=[10**12, 10**12 + 8]),
+            "outside the data section",
+        ),
+        (lambda h: h["dense.bias"].update(data_offsets=[8, 0]), "0 <= begin <= end"),
+        (lambda h: h["dense.bias"].update(data_offsets=[-8, 0]), "0 <= begin <= end"),
+        (lambda h: h["dense.bias"].update(data_offsets=[0]), "data_offsets"),
+        (lambda h: h["dense.bias"].update(shape=[2, -1]), "non-negative ints"),
+        (lambda h: h["dense.bias"].update(shape=[True, 2]), "non-negative ints"),
+        (lambda h: h["dense.bias"].update(shape="2"), "non-negative ints"),
+        (lambda h: h["dense.bias"].update(shape=[4]), "span 8 bytes, but F32 .* needs 16"),
+        (lambda h: h["dense.bias"].update(extra=1), "expected an object with keys"),
+        (lambda h: h.update(x=[1]), "tensor 'x': expected an object"),
+    ],
+)
 def test_bad_tensor_entries(saved, tmp_path, edit, match):
     _, path = saved
     rewrite_header(path, edit)
@@ -375,16 +428,22 @@ def test_bad_tensor_entries(saved, tmp_path, edit, match):
 def test_overlapping_tensors(tmp_path):
     a, b = np.ones(4, np.float32), np.zeros(4, np.float32)
     path = tmp_path / "o.safetensors"
-    craft(path, {"a": a, "b": b}, {"format": "rnnlab.checkpoint", "format_version": "1",
-                                   "state": "{}"})
+    craft(
+        path,
+        {"a": a, "b": b},
+        {"format": "rnnlab.checkpoint", "format_version": "1", "state": "{}"},
+    )
     rewrite_header(path, lambda h: h["b"].update(data_offsets=[8, 24]))
     refused(path, "overlap|unused bytes", io.load_checkpoint)
 
     def same_bytes(h):
         h["b"]["data_offsets"] = list(h["a"]["data_offsets"])
 
-    craft(path, {"a": a, "b": b}, {"format": "rnnlab.checkpoint", "format_version": "1",
-                                   "state": "{}"})
+    craft(
+        path,
+        {"a": a, "b": b},
+        {"format": "rnnlab.checkpoint", "format_version": "1", "state": "{}"},
+    )
     rewrite_header(path, same_bytes)
     refused(path, "tensors 'a' and 'b' overlap", io.load_checkpoint)
 
@@ -506,14 +565,26 @@ def test_atomic_write_replaces_text_and_bytes_with_usual_permissions(tmp_path):
 def test_checkpoint_round_trip_restores_the_rng(tmp_path):
     rng = np.random.default_rng(2024)
     rng.random(17)
-    tensors = {"adam.m": rng.standard_normal((3, 4)).astype(np.float32),
-               "adam.v": rng.random(5), "step": np.array(12, np.int64),
-               "order": rng.permutation(10).astype(np.int64),
-               "mask": rng.random((2, 3)) > 0.5, "bytes": np.arange(5, dtype=np.uint8),
-               "empty": np.zeros((0, 3), np.float32)}
-    state = {"rng": rng.bit_generator.state, "epoch": 3, "position": 2**70 + 1,
-             "lr": 1e-3, "betas": [0.9, 0.999], "name": "run-α", "done": False, "none": None,
-             "numpy_int": np.int64(5)}
+    tensors = {
+        "adam.m": rng.standard_normal((3, 4)).astype(np.float32),
+        "adam.v": rng.random(5),
+        "step": np.array(12, np.int64),
+        "order": rng.permutation(10).astype(np.int64),
+        "mask": rng.random((2, 3)) > 0.5,
+        "bytes": np.arange(5, dtype=np.uint8),
+        "empty": np.zeros((0, 3), np.float32),
+    }
+    state = {
+        "rng": rng.bit_generator.state,
+        "epoch": 3,
+        "position": 2**70 + 1,
+        "lr": 1e-3,
+        "betas": [0.9, 0.999],
+        "name": "run-α",
+        "done": False,
+        "none": None,
+        "numpy_int": np.int64(5),
+    }
     assert state["rng"]["state"]["state"] >= 2**64  # a 128-bit int
     path = tmp_path / "ckpt.safetensors"
     io.save_checkpoint(path, tensors, state)
@@ -573,24 +644,42 @@ DTYPES = [np.float32, np.float64, np.int64, np.uint8, np.bool_]
 
 @st.composite
 def tensor_dicts(draw):
-    names = draw(st.lists(st.text(min_size=1, max_size=6).filter(lambda s: s != "__metadata__"),
-                          max_size=5, unique=True))
+    names = draw(
+        st.lists(
+            st.text(min_size=1, max_size=6).filter(lambda s: s != "__metadata__"),
+            max_size=5,
+            unique=True,
+        )
+    )
     out = {}
     for name in names:
         dtype = draw(st.sampled_from(DTYPES))
-        elements = (st.floats(allow_nan=False, allow_infinity=False,
-                              width=32 if dtype == np.float32 else 64)
-                    if np.dtype(dtype).kind == "f" else None)
-        out[name] = draw(hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0,
-                                                            max_side=4), elements=elements))
+        elements = (
+            st.floats(
+                allow_nan=False, allow_infinity=False, width=32 if dtype == np.float32 else 64
+            )
+            if np.dtype(dtype).kind == "f"
+            else None
+        )
+        out[name] = draw(
+            hnp.arrays(
+                dtype,
+                hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4),
+                elements=elements,
+            )
+        )
     return out
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text()
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
     | st.floats(allow_nan=False, allow_infinity=False),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=10)
+    max_leaves=10,
+)
 
 
 @given(tensors=tensor_dicts(), state=st.dictionaries(st.text(), json_values, max_size=4))
@@ -627,7 +716,7 @@ def test_corrupt_model_file_loads_identically_or_raises_format_error(data):
         pos = data.draw(st.integers(0, len(blob) - 1) | st.integers(0, 300), label="pos")
         corrupt[pos] = data.draw(st.integers(0, 255), label="byte")
     if data.draw(st.booleans(), label="resize"):
-        corrupt = corrupt[:data.draw(st.integers(0, len(corrupt)), label="cut")]
+        corrupt = corrupt[: data.draw(st.integers(0, len(corrupt)), label="cut")]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "m.safetensors")
         pathlib.Path(path).write_bytes(bytes(corrupt))
@@ -659,8 +748,10 @@ def raw_checkpoints(draw):
     data = draw(st.binary(min_size=max(position, 0), max_size=max(position, 0) + 2))
     meta = {"format": "rnnlab.checkpoint", "format_version": "1", "state": "{}"}
     specs = {n: (e["dtype"], e["shape"]) for n, e in entries.items()}
-    chunks = {n: data[max(e["data_offsets"][0], 0):max(e["data_offsets"][1], 0)]
-              for n, e in entries.items()}
+    chunks = {
+        n: data[max(e["data_offsets"][0], 0) : max(e["data_offsets"][1], 0)]
+        for n, e in entries.items()
+    }
     meta["sha256"] = io._digest(meta, specs, chunks)
     return join({"__metadata__": meta, **entries}, data)
 
@@ -677,4 +768,5 @@ def test_header_checks_are_at_least_as_strict_as_safetensors(blob):
             return
     header, _ = split(blob)
     assert {n: list(a.shape) for n, a in tensors.items()} == {
-        n: e["shape"] for n, e in header.items() if n != "__metadata__"}
+        n: e["shape"] for n, e in header.items() if n != "__metadata__"
+    }

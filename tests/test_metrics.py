@@ -143,10 +143,15 @@ def test_accuracy_auto_kind_from_shapes():
 def test_perplexity_and_bpc_match_torch_cross_entropy(masked, from_logits):
     labels, logits = sparse_data((3, 7, 6), seed=5)
     mask = make_mask(labels.shape) if masked else full_mask(labels.shape)
-    ce = torch.nn.functional.cross_entropy(
-        torch.from_numpy(logits.reshape(-1, 6)), torch.from_numpy(labels.reshape(-1)),
-        reduction="none",
-    ).numpy().reshape(labels.shape)
+    ce = (
+        torch.nn.functional.cross_entropy(
+            torch.from_numpy(logits.reshape(-1, 6)),
+            torch.from_numpy(labels.reshape(-1)),
+            reduction="none",
+        )
+        .numpy()
+        .reshape(labels.shape)
+    )
     mean = ce[mask].mean()
     y_pred = logits if from_logits else softmax(logits)
     m = mask if masked else None
@@ -163,10 +168,15 @@ def test_perplexity_with_one_hot_and_soft_targets_matches_torch(from_logits):
     labels, logits = sparse_data((4, 5, 3), seed=8)
     mask = make_mask(labels.shape)
     for targets in (np.eye(3)[labels], rng.dirichlet(np.ones(3), size=labels.shape)):
-        ce = torch.nn.functional.cross_entropy(
-            torch.from_numpy(logits.reshape(-1, 3)), torch.from_numpy(targets.reshape(-1, 3)),
-            reduction="none",
-        ).numpy().reshape(labels.shape)
+        ce = (
+            torch.nn.functional.cross_entropy(
+                torch.from_numpy(logits.reshape(-1, 3)),
+                torch.from_numpy(targets.reshape(-1, 3)),
+                reduction="none",
+            )
+            .numpy()
+            .reshape(labels.shape)
+        )
         y_pred = logits if from_logits else softmax(logits)
         got = evaluate(Perplexity(from_logits=from_logits), targets, y_pred, mask)
         assert got == pytest.approx(math.exp(ce[mask].mean()), rel=TORCH_TOL)
@@ -242,8 +252,11 @@ def test_epoch_result_weights_by_valid_positions_not_batch_means():
     batch_results = []
     for i in range(2):
         metric.update(labels[i : i + 1], logits[i : i + 1], mask[i : i + 1])
-        batch_results.append(evaluate(Perplexity(from_logits=True), labels[i : i + 1],
-                                      logits[i : i + 1], mask[i : i + 1]))
+        batch_results.append(
+            evaluate(
+                Perplexity(from_logits=True), labels[i : i + 1], logits[i : i + 1], mask[i : i + 1]
+            )
+        )
     assert metric.result() == pytest.approx(math.exp(ce[mask].mean()), rel=1e-14)
     assert metric.result() != pytest.approx(np.mean(batch_results), rel=1e-3)
 
@@ -277,8 +290,7 @@ def test_one_position_with_a_rank_one_prediction():
     assert evaluate(Accuracy(), 2, np.array([0.1, 0.2, 0.7]), np.array(False)) == 0.0
 
 
-@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=40),
-       st.integers(1, 5))
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), max_size=40), st.integers(1, 5))
 def test_exact_sum_is_the_correctly_rounded_sum_in_any_split(values, parts):
     total = _ExactSum()
     for chunk in np.array_split(np.array(values, dtype=np.float64), parts):
@@ -331,8 +343,12 @@ def test_default_names_and_directions():
 def test_get_passes_instances_and_configs_through():
     metric = Perplexity(from_logits=True, name="ppl")
     assert metrics.get(metric) is metric
-    for original in [metric, Accuracy("binary", threshold=0.3), BitsPerCharacter(),
-                     MeanAbsoluteError()]:
+    for original in [
+        metric,
+        Accuracy("binary", threshold=0.3),
+        BitsPerCharacter(),
+        MeanAbsoluteError(),
+    ]:
         config = json.loads(json.dumps(original.get_config()))
         rebuilt = metrics.get(config)
         assert type(rebuilt) is type(original)
@@ -368,8 +384,11 @@ def test_constructor_errors():
 
 def test_shape_errors():
     labels, logits = sparse_data((2, 3, 4))
-    with pytest.raises(ValueError, match=r"Perplexity: expected y_true of shape \(2, 3, 4\) "
-                                         r"\(like y_pred\) or \(2, 3\) \(integer class ids\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Perplexity: expected y_true of shape \(2, 3, 4\) "
+        r"\(like y_pred\) or \(2, 3\) \(integer class ids\)",
+    ):
         Perplexity(from_logits=True).update(labels[:, :2], logits)
     with pytest.raises(ValueError, match=r"Accuracy: expected y_true of shape \(2, 3, 4\)"):
         Accuracy("categorical").update(labels, logits)
@@ -396,8 +415,11 @@ def test_label_errors():
     bad = labels.copy()
     bad[1, 2] = 4
     for metric in all_metrics():
-        with pytest.raises(ValueError, match=r"expected class ids in \[0, 4\) in y_true, "
-                                             r"got 4 at index \(1, 2\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"expected class ids in \[0, 4\) in y_true, "
+            r"got 4 at index \(1, 2\)",
+        ):
             metric.update(bad, logits)
         with pytest.raises(TypeError, match="expected integer class ids in y_true"):
             metric.update(labels.astype(np.float64), logits)
@@ -409,13 +431,19 @@ def test_value_errors():
     labels, logits = sparse_data((2, 3, 4))
     nan_logits = logits.copy()
     nan_logits[0, 1, 2] = np.nan
-    with pytest.raises(ValueError, match=r"y_pred contains NaN or Inf \(first at index "
-                                         r"\(0, 1, 2\)\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"y_pred contains NaN or Inf \(first at index "
+        r"\(0, 1, 2\)\)",
+    ):
         Perplexity(from_logits=True).update(labels, nan_logits)
     with pytest.raises(ValueError, match="y_true contains NaN or Inf"):
         MeanAbsoluteError().update(nan_logits, logits)
-    with pytest.raises(ValueError, match=r"expected probabilities in y_pred in \[0, 1\] "
-                                         r"\(pass from_logits=True for logits\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expected probabilities in y_pred in \[0, 1\] "
+        r"\(pass from_logits=True for logits\)",
+    ):
         Perplexity().update(labels, logits)
     with pytest.raises(ValueError, match=r"probabilities in y_pred in \[0, 1\]"):
         Accuracy("binary").update(np.ones((2, 1)), np.array([[0.5], [1.5]]))

@@ -8,11 +8,14 @@ from rnnlab.gradcheck import numerical_gradient, relative_error
 
 
 def _classifier(seed=0, dtype="float64"):
-    return rnnlab.Sequential([
-        rnnlab.Embedding(12, 6, mask_zero=True, dtype=dtype, seed=seed),
-        rnnlab.LSTM(8, dtype=dtype, seed=seed + 1),
-        rnnlab.Dense(2, dtype=dtype, seed=seed + 2),
-    ], seed=seed)
+    return rnnlab.Sequential(
+        [
+            rnnlab.Embedding(12, 6, mask_zero=True, dtype=dtype, seed=seed),
+            rnnlab.LSTM(8, dtype=dtype, seed=seed + 1),
+            rnnlab.Dense(2, dtype=dtype, seed=seed + 2),
+        ],
+        seed=seed,
+    )
 
 
 def _toy_sentiment(rng, n=200, T=9):
@@ -26,13 +29,14 @@ def _toy_sentiment(rng, n=200, T=9):
 
 def test_keras_course_example_runs(rng):
     """The seed course's model: SimpleRNN(32, return_sequences=True) ... Dense(10, softmax)."""
-    model = rnnlab.Sequential([
-        rnnlab.SimpleRNN(32, return_sequences=True),
-        rnnlab.SimpleRNN(32),
-        rnnlab.Dense(10, activation="softmax"),
-    ])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = rnnlab.Sequential(
+        [
+            rnnlab.SimpleRNN(32, return_sequences=True),
+            rnnlab.SimpleRNN(32),
+            rnnlab.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x = rng.standard_normal((64, 5, 3)).astype(np.float32)
     y = rng.integers(0, 10, size=64)
     history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
@@ -46,9 +50,11 @@ def test_keras_course_example_runs(rng):
 def test_fit_learns_and_mask_flows_from_embedding(rng):
     x, y = _toy_sentiment(rng)
     model = _classifier()
-    model.compile(optimizer=rnnlab.optimizers.Adam(0.02),
-                  loss=rnnlab.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=rnnlab.optimizers.Adam(0.02),
+        loss=rnnlab.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     history = model.fit(x, y, epochs=12, batch_size=32, validation_split=0.2, verbose=0)
     assert history.history["val_accuracy"][-1] > 0.9
     assert history.history["loss"][-1] < history.history["loss"][0]
@@ -62,12 +68,14 @@ def test_fit_learns_and_mask_flows_from_embedding(rng):
 
 
 def test_model_gradient_matches_finite_differences(rng):
-    model = rnnlab.Sequential([
-        rnnlab.Embedding(6, 3, mask_zero=True, dtype="float64", seed=1),
-        rnnlab.GRU(4, return_sequences=True, dtype="float64", seed=2),
-        rnnlab.Bidirectional(rnnlab.LSTM(3, return_sequences=True, dtype="float64", seed=3)),
-        rnnlab.Dense(6, dtype="float64", seed=4),
-    ])
+    model = rnnlab.Sequential(
+        [
+            rnnlab.Embedding(6, 3, mask_zero=True, dtype="float64", seed=1),
+            rnnlab.GRU(4, return_sequences=True, dtype="float64", seed=2),
+            rnnlab.Bidirectional(rnnlab.LSTM(3, return_sequences=True, dtype="float64", seed=3)),
+            rnnlab.Dense(6, dtype="float64", seed=4),
+        ]
+    )
     model.compile("sgd", rnnlab.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = rng.integers(1, 6, size=(3, 5))
     x[1, 3:] = 0
@@ -113,26 +121,47 @@ def test_fit_validation_evaluate_and_predict_run_the_test_and_predict_hooks(rng)
     model.compile("sgd", "mse")
     x, y = rng.standard_normal((10, 4)), rng.standard_normal((10, 3))
     journal = _Journal()
-    model.fit(x[:6], y[:6], epochs=1, batch_size=3, validation_data=(x[6:], y[6:]),
-              callbacks=[journal], verbose=0)
+    model.fit(
+        x[:6],
+        y[:6],
+        epochs=1,
+        batch_size=3,
+        validation_data=(x[6:], y[6:]),
+        callbacks=[journal],
+        verbose=0,
+    )
     hooks = [c[0] for c in journal.calls]
-    assert hooks == ["on_train_begin", "on_epoch_begin",
-                     "on_train_batch_begin", "on_train_batch_end",
-                     "on_train_batch_begin", "on_train_batch_end",
-                     "on_test_begin", "on_test_batch_begin", "on_test_batch_end",
-                     "on_test_batch_begin", "on_test_batch_end", "on_test_end",
-                     "on_epoch_end", "on_train_end"]
+    assert hooks == [
+        "on_train_begin",
+        "on_epoch_begin",
+        "on_train_batch_begin",
+        "on_train_batch_end",
+        "on_train_batch_begin",
+        "on_train_batch_end",
+        "on_test_begin",
+        "on_test_batch_begin",
+        "on_test_batch_end",
+        "on_test_batch_begin",
+        "on_test_batch_end",
+        "on_test_end",
+        "on_epoch_end",
+        "on_train_end",
+    ]
     val_loss = model.evaluate(x[6:], y[6:], batch_size=3)
     assert journal.calls[11] == ("on_test_end", {"loss": pytest.approx(val_loss, rel=1e-12)})
     journal.calls.clear()
     out = model.predict(x, batch_size=4, callbacks=[journal])
     assert [c[0] for c in journal.calls] == ["on_predict_begin"] + [
-        "on_predict_batch_begin", "on_predict_batch_end"] * 3 + ["on_predict_end"]
+        "on_predict_batch_begin",
+        "on_predict_batch_end",
+    ] * 3 + ["on_predict_end"]
     np.testing.assert_array_equal(journal.calls[2][2]["outputs"], out[:4])
     journal.calls.clear()
     model.evaluate(x, y, batch_size=5, callbacks=[journal])
     assert [c[0] for c in journal.calls] == ["on_test_begin"] + [
-        "on_test_batch_begin", "on_test_batch_end"] * 2 + ["on_test_end"]
+        "on_test_batch_begin",
+        "on_test_batch_end",
+    ] * 2 + ["on_test_end"]
     with pytest.raises(TypeError, match="expected a list of Callback"):
         model.predict(x, callbacks=journal)
 
@@ -187,5 +216,6 @@ def test_model_errors(rng):
     with pytest.raises(ValueError, match="two layers named 'dup'"):
         rnnlab.Sequential([rnnlab.Dense(2, name="dup"), rnnlab.Dense(2, name="dup")])
     with pytest.raises(ValueError, match="unknown layer type"):
-        rnnlab.Sequential.from_config({"class_name": "Sequential",
-                                       "layers": [{"class_name": "Evil"}]})
+        rnnlab.Sequential.from_config(
+            {"class_name": "Sequential", "layers": [{"class_name": "Evil"}]}
+        )

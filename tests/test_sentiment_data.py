@@ -44,10 +44,16 @@ def tar_bytes(members: dict[str, bytes], gz: bool = True) -> bytes:
 
 
 def make_sdist(path, lines=LINES, inner_name=sent.MOVIE_MEMBER, with_inner=True):
-    inner = tar_bytes({inner_name: ("\r\n".join(lines) + "\r\n").encode("utf-8"),
-                       "hutto_ICWSM_2014/_README_.txt": b"readme"})
-    members = {"vaderSentiment-3.3.2/LICENSE.txt": b"The MIT License (MIT)\n\nCopyright",
-               "vaderSentiment-3.3.2/setup.py": b"raise SystemExit('never run')\n"}
+    inner = tar_bytes(
+        {
+            inner_name: ("\r\n".join(lines) + "\r\n").encode("utf-8"),
+            "hutto_ICWSM_2014/_README_.txt": b"readme",
+        }
+    )
+    members = {
+        "vaderSentiment-3.3.2/LICENSE.txt": b"The MIT License (MIT)\n\nCopyright",
+        "vaderSentiment-3.3.2/setup.py": b"raise SystemExit('never run')\n",
+    }
     if with_inner:
         members[f"vaderSentiment-3.3.2/{sent.INNER_ARCHIVE}"] = inner
     path.write_bytes(tar_bytes(members))
@@ -149,12 +155,15 @@ def test_neutral_band_zero_keeps_every_signed_rating(fake):
     assert data.dropped == 0 and len(data.train) + len(data.validation) == 10
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"validation_fraction": 1.0}, "validation_fraction"),
-    ({"neutral_band": 4.0}, "neutral_band"),
-    ({"neutral_band": -0.1}, "neutral_band"),
-    ({"neutral_band": True}, "neutral_band"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"neutral_band": 4.0}, "neutral_band"),
+        ({"neutral_band": -0.1}, "neutral_band"),
+        ({"neutral_band": True}, "neutral_band"),
+    ],
+)
 def test_load_validates_before_downloading(fake, kwargs, match):
     pip, home, _ = fake
     with pytest.raises(ValueError, match=match):
@@ -175,12 +184,15 @@ def test_malformed_archives_raise_dataset_error(tmp_path):
         sent.read_movie_snippets(bad)
 
 
-@pytest.mark.parametrize("line, match", [
-    ("1\t4.5\ttoo high", "outside"),
-    ("1\tnan\tnot a number", "outside"),
-    ("one\t1.0\tbad id", "invalid literal"),
-    ("1\t1.0", "3 tab-separated"),
-])
+@pytest.mark.parametrize(
+    "line, match",
+    [
+        ("1\t4.5\ttoo high", "outside"),
+        ("1\tnan\tnot a number", "outside"),
+        ("one\t1.0\tbad id", "invalid literal"),
+        ("1\t1.0", "3 tab-separated"),
+    ],
+)
 def test_parse_rejects_bad_lines(line, match):
     with pytest.raises(datasets.DatasetError, match=match):
         sent.parse_snippets(line)
@@ -194,10 +206,23 @@ def test_parse_rejects_duplicate_ids_and_skips_blank_lines():
 
 # -- words -------------------------------------------------------------------------------------
 def test_tokenize():
-    assert tokenize("The movie wasn't GREAT, was it?!") == \
-        ["the", "movie", "wasn't", "great", "was", "it", "?", "!"]
-    assert tokenize("We\u2019ve seen ''Conan'' -- 21st century") == \
-        ["we've", "seen", "conan", "21st", "century"]
+    assert tokenize("The movie wasn't GREAT, was it?!") == [
+        "the",
+        "movie",
+        "wasn't",
+        "great",
+        "was",
+        "it",
+        "?",
+        "!",
+    ]
+    assert tokenize("We\u2019ve seen ''Conan'' -- 21st century") == [
+        "we've",
+        "seen",
+        "conan",
+        "21st",
+        "century",
+    ]
     assert tokenize("Amélie, naïve") == ["amélie", "naïve"]
     assert tokenize("...") == []
     with pytest.raises(TypeError):
@@ -205,8 +230,9 @@ def test_tokenize():
 
 
 def test_word_vocab():
-    vocab = WordVocab.from_texts(["a good film", "a bad film", "a film", "odd"], max_size=3,
-                                 min_count=2)
+    vocab = WordVocab.from_texts(
+        ["a good film", "a bad film", "a film", "odd"], max_size=3, min_count=2
+    )
     assert vocab.words == ["a", "film"]  # by frequency, then alphabetically; ≥ 2 times
     assert len(vocab) == 4  # + padding + OOV
     ids, known = vocab.encode(["a", "film", "good"])

@@ -32,10 +32,11 @@ def module_files(root: Path = PACKAGE) -> dict[str, Path]:
 
 def extension_modules(root: Path = PACKAGE) -> set[str]:
     """Compiled modules (e.g. rnnlab._kernels), which import nothing of the package."""
-    return {".".join(p.relative_to(root.parent).parts[:-1] + (p.name.split(".")[0],))
-            for p in root.rglob("*.so")} | {
-        ".".join(p.relative_to(root.parent).parts[:-1] + (p.name.split(".")[0],))
-        for p in root.rglob("*.pyd")}
+    found = set()
+    for path in [*root.rglob("*.so"), *root.rglob("*.pyd")]:
+        parts = path.relative_to(root.parent).parts
+        found.add(".".join([*parts[:-1], path.name.split(".")[0]]))
+    return found
 
 
 def imports_of(name: str, path: Path, modules: set[str]) -> list[tuple[int, str, str | None]]:
@@ -47,8 +48,11 @@ def imports_of(name: str, path: Path, modules: set[str]) -> list[tuple[int, str,
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, a.name, None) for a in node.names
-                      if a.name.split(".")[0] == PACKAGE.name]
+            found += [
+                (node.lineno, a.name, None)
+                for a in node.names
+                if a.name.split(".")[0] == PACKAGE.name
+            ]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = name.split(".") if is_package else name.split(".")[:-1]
@@ -76,10 +80,14 @@ def import_graph(root: Path = PACKAGE):
     for name, path in files.items():
         for line, source, imported in imports_of(name, path, modules):
             edges[name].add(source)
-            if imported is not None and imported.startswith("_") \
-                    and not (imported.startswith("__") and imported.endswith("__")):
-                private.append(f"{path.relative_to(root.parent)}:{line}: "
-                               f"from {source} import {imported}")
+            if (
+                imported is not None
+                and imported.startswith("_")
+                and not (imported.startswith("__") and imported.endswith("__"))
+            ):
+                private.append(
+                    f"{path.relative_to(root.parent)}:{line}: from {source} import {imported}"
+                )
     return edges, private
 
 
@@ -141,8 +149,9 @@ def test_modules_are_short_or_say_why():
         n = text.count("\n")
         if n > MAX_LINES and LONG_MODULE_NOTE not in (ast.get_docstring(ast.parse(text)) or ""):
             long.append(f"{path.relative_to(PACKAGE.parent)}: {n} lines")
-    assert not long, (f"modules over {MAX_LINES} lines whose docstring does not say "
-                      f"{LONG_MODULE_NOTE!r}: {long}")
+    assert not long, (
+        f"modules over {MAX_LINES} lines whose docstring does not say {LONG_MODULE_NOTE!r}: {long}"
+    )
 
 
 # -- the checks themselves fail on what they look for ------------------------------------------
@@ -155,34 +164,56 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     return root
 
 
-@pytest.mark.parametrize("statement", [
-    "from .losses import _log_softmax",
-    "from rnnlab.losses import EPSILON, _log_softmax",
-    "from ..losses import _log_softmax",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "from .losses import _log_softmax",
+        "from rnnlab.losses import EPSILON, _log_softmax",
+        "from ..losses import _log_softmax",
+    ],
+)
 def test_a_reintroduced_private_import_is_caught(tmp_path, statement):
     where = "metrics.py" if ".." not in statement else "callbacks/base.py"
-    root = _tree(tmp_path, {"__init__.py": "", "losses.py": "EPSILON = 1\n",
-                            "callbacks/__init__.py": "", where: f"{statement}\n"})
+    root = _tree(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "losses.py": "EPSILON = 1\n",
+            "callbacks/__init__.py": "",
+            where: f"{statement}\n",
+        },
+    )
     _, private = import_graph(root)
     assert len(private) == 1 and "_log_softmax" in private[0], private
 
 
 def test_private_modules_dunders_and_submodules_are_not_private_names(tmp_path):
-    root = _tree(tmp_path, {"__init__.py": "from . import _validation\n__version__ = '1'\n",
-                            "_validation.py": "def describe(x): ...\n",
-                            "cli.py": "from . import __version__\n"
-                                      "from ._validation import describe\n"})
+    root = _tree(
+        tmp_path,
+        {
+            "__init__.py": "from . import _validation\n__version__ = '1'\n",
+            "_validation.py": "def describe(x): ...\n",
+            "cli.py": "from . import __version__\nfrom ._validation import describe\n",
+        },
+    )
     _, private = import_graph(root)
     assert private == []
 
 
 def test_a_reintroduced_cycle_is_caught_even_through_a_lazy_import(tmp_path):
-    root = _tree(tmp_path, {"__init__.py": "", "model.py": "from .io import save_model\n",
-                            "io.py": "def load():\n    from .model import Sequential\n"})
+    root = _tree(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "model.py": "from .io import save_model\n",
+            "io.py": "def load():\n    from .model import Sequential\n",
+        },
+    )
     edges, _ = import_graph(root)
     assert find_cycles(edges) == [["rnnlab.io", "rnnlab.model"]]
-    root = _tree(tmp_path / "b", {"__init__.py": "", "model.py": "from .io import save_model\n",
-                                  "io.py": "import json\n"})
+    root = _tree(
+        tmp_path / "b",
+        {"__init__.py": "", "model.py": "from .io import save_model\n", "io.py": "import json\n"},
+    )
     edges, _ = import_graph(root)
     assert find_cycles(edges) == []

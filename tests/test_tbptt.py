@@ -13,13 +13,16 @@ V = 7
 def _model(seed=0, cell=rnnlab.LSTM, layers=1):
     stack = [rnnlab.Embedding(V, 4, dtype="float64", seed=seed, name="emb")]
     for i in range(layers):
-        stack.append(cell(5, return_sequences=True, dtype="float64", seed=seed + 1 + i,
-                          name=f"rnn{i}"))
+        stack.append(
+            cell(5, return_sequences=True, dtype="float64", seed=seed + 1 + i, name=f"rnn{i}")
+        )
     stack.append(rnnlab.Dense(V, dtype="float64", seed=seed + 9, name="out"))
     model = rnnlab.Sequential(stack, seed=seed)
     model.build((None,))
-    model.compile(optimizer=rnnlab.optimizers.Adam(0.01, global_clipnorm=1.0),
-                  loss=rnnlab.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=rnnlab.optimizers.Adam(0.01, global_clipnorm=1.0),
+        loss=rnnlab.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     return model
 
 
@@ -35,8 +38,9 @@ def test_make_streams_layout(rng):
     assert s.n_tokens == sum(len(d) - 1 for d in docs)
     assert np.all(np.flatnonzero(s.starts.any(axis=0)) % 8 == 0)  # starts on window bounds
     # reading the valid pairs of the streams in order gives back every document's pairs
-    pairs = np.concatenate([np.stack([s.inputs[b][s.valid[b]], s.targets[b][s.valid[b]]])
-                            for b in range(3)], axis=1)
+    pairs = np.concatenate(
+        [np.stack([s.inputs[b][s.valid[b]], s.targets[b][s.valid[b]]]) for b in range(3)], axis=1
+    )
     expected = np.concatenate([np.stack([d[:-1], d[1:]]) for d in docs], axis=1)
     np.testing.assert_array_equal(pairs, expected)
     assert np.all(s.inputs[~s.valid] == 0)
@@ -152,9 +156,10 @@ def test_resume_is_bit_identical(k2, rng):
     interrupted.fit(streams, max_steps=9)  # mid-epoch
     tensors, state = interrupted.state()
     resumed = fresh()
-    resumed.model.optimizer.step(resumed.model.named_params(),
-                                 {k: np.zeros_like(v) for k, v in
-                                  resumed.model.named_params().items()})  # perturb its state
+    resumed.model.optimizer.step(
+        resumed.model.named_params(),
+        {k: np.zeros_like(v) for k, v in resumed.model.named_params().items()},
+    )  # perturb its state
     resumed.load_state({k: v.copy() for k, v in tensors.items()}, state)
     resumed.fit(streams, epochs=2)
     assert resumed.progress.steps == straight.progress.steps
@@ -166,9 +171,13 @@ def test_trainer_errors():
     model = _model()
     with pytest.raises(ValueError, match="expected k2 ≥ k1 = 8"):
         TBPTTTrainer(model, 8, 4)
-    backwards = rnnlab.Sequential([rnnlab.Embedding(V, 3),
-                                   rnnlab.GRU(3, return_sequences=True, go_backwards=True),
-                                   rnnlab.Dense(V)])
+    backwards = rnnlab.Sequential(
+        [
+            rnnlab.Embedding(V, 3),
+            rnnlab.GRU(3, return_sequences=True, go_backwards=True),
+            rnnlab.Dense(V),
+        ]
+    )
     backwards.compile("adam", rnnlab.losses.SparseCategoricalCrossentropy(from_logits=True))
     with pytest.raises(ValueError, match="reads backwards"):
         TBPTTTrainer(backwards, 4)

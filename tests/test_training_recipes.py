@@ -28,9 +28,14 @@ SMALL = CharLMSettings(units=12, embedding=6, batch_size=4, k1=16, segment_lengt
 
 def _corpus(n_docs: int = 6, n_lines: int = 60, seed: int = 0) -> TextCorpus:
     rng = np.random.default_rng(seed)
-    docs = [Document(f"d{i}", "\n".join(" ".join(rng.choice(WORDS, size=rng.integers(3, 8)))
-                                        for _ in range(n_lines)) + "\n")
-            for i in range(n_docs)]
+    docs = [
+        Document(
+            f"d{i}",
+            "\n".join(" ".join(rng.choice(WORDS, size=rng.integers(3, 8))) for _ in range(n_lines))
+            + "\n",
+        )
+        for i in range(n_docs)
+    ]
     return TextCorpus("words", docs[:-1], docs[-1:])
 
 
@@ -38,17 +43,28 @@ def _corpus(n_docs: int = 6, n_lines: int = 60, seed: int = 0) -> TextCorpus:
 def test_train_char_lm_reports_saves_and_scores_what_it_says():
     corpus = _corpus()
     lines, calls = [], []
-    run = train_char_lm(corpus, SMALL, epochs=2, eval_every=5, probe_chars=500,
-                        on_progress=lambda p, n: calls.append((p.steps, n)), log=lines.append)
+    run = train_char_lm(
+        corpus,
+        SMALL,
+        epochs=2,
+        eval_every=5,
+        probe_chars=500,
+        on_progress=lambda p, n: calls.append((p.steps, n)),
+        log=lines.append,
+    )
     assert isinstance(run, CharLMRun) and run.settings == SMALL and run.progress.epoch == 2
     windows = calls[0][1]
     assert calls == [(i + 1, windows) for i in range(2 * windows)]  # after every update
-    assert [line.split(":")[0].split()[0] for line in lines] == ["data", "model", "trained",
-                                                                 "evaluated"]
+    assert [line.split(":")[0].split()[0] for line in lines] == [
+        "data",
+        "model",
+        "trained",
+        "evaluated",
+    ]
     assert lines[0].startswith("data: words, ") and "(LSTM 12 × 1)" in lines[1]
     # the history: the probe every 5 updates and at each epoch's end
     steps = [h["step"] for h in run.progress.history]
-    assert steps == sorted(set(list(range(5, 2 * windows + 1, 5)) + [windows, 2 * windows]))
+    assert steps == sorted({*range(5, 2 * windows + 1, 5), windows, 2 * windows})
     # the vocabulary: every character of the corpus; the final loss: the whole validation split
     assert run.vocab == CharVocab.from_text(corpus.text("train") + corpus.text("validation"))
     val = evaluation_streams([d.text for d in corpus.validation], run.vocab)
@@ -63,12 +79,12 @@ def test_train_char_lm_reports_saves_and_scores_what_it_says():
 
 def test_train_char_lm_final_chars_and_no_probe():
     corpus = _corpus()
-    run = train_char_lm(corpus, SMALL, max_steps=4, eval_every=None, final_chars=300,
-                        source="mine")
+    run = train_char_lm(corpus, SMALL, max_steps=4, eval_every=None, final_chars=300, source="mine")
     assert run.progress.steps == 4 and run.progress.history == []
     assert run.model.metadata["dataset"] == "mine"
-    part = evaluation_streams(head([d.text for d in corpus.validation], 300), run.vocab,
-                              n_streams=8)
+    part = evaluation_streams(
+        head([d.text for d in corpus.validation], 300), run.vocab, n_streams=8
+    )
     assert part.n_tokens == 299
     assert run.val_loss == pytest.approx(run.trainer.evaluate(part), rel=1e-12)
 
@@ -76,14 +92,33 @@ def test_train_char_lm_final_chars_and_no_probe():
 def test_train_char_lm_resumes_to_bit_identical_weights(tmp_path):
     corpus = _corpus(seed=1)
     settings = dataclasses.replace(SMALL, layers=2, dropout=0.2, k2=24)
-    straight = train_char_lm(corpus, settings, max_steps=9, eval_every=None,
-                             checkpoint_dir=tmp_path / "a", checkpoint_every=3)
-    first = train_char_lm(corpus, settings, max_steps=5, eval_every=None,
-                          checkpoint_dir=tmp_path / "b", checkpoint_every=3)
+    straight = train_char_lm(
+        corpus,
+        settings,
+        max_steps=9,
+        eval_every=None,
+        checkpoint_dir=tmp_path / "a",
+        checkpoint_every=3,
+    )
+    first = train_char_lm(
+        corpus,
+        settings,
+        max_steps=5,
+        eval_every=None,
+        checkpoint_dir=tmp_path / "b",
+        checkpoint_every=3,
+    )
     assert first.progress.steps == 5
     lines = []
-    resumed = train_char_lm(corpus, CharLMSettings(), max_steps=9, eval_every=None,
-                            checkpoint_dir=tmp_path / "b", resume=True, log=lines.append)
+    resumed = train_char_lm(
+        corpus,
+        CharLMSettings(),
+        max_steps=9,
+        eval_every=None,
+        checkpoint_dir=tmp_path / "b",
+        resume=True,
+        log=lines.append,
+    )
     assert lines[0] == f"resuming from {tmp_path / 'b' / CHECKPOINT_NAME} at step 5"
     assert resumed.settings == settings  # the checkpoint's, not the ones passed
     assert resumed.progress.steps == 9
@@ -91,13 +126,15 @@ def test_train_char_lm_resumes_to_bit_identical_weights(tmp_path):
         np.testing.assert_array_equal(resumed.model.named_params()[key], value, err_msg=key)
 
 
-@pytest.mark.parametrize("kwargs,error,message", [
-    ({}, ValueError, "expected epochs, seconds or max_steps"),
-    ({"max_steps": 1, "resume": True}, ValueError, "resume=True needs a checkpoint_dir"),
-    ({"max_steps": 1, "settings": CharLMSettings(cell="lstm2")}, ValueError, "expected cell"),
-    ({"max_steps": 1, "settings": CharLMSettings(batch_size=10**6)}, ValueError,
-     "cannot fill"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({}, ValueError, "expected epochs, seconds or max_steps"),
+        ({"max_steps": 1, "resume": True}, ValueError, "resume=True needs a checkpoint_dir"),
+        ({"max_steps": 1, "settings": CharLMSettings(cell="lstm2")}, ValueError, "expected cell"),
+        ({"max_steps": 1, "settings": CharLMSettings(batch_size=10**6)}, ValueError, "cannot fill"),
+    ],
+)
 def test_train_char_lm_refuses_bad_arguments(kwargs, error, message):
     kwargs = {"settings": SMALL, **kwargs}
     with pytest.raises(error, match=message):
@@ -135,14 +172,14 @@ def test_train_sentiment_learns_keeps_the_best_epoch_and_saves_its_vocabulary(tm
     assert run.model.optimizer is None  # dropped: the file holds what runs the model
     run.model.save(tmp_path / "s.safetensors")
     again = rnnlab.load_model(tmp_path / "s.safetensors")
-    np.testing.assert_array_equal(again.predict(x_val[0][None]), run.model.predict(
-        x_val[0][None]))
+    np.testing.assert_array_equal(again.predict(x_val[0][None]), run.model.predict(x_val[0][None]))
 
 
 def test_train_sentiment_stops_after_one_epoch_when_out_of_time_and_refuses_bad_input():
     data = _sentiment_data(200)
-    run = train_sentiment(data, SentimentSettings(units=4, embedding=4, max_epochs=50),
-                          seconds=1e-6)
+    run = train_sentiment(
+        data, SentimentSettings(units=4, embedding=4, max_epochs=50), seconds=1e-6
+    )
     assert run.epochs == 1
     with pytest.raises(ValueError, match="expected seconds > 0"):
         train_sentiment(data, seconds=0)

@@ -73,14 +73,20 @@ def elman_loss_and_grads(model, vocab, text):
     value, dz = ce.value_and_grad(y, d.forward(r.forward(x)))
     T = y.shape[1]
     r.backward(d.backward(dz * T))
-    return value * T, {"W_xh": r.grads["weight_ih"], "W_hh": r.grads["weight_hh"],
-                       "W_hy": d.grads["weight"]}
+    return value * T, {
+        "W_xh": r.grads["weight_ih"],
+        "W_hh": r.grads["weight_hh"],
+        "W_hy": d.grads["weight"],
+    }
 
 
 def elman_loss(model, vocab, text, key, w):
     r, d = elman64(model)
-    target = {"W_xh": r.params["weight_ih"], "W_hh": r.params["weight_hh"],
-              "W_hy": d.params["weight"]}[key]
+    target = {
+        "W_xh": r.params["weight_ih"],
+        "W_hh": r.params["weight_hh"],
+        "W_hy": d.params["weight"],
+    }[key]
     target[...] = w
     ids = vocab.encode(text)
     ce = losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -90,53 +96,66 @@ def elman_loss(model, vocab, text, key, w):
 
 # -- the catalogue ---------------------------------------------------------------------------------
 def test_views_and_dispatch(models):
-    assert data.VIEWS == ("unroll", "hidden-state", "weight-sharing", "generation",
-                          "vanishing-gradients", "bptt-flow")
+    assert data.VIEWS == (
+        "unroll",
+        "hidden-state",
+        "weight-sharing",
+        "generation",
+        "vanishing-gradients",
+        "bptt-flow",
+    )
     for view in data.VIEWS:
         result = data.compute(view, models, {})
         check_json(result, view)
         assert result == data.FUNCTIONS[view](models)
-    assert data.parameters("generation") == {"prime": "ROMEO:", "temperature": 0.8, "seed": 0,
-                                             "steps": 80}
+    assert data.parameters("generation") == {
+        "prime": "ROMEO:",
+        "temperature": 0.8,
+        "seed": 0,
+        "steps": 80,
+    }
     assert data.parameters("vanishing-gradients")["cells"] == ["rnn", "lstm", "gru"]
 
 
-@pytest.mark.parametrize("view, params, match", [
-    ("nope", {}, "unknown view"),
-    ("unroll", {"txt": "a"}, r"unknown parameter\(s\) \['txt'\]"),
-    ("unroll", {"text": ""}, "unroll: expected text of 1 to 64 characters, got 0"),
-    ("unroll", {"text": "x" * 300}, "expected text of 1 to 64 characters, got 300"),
-    ("unroll", {"text": "héllo"}, r"character 'é' \(U\+00E9\) at position 1"),
-    ("unroll", {"text": 5}, "expected text to be a string"),
-    ("hidden-state", {"text": "..."}, "at least one word"),
-    ("hidden-state", {"text": "a " * 61}, "at most 60 words, got 61"),
-    ("hidden-state", {"text": "a" * 301}, "1 to 300 characters"),
-    ("weight-sharing", {"text": "a"}, "2 to 64 characters"),
-    ("generation", {"prime": ""}, "prime of 1 to 64"),
-    ("generation", {"temperature": 3.5}, r"temperature to be a number in \[0, 3\]"),
-    ("generation", {"temperature": float("nan")}, "temperature"),
-    ("generation", {"temperature": True}, "temperature"),
-    ("generation", {"steps": 0}, r"steps to be an int in \[1, 200\]"),
-    ("generation", {"steps": 201}, "steps"),
-    ("generation", {"steps": 2.0}, "steps"),
-    ("generation", {"seed": -1}, "seed"),
-    ("generation", {"seed": "x"}, "seed to be an int"),
-    ("vanishing-gradients", {"cells": []}, "non-empty list"),
-    ("vanishing-gradients", {"cells": ["rnn", "tree"]}, "expected cells from"),
-    ("vanishing-gradients", {"cells": ["rnn", "rnn"]}, "distinct"),
-    ("vanishing-gradients", {"cells": 5}, "non-empty list"),
-    ("vanishing-gradients", {"init": "he"}, "init in"),
-    ("vanishing-gradients", {"clip": 0.0}, "clip > 0"),
-    ("vanishing-gradients", {"clip": -1.0}, "clip"),
-    ("vanishing-gradients", {"spectral_radius": 3.5}, r"spectral_radius .* \[0.1, 3\]"),
-    ("vanishing-gradients", {"spectral_radius": 0.05}, "spectral_radius"),
-    ("vanishing-gradients", {"length": 4}, r"length to be an int in \[5, 200\]"),
-    ("vanishing-gradients", {"length": 201}, "length"),
-    ("vanishing-gradients", {"units": 3}, r"units to be an int in \[4, 128\]"),
-    ("vanishing-gradients", {"units": 129}, "units"),
-    ("bptt-flow", {"text": "h"}, "2 to 12 characters"),
-    ("bptt-flow", {"text": "hello world!!"}, "2 to 12 characters, got 13"),
-])
+@pytest.mark.parametrize(
+    "view, params, match",
+    [
+        ("nope", {}, "unknown view"),
+        ("unroll", {"txt": "a"}, r"unknown parameter\(s\) \['txt'\]"),
+        ("unroll", {"text": ""}, "unroll: expected text of 1 to 64 characters, got 0"),
+        ("unroll", {"text": "x" * 300}, "expected text of 1 to 64 characters, got 300"),
+        ("unroll", {"text": "héllo"}, r"character 'é' \(U\+00E9\) at position 1"),
+        ("unroll", {"text": 5}, "expected text to be a string"),
+        ("hidden-state", {"text": "..."}, "at least one word"),
+        ("hidden-state", {"text": "a " * 61}, "at most 60 words, got 61"),
+        ("hidden-state", {"text": "a" * 301}, "1 to 300 characters"),
+        ("weight-sharing", {"text": "a"}, "2 to 64 characters"),
+        ("generation", {"prime": ""}, "prime of 1 to 64"),
+        ("generation", {"temperature": 3.5}, r"temperature to be a number in \[0, 3\]"),
+        ("generation", {"temperature": float("nan")}, "temperature"),
+        ("generation", {"temperature": True}, "temperature"),
+        ("generation", {"steps": 0}, r"steps to be an int in \[1, 200\]"),
+        ("generation", {"steps": 201}, "steps"),
+        ("generation", {"steps": 2.0}, "steps"),
+        ("generation", {"seed": -1}, "seed"),
+        ("generation", {"seed": "x"}, "seed to be an int"),
+        ("vanishing-gradients", {"cells": []}, "non-empty list"),
+        ("vanishing-gradients", {"cells": ["rnn", "tree"]}, "expected cells from"),
+        ("vanishing-gradients", {"cells": ["rnn", "rnn"]}, "distinct"),
+        ("vanishing-gradients", {"cells": 5}, "non-empty list"),
+        ("vanishing-gradients", {"init": "he"}, "init in"),
+        ("vanishing-gradients", {"clip": 0.0}, "clip > 0"),
+        ("vanishing-gradients", {"clip": -1.0}, "clip"),
+        ("vanishing-gradients", {"spectral_radius": 3.5}, r"spectral_radius .* \[0.1, 3\]"),
+        ("vanishing-gradients", {"spectral_radius": 0.05}, "spectral_radius"),
+        ("vanishing-gradients", {"length": 4}, r"length to be an int in \[5, 200\]"),
+        ("vanishing-gradients", {"length": 201}, "length"),
+        ("vanishing-gradients", {"units": 3}, r"units to be an int in \[4, 128\]"),
+        ("vanishing-gradients", {"units": 129}, "units"),
+        ("bptt-flow", {"text": "h"}, "2 to 12 characters"),
+        ("bptt-flow", {"text": "hello world!!"}, "2 to 12 characters, got 13"),
+    ],
+)
 def test_bad_parameters_raise_value_error(models, view, params, match):
     with pytest.raises(ValueError, match=match):
         data.compute(view, models, params)
@@ -146,8 +165,11 @@ def test_compute_converts_strings_from_a_query(models):
     a = data.compute("generation", models, {"temperature": "0.5", "steps": "3", "seed": "2"})
     b = data.generation(models, temperature=0.5, steps=3, seed=2)
     assert a == b
-    v = data.compute("vanishing-gradients", models, {"cells": "rnn, gru", "clip": "none",
-                                                     "length": "6", "spectral_radius": "1.5"})
+    v = data.compute(
+        "vanishing-gradients",
+        models,
+        {"cells": "rnn, gru", "clip": "none", "length": "6", "spectral_radius": "1.5"},
+    )
     assert [s["cell"] for s in v["series"]] == ["rnn", "gru"] and v["length"] == 6
     with pytest.raises(ValueError, match="expected steps to be an int"):
         data.compute("generation", models, {"steps": "many"})
@@ -167,9 +189,13 @@ def test_unroll(models):
     H, V = rnn.units, len(models.char_vocab)
     assert r["tokens"] == list("to be") and r["hidden_size"] == H and r["vocab_size"] == V
     assert [(m["name"], m["shape"]) for m in r["matrices"]] == [
-        ("W_xh", [H, V]), ("W_hh", [H, H]), ("W_hy", [V, H])]
-    assert r["matrices"][1]["norm"] == pytest.approx(np.linalg.norm(rnn.params["weight_hh"]),
-                                                     rel=1e-4)
+        ("W_xh", [H, V]),
+        ("W_hh", [H, H]),
+        ("W_hy", [V, H]),
+    ]
+    assert r["matrices"][1]["norm"] == pytest.approx(
+        np.linalg.norm(rnn.params["weight_hh"]), rel=1e-4
+    )
     hs = rnn.forward(one_hot(models.char_vocab.encode("to be"), V))[0]
     logits = dense.forward(hs)
     assert len(r["steps"]) == 5
@@ -218,10 +244,13 @@ def test_weight_sharing_contributions_sum_to_the_layer_backward(models):
         assert m["total_norm"] == pytest.approx(np.linalg.norm(grads[m["name"]]), rel=1e-4)
         assert m["sum_check"] < 1e-12
         blocks = np.array(m["preview_steps"])
-        assert blocks.shape[1:] == {"W_xh": (8, len(set(text[:-1]))), "W_hh": (8, 8),
-                                    "W_hy": (len(set(text[1:])), 8)}[m["name"]]
-        np.testing.assert_allclose(blocks.sum(axis=0), m["preview_total"], rtol=1e-3,
-                                   atol=1e-5)
+        assert (
+            blocks.shape[1:]
+            == {"W_xh": (8, len(set(text[:-1]))), "W_hh": (8, 8), "W_hy": (len(set(text[1:])), 8)}[
+                m["name"]
+            ]
+        )
+        np.testing.assert_allclose(blocks.sum(axis=0), m["preview_total"], rtol=1e-3, atol=1e-5)
         assert len(m["preview_rows"]) == blocks.shape[1]
         assert len(m["preview_cols"]) == blocks.shape[2]
     by_name = {m["name"]: m for m in r["matrices"]}
@@ -240,8 +269,10 @@ def test_weight_sharing_total_matches_finite_differences(models):
         wp, wm = w.copy(), w.copy()
         wp[idx] += eps
         wm[idx] -= eps
-        fd[idx] = (elman_loss(models.char_rnn, models.char_vocab, text, "W_hh", wp)
-                   - elman_loss(models.char_rnn, models.char_vocab, text, "W_hh", wm)) / (2 * eps)
+        fd[idx] = (
+            elman_loss(models.char_rnn, models.char_vocab, text, "W_hh", wp)
+            - elman_loss(models.char_rnn, models.char_vocab, text, "W_hh", wm)
+        ) / (2 * eps)
     total = next(m for m in r["matrices"] if m["name"] == "W_hh")["total_norm"]
     assert total == pytest.approx(np.linalg.norm(fd), rel=1e-4)
 
@@ -263,8 +294,11 @@ def check_probabilities(model, vocab, r, temperature):
     """Each step's top-10 are the sampling distribution of the logits after prime + text."""
     ids = vocab.encode(r["prime"] + r["text"][:-1])
     first = model.layers[0]
-    x = ids[None].astype(np.int64) if isinstance(first, rnnlab.Embedding) \
+    x = (
+        ids[None].astype(np.int64)
+        if isinstance(first, rnnlab.Embedding)
         else one_hot(ids, len(vocab))
+    )
     logits = model.forward(x)[0, len(r["prime"]) - 1 :]  # one row per generation step
     for t, step in enumerate(r["steps"]):
         p = sampling_distribution(logits[t].astype(np.float64), temperature)
@@ -291,7 +325,10 @@ def test_vanishing_gradients_shapes_and_last_norm(models):
     check_json(r, "vanishing-gradients")
     assert r["length"] == 20 and r["spectral_radius"] == 1.0
     assert [(s["cell"], s["init"]) for s in r["series"]] == [
-        ("rnn", "orthogonal"), ("lstm", "orthogonal"), ("gru", "orthogonal")]
+        ("rnn", "orthogonal"),
+        ("lstm", "orthogonal"),
+        ("gru", "orthogonal"),
+    ]
     for s in r["series"]:
         assert len(s["norms"]) == 20
         assert s["norms"][-1] == pytest.approx(1.0)  # ∂(u·h_T)/∂h_T = u, a unit vector
@@ -309,21 +346,26 @@ def test_gated_cells_keep_gradients_longer_than_a_contracting_rnn(models, init):
 
 @pytest.mark.parametrize("init", ["orthogonal", "random"])
 def test_rnn_gradients_explode_with_spectral_radius_above_one(models, init):
-    norms = {g: data.vanishing_gradients(models, cells=["rnn"], init=init, spectral_radius=g,
-                                         length=40)["series"][0]["norms"]
-             for g in (0.8, 2.5)}
+    norms = {
+        g: data.vanishing_gradients(models, cells=["rnn"], init=init, spectral_radius=g, length=40)[
+            "series"
+        ][0]["norms"]
+        for g in (0.8, 2.5)
+    }
     assert norms[2.5][0] > 10.0  # grows going back in time
     assert norms[2.5][0] > norms[2.5][-1]
     assert norms[0.8][0] < 1e-3  # shrinks
-    clipped = data.vanishing_gradients(models, cells=["rnn"], init=init, spectral_radius=2.5,
-                                       length=40, clip=1.0)["series"][0]["norms"]
+    clipped = data.vanishing_gradients(
+        models, cells=["rnn"], init=init, spectral_radius=2.5, length=40, clip=1.0
+    )["series"][0]["norms"]
     assert max(clipped) <= 1.0 + 1e-9
 
 
 def test_vanishing_gradients_match_the_whole_sequence_layer(models):
     """The unrolled step copies backpropagate exactly as the whole-sequence layer does: the
     gradient they carry back to the initial state equals the layer's initial_state_grads."""
-    from rnnlab.viz.data import _fresh_layer, _step_backward, _step_copies, _unroll_forward
+    from rnnlab.viz.data import _fresh_layer
+    from rnnlab.viz.unrolled import step_backward, step_copies, unroll_forward
 
     for cell in ("rnn", "lstm", "gru"):
         layer = _fresh_layer(cell, 6, "random", 1.3, seed=3)
@@ -332,11 +374,11 @@ def test_vanishing_gradients_match_the_whole_sequence_layer(models):
         outputs = layer.forward(x)
         layer.backward(u, *([None] * (len(outputs) - 1)))
         full = layer.initial_state_grads
-        steps = _step_copies(layer, 9)
-        _unroll_forward(steps, x)
+        steps = step_copies(layer, 9)
+        unroll_forward(steps, x)
         d = [u] + [np.zeros((1, 6))] * (len(outputs) - 2)
         for t in range(8, -1, -1):
-            d = _step_backward(steps[t], d)
+            d = step_backward(steps[t], d)
         for a, b in zip(d, full, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
@@ -363,11 +405,11 @@ def test_bptt_flow_numbers_are_simple_rnn_backward(models):
     for b in r["backward"]:
         dh = np.array(b["dh"])
         assert len(dh) == H and len(b["delta"]) == H
-        np.testing.assert_allclose(dh, np.add(b["dh_from_output"], b["dh_from_next"]),
-                                   rtol=1e-3, atol=1e-6)
+        np.testing.assert_allclose(
+            dh, np.add(b["dh_from_output"], b["dh_from_next"]), rtol=1e-3, atol=1e-6
+        )
         # δ_t = dh_t ⊙ (1 − h_t²) (tanh), from the engine's bias gradient of step t
-        np.testing.assert_allclose(b["delta"], dh * (1 - hs[b["t"]] ** 2), rtol=2e-3,
-                                   atol=1e-6)
+        np.testing.assert_allclose(b["delta"], dh * (1 - hs[b["t"]] ** 2), rtol=2e-3, atol=1e-6)
         # step t's W_xh contribution δ_t x_tᵀ with one-hot x_t has norm ‖δ_t‖
         assert b["dW_xh_step_norm"] == pytest.approx(np.linalg.norm(b["delta"]), rel=1e-3)
     assert r["backward"][0]["dh_from_next"] == [0.0] * H  # nothing after the last step
@@ -393,8 +435,9 @@ def test_models_are_validated(models):
         ExplorerModels(models.char_lm, models.tiny_rnn, models.sentiment, models.char_lm)
     with pytest.raises(ValueError, match="Embedding\\(mask_zero\\)"):
         ExplorerModels(models.char_rnn, models.tiny_rnn, models.char_lm, models.char_lm)
-    bare = rnnlab.Sequential([rnnlab.Embedding(5, 3), rnnlab.LSTM(4, return_sequences=True),
-                              rnnlab.Dense(5)])
+    bare = rnnlab.Sequential(
+        [rnnlab.Embedding(5, 3), rnnlab.LSTM(4, return_sequences=True), rnnlab.Dense(5)]
+    )
     bare.build((None,))
     with pytest.raises(ValueError, match="no character vocabulary"):
         ExplorerModels(models.char_rnn, models.tiny_rnn, models.sentiment, bare)
@@ -418,8 +461,9 @@ def test_load_or_train_uses_the_cache_and_a_given_model(tmp_path, models, monkey
     assert any("ready" in line for line in lines) and not any("train" in line for line in lines)
 
     models.char_lm.save(tmp_path / "lm.safetensors")
-    given = ExplorerModels.load_or_train(tmp_path / "lm.safetensors", home=tmp_path / "home",
-                                         log=None)
+    given = ExplorerModels.load_or_train(
+        tmp_path / "lm.safetensors", home=tmp_path / "home", log=None
+    )
     assert given.sources["char_lm"] == str(tmp_path / "lm.safetensors")
     assert data.generation(given, steps=5) == data.generation(models, steps=5)
 
@@ -441,8 +485,9 @@ def test_a_stale_or_broken_cache_file_is_retrained(tmp_path, models, monkeypatch
     (folder / "tiny_rnn.safetensors").write_bytes(b"not a model")
     calls = []
 
-    def fake_train(corpus, units, seconds, seed=0, log=None, vocab=None, name="char_rnn",
-                   embedding=32):
+    def fake_train(
+        corpus, units, seconds, seed=0, log=None, vocab=None, name="char_rnn", embedding=32
+    ):
         calls.append((name, units))
         return models.tiny_rnn
 
@@ -453,8 +498,10 @@ def test_a_stale_or_broken_cache_file_is_retrained(tmp_path, models, monkeypatch
     assert calls == [("tiny_rnn", models_mod.TINY_UNITS)]
     assert any("cannot use the cached" in line for line in lines)
     assert "trained now" in loaded.sources["tiny_rnn"]
-    assert rnnlab.load_model(folder / "tiny_rnn.safetensors").count_params() == \
-        models.tiny_rnn.count_params()
+    assert (
+        rnnlab.load_model(folder / "tiny_rnn.safetensors").count_params()
+        == models.tiny_rnn.count_params()
+    )
 
 
 @pytest.mark.network
@@ -463,8 +510,9 @@ def test_load_or_train_from_scratch_within_budget(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     lines = []
     t0 = time.perf_counter()
-    trained = ExplorerModels.load_or_train(home=tmp_path / "home", budget_seconds=20,
-                                           log=lines.append)
+    trained = ExplorerModels.load_or_train(
+        home=tmp_path / "home", budget_seconds=20, log=lines.append
+    )
     elapsed = time.perf_counter() - t0
     assert elapsed < 60, lines  # 20 s on an idle 2-core machine; CI may be busier
     info = trained.describe()

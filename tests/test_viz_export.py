@@ -76,8 +76,9 @@ def test_html_is_self_contained(tmp_path, models, view):
     svg = text[text.index("<svg") : text.index("</svg>") + len("</svg>")]
     ET.fromstring(svg)  # the inline figure is well-formed SVG
     no_external_resources(text)
-    payload = re.search(r'<script type="application/json" id="view-data">(.*?)</script>',
-                        text, re.S).group(1)
+    payload = re.search(
+        r'<script type="application/json" id="view-data">(.*?)</script>', text, re.S
+    ).group(1)
     assert "</" not in payload
     assert json.loads(payload) == data.compute(view, models, SMALL[view])
 
@@ -141,30 +142,64 @@ def test_viz_command(tmp_path, cli_models):
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.output
     ET.parse(out)
-    result = runner.invoke(export.viz, ["generation", "--out", str(tmp_path / "g.png"),
-                                        "--text", "Hi", "--seed", "3", "--temperature", "0.5",
-                                        "--steps", "5"])
+    result = runner.invoke(
+        export.viz,
+        [
+            "generation",
+            "--out",
+            str(tmp_path / "g.png"),
+            "--text",
+            "Hi",
+            "--seed",
+            "3",
+            "--temperature",
+            "0.5",
+            "--steps",
+            "5",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert cli_models == [None, None]
 
 
 def test_viz_vanishing_gradients_needs_no_models(tmp_path, cli_models):
-    result = CliRunner().invoke(export.viz, [
-        "vanishing-gradients", "--out", str(tmp_path / "v.gif"), "--cells", "rnn,lstm",
-        "--init", "random", "--clip", "2", "--spectral-radius", "1.5", "--length", "6",
-        "--units", "4", "--fps", "20"])
+    result = CliRunner().invoke(
+        export.viz,
+        [
+            "vanishing-gradients",
+            "--out",
+            str(tmp_path / "v.gif"),
+            "--cells",
+            "rnn,lstm",
+            "--init",
+            "random",
+            "--clip",
+            "2",
+            "--spectral-radius",
+            "1.5",
+            "--length",
+            "6",
+            "--units",
+            "4",
+            "--fps",
+            "20",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "v.gif").read_bytes()[:6] == b"GIF89a"
     assert cli_models == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["unroll", "--out", "x.png", "--temperature", "1"], "--temperature does not apply"),
-    (["unroll", "--out", "x.jpg"], "expected a file name ending in"),
-    (["unroll", "--out", "x.png", "--text", ""], "expected text of 1 to 64"),
-    (["unroll", "--out", "x.png", "--model", "{model}"], "--model applies to the generation"),
-    (["nope", "--out", "x.png"], "Invalid value"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["unroll", "--out", "x.png", "--temperature", "1"], "--temperature does not apply"),
+        (["unroll", "--out", "x.jpg"], "expected a file name ending in"),
+        (["unroll", "--out", "x.png", "--text", ""], "expected text of 1 to 64"),
+        (["unroll", "--out", "x.png", "--model", "{model}"], "--model applies to the generation"),
+        (["nope", "--out", "x.png"], "Invalid value"),
+    ],
+)
 def test_viz_command_errors(tmp_path, cli_models, args, message):
     model = tmp_path / "m.safetensors"
     model.write_bytes(b"x")

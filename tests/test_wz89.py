@@ -72,12 +72,21 @@ def test_turing_machine_traces_by_hand():
         return [(a.state, a.read, a.write, a.move_right, a.next_state) for a in run_machine(s)]
 
     assert trace("()") == [
-        ("R", "(", "(", True, "R"), ("R", ")", "X", False, "L"), ("L", "(", "X", True, "R"),
-        ("R", "X", "X", True, "R"), ("R", "A", "A", False, "C"), ("C", "X", "X", False, "C"),
-        ("C", "X", "X", False, "C"), ("C", "A", "A", None, "YES")]
+        ("R", "(", "(", True, "R"),
+        ("R", ")", "X", False, "L"),
+        ("L", "(", "X", True, "R"),
+        ("R", "X", "X", True, "R"),
+        ("R", "A", "A", False, "C"),
+        ("C", "X", "X", False, "C"),
+        ("C", "X", "X", False, "C"),
+        ("C", "A", "A", None, "YES"),
+    ]
     assert trace(")(") == [("R", ")", "X", False, "L"), ("L", "A", "A", None, "NO")]
-    assert trace("(") == [("R", "(", "(", True, "R"), ("R", "A", "A", False, "C"),
-                          ("C", "(", "(", None, "NO")]
+    assert trace("(") == [
+        ("R", "(", "(", True, "R"),
+        ("R", "A", "A", False, "C"),
+        ("C", "(", "(", None, "NO"),
+    ]
 
 
 def test_turing_machine_decides_balance_for_every_short_string():
@@ -114,8 +123,9 @@ def test_oscillator_stream():
 
 
 # -- criteria: accept a perfect predictor, reject bad ones -------------------------------------
-@pytest.mark.parametrize("name", ["pipelined-xor", "sequence-recognition", "delayed-nonmatch",
-                                  "turing-parentheses"])
+@pytest.mark.parametrize(
+    "name", ["pipelined-xor", "sequence-recognition", "delayed-nonmatch", "turing-parentheses"]
+)
 def test_binary_criterion_accepts_perfect_and_rejects_bad(name):
     task = get_task(name)
     _, d, mask = _take(task.make_stream(np.random.default_rng(4)), 3000)
@@ -167,8 +177,7 @@ def test_free_running_criterion_on_hand_made_networks():
 def test_rtrl_learns_to_oscillate_0101_with_teacher_forcing():
     result = run(get_task("oscillate-0101"), seed=0, teacher_forcing=True, max_steps=5000)
     assert result["solved"] and result["steps"] <= 5000
-    assert set(result) >= {"task", "units", "teacher_forcing", "seed", "solved", "steps",
-                           "seconds"}
+    assert set(result) >= {"task", "units", "teacher_forcing", "seed", "solved", "steps", "seconds"}
     assert result["units"] == 1 and result["teacher_forcing"] is True
 
 
@@ -213,40 +222,68 @@ def test_bad_arguments():
 
 # -- CLI ------------------------------------------------------------------------------------------
 def test_cli_json_has_the_required_keys():
-    result = CliRunner().invoke(experiment, ["wz89", "--task", "oscillate-0101", "--seeds", "2",
-                                             "--max-steps", "2000", "--json"])
+    result = CliRunner().invoke(
+        experiment,
+        ["wz89", "--task", "oscillate-0101", "--seeds", "2", "--max-steps", "2000", "--json"],
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert [(r["task"], r["teacher_forcing"]) for r in rows] == [("oscillate-0101", False),
-                                                                  ("oscillate-0101", True)]
+    assert [(r["task"], r["teacher_forcing"]) for r in rows] == [
+        ("oscillate-0101", False),
+        ("oscillate-0101", True),
+    ]
     for row in rows:
-        assert set(row) >= {"task", "units", "teacher_forcing", "seeds", "solved",
-                            "median_steps", "seconds"}
+        assert set(row) >= {
+            "task",
+            "units",
+            "teacher_forcing",
+            "seeds",
+            "solved",
+            "median_steps",
+            "seconds",
+        }
         assert row["seeds"] == 2 and row["units"] == 1
     assert rows[1]["solved"] == 2 and rows[1]["median_steps"] > 0
     assert rows[0]["solved"] == 0 and rows[0]["median_steps"] is None
 
 
 def test_cli_table_and_options():
-    result = CliRunner().invoke(experiment, ["wz89", "--task", "pipelined-xor", "--delay", "2",
-                                             "--seeds", "1", "--units", "3",
-                                             "--no-teacher-forcing", "--max-steps", "500"])
+    result = CliRunner().invoke(
+        experiment,
+        [
+            "wz89",
+            "--task",
+            "pipelined-xor",
+            "--delay",
+            "2",
+            "--seeds",
+            "1",
+            "--units",
+            "3",
+            "--no-teacher-forcing",
+            "--max-steps",
+            "500",
+        ],
+    )
     assert result.exit_code == 0, result.output
     header, row = result.output.strip().splitlines()
     assert "median steps" in header and row.split()[:4] == ["pipelined-xor", "τ=2", "3", "no"]
     assert "0/1" in row
 
 
-@pytest.mark.parametrize("args", [
-    ["--task", "no-such-task"],
-    ["--seeds", "0"],
-    ["--units", "3"],  # needs --task
-    ["--task", "oscillate-sine", "--delay", "3"],
-    ["--task", "pipelined-xor", "--delay", "7"],
-    ["--task", "turing-parentheses", "--units", "2"],
-    ["--task", "oscillate-0101", "--max-steps", "-5"],
-    ["--task", "oscillate-0101", "--learning-rate", "0"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--task", "no-such-task"],
+        ["--seeds", "0"],
+        ["--units", "3"],  # needs --task
+        ["--task", "oscillate-sine", "--delay", "3"],
+        ["--task", "pipelined-xor", "--delay", "7"],
+        ["--task", "turing-parentheses", "--units", "2"],
+        ["--task", "oscillate-0101", "--max-steps", "-5"],
+        ["--task", "oscillate-0101", "--learning-rate", "0"],
+    ],
+)
 def test_cli_bad_options_exit_2(args):
     result = CliRunner().invoke(experiment, ["wz89", *args])
     assert result.exit_code == 2, result.output
@@ -254,6 +291,12 @@ def test_cli_bad_options_exit_2(args):
 
 
 def test_task_names_are_the_papers_seven():
-    assert TASK_NAMES == ("pipelined-xor", "sequence-recognition", "delayed-nonmatch",
-                          "turing-parentheses", "oscillate-0101", "oscillate-00110011",
-                          "oscillate-sine")
+    assert TASK_NAMES == (
+        "pipelined-xor",
+        "sequence-recognition",
+        "delayed-nonmatch",
+        "turing-parentheses",
+        "oscillate-0101",
+        "oscillate-00110011",
+        "oscillate-sine",
+    )

@@ -57,11 +57,13 @@ def check_mask(mask, who: str, shape: tuple[int, int]) -> np.ndarray | None:
     if mask is None:
         return None
     if not isinstance(mask, np.ndarray):
-        raise TypeError(f"{who}: expected mask as a bool NumPy array of shape {shape}, "
-                        f"got {describe(mask)}")
+        raise TypeError(
+            f"{who}: expected mask as a bool NumPy array of shape {shape}, got {describe(mask)}"
+        )
     if mask.dtype != np.bool_:
-        raise TypeError(f"{who}: expected mask of dtype bool (True = valid step), "
-                        f"got dtype {mask.dtype}")
+        raise TypeError(
+            f"{who}: expected mask of dtype bool (True = valid step), got dtype {mask.dtype}"
+        )
     if mask.shape != shape:
         raise ValueError(f"{who}: expected mask of shape (batch, time) = {shape}, got {mask.shape}")
     return mask
@@ -71,8 +73,10 @@ def check_prediction(y_pred, who: str, dtype: np.dtype) -> np.ndarray:
     """A loss or metric prediction: real, finite, shape (..., features) with ≥ 1 feature."""
     y_pred = as_float_array(y_pred, who, dtype, "y_pred")
     if y_pred.ndim == 0 or y_pred.shape[-1] == 0:
-        raise ValueError(f"{who}: expected y_pred of shape (..., features) with at least one "
-                         f"feature, got shape {y_pred.shape}")
+        raise ValueError(
+            f"{who}: expected y_pred of shape (..., features) with at least one "
+            f"feature, got shape {y_pred.shape}"
+        )
     return y_pred
 
 
@@ -83,8 +87,10 @@ def check_class_ids(y_true: np.ndarray, classes: int, mask: np.ndarray | None, w
         bad &= mask
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{who}: expected class ids in [0, {classes}) in y_true, "
-                         f"got {int(y_true[index])} at index {index}")
+        raise ValueError(
+            f"{who}: expected class ids in [0, {classes}) in y_true, "
+            f"got {int(y_true[index])} at index {index}"
+        )
 
 
 def check_position_mask(mask, who: str, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -92,11 +98,14 @@ def check_position_mask(mask, who: str, shape: tuple[int, ...]) -> np.ndarray | 
     if mask is None:
         return None
     if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
-        raise TypeError(f"{who}: expected mask as a bool array of shape {shape} "
-                        f"(True = position counts), got {describe(mask)}")
+        raise TypeError(
+            f"{who}: expected mask as a bool array of shape {shape} "
+            f"(True = position counts), got {describe(mask)}"
+        )
     if mask.shape != shape:
-        raise ValueError(f"{who}: expected mask of shape y_pred.shape[:-1] = {shape}, "
-                         f"got {mask.shape}")
+        raise ValueError(
+            f"{who}: expected mask of shape y_pred.shape[:-1] = {shape}, got {mask.shape}"
+        )
     return mask
 
 
@@ -130,8 +139,9 @@ def check_choice(value, who: str, name: str, choices) -> object:
     return value
 
 
-def check_in_range(x: np.ndarray, low: float, high: float, who: str, what: str,
-                   hint: str = "") -> None:
+def check_in_range(
+    x: np.ndarray, low: float, high: float, who: str, what: str, hint: str = ""
+) -> None:
     """Raise ValueError naming the first element of x outside [low, high]."""
     bad = (x < low) | (x > high)
     if bad.any():

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .experiments.cli import comma_list as _csv
 
 EXIT_USAGE = 2
 
@@ -45,33 +46,6 @@ def main(ctx, debug):
     ctx.obj["debug"] = debug
 
 
-# -- data -------------------------------------------------------------------------------------
-@main.group()
-def data():
-    """List and fetch datasets (cached in $RNNLAB_HOME, default ~/.cache/rnnlab)."""
-
-
-@data.command("list")
-def data_list():
-    """The registered datasets, their sources and licences."""
-    from . import datasets
-
-    for entry in datasets.list_datasets():
-        click.echo(f"{entry.name}: {entry.description}")
-        click.echo(f"    source: {entry.source} ({entry.archive}, sha256 {entry.sha256[:16]}…)")
-        click.echo(f"    licence: {entry.licence}")
-
-
-@data.command("fetch")
-@click.argument("name")
-def data_fetch(name):
-    """Download NAME (pinned, checked by sha256) into the cache."""
-    from . import datasets
-
-    path = datasets.fetch(name)
-    click.echo(f"{name}: {path}")
-
-
 # -- info -------------------------------------------------------------------------------------
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
@@ -80,12 +54,15 @@ def info(file):
     from .io import inspect_file
 
     summary = inspect_file(file)
-    click.echo(f"{file}: {summary['format']} v{summary['format_version']}, "
-               f"{summary['file_size']:,} bytes")
+    click.echo(
+        f"{file}: {summary['format']} v{summary['format_version']}, {summary['file_size']:,} bytes"
+    )
     config = summary.get("config")
     if config:
-        click.echo(f"model {config.get('name')!r}: "
-                   f"{', '.join(layer['class_name'] for layer in config.get('layers', []))}")
+        click.echo(
+            f"model {config.get('name')!r}: "
+            f"{', '.join(layer['class_name'] for layer in config.get('layers', []))}"
+        )
         meta = config.get("metadata") or {}
         if isinstance(meta.get("vocab"), dict):
             click.echo(f"vocabulary: {len(meta['vocab'].get('chars', []))} characters")
@@ -126,30 +103,56 @@ def sample(model_file, prime, length, temperature, top_k, top_p, seed):
 def _train_options(f):
     options = [
         click.option("--data", "dataset", default=None, help="A registered dataset name."),
-        click.option("--text", "text_file", type=click.Path(path_type=Path), default=None,
-                     help="Train on your own UTF-8 text file instead."),
-        click.option("--cell", type=click.Choice(["lstm", "gru", "rnn"]), default="lstm",
-                     show_default=True),
+        click.option(
+            "--text",
+            "text_file",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Train on your own UTF-8 text file instead.",
+        ),
+        click.option(
+            "--cell", type=click.Choice(["lstm", "gru", "rnn"]), default="lstm", show_default=True
+        ),
         click.option("--units", type=click.IntRange(1), default=256, show_default=True),
-        click.option("--layers", "n_layers", type=click.IntRange(1), default=1,
-                     show_default=True),
+        click.option("--layers", "n_layers", type=click.IntRange(1), default=1, show_default=True),
         click.option("--embedding", type=click.IntRange(1), default=64, show_default=True),
-        click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
-                     show_default=True),
+        click.option(
+            "--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True
+        ),
         click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True),
-        click.option("--k1", type=click.IntRange(1), default=64, show_default=True,
-                     help="Steps per truncated-BPTT update."),
-        click.option("--k2", type=click.IntRange(1), default=None,
-                     help="Steps the gradient flows back (≥ k1; default k1)."),
-        click.option("--segment-length", type=click.IntRange(1), default=4096,
-                     show_default=True, help="Start from zero state this often."),
-        click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3,
-                     show_default=True),
-        click.option("--clipnorm", type=click.FloatRange(0, min_open=True), default=5.0,
-                     show_default=True),
+        click.option(
+            "--k1",
+            type=click.IntRange(1),
+            default=64,
+            show_default=True,
+            help="Steps per truncated-BPTT update.",
+        ),
+        click.option(
+            "--k2",
+            type=click.IntRange(1),
+            default=None,
+            help="Steps the gradient flows back (≥ k1; default k1).",
+        ),
+        click.option(
+            "--segment-length",
+            type=click.IntRange(1),
+            default=4096,
+            show_default=True,
+            help="Start from zero state this often.",
+        ),
+        click.option(
+            "--lr", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True
+        ),
+        click.option(
+            "--clipnorm", type=click.FloatRange(0, min_open=True), default=5.0, show_default=True
+        ),
         click.option("--epochs", type=click.IntRange(1), default=None),
-        click.option("--seconds", type=click.FloatRange(0, min_open=True), default=None,
-                     help="Training time budget."),
+        click.option(
+            "--seconds",
+            type=click.FloatRange(0, min_open=True),
+            default=None,
+            help="Training time budget.",
+        ),
         click.option("--eval-every", type=click.IntRange(1), default=200, show_default=True),
         click.option("--seed", type=int, default=0, show_default=True),
     ]
@@ -173,16 +176,45 @@ def _load_corpus(dataset, text_file):
 
 @main.command()
 @_train_options
-@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Write a resumable checkpoint here.")
+@click.option(
+    "--checkpoint-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write a resumable checkpoint here.",
+)
 @click.option("--checkpoint-every", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from --checkpoint-dir.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("model.safetensors"), show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("model.safetensors"),
+    show_default=True,
+)
 @click.option("--quiet", is_flag=True)
-def train(dataset, text_file, cell, units, n_layers, embedding, dropout, batch_size, k1, k2,
-          segment_length, lr, clipnorm, epochs, seconds, eval_every, seed, checkpoint_dir,
-          checkpoint_every, resume, out, quiet):
+def train(
+    dataset,
+    text_file,
+    cell,
+    units,
+    n_layers,
+    embedding,
+    dropout,
+    batch_size,
+    k1,
+    k2,
+    segment_length,
+    lr,
+    clipnorm,
+    epochs,
+    seconds,
+    eval_every,
+    seed,
+    checkpoint_dir,
+    checkpoint_every,
+    resume,
+    out,
+    quiet,
+):
     """Train a character-level model by truncated BPTT and save it to --out."""
     from .training.charlm import CharLMSettings
 
@@ -190,21 +222,51 @@ def train(dataset, text_file, cell, units, n_layers, embedding, dropout, batch_s
         raise click.UsageError("give --epochs N or --seconds S (or both)")
     if resume and checkpoint_dir is None:
         raise click.UsageError("--resume needs --checkpoint-dir")
-    settings = CharLMSettings(cell=cell, units=units, layers=n_layers, embedding=embedding,
-                              dropout=dropout, batch_size=batch_size, k1=k1, k2=k2,
-                              segment_length=segment_length, learning_rate=lr,
-                              clipnorm=clipnorm, seed=seed)
+    settings = CharLMSettings(
+        cell=cell,
+        units=units,
+        layers=n_layers,
+        embedding=embedding,
+        dropout=dropout,
+        batch_size=batch_size,
+        k1=k1,
+        k2=k2,
+        segment_length=segment_length,
+        learning_rate=lr,
+        clipnorm=clipnorm,
+        seed=seed,
+    )
     settings.validate()
-    run = _run_training(dataset, text_file, settings, epochs=epochs, seconds=seconds,
-                        eval_every=eval_every, checkpoint_dir=checkpoint_dir,
-                        checkpoint_every=checkpoint_every, resume=resume, quiet=quiet)
+    run = _run_training(
+        dataset,
+        text_file,
+        settings,
+        epochs=epochs,
+        seconds=seconds,
+        eval_every=eval_every,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        quiet=quiet,
+    )
     run.model.save(out)
     click.echo(f"saved {out}")
     click.echo(f"validation loss: {run.val_loss:.3f} nats/char")
 
 
-def _run_training(dataset, text_file, settings, *, epochs, seconds, eval_every,
-                  checkpoint_dir=None, checkpoint_every=100, resume=False, quiet=False):
+def _run_training(
+    dataset,
+    text_file,
+    settings,
+    *,
+    epochs,
+    seconds,
+    eval_every,
+    checkpoint_dir=None,
+    checkpoint_every=100,
+    resume=False,
+    quiet=False,
+):
     """`train` and `demo`: rnnlab.training.train_char_lm with a progress bar and its lines."""
     from .training.charlm import train_char_lm
 
@@ -217,10 +279,19 @@ def _run_training(dataset, text_file, settings, *, epochs, seconds, eval_every,
             click.echo(line)
 
     try:
-        return train_char_lm(corpus, settings, epochs=epochs, seconds=seconds, source=source,
-                             eval_every=eval_every, checkpoint_dir=checkpoint_dir,
-                             checkpoint_every=checkpoint_every, resume=resume,
-                             on_progress=bar.update, log=log)
+        return train_char_lm(
+            corpus,
+            settings,
+            epochs=epochs,
+            seconds=seconds,
+            source=source,
+            eval_every=eval_every,
+            checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+            on_progress=bar.update,
+            log=log,
+        )
     finally:
         bar.close()
 
@@ -243,9 +314,15 @@ class _Bar:
             by_time = self.seconds is not None
             total = float(self.seconds) if by_time else self.epochs * windows_per_epoch
             self.by_time = by_time
-            self.bar = tqdm(total=total, unit="s" if by_time else "step", dynamic_ncols=True,
-                            mininterval=0.5, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} "
-                            "{unit} [{elapsed}]{postfix}" if by_time else None)
+            self.bar = tqdm(
+                total=total,
+                unit="s" if by_time else "step",
+                dynamic_ncols=True,
+                mininterval=0.5,
+                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} {unit} [{elapsed}]{postfix}"
+                if by_time
+                else None,
+            )
         now = progress.seconds if self.by_time else progress.steps
         self.bar.update(min(now, self.bar.total) - self.last)
         self.last = min(now, self.bar.total)
@@ -262,40 +339,63 @@ class _Bar:
 
 
 # -- bench ------------------------------------------------------------------------------------
-def _csv(choices):
-    def convert(ctx, param, value):
-        items = [v.strip() for v in value.split(",") if v.strip()]
-        bad = [v for v in items if v not in choices]
-        if not items or bad:
-            raise click.BadParameter(f"expected a comma-separated list from {list(choices)}, "
-                                     f"got {value!r}")
-        return tuple(items)
-    return convert
-
-
 @main.command()
-@click.option("--cells", default="rnn,lstm,gru", show_default=True,
-              callback=_csv(("rnn", "lstm", "gru")))
-@click.option("--configs", default="C1,C2,C3,C4", show_default=True,
-              callback=_csv(("C1", "C2", "C3", "C4")),
-              help="C1 (32,64,64,128) C2 (32,64,128,256) C3 (64,128,256,512) C4 (1,256,64,128)")
-@click.option("--sweep", type=click.Choice(["H", "T"]), default=None,
-              help="Instead of --configs: vary H (64…1024) or T (16…256) around C2.")
-@click.option("--modes", default="train,inference", show_default=True,
-              callback=_csv(("train", "inference")))
-@click.option("--against", type=click.Choice(["torch", "none"]), default="torch",
-              show_default=True, help="Time a reference side by side (torch), or rnnlab alone.")
-@click.option("--reference", "reference_path",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="The reference: a Python file defining load() (default: "
-                   "benchmarks/torch_reference.py of the source checkout rnnlab runs from).")
-@click.option("--repeats", type=click.IntRange(1), default=5, show_default=True,
-              help="Timed calls per side per row and round.")
-@click.option("--rounds", type=click.IntRange(1), default=3, show_default=True,
-              help="Passes over all rows (samples spread over the run).")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
-              help="Write the results to this file, or to DIR/bench-<cpu>.json for a directory "
-                   "(compared with the earlier results of the same CPU model).")
+@click.option(
+    "--cells", default="rnn,lstm,gru", show_default=True, callback=_csv(("rnn", "lstm", "gru"))
+)
+@click.option(
+    "--configs",
+    default="C1,C2,C3,C4",
+    show_default=True,
+    callback=_csv(("C1", "C2", "C3", "C4")),
+    help="C1 (32,64,64,128) C2 (32,64,128,256) C3 (64,128,256,512) C4 (1,256,64,128)",
+)
+@click.option(
+    "--sweep",
+    type=click.Choice(["H", "T"]),
+    default=None,
+    help="Instead of --configs: vary H (64…1024) or T (16…256) around C2.",
+)
+@click.option(
+    "--modes", default="train,inference", show_default=True, callback=_csv(("train", "inference"))
+)
+@click.option(
+    "--against",
+    type=click.Choice(["torch", "none"]),
+    default="torch",
+    show_default=True,
+    help="Time a reference side by side (torch), or rnnlab alone.",
+)
+@click.option(
+    "--reference",
+    "reference_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The reference: a Python file defining load() (default: "
+    "benchmarks/torch_reference.py of the source checkout rnnlab runs from).",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="Timed calls per side per row and round.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(1),
+    default=3,
+    show_default=True,
+    help="Passes over all rows (samples spread over the run).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the results to this file, or to DIR/bench-<cpu>.json for a directory "
+    "(compared with the earlier results of the same CPU model).",
+)
 def bench(cells, configs, sweep, modes, against, reference_path, repeats, rounds, json_path):
     """Time rnnlab's layers against torch.nn in the same process (medians, interleaved)."""
     from . import bench as benchmod
@@ -303,32 +403,49 @@ def bench(cells, configs, sweep, modes, against, reference_path, repeats, rounds
     if sweep is not None:
         configs = tuple(benchmod.SWEEPS[sweep])
     if reference_path is not None and against == "none":
-        raise click.BadParameter("--reference names the side to time against; "
-                                 "it cannot go with --against none", param_hint="--reference")
+        raise click.BadParameter(
+            "--reference names the side to time against; it cannot go with --against none",
+            param_hint="--reference",
+        )
     reference = None
     if against == "torch":
         try:
             reference = benchmod.load_reference(reference_path)
         except benchmod.ReferenceUnavailable as err:
-            click.echo(f"the reference is unavailable: {err}; timing rnnlab alone "
-                       "(as --against none)")
+            click.echo(
+                f"the reference is unavailable: {err}; timing rnnlab alone (as --against none)"
+            )
     env = benchmod.environment(reference)
     cpu = env["cpu"]
     if json_path is not None:
         json_path = benchmod.output_path(json_path, cpu)  # refuses another CPU's file
     ref = "none" if reference is None else f"{reference.name} {reference.version}"
-    click.echo(f"# {env['date']}, numpy {env['numpy']}, reference {ref}, {env['machine']}, "
-               f"{env['cores']} cores, BLAS {env['blas']}, "
-               f"{env['openblas_env'] or 'no OPENBLAS_*'}")
-    click.echo(f"# CPU: {benchmod.describe_cpu(cpu)}; its results file: "
-               f"{benchmod.results_path('.', cpu).name}")
+    click.echo(
+        f"# {env['date']}, numpy {env['numpy']}, reference {ref}, {env['machine']}, "
+        f"{env['cores']} cores, BLAS {env['blas']}, "
+        f"{env['openblas_env'] or 'no OPENBLAS_*'}"
+    )
+    click.echo(
+        f"# CPU: {benchmod.describe_cpu(cpu)}; its results file: "
+        f"{benchmod.results_path('.', cpu).name}"
+    )
     peaks = benchmod.gemm_peak(reference)
     measured = ", ".join(f"{name} {v:.0f}" for name, v in peaks.items() if name != "peak")
-    click.echo(f"# float32 GEMM peak (1024³) measured here: {measured} → {peaks['peak']:.0f} "
-               f"GFLOP/s; median of {rounds} rounds × {repeats} timed calls per side")
+    click.echo(
+        f"# float32 GEMM peak (1024³) measured here: {measured} → {peaks['peak']:.0f} "
+        f"GFLOP/s; median of {rounds} rounds × {repeats} timed calls per side"
+    )
     click.echo(benchmod.header("torch" if reference is None else reference.name))
-    records = benchmod.run(cells, configs, modes, reference=reference, repeats=repeats,
-                           peak=peaks["peak"], log=click.echo, rounds=rounds)
+    records = benchmod.run(
+        cells,
+        configs,
+        modes,
+        reference=reference,
+        repeats=repeats,
+        peak=peaks["peak"],
+        log=click.echo,
+        rounds=rounds,
+    )
     click.echo("# speed ratio = reference time / rnnlab time (> 1: rnnlab is faster)")
     if json_path is not None:
         baseline = benchmod.find_baseline(json_path, cpu, records)
@@ -342,42 +459,21 @@ def bench(cells, configs, sweep, modes, against, reference_path, repeats, rounds
         click.echo(f"wrote {json_path}")
 
 
-# -- experiments -------------------------------------------------------------------------------
-@click.command("online-vs-bptt")
-@click.option("--learners", default="rtrl,snap1,uoro,tbptt,bptt-segments", show_default=True,
-              callback=_csv(("rtrl", "snap1", "uoro", "tbptt", "bptt-segments")))
-@click.option("--steps", type=click.IntRange(1100), default=20000, show_default=True)
-@click.option("--units", type=click.IntRange(1, 256), default=16, show_default=True)
-@click.option("--delay", type=click.IntRange(1, 50), default=2, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=0.003, show_default=True)
-@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the loss curves as a PNG here.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def online_vs_bptt(learners, steps, units, delay, lr, seed, out, as_json):
-    """Exact RTRL, UORO, SnAp-1, truncated and segment-wise BPTT on a delayed XOR stream."""
-    from .online import compare
-
-    results = compare.run(learners, steps=steps, units=units, delay=delay, seed=seed,
-                          learning_rate=lr)
-    if as_json:
-        click.echo(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
-    else:
-        click.echo(f"delayed XOR (delay {delay}), SimpleRNN({units}), {steps:,} steps, "
-                   f"Adam lr {lr}, seed {seed}")
-        click.echo(compare.table(results))
-    if out is not None:
-        compare.plot(results, out, title=f"delayed XOR (delay {delay}), online")
-        if not as_json:
-            click.echo(f"wrote {out}")
-
-
 # -- demo -------------------------------------------------------------------------------------
 @main.command()
-@click.option("--seconds", type=click.FloatRange(1), default=360.0, show_default=True,
-              help="Training time budget.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("results/demo"), show_default=True)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(1),
+    default=360.0,
+    show_default=True,
+    help="Training time budget.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/demo"),
+    show_default=True,
+)
 @click.option("--units", type=click.IntRange(1), default=256, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo(seconds, out, units, seed):
@@ -387,15 +483,18 @@ def demo(seconds, out, units, seed):
     from .viz import plot_loss_curve
 
     settings = CharLMSettings(units=units, seed=seed)
-    run = _run_training("shakespeare", None, settings, epochs=None, seconds=seconds,
-                        eval_every=150)
+    run = _run_training("shakespeare", None, settings, epochs=None, seconds=seconds, eval_every=150)
     model, vocab, trainer = run.model, run.vocab, run.trainer
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.safetensors")
     history = trainer.progress.history
     if history:
-        plot_loss_curve(history, out / "loss.png", title="char-LSTM on Shakespeare",
-                        val_label="validation (first 60,000 characters)")
+        plot_loss_curve(
+            history,
+            out / "loss.png",
+            title="char-LSTM on Shakespeare",
+            val_label="validation (first 60,000 characters)",
+        )
     prime = "ROMEO:\n"
     click.echo("\n--- sample (temperature 0.8) ---")
     click.echo(prime, nl=False)
@@ -404,12 +503,15 @@ def demo(seconds, out, units, seed):
         text.append(ch)
         click.echo(ch, nl=False)
     click.echo("\n---")
-    summary = {"validation_loss_nats_per_char": run.val_loss,
-               "trained_chars": trainer.progress.tokens,
-               "train_seconds": trainer.progress.seconds,
-               "chars_per_second": trainer.progress.tokens / max(trainer.progress.seconds, 1e-9),
-               "settings": dataclasses.asdict(settings), "history": history,
-               "sample": prime + "".join(text)}
+    summary = {
+        "validation_loss_nats_per_char": run.val_loss,
+        "trained_chars": trainer.progress.tokens,
+        "train_seconds": trainer.progress.seconds,
+        "chars_per_second": trainer.progress.tokens / max(trainer.progress.seconds, 1e-9),
+        "settings": dataclasses.asdict(settings),
+        "history": history,
+        "sample": prime + "".join(text),
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     click.echo(f"results in {out}/ (model.safetensors, loss.png, summary.json)")
     click.echo(f"validation loss: {run.val_loss:.3f} nats/char")
@@ -417,11 +519,12 @@ def demo(seconds, out, units, seed):
 
 def _register_commands() -> None:
     """Commands defined next to the code they drive."""
+    from .datasets.cli import data
     from .experiments.cli import experiment
     from .viz.explore import explore
     from .viz.export import viz
 
-    experiment.add_command(online_vs_bptt)
+    main.add_command(data)
     main.add_command(experiment)
     main.add_command(explore)
     main.add_command(viz)

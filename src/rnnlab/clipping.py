@@ -53,7 +53,8 @@ def check_finite_gradient(g: Array, who: str, key: str) -> None:
 def _on_kernels(*arrays: Array | None) -> bool:
     """True when the compiled kernels can update these float32 C-contiguous arrays."""
     return native.available() and all(
-        a is None or (a.dtype == np.float32 and a.flags.c_contiguous) for a in arrays)
+        a is None or (a.dtype == np.float32 and a.flags.c_contiguous) for a in arrays
+    )
 
 
 # -- clipping --------------------------------------------------------------------------------
@@ -126,9 +127,14 @@ def clip_by_global_norm(
     return _clip_by_global_norm(check_grads(grads, who), max_norm, who)
 
 
-def clip(grads: dict[str, Array], *, clipvalue: float | None = None,
-         clipnorm: float | None = None, global_clipnorm: float | None = None,
-         who: str = "clip") -> dict[str, Array]:
+def clip(
+    grads: dict[str, Array],
+    *,
+    clipvalue: float | None = None,
+    clipnorm: float | None = None,
+    global_clipnorm: float | None = None,
+    who: str = "clip",
+) -> dict[str, Array]:
     """Apply the clipping an optimizer was configured with, in Keras' order (value, then each
     tensor's norm, then the global norm), to gradients `check_grads` accepted. New arrays."""
     if clipvalue is not None:

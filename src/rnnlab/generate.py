@@ -39,19 +39,29 @@ class Vocabulary(Protocol):
 
 def check_sampling(temperature, top_k, top_p) -> None:
     """Validate sampling options (shared by the API and the CLI)."""
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) \
-            or not np.isfinite(temperature) or temperature < 0:
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, numbers.Real)
+        or not np.isfinite(temperature)
+        or temperature < 0
+    ):
         raise ValueError(f"expected temperature ≥ 0, got {temperature!r}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral)
-                              or top_k < 1):
+    if top_k is not None and (
+        isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1
+    ):
         raise ValueError(f"expected top_k to be a positive int or None, got {top_k!r}")
-    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, numbers.Real)
-                              or not 0 < top_p <= 1):
+    if top_p is not None and (
+        isinstance(top_p, bool) or not isinstance(top_p, numbers.Real) or not 0 < top_p <= 1
+    ):
         raise ValueError(f"expected top_p in (0, 1] or None, got {top_p!r}")
 
 
-def sampling_distribution(logits: np.ndarray, temperature: float = 1.0,
-                          top_k: int | None = None, top_p: float | None = None) -> np.ndarray:
+def sampling_distribution(
+    logits: np.ndarray,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> np.ndarray:
     """The probabilities to sample the next token from, given logits (V,)."""
     check_sampling(temperature, top_k, top_p)
     z = np.asarray(logits, dtype=np.float64)
@@ -137,9 +147,16 @@ def _check_stream_args(model, prime, length, temperature, top_k, top_p, who: str
     check_sampling(temperature, top_k, top_p)
 
 
-def sample_steps(model: Sequential, vocab: Vocabulary, prime: str = "\n", length: int = 300,
-                 temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, seed: int | None = None) -> Iterator[SampleStep]:
+def sample_steps(
+    model: Sequential,
+    vocab: Vocabulary,
+    prime: str = "\n",
+    length: int = 300,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> Iterator[SampleStep]:
     """Yield `length` SampleSteps after `prime`, lazily (nothing is computed ahead).
 
     The recurrent layers carry their state between steps and get their own state and
@@ -164,24 +181,41 @@ def sample_steps(model: Sequential, vocab: Vocabulary, prime: str = "\n", length
             p = sampling_distribution(last, temperature, top_k, top_p)
             token = int(rng.choice(len(p), p=p))
             text = vocab.decode([token])
-            hidden = np.zeros(0) if last_rnn is None \
-                else np.array(last_rnn.states[0][0], dtype=np.float64)  # (H,)
+            hidden = (
+                np.zeros(0)
+                if last_rnn is None
+                else np.array(last_rnn.states[0][0], dtype=np.float64)
+            )  # (H,)
             yield SampleStep(t, current, hidden, p, token, text)
             current = text
             ids = np.array([[token]], dtype=np.int64)
 
 
-def stream(model: Sequential, vocab: Vocabulary, prime: str = "\n", length: int = 300,
-           temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-           seed: int | None = None) -> Iterator[str]:
+def stream(
+    model: Sequential,
+    vocab: Vocabulary,
+    prime: str = "\n",
+    length: int = 300,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> Iterator[str]:
     """Yield `length` sampled characters (tokens decoded one by one) after `prime`."""
     _check_stream_args(model, prime, length, temperature, top_k, top_p, "stream")
     for step in sample_steps(model, vocab, prime, length, temperature, top_k, top_p, seed):
         yield step.text
 
 
-def generate(model: Sequential, vocab: Vocabulary, prime: str = "\n", length: int = 300,
-             temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-             seed: int | None = None) -> str:
+def generate(
+    model: Sequential,
+    vocab: Vocabulary,
+    prime: str = "\n",
+    length: int = 300,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> str:
     """The text `stream` yields, joined (without the prime)."""
     return "".join(stream(model, vocab, prime, length, temperature, top_k, top_p, seed))

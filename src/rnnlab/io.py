@@ -54,12 +54,19 @@ SUPPORTED_VERSIONS = ("1",)
 MAX_HEADER_BYTES = 100_000_000  # also safetensors' own limit (a little under 100 MiB)
 
 # safetensors dtype name <-> NumPy dtype (little-endian)
-_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8"),
-           "U8": np.dtype("u1"), "BOOL": np.dtype("?")}
+_DTYPES = {
+    "F32": np.dtype("<f4"),
+    "F64": np.dtype("<f8"),
+    "I64": np.dtype("<i8"),
+    "U8": np.dtype("u1"),
+    "BOOL": np.dtype("?"),
+}
 _CODES = {dt: code for code, dt in _DTYPES.items()}
 # per format: allowed tensor dtypes and the metadata key that holds the JSON payload
-_FORMATS = {MODEL_FORMAT: (("F32", "F64"), "config"),
-            CHECKPOINT_FORMAT: (("F32", "F64", "I64", "U8", "BOOL"), "state")}
+_FORMATS = {
+    MODEL_FORMAT: (("F32", "F64"), "config"),
+    CHECKPOINT_FORMAT: (("F32", "F64", "I64", "U8", "BOOL"), "state"),
+}
 
 
 class FormatError(ValueError):
@@ -78,8 +85,9 @@ def register_model_class(cls: type) -> type:
     so it works as a class decorator.
     """
     if not isinstance(cls, type) or not callable(getattr(cls, "from_config", None)):
-        raise TypeError(f"register_model_class: expected a class with from_config(), "
-                        f"got {cls!r:.80}")
+        raise TypeError(
+            f"register_model_class: expected a class with from_config(), got {cls!r:.80}"
+        )
     MODEL_CLASSES[cls.__name__] = cls
     return cls
 
@@ -153,27 +161,36 @@ def load_model(path):
     config = _loads(metadata["config"], where, "config")
     kind = config.get("class_name")
     if not isinstance(kind, str) or kind not in MODEL_CLASSES:
-        raise FormatError(f"{where}: unknown model class {kind!r} in the config "
-                          f"(expected one of {sorted(MODEL_CLASSES)})")
+        raise FormatError(
+            f"{where}: unknown model class {kind!r} in the config "
+            f"(expected one of {sorted(MODEL_CLASSES)})"
+        )
     try:
         model = MODEL_CLASSES[kind].from_config(config)
     except Exception as err:  # untrusted config: any failure to rebuild is the file's fault
-        raise FormatError(f"{where}: config does not rebuild a model (unknown layer type or "
-                          f"bad layer config): {type(err).__name__}: {err}") from err
+        raise FormatError(
+            f"{where}: config does not rebuild a model (unknown layer type or "
+            f"bad layer config): {type(err).__name__}: {err}"
+        ) from err
     expected = model.named_params()
     for name in expected:
         if name not in entries:
-            raise FormatError(f"{where}: missing tensor {name!r} (the config expects "
-                              f"{_describe(expected[name])})")
+            raise FormatError(
+                f"{where}: missing tensor {name!r} (the config expects {_describe(expected[name])})"
+            )
     for name, entry in entries.items():
         if name not in expected:
-            raise FormatError(f"{where}: unexpected tensor {name!r} ({entry['dtype']} "
-                              f"{tuple(entry['shape'])}), not a parameter of the config's model")
+            raise FormatError(
+                f"{where}: unexpected tensor {name!r} ({entry['dtype']} "
+                f"{tuple(entry['shape'])}), not a parameter of the config's model"
+            )
         want = expected[name]
         got = (_DTYPES[entry["dtype"]].name, tuple(entry["shape"]))
         if (want.dtype.name, want.shape) != got:
-            raise FormatError(f"{where}: tensor {name!r} disagrees with the config (expected "
-                              f"{_describe(want)}, got {got[0]} {got[1]})")
+            raise FormatError(
+                f"{where}: tensor {name!r} disagrees with the config (expected "
+                f"{_describe(want)}, got {got[0]} {got[1]})"
+            )
     arrays = _decode(blob, where)
     for name, param in expected.items():
         param[...] = arrays[name]
@@ -215,12 +232,17 @@ def inspect_file(path) -> dict[str, Any]:
     fmt = metadata["format"]
     key = _FORMATS[fmt][1]
     return {
-        "path": where, "format": fmt, "format_version": metadata["format_version"],
+        "path": where,
+        "format": fmt,
+        "format_version": metadata["format_version"],
         "file_size": data_start + data_len,
-        "tensors": [{"name": n, "dtype": e["dtype"], "shape": tuple(e["shape"])}
-                    for n, e in sorted(entries.items())],
+        "tensors": [
+            {"name": n, "dtype": e["dtype"], "shape": tuple(e["shape"])}
+            for n, e in sorted(entries.items())
+        ],
         "total_parameters": sum(math.prod(e["shape"]) for e in entries.values()),
-        "sha256": metadata["sha256"], key: _loads(metadata[key], where, key),
+        "sha256": metadata["sha256"],
+        key: _loads(metadata[key], where, key),
     }
 
 
@@ -228,8 +250,10 @@ def inspect_file(path) -> dict[str, Any]:
 def _json_default(value):
     if isinstance(value, np.generic) and value.dtype.kind in "biuf":
         return value.item()
-    raise TypeError(f"expected JSON values (dict, list, str, int, float, bool, None), "
-                    f"got {type(value).__name__}")
+    raise TypeError(
+        f"expected JSON values (dict, list, str, int, float, bool, None), "
+        f"got {type(value).__name__}"
+    )
 
 
 def _check_keys(value, who: str) -> None:
@@ -258,28 +282,38 @@ def _prepare(tensors: Mapping[str, np.ndarray], who: str, codes) -> dict[str, np
     out = {}
     for name, value in tensors.items():
         if not isinstance(name, str) or not name or name == "__metadata__":
-            raise ValueError(f"{who}: expected tensor names to be non-empty str other than "
-                             f"'__metadata__', got {name!r}")
+            raise ValueError(
+                f"{who}: expected tensor names to be non-empty str other than "
+                f"'__metadata__', got {name!r}"
+            )
         if not isinstance(value, np.ndarray):
-            raise TypeError(f"{who}: expected tensor {name!r} to be a NumPy array, "
-                            f"got {type(value).__name__}")
-        code = _CODES.get(value.dtype.newbyteorder("<") if value.dtype.byteorder == ">"
-                          else value.dtype)
+            raise TypeError(
+                f"{who}: expected tensor {name!r} to be a NumPy array, got {type(value).__name__}"
+            )
+        code = _CODES.get(
+            value.dtype.newbyteorder("<") if value.dtype.byteorder == ">" else value.dtype
+        )
         if code not in codes:
             allowed = ", ".join(_DTYPES[c].name for c in codes)
-            raise TypeError(f"{who}: expected tensor {name!r} of dtype {allowed}, "
-                            f"got {value.dtype}")
+            raise TypeError(
+                f"{who}: expected tensor {name!r} of dtype {allowed}, got {value.dtype}"
+            )
         if value.dtype.kind == "f" and not np.isfinite(value).all():
             raise ValueError(f"{who}: tensor {name!r} contains NaN or Inf; nothing was written")
         out[name] = np.array(value, dtype=_DTYPES[code], order="C", copy=True)
     return out
 
 
-def _digest(metadata: Mapping[str, str], specs: Mapping[str, tuple[str, list[int]]],
-            chunks: Mapping[str, Any]) -> str:
+def _digest(
+    metadata: Mapping[str, str],
+    specs: Mapping[str, tuple[str, list[int]]],
+    chunks: Mapping[str, Any],
+) -> str:
     """The sha256 metadata entry (see the module docstring)."""
-    head = {"metadata": {k: v for k, v in metadata.items() if k != "sha256"},
-            "tensors": {n: {"dtype": d, "shape": list(s)} for n, (d, s) in specs.items()}}
+    head = {
+        "metadata": {k: v for k, v in metadata.items() if k != "sha256"},
+        "tensors": {n: {"dtype": d, "shape": list(s)} for n, (d, s) in specs.items()},
+    }
     h = hashlib.sha256(json.dumps(head, sort_keys=True, separators=(",", ":")).encode("ascii"))
     for name in sorted(chunks):
         h.update(chunks[name])
@@ -339,8 +373,9 @@ def _loads(text: str, where: str, what: str) -> dict[str, Any]:
     except (ValueError, RecursionError) as err:
         raise FormatError(f"{where}: {what} in the metadata is not valid JSON ({err})") from None
     if not isinstance(value, dict):
-        raise FormatError(f"{where}: expected {what} to be a JSON object, "
-                          f"got {type(value).__name__}")
+        raise FormatError(
+            f"{where}: expected {what} to be a JSON object, got {type(value).__name__}"
+        )
     return value
 
 
@@ -365,8 +400,10 @@ def _read_header(f, where: str, fmt: str | None):
         fail(f"expected a safetensors file of at least 8 bytes, got {len(prefix)} bytes")
     (n,) = struct.unpack("<Q", prefix)
     if n > min(size - 8, MAX_HEADER_BYTES):
-        fail(f"header length {n} is impossible (expected at most "
-             f"{min(size - 8, MAX_HEADER_BYTES)} for a file of {size} bytes){_sniff(prefix)}")
+        fail(
+            f"header length {n} is impossible (expected at most "
+            f"{min(size - 8, MAX_HEADER_BYTES)} for a file of {size} bytes){_sniff(prefix)}"
+        )
     raw = f.read(n)
     if len(raw) != n:
         fail(f"file truncated inside the header (expected {n} bytes, got {len(raw)})")
@@ -392,12 +429,16 @@ def _read_header(f, where: str, fmt: str | None):
     got = metadata.get("format")
     if got not in _FORMATS or (fmt is not None and got != fmt):
         want = fmt or " or ".join(map(repr, _FORMATS))
-        hint = {MODEL_FORMAT: " (a model file: use load_model)",
-                CHECKPOINT_FORMAT: " (a training checkpoint: use load_checkpoint)"}.get(got, "")
+        hint = {
+            MODEL_FORMAT: " (a model file: use load_model)",
+            CHECKPOINT_FORMAT: " (a training checkpoint: use load_checkpoint)",
+        }.get(got, "")
         fail(f"expected metadata format {want!r}, got {got!r}{hint}")
     if metadata.get("format_version") not in SUPPORTED_VERSIONS:
-        fail(f"unsupported format_version {metadata.get('format_version')!r} "
-             f"(this rnnlab reads {', '.join(SUPPORTED_VERSIONS)})")
+        fail(
+            f"unsupported format_version {metadata.get('format_version')!r} "
+            f"(this rnnlab reads {', '.join(SUPPORTED_VERSIONS)})"
+        )
     codes, payload = _FORMATS[got]
     required = {"format", "format_version", payload, "sha256"}
     if set(metadata) != required:
@@ -410,26 +451,41 @@ def _read_header(f, where: str, fmt: str | None):
     data_len = size - 8 - n
     for name, entry in header.items():
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-            fail(f"tensor {name!r}: expected an object with keys dtype, shape, data_offsets, "
-                 f"got {entry!r:.80}")
+            fail(
+                f"tensor {name!r}: expected an object with keys dtype, shape, data_offsets, "
+                f"got {entry!r:.80}"
+            )
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if dtype not in codes:
-            fail(f"tensor {name!r}: unsupported dtype {dtype!r} (expected one of "
-                 f"{', '.join(codes)})")
+            fail(
+                f"tensor {name!r}: unsupported dtype {dtype!r} (expected one of {', '.join(codes)})"
+            )
         if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
-            fail(f"tensor {name!r}: expected shape to be a list of non-negative ints, "
-                 f"got {shape!r:.80}")
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(_is_int(o) for o in offsets) or not 0 <= offsets[0] <= offsets[1]):
-            fail(f"tensor {name!r}: expected data_offsets [begin, end] with "
-                 f"0 <= begin <= end, got {offsets!r:.80}")
+            fail(
+                f"tensor {name!r}: expected shape to be a list of non-negative ints, "
+                f"got {shape!r:.80}"
+            )
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(_is_int(o) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1]
+        ):
+            fail(
+                f"tensor {name!r}: expected data_offsets [begin, end] with "
+                f"0 <= begin <= end, got {offsets!r:.80}"
+            )
         nbytes = _DTYPES[dtype].itemsize * math.prod(shape)
         if offsets[1] - offsets[0] != nbytes:
-            fail(f"tensor {name!r}: data_offsets {offsets} span {offsets[1] - offsets[0]} bytes, "
-                 f"but {dtype} {tuple(shape)} needs {nbytes}")
+            fail(
+                f"tensor {name!r}: data_offsets {offsets} span {offsets[1] - offsets[0]} bytes, "
+                f"but {dtype} {tuple(shape)} needs {nbytes}"
+            )
         if offsets[1] > data_len:
-            fail(f"tensor {name!r}: data_offsets {offsets} lie outside the data section of "
-                 f"{data_len} bytes (file truncated?)")
+            fail(
+                f"tensor {name!r}: data_offsets {offsets} lie outside the data section of "
+                f"{data_len} bytes (file truncated?)"
+            )
     position, previous = 0, None
     for name, entry in sorted(header.items(), key=lambda item: item[1]["data_offsets"]):
         begin, end = entry["data_offsets"]
@@ -439,8 +495,10 @@ def _read_header(f, where: str, fmt: str | None):
             fail(f"unused bytes [{position}, {begin}) in the data section before tensor {name!r}")
         position, previous = end, name
     if position != data_len:
-        fail(f"expected a data section of {position} bytes (the tensors' total), "
-             f"got {data_len} bytes")
+        fail(
+            f"expected a data section of {position} bytes (the tensors' total), "
+            f"got {data_len} bytes"
+        )
     return metadata, header, 8 + n, data_len
 
 
@@ -454,12 +512,14 @@ def _read_verified(path, fmt: str) -> tuple[dict[str, str], dict[str, dict], byt
     if len(blob) != data_start + data_len:
         raise FormatError(f"{where}: the file changed while it was read")
     data = memoryview(blob)[data_start:]
-    chunks = {n: data[e["data_offsets"][0]:e["data_offsets"][1]] for n, e in entries.items()}
+    chunks = {n: data[e["data_offsets"][0] : e["data_offsets"][1]] for n, e in entries.items()}
     specs = {n: (e["dtype"], e["shape"]) for n, e in entries.items()}
     digest = _digest(metadata, specs, chunks)
     if digest != metadata["sha256"]:
-        raise FormatError(f"{where}: checksum mismatch (expected sha256 {metadata['sha256']}, "
-                          f"got {digest}): the file is corrupt")
+        raise FormatError(
+            f"{where}: checksum mismatch (expected sha256 {metadata['sha256']}, "
+            f"got {digest}): the file is corrupt"
+        )
     for name, e in entries.items():
         if e["dtype"] == "BOOL" and bytes(chunks[name]).translate(None, b"\x00\x01"):
             raise FormatError(f"{where}: tensor {name!r}: expected BOOL bytes 0 or 1")
@@ -477,8 +537,10 @@ def _decode(blob: bytes, where: str) -> dict[str, np.ndarray]:
     for name, arr in arrays.items():
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-            raise FormatError(f"{where}: tensor {name!r} contains NaN or Inf "
-                              f"(first at index {bad}); expected finite values")
+            raise FormatError(
+                f"{where}: tensor {name!r} contains NaN or Inf "
+                f"(first at index {bad}); expected finite values"
+            )
         if not arr.flags.writeable:
             arrays[name] = arr.copy()
     return arrays

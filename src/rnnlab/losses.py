@@ -339,8 +339,15 @@ class SparseCategoricalCrossentropy(_Crossentropy):
             return None  # the NumPy path's (0.0, zeros) or its error
         grad = np.empty_like(x)
         m = None if mask is None else np.ascontiguousarray(mask).reshape(-1).view(np.uint8)
-        total = native._kernels.sparse_xent(x.shape[0], C, x, np.ascontiguousarray(
-            y_true, dtype=np.int64).reshape(-1), m, float(count), grad)
+        total = native._kernels.sparse_xent(
+            x.shape[0],
+            C,
+            x,
+            np.ascontiguousarray(y_true, dtype=np.int64).reshape(-1),
+            m,
+            float(count),
+            grad,
+        )
         return total / count, grad.reshape(y_pred.shape)
 
     def _per_position(self, y_true, y_pred):

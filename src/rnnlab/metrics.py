@@ -478,7 +478,7 @@ def _from_config(config: Mapping) -> Metric:
 
 
 def direction_of(name: str) -> str | None:
-    """"up"/"down" for the names get() knows (larger is better or not), else None."""
+    """ "up"/"down" for the names get() knows (larger is better or not), else None."""
     if name in _NAMES:
         return _NAMES[name][0].direction
     return None

@@ -63,8 +63,12 @@ class Sequential:
     Arguments: layers (list of Layer), name, seed (for shuffling in fit; layers keep their own).
     """
 
-    def __init__(self, layers: Iterable[Layer] | None = None, name: str | None = None,
-                 seed: int | None = None):
+    def __init__(
+        self,
+        layers: Iterable[Layer] | None = None,
+        name: str | None = None,
+        seed: int | None = None,
+    ):
         self.name = name or unique_name("sequential")
         self.layers: list[Layer] = []
         self.seed = seed
@@ -87,8 +91,10 @@ class Sequential:
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential {self.name!r}: expected a Layer, got {describe(layer)}")
         if any(existing.name == layer.name for existing in self.layers):
-            raise ValueError(f"Sequential {self.name!r}: two layers named {layer.name!r}; "
-                             f"layer names must be unique within a model")
+            raise ValueError(
+                f"Sequential {self.name!r}: two layers named {layer.name!r}; "
+                f"layer names must be unique within a model"
+            )
         self.layers.append(layer)
 
     @property
@@ -138,13 +144,15 @@ class Sequential:
     def set_weights(self, weights: list[np.ndarray]) -> None:
         params = self.named_params()
         if len(weights) != len(params):
-            raise ValueError(f"Sequential {self.name!r}: expected {len(params)} arrays, "
-                             f"got {len(weights)}")
+            raise ValueError(
+                f"Sequential {self.name!r}: expected {len(params)} arrays, got {len(weights)}"
+            )
         for (key, p), w in zip(params.items(), weights, strict=True):
             w = np.asarray(w)
             if w.shape != p.shape:
-                raise ValueError(f"Sequential {self.name!r}: expected {key} of shape {p.shape}, "
-                                 f"got {w.shape}")
+                raise ValueError(
+                    f"Sequential {self.name!r}: expected {key} of shape {p.shape}, got {w.shape}"
+                )
             p[...] = w
 
     def reset_states(self) -> None:
@@ -165,8 +173,7 @@ class Sequential:
             except FloatingPointError as err:  # np.seterr(all="raise") in the caller
                 raise NonFiniteError(f"the output of {layer.who} ({err})") from None
             mask = layer.compute_mask(mask, inputs=y)
-            if isinstance(out, np.ndarray) and out.dtype.kind == "f" \
-                    and not np.isfinite(out).all():
+            if isinstance(out, np.ndarray) and out.dtype.kind == "f" and not np.isfinite(out).all():
                 raise NonFiniteError(f"the output of {layer.who}")
             y = out
         self._output_mask = mask
@@ -191,8 +198,12 @@ class Sequential:
         return dy
 
     # -- training ---------------------------------------------------------------------------------
-    def compile(self, optimizer: str | optimizers.Optimizer = "adam",
-                loss: str | losses.Loss = "mse", metrics: list | None = None) -> None:
+    def compile(
+        self,
+        optimizer: str | optimizers.Optimizer = "adam",
+        loss: str | losses.Loss = "mse",
+        metrics: list | None = None,
+    ) -> None:
         """Choose the optimizer, the loss and the metrics (Keras names or objects)."""
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss)
@@ -213,8 +224,9 @@ class Sequential:
             mask = sample_mask if mask is None else (mask & sample_mask)
         return mask
 
-    def train_on_batch(self, x, y, sample_mask=None, reset_metrics: bool = True
-                       ) -> dict[str, float]:
+    def train_on_batch(
+        self, x, y, sample_mask=None, reset_metrics: bool = True
+    ) -> dict[str, float]:
         """One optimizer step on one batch; returns {"loss": ..., metric names: ...}.
 
         With reset_metrics=False the metrics accumulate across calls (fit uses this so that an
@@ -256,9 +268,20 @@ class Sequential:
             logs[m.name] = m.result()
         return logs
 
-    def fit(self, x, y, epochs: int = 1, batch_size: int = 32, validation_data=None,
-            validation_split: float = 0.0, shuffle: bool = True, callbacks: list | None = None,
-            verbose: int = 1, initial_epoch: int = 0, sample_mask=None) -> History:
+    def fit(
+        self,
+        x,
+        y,
+        epochs: int = 1,
+        batch_size: int = 32,
+        validation_data=None,
+        validation_split: float = 0.0,
+        shuffle: bool = True,
+        callbacks: list | None = None,
+        verbose: int = 1,
+        initial_epoch: int = 0,
+        sample_mask=None,
+    ) -> History:
         """Train for `epochs` passes over (x, y), Keras style. Returns a History.
 
         x: (N, T, I) floats or (N, T) token ids; y: targets for the loss; sample_mask:
@@ -277,10 +300,13 @@ class Sequential:
         if validation_data is None and validation_split > 0:
             n_val = round(len(x) * validation_split)
             if n_val == 0 or n_val == len(x):
-                raise ValueError(f"fit: validation_split={validation_split} of {len(x)} samples "
-                                 f"leaves an empty training or validation set")
+                raise ValueError(
+                    f"fit: validation_split={validation_split} of {len(x)} samples "
+                    f"leaves an empty training or validation set"
+                )
             validation_data = (x[-n_val:], y[-n_val:]) + (
-                () if sample_mask is None else (sample_mask[-n_val:],))
+                () if sample_mask is None else (sample_mask[-n_val:],)
+            )
             x, y = x[:-n_val], y[:-n_val]
             sample_mask = None if sample_mask is None else sample_mask[:-n_val]
 
@@ -318,14 +344,20 @@ class Sequential:
             epoch_logs = {"loss": totals.mean("loss")}
             epoch_logs.update({m.name: m.result() for m in self.metrics})
             if validation_data is not None and not self.stop_training:
-                val = self.evaluate(*validation_data[:2], batch_size=batch_size,
-                                    sample_mask=(validation_data[2] if len(validation_data) > 2
-                                                 else None), return_dict=True, callbacks=cbs)
+                val = self.evaluate(
+                    *validation_data[:2],
+                    batch_size=batch_size,
+                    sample_mask=(validation_data[2] if len(validation_data) > 2 else None),
+                    return_dict=True,
+                    callbacks=cbs,
+                )
                 epoch_logs.update({f"val_{k}": v for k, v in val.items()})
             cbs.on_epoch_end(epoch, epoch_logs)
             if verbose:
-                print(f"epoch {epoch + 1}/{epochs}: "
-                      + ", ".join(f"{k} {v:.4f}" for k, v in epoch_logs.items()))
+                print(
+                    f"epoch {epoch + 1}/{epochs}: "
+                    + ", ".join(f"{k} {v:.4f}" for k, v in epoch_logs.items())
+                )
             if self.stop_training:
                 if self.nonfinite_report and verbose:
                     print(f"training stopped: {self.nonfinite_report}")
@@ -333,8 +365,16 @@ class Sequential:
         cbs.on_train_end()
         return history
 
-    def evaluate(self, x, y, batch_size: int = 32, sample_mask=None, verbose: int = 0,
-                 return_dict: bool = False, callbacks: list | None = None):
+    def evaluate(
+        self,
+        x,
+        y,
+        batch_size: int = 32,
+        sample_mask=None,
+        verbose: int = 0,
+        return_dict: bool = False,
+        callbacks: list | None = None,
+    ):
         """Loss (and metrics) over (x, y), weighted by valid positions. Keras' return shape:
         the loss alone, or [loss, *metrics]; a dict with return_dict=True.
 
@@ -362,8 +402,9 @@ class Sequential:
             totals.add({"loss": value}, weight)
             for m in self.metrics:
                 m.update(y[sl], y_pred, mask)
-            cbs.on_test_batch_end(batch, {"loss": totals.mean("loss"),
-                                          **{m.name: m.result() for m in self.metrics}})
+            cbs.on_test_batch_end(
+                batch, {"loss": totals.mean("loss"), **{m.name: m.result() for m in self.metrics}}
+            )
         result = {"loss": totals.mean("loss")}
         result.update({m.name: m.result() for m in self.metrics})
         cbs.on_test_end(dict(result))
@@ -401,8 +442,9 @@ class Sequential:
                 shown = str((None, *shape))
             else:
                 shape, shown = None, "(unbuilt)"
-            rows.append((f"{layer.name} ({type(layer).__name__})", shown,
-                         f"{layer.count_params():,}"))
+            rows.append(
+                (f"{layer.name} ({type(layer).__name__})", shown, f"{layer.count_params():,}")
+            )
         widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
         line = "-" * sum(widths)
         text = [f'Model: "{self.name}"', line]
@@ -430,22 +472,27 @@ class Sequential:
     def from_config(cls, cfg: dict[str, Any]) -> Sequential:
         """Rebuild (and build, when the config has an input_shape) a model from get_config()."""
         if not isinstance(cfg, dict) or cfg.get("class_name") != "Sequential":
-            raise ValueError(f"Sequential.from_config: expected a Sequential config, "
-                             f"got {describe(cfg)}")
+            raise ValueError(
+                f"Sequential.from_config: expected a Sequential config, got {describe(cfg)}"
+            )
         layers = cfg.get("layers")
         if not isinstance(layers, list):
             raise ValueError("Sequential.from_config: expected 'layers' to be a list")
-        model = cls([layer_from_config(c) for c in layers], name=cfg.get("name"),
-                    seed=cfg.get("seed"))
+        model = cls(
+            [layer_from_config(c) for c in layers], name=cfg.get("name"), seed=cfg.get("seed")
+        )
         metadata = cfg.get("metadata", {})
         if not isinstance(metadata, dict):
-            raise ValueError(f"Sequential.from_config: expected 'metadata' to be a dict, "
-                             f"got {describe(metadata)}")
+            raise ValueError(
+                f"Sequential.from_config: expected 'metadata' to be a dict, "
+                f"got {describe(metadata)}"
+            )
         model.metadata = metadata
         shape = cfg.get("input_shape")
         if shape is not None:
             if not isinstance(shape, list) or not all(
-                    s is None or (isinstance(s, int) and s > 0) for s in shape):
+                s is None or (isinstance(s, int) and s > 0) for s in shape
+            ):
                 raise ValueError(f"Sequential.from_config: bad input_shape {shape!r}")
             model.build(tuple(shape))
         return model

@@ -45,11 +45,11 @@ def _check_optional_positive(value, who: str, name: str) -> float | None:
     return None if value is None else check_positive_float(value, who, name)
 
 
-
 def _native_arrays(*arrays: Array | None) -> bool:
     """True when the compiled kernels can update these float32 C-contiguous arrays."""
     return native.available() and all(
-        a is None or (a.dtype == np.float32 and a.flags.c_contiguous) for a in arrays)
+        a is None or (a.dtype == np.float32 and a.flags.c_contiguous) for a in arrays
+    )
 
 
 # -- base class ------------------------------------------------------------------------------
@@ -137,8 +137,13 @@ class Optimizer(abc.ABC):
         return np.zeros_like(p)
 
     def _clip(self, grads: dict[str, Array], who: str) -> dict[str, Array]:
-        return clip(grads, clipvalue=self.clipvalue, clipnorm=self.clipnorm,
-                    global_clipnorm=self.global_clipnorm, who=who)
+        return clip(
+            grads,
+            clipvalue=self.clipvalue,
+            clipnorm=self.clipnorm,
+            global_clipnorm=self.global_clipnorm,
+            who=who,
+        )
 
     # -- validation -------------------------------------------------------------------------
     def _check_keys(self, params, grads, who: str) -> tuple[str, ...]:
@@ -469,9 +474,20 @@ class Adam(Optimizer):
         vhat = state["vhat"] if self.amsgrad else None
         if _native_arrays(p, g, m, v, vhat):
             # the same float32 operations in the same order, in one pass (bit-identical)
-            native._kernels.adam(p, g, m, v, vhat, b1, 1.0 - b1, b2, 1.0 - b2,
-                                 math.sqrt(1.0 - b2**t), self.epsilon,
-                                 self.learning_rate / (1.0 - b1**t))
+            native._kernels.adam(
+                p,
+                g,
+                m,
+                v,
+                vhat,
+                b1,
+                1.0 - b1,
+                b2,
+                1.0 - b2,
+                math.sqrt(1.0 - b2**t),
+                self.epsilon,
+                self.learning_rate / (1.0 - b1**t),
+            )
             return
         m *= b1
         m += (1.0 - b1) * g
@@ -542,5 +558,15 @@ def get(identifier: str | Optimizer | Mapping) -> Optimizer:
     )
 
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "clip_by_global_norm",
-           "clip_by_norm", "clip_by_value", "get"]
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "RMSprop",
+    "clip_by_global_norm",
+    "clip_by_norm",
+    "clip_by_value",
+    "get",
+]

@@ -35,7 +35,6 @@ argument after the first is keyword-only, because Keras' positional order includ
 LearningRateScheduler keep Keras' positional order.
 """
 
-
 from .base import Callback, CallbackList
 from .checkpoint import ModelCheckpoint
 from .loggers import CSVLogger, TensorBoard

@@ -104,9 +104,7 @@ class CallbackList(Callback):
 
     def append(self, callback: Callback) -> None:
         if not isinstance(callback, Callback):
-            raise TypeError(
-                f"CallbackList: expected a Callback instance, got {describe(callback)}"
-            )
+            raise TypeError(f"CallbackList: expected a Callback instance, got {describe(callback)}")
         if self.model is not None:
             callback.set_model(self.model)
         if self.params:

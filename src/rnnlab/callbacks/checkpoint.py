@@ -141,8 +141,9 @@ class ModelCheckpoint(Callback):
             if current is None:
                 self._warn_once(
                     "monitor",
-                    missing_monitor_message(who, self.monitor, logs,
-                                             "save_best_only cannot compare, nothing saved"),
+                    missing_monitor_message(
+                        who, self.monitor, logs, "save_best_only cannot compare, nothing saved"
+                    ),
                 )
                 return
             better = current < self.best if self._mode == "min" else current > self.best
@@ -154,10 +155,11 @@ class ModelCheckpoint(Callback):
         if parent:
             os.makedirs(parent, exist_ok=True)
         if self.verbose:
-            detail = (f" ({self.monitor} improved from {previous:.5g} to {current:.5g})"
-                      if self.save_best_only else "")
+            detail = (
+                f" ({self.monitor} improved from {previous:.5g} to {current:.5g})"
+                if self.save_best_only
+                else ""
+            )
             print(f"Epoch {epoch + 1}: saving model to {path}{detail}")
         self.model.save(path)
         self.last_saved = path
-
-

@@ -28,8 +28,13 @@ def check_int(value, who: str, name: str, minimum: int = 0) -> int:
 
 
 def check_float(
-    value, who: str, name: str, low: float | None = None, high: float | None = None,
-    low_open: bool = False, high_open: bool = False,
+    value,
+    who: str,
+    name: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
 ) -> float:
     """A finite real number in the interval given by low/high (open ends when asked)."""
     parts = []
@@ -57,8 +62,9 @@ def check_verbose(value, who: str) -> int:
 
 def check_monitor(monitor, who: str) -> str:
     if not isinstance(monitor, str) or not monitor:
-        raise TypeError(f"{who}: expected monitor to be a logs key such as 'val_loss', "
-                        f"got {monitor!r}")
+        raise TypeError(
+            f"{who}: expected monitor to be a logs key such as 'val_loss', got {monitor!r}"
+        )
     return monitor
 
 
@@ -78,7 +84,7 @@ _DOWN_SUFFIXES = ("loss", "error", "crossentropy", "perplexity", "bpc", "mae", "
 
 
 def resolve_mode(monitor: str, mode: str, who: str) -> str:
-    """"min" or "max": mode itself, or for "auto" what the monitored name implies."""
+    """ "min" or "max": mode itself, or for "auto" what the monitored name implies."""
     check_choice(mode, who, "mode", MODES)
     if mode != "auto":
         return mode
@@ -111,8 +117,7 @@ def monitor_value(logs: Mapping | None, monitor: str, who: str) -> float | None:
 
 
 def missing_monitor_message(who: str, monitor: str, logs: Mapping | None, action: str) -> str:
-    return (f"{who}: {monitor!r} is not in the logs (available: {sorted(logs or {})}); "
-            f"{action}")
+    return f"{who}: {monitor!r} is not in the logs (available: {sorted(logs or {})}); {action}"
 
 
 def get_lr(model, who: str) -> float:
@@ -123,6 +128,7 @@ def get_lr(model, who: str) -> float:
             f"got {describe(model)}"
         )
     return float(optimizer.learning_rate)
+
 
 def plain(value):
     """NumPy scalars and 0-d arrays as Python numbers (so format specs such as :.3f work)."""

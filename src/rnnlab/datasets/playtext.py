@@ -29,7 +29,8 @@ _SPEAKER = re.compile(r"\*\*([^*]+?)\*\*")
 _WHOLE_EMPHASIS = re.compile(r"[_*]{1,2}(?=\S)(.*?\S)[_*]{1,2}")
 # An emphasised span inside a line; not inside words, so "snake_case" would stay as it is.
 _INLINE_EMPHASIS = re.compile(
-    r"(?<![\w\\])(\*{1,2}|_{1,2})(?=\S)(.+?)(?<=\S)(\*{1,2}|_{1,2})(?!\w)")
+    r"(?<![\w\\])(\*{1,2}|_{1,2})(?=\S)(.+?)(?<=\S)(\*{1,2}|_{1,2})(?!\w)"
+)
 # A bracketed direction on its own line, with or without emphasis; the source also has
 # "[Within]_" with the opening marker lost.
 _BRACKETED = re.compile(r"[_*]*\\?\[([^\]]*)\][_*]*")
@@ -61,8 +62,12 @@ def _direction(inner: str) -> str:
 
 
 def _is_standalone(line: str) -> bool:
-    return bool(_HEADING.fullmatch(line) or _SPEAKER.fullmatch(line)
-                or _WHOLE_EMPHASIS.fullmatch(line) or _BRACKETED.fullmatch(line))
+    return bool(
+        _HEADING.fullmatch(line)
+        or _SPEAKER.fullmatch(line)
+        or _WHOLE_EMPHASIS.fullmatch(line)
+        or _BRACKETED.fullmatch(line)
+    )
 
 
 def _logical_lines(raw_lines: list[str]) -> list[str]:

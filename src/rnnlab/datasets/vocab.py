@@ -40,8 +40,10 @@ class CharVocab:
     def __init__(self, chars: str | Iterable[str], *, padding: bool = False) -> None:
         who = "CharVocab"
         if isinstance(chars, (bytes, bytearray)) or not isinstance(chars, (str, Iterable)):
-            raise TypeError(f"{who}: expected the characters as a str or a list of "
-                            f"1-character strings, got {describe(chars)}")
+            raise TypeError(
+                f"{who}: expected the characters as a str or a list of "
+                f"1-character strings, got {describe(chars)}"
+            )
         chars = list(chars)
         for i, c in enumerate(chars):
             if not isinstance(c, str) or len(c) != 1:
@@ -55,8 +57,8 @@ class CharVocab:
             raise ValueError(f"{who}: expected at least one character, got none")
         self._chars = chars
         self._offset = 1 if self.padding else 0
-        points = _codepoints("".join(chars))                       # (V,) in id order
-        self._order = np.argsort(points, kind="stable")           # sorted position -> id
+        points = _codepoints("".join(chars))  # (V,) in id order
+        self._order = np.argsort(points, kind="stable")  # sorted position -> id
         self._sorted = points[self._order]
         self._table = np.concatenate([np.zeros(self._offset, "<u4"), points])  # id -> point
 
@@ -97,8 +99,9 @@ class CharVocab:
     def __repr__(self) -> str:
         return f"CharVocab({len(self._chars)} characters, padding={self.padding})"
 
-    def encode(self, text: str, *, errors: str = "strict",
-               replacement: str | None = None) -> np.ndarray:
+    def encode(
+        self, text: str, *, errors: str = "strict", replacement: str | None = None
+    ) -> np.ndarray:
         """Ids of the characters of `text`, an int32 array of shape (len(text),).
 
         errors="strict" raises ValueError at the first unknown character (naming it and its
@@ -111,12 +114,14 @@ class CharVocab:
         check_choice(errors, who, "errors", ERRORS)
         if errors == "replace":
             if not isinstance(replacement, str) or replacement not in self:
-                raise ValueError(f"{who}: errors='replace' needs replacement= a character of "
-                                 f"the vocabulary, got {replacement!r}")
+                raise ValueError(
+                    f"{who}: errors='replace' needs replacement= a character of "
+                    f"the vocabulary, got {replacement!r}"
+                )
         elif replacement is not None:
             raise ValueError(f"{who}: replacement= only applies with errors='replace'")
-        points = _codepoints(text)                                 # (N,)
-        pos = np.searchsorted(self._sorted, points)                # (N,)
+        points = _codepoints(text)  # (N,)
+        pos = np.searchsorted(self._sorted, points)  # (N,)
         pos_clipped = np.minimum(pos, len(self._sorted) - 1)
         known = self._sorted[pos_clipped] == points
         ids = (self._order[pos_clipped] + self._offset).astype(np.int32)
@@ -128,7 +133,8 @@ class CharVocab:
                     f"{who}: character {text[first]!r} (U+{ord(text[first]):04X}) at position "
                     f"{first} is not in the vocabulary ({unknown} unknown character(s) in all); "
                     f"use errors='replace', replacement=... or build the vocabulary from this "
-                    f"text")
+                    f"text"
+                )
             ids[~known] = self._chars.index(replacement) + self._offset
         return ids
 
@@ -147,8 +153,9 @@ class CharVocab:
         bad = (arr < 0) | (arr >= len(self))
         if bad.any():
             i = int(np.argmax(bad))
-            raise ValueError(f"{who}: id {int(arr[i])} at position {i} is out of range "
-                             f"[0, {len(self)})")
+            raise ValueError(
+                f"{who}: id {int(arr[i])} at position {i} is out of range [0, {len(self)})"
+            )
         if self.padding:
             arr = arr[arr != 0]
         return self._table[arr].astype("<u4").tobytes().decode("utf-32-le", "surrogatepass")
@@ -165,13 +172,17 @@ class CharVocab:
             try:
                 config = json.loads(config)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{who}: expected a JSON object, got invalid JSON: {err}") \
-                    from None
+                raise ValueError(
+                    f"{who}: expected a JSON object, got invalid JSON: {err}"
+                ) from None
         if not isinstance(config, dict) or not isinstance(config.get("chars"), list):
-            raise ValueError(f"{who}: expected a dict with a 'chars' list (from to_config()), "
-                             f"got {describe(config)}")
+            raise ValueError(
+                f"{who}: expected a dict with a 'chars' list (from to_config()), "
+                f"got {describe(config)}"
+            )
         unknown = set(config) - {"chars", "padding"}
         if unknown:
-            raise ValueError(f"{who}: unexpected keys {sorted(unknown)}; expected 'chars' and "
-                             f"'padding'")
+            raise ValueError(
+                f"{who}: unexpected keys {sorted(unknown)}; expected 'chars' and 'padding'"
+            )
         return cls(config["chars"], padding=config.get("padding", False))

@@ -27,13 +27,16 @@ def correct(y: np.ndarray, d: np.ndarray) -> np.ndarray:
     return (np.asarray(y) - 0.5) * (np.asarray(d) - 0.5) > 0
 
 
-def binary_criterion_holds(y: np.ndarray, d: np.ndarray, mask: np.ndarray,
-                           window: int = 1000) -> bool:
+def binary_criterion_holds(
+    y: np.ndarray, d: np.ndarray, mask: np.ndarray, window: int = 1000
+) -> bool:
     """Were the last `window` targeted steps all right? y, d (T, k); mask (T, k) bool."""
     y, d, mask = np.asarray(y, float), np.asarray(d, float), np.asarray(mask, bool)
     if not y.shape == d.shape == mask.shape or y.ndim != 2:
-        raise ValueError(f"binary_criterion_holds: expected y, d, mask of one shape (T, k), "
-                         f"got {y.shape}, {d.shape}, {mask.shape}")
+        raise ValueError(
+            f"binary_criterion_holds: expected y, d, mask of one shape (T, k), "
+            f"got {y.shape}, {d.shape}, {mask.shape}"
+        )
     targeted = mask.any(axis=1)
     ok = (correct(y, d) | ~mask).all(axis=1)[targeted]
     return bool(ok.size >= window and ok[-window:].all())
@@ -61,11 +64,13 @@ def oscillation_rms(outputs: np.ndarray, cycle: np.ndarray) -> float:
     outputs, cycle = np.asarray(outputs, float), np.asarray(cycle, float)
     period = cycle.size
     if outputs.ndim != 1 or outputs.size < period:
-        raise ValueError(f"oscillation_rms: expected a 1-D output of ≥ {period} steps, "
-                         f"got shape {outputs.shape}")
+        raise ValueError(
+            f"oscillation_rms: expected a 1-D output of ≥ {period} steps, got shape {outputs.shape}"
+        )
     tiled = np.resize(cycle, outputs.size + period)  # cycle repeated
-    return min(float(np.sqrt(np.mean((outputs - tiled[s : s + outputs.size]) ** 2)))
-               for s in range(period))
+    return min(
+        float(np.sqrt(np.mean((outputs - tiled[s : s + outputs.size]) ** 2))) for s in range(period)
+    )
 
 
 def free_run(net: FullyRecurrentNet, fed_back: np.ndarray, steps: int) -> np.ndarray:

@@ -73,8 +73,7 @@ def sequence_recognition(rng: np.random.Generator, n_symbols: int = 4) -> Iterat
         yield eye[s], np.array([target]), on
 
 
-def delayed_nonmatch(rng: np.random.Generator, cue_probability: float = 0.25
-                     ) -> Iterator[Step]:
+def delayed_nonmatch(rng: np.random.Generator, cue_probability: float = 0.25) -> Iterator[Step]:
     """Delayed nonmatch to sample. Inputs: line 0 the pattern bit p(t) (a fair random bit
     at every step), line 1 the cue c(t) (1 with probability `cue_probability`, else 0).
 
@@ -85,8 +84,9 @@ def delayed_nonmatch(rng: np.random.Generator, cue_probability: float = 0.25
     one step). Steps after a cue step, or after a probe with no sample yet, have no target.
     """
     if not 0 < cue_probability < 1:
-        raise ValueError(f"delayed_nonmatch: expected 0 < cue_probability < 1, "
-                         f"got {cue_probability!r}")
+        raise ValueError(
+            f"delayed_nonmatch: expected 0 < cue_probability < 1, got {cue_probability!r}"
+        )
     sample: float | None = None
     due: float | None = None  # the answer to the previous step's probe
     for u in _rows(rng, lambda r, n: r.random((n, 2))):
@@ -127,8 +127,9 @@ def turing_parentheses(rng: np.random.Generator, max_length: int = 6) -> Iterato
     while True:
         for a in run_machine(random_string(rng, max_length)):
             halts = a.move_right is None
-            d = np.array([bool(a.move_right), a.write != a.read, halts,
-                          a.next_state == "YES"], dtype=float)
+            d = np.array(
+                [bool(a.move_right), a.write != a.read, halts, a.next_state == "YES"], dtype=float
+            )
             yield eye[SYMBOLS.index(a.read)], d, halting if halts else moving
 
 

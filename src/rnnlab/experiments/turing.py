@@ -69,8 +69,7 @@ class Action:
 def run_machine(string: str, max_steps: int = 100_000) -> list[Action]:
     """Run the machine on ``A string A``; return every step up to and including the halt."""
     if not string or set(string) - {"(", ")"}:
-        raise ValueError(f"run_machine: expected a non-empty string of '(' and ')', "
-                         f"got {string!r}")
+        raise ValueError(f"run_machine: expected a non-empty string of '(' and ')', got {string!r}")
     tape = ["A", *string, "A"]
     head, state = 1, "R"
     actions: list[Action] = []

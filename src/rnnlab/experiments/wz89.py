@@ -62,12 +62,26 @@ def _sine_cycle(period: int = SINE_PERIOD) -> tuple[float, ...]:
     return tuple(0.5 + 0.4 * math.sin(2 * math.pi * t / period) for t in range(period))
 
 
-def _oscillator(name: str, cycle: tuple[float, ...], units: int, learning_rate: float,
-                max_steps: int, paper: str) -> Task:
-    return Task(name, n_inputs=1, n_outputs=1, units=units, learning_rate=learning_rate,
-                max_steps=max_steps, teacher_forcing=(False, True),
-                make_stream=lambda rng: streams.oscillator(cycle),
-                oscillation=Oscillation(cycle), paper=paper)
+def _oscillator(
+    name: str,
+    cycle: tuple[float, ...],
+    units: int,
+    learning_rate: float,
+    max_steps: int,
+    paper: str,
+) -> Task:
+    return Task(
+        name,
+        n_inputs=1,
+        n_outputs=1,
+        units=units,
+        learning_rate=learning_rate,
+        max_steps=max_steps,
+        teacher_forcing=(False, True),
+        make_stream=lambda rng: streams.oscillator(cycle),
+        oscillation=Oscillation(cycle),
+        paper=paper,
+    )
 
 
 XOR_UNITS = {2: 3, 3: 4, 4: 5}  # τ → default units (3 for τ=2 is the paper's)
@@ -83,37 +97,91 @@ def get_task(name: str, delay: int | None = None) -> Task:
         tau = 2 if delay is None else delay
         if tau not in XOR_UNITS:
             raise ValueError(f"pipelined-xor: expected delay τ in 2..4, got {delay!r}")
-        return Task(name, n_inputs=2, n_outputs=1, units=XOR_UNITS[tau], learning_rate=1.0,
-                    max_steps=100_000, teacher_forcing=(False,),
-                    make_stream=partial(streams.pipelined_xor, delay=tau),
-                    options={"delay": tau}, paper="3 units suffice for τ = 2")
+        return Task(
+            name,
+            n_inputs=2,
+            n_outputs=1,
+            units=XOR_UNITS[tau],
+            learning_rate=1.0,
+            max_steps=100_000,
+            teacher_forcing=(False,),
+            make_stream=partial(streams.pipelined_xor, delay=tau),
+            options={"delay": tau},
+            paper="3 units suffice for τ = 2",
+        )
     if name == "sequence-recognition":
-        return Task(name, n_inputs=4, n_outputs=1, units=2, learning_rate=1.0,
-                    max_steps=100_000, teacher_forcing=(False,),
-                    make_stream=streams.sequence_recognition,
-                    paper="learned by 2 units")
+        return Task(
+            name,
+            n_inputs=4,
+            n_outputs=1,
+            units=2,
+            learning_rate=1.0,
+            max_steps=100_000,
+            teacher_forcing=(False,),
+            make_stream=streams.sequence_recognition,
+            paper="learned by 2 units",
+        )
     if name == "delayed-nonmatch":
-        return Task(name, n_inputs=2, n_outputs=1, units=6, learning_rate=0.5,
-                    max_steps=300_000, teacher_forcing=(False,),
-                    make_stream=streams.delayed_nonmatch,
-                    paper="learned (unit count not verified)")
+        return Task(
+            name,
+            n_inputs=2,
+            n_outputs=1,
+            units=6,
+            learning_rate=0.5,
+            max_steps=300_000,
+            teacher_forcing=(False,),
+            make_stream=streams.delayed_nonmatch,
+            paper="learned (unit count not verified)",
+        )
     if name == "turing-parentheses":
-        return Task(name, n_inputs=4, n_outputs=4, units=15, learning_rate=1.0,
-                    max_steps=100_000, teacher_forcing=(False,),
-                    make_stream=streams.turing_parentheses,
-                    paper="15 units always learned it; 12 the minimum")
+        return Task(
+            name,
+            n_inputs=4,
+            n_outputs=4,
+            units=15,
+            learning_rate=1.0,
+            max_steps=100_000,
+            teacher_forcing=(False,),
+            make_stream=streams.turing_parentheses,
+            paper="15 units always learned it; 12 the minimum",
+        )
     if name == "oscillate-0101":
-        return _oscillator(name, (0.0, 1.0), 1, 1.0, 100_000,
-                           "1 unit; teacher forcing needed for oscillation in general")
+        return _oscillator(
+            name,
+            (0.0, 1.0),
+            1,
+            1.0,
+            100_000,
+            "1 unit; teacher forcing needed for oscillation in general",
+        )
     if name == "oscillate-00110011":
-        return _oscillator(name, (0.0, 0.0, 1.0, 1.0), 2, 1.0, 100_000,
-                           "2 units; teacher forcing needed for oscillation in general")
-    return _oscillator(name, _sine_cycle(), 2, 1.0, 200_000,
-                       "2 units; teacher forcing needed for oscillation in general")
+        return _oscillator(
+            name,
+            (0.0, 0.0, 1.0, 1.0),
+            2,
+            1.0,
+            100_000,
+            "2 units; teacher forcing needed for oscillation in general",
+        )
+    return _oscillator(
+        name,
+        _sine_cycle(),
+        2,
+        1.0,
+        200_000,
+        "2 units; teacher forcing needed for oscillation in general",
+    )
 
 
-TASK_NAMES = ("pipelined-xor", "sequence-recognition", "delayed-nonmatch",
-              "turing-parentheses", "oscillate-0101", "oscillate-00110011", "oscillate-sine")
+TASK_NAMES = (
+    "pipelined-xor",
+    "sequence-recognition",
+    "delayed-nonmatch",
+    "turing-parentheses",
+    "oscillate-0101",
+    "oscillate-00110011",
+    "oscillate-sine",
+)
 
 
 def _check_int(value, who: str, what: str, low: int) -> int:
@@ -122,8 +190,15 @@ def _check_int(value, who: str, what: str, low: int) -> int:
     return int(value)
 
 
-def run(task: Task, *, seed: int = 0, units: int | None = None, teacher_forcing: bool = False,
-        max_steps: int | None = None, learning_rate: float | None = None) -> dict:
+def run(
+    task: Task,
+    *,
+    seed: int = 0,
+    units: int | None = None,
+    teacher_forcing: bool = False,
+    max_steps: int | None = None,
+    learning_rate: float | None = None,
+) -> dict:
     """Train one network online by real-time RTRL until `task`'s criterion holds.
 
     Returns {task, units, teacher_forcing, seed, solved, steps, seconds, options}: `steps` is
@@ -134,12 +209,10 @@ def run(task: Task, *, seed: int = 0, units: int | None = None, teacher_forcing:
         raise TypeError(f"run: expected a Task (see get_task), got {type(task).__name__}")
     seed = _check_int(seed, "run", "seed", 0)
     units = task.units if units is None else _check_int(units, "run", "units", task.n_outputs)
-    budget = task.max_steps if max_steps is None else _check_int(max_steps, "run",
-                                                                 "max_steps", 1)
+    budget = task.max_steps if max_steps is None else _check_int(max_steps, "run", "max_steps", 1)
     rate = task.learning_rate if learning_rate is None else float(learning_rate)
     data_seed, weight_seed = np.random.SeedSequence(seed).generate_state(2)
-    net = FullyRecurrentNet(task.n_inputs, units, seed=int(weight_seed),
-                            weight_scale=WEIGHT_SCALE)
+    net = FullyRecurrentNet(task.n_inputs, units, seed=int(weight_seed), weight_scale=WEIGHT_SCALE)
     learner = RTRLLearner(net, rate, teacher_forcing=bool(teacher_forcing))
     stream = task.make_stream(np.random.default_rng(int(data_seed)))
     k = task.n_outputs
@@ -162,13 +235,21 @@ def run(task: Task, *, seed: int = 0, units: int | None = None, teacher_forcing:
             break
         if steps % 1000 == 0 and not np.isfinite(net.W).all():
             break  # diverged: counts as unsolved
-    return {"task": task.name, "units": units, "teacher_forcing": bool(teacher_forcing),
-            "seed": seed, "solved": solved, "steps": steps,
-            "seconds": round(time.perf_counter() - start, 3), "options": dict(task.options)}
+    return {
+        "task": task.name,
+        "units": units,
+        "teacher_forcing": bool(teacher_forcing),
+        "seed": seed,
+        "solved": solved,
+        "steps": steps,
+        "seconds": round(time.perf_counter() - start, 3),
+        "options": dict(task.options),
+    }
 
 
-def plan(task: str | None = None, teacher_forcing: bool | None = None,
-         delay: int | None = None) -> list[tuple[Task, bool]]:
+def plan(
+    task: str | None = None, teacher_forcing: bool | None = None, delay: int | None = None
+) -> list[tuple[Task, bool]]:
     """The (task, teacher forcing) settings to run: one task, or all of them.
 
     All of them means every task at its defaults, pipelined-xor at τ = 2, 3 and 4, and the
@@ -182,8 +263,11 @@ def plan(task: str | None = None, teacher_forcing: bool | None = None,
         tasks += [get_task(name) for name in TASK_NAMES[1:]]
     else:
         tasks = [get_task(task, delay=delay)]
-    return [(t, tf) for t in tasks
-            for tf in (t.teacher_forcing if teacher_forcing is None else (teacher_forcing,))]
+    return [
+        (t, tf)
+        for t in tasks
+        for tf in (t.teacher_forcing if teacher_forcing is None else (teacher_forcing,))
+    ]
 
 
 def summarize(results: list[dict]) -> dict:
@@ -196,9 +280,14 @@ def summarize(results: list[dict]) -> dict:
         raise ValueError("summarize: expected at least one run")
     first = results[0]
     solved = [r["steps"] for r in results if r["solved"]]
-    return {"task": first["task"], "options": first["options"], "units": first["units"],
-            "teacher_forcing": first["teacher_forcing"], "seeds": len(results),
-            "solved": len(solved),
-            "median_steps": float(np.median(solved)) if solved else None,
-            "seconds": round(sum(r["seconds"] for r in results), 2),
-            "steps": [r["steps"] if r["solved"] else None for r in results]}
+    return {
+        "task": first["task"],
+        "options": first["options"],
+        "units": first["units"],
+        "teacher_forcing": first["teacher_forcing"],
+        "seeds": len(results),
+        "solved": len(solved),
+        "median_steps": float(np.median(solved)) if solved else None,
+        "seconds": round(sum(r["seconds"] for r in results), 2),
+        "steps": [r["steps"] if r["solved"] else None for r in results],
+    }

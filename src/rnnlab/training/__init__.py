@@ -15,5 +15,15 @@ from .sentiment import SentimentRun, SentimentSettings, train_sentiment
 from .streams import Streams, make_streams
 from .tbptt import Progress, TBPTTTrainer
 
-__all__ = ["CharLMRun", "CharLMSettings", "Progress", "SentimentRun", "SentimentSettings",
-           "Streams", "TBPTTTrainer", "make_streams", "train_char_lm", "train_sentiment"]
+__all__ = [
+    "CharLMRun",
+    "CharLMSettings",
+    "Progress",
+    "SentimentRun",
+    "SentimentSettings",
+    "Streams",
+    "TBPTTTrainer",
+    "make_streams",
+    "train_char_lm",
+    "train_sentiment",
+]

@@ -68,10 +68,12 @@ class CharLMSettings:
             raise ValueError(f"expected dropout in [0, 1), got {self.dropout!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"expected a positive learning rate, got {self.learning_rate!r}")
-        if self.segment_length is not None and (not isinstance(self.segment_length, int)
-                                                or self.segment_length < self.k1):
-            raise ValueError(f"expected segment_length ≥ k1 = {self.k1} or None, "
-                             f"got {self.segment_length!r}")
+        if self.segment_length is not None and (
+            not isinstance(self.segment_length, int) or self.segment_length < self.k1
+        ):
+            raise ValueError(
+                f"expected segment_length ≥ k1 = {self.k1} or None, got {self.segment_length!r}"
+            )
         if not self.clipnorm > 0:
             raise ValueError(f"expected a positive clipnorm, got {self.clipnorm!r}")
 
@@ -80,27 +82,43 @@ def build_model(vocab_size: int, s: CharLMSettings) -> Sequential:
     """A compiled char-level model for a vocabulary of `vocab_size` characters."""
     s.validate()
     rnn = CELLS[s.cell]
-    layers: list = [Embedding(vocab_size, s.embedding, embeddings_initializer="normal",
-                              name="embedding", seed=s.seed)]
+    layers: list = [
+        Embedding(
+            vocab_size, s.embedding, embeddings_initializer="normal", name="embedding", seed=s.seed
+        )
+    ]
     for i in range(s.layers):
-        layers.append(rnn(s.units, return_sequences=True, name=f"{s.cell}_{i}",
-                          dropout=s.dropout if i else 0.0, seed=s.seed + 1 + i))
+        layers.append(
+            rnn(
+                s.units,
+                return_sequences=True,
+                name=f"{s.cell}_{i}",
+                dropout=s.dropout if i else 0.0,
+                seed=s.seed + 1 + i,
+            )
+        )
     layers.append(Dense(vocab_size, name="logits", seed=s.seed + 100))
     model = Sequential(layers, name="char_lm", seed=s.seed)
     model.build((None,))
-    model.compile(optimizer=optimizers.Adam(learning_rate=s.learning_rate,
-                                            global_clipnorm=s.clipnorm),
-                  loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=optimizers.Adam(learning_rate=s.learning_rate, global_clipnorm=s.clipnorm),
+        loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     return model
 
 
-def streams_for(documents: list[str], vocab, n_streams: int, k1: int,
-                segment_length: int | None = None) -> Streams:
+def streams_for(
+    documents: list[str], vocab, n_streams: int, k1: int, segment_length: int | None = None
+) -> Streams:
     return make_streams([vocab.encode(doc) for doc in documents], n_streams, k1, segment_length)
 
 
-def save_checkpoint(trainer: TBPTTTrainer, directory: Path, settings: CharLMSettings,
-                    extra: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    trainer: TBPTTTrainer,
+    directory: Path,
+    settings: CharLMSettings,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write <directory>/checkpoint.safetensors atomically; returns its path."""
     directory.mkdir(parents=True, exist_ok=True)
     tensors, state = trainer.state()
@@ -121,16 +139,18 @@ def load_checkpoint(directory: Path) -> tuple[TBPTTTrainer, CharLMSettings, dict
         model = Sequential.from_config(state["model_config"])
     except (KeyError, TypeError, ValueError) as err:
         raise io.FormatError(f"{path}: not a character-model checkpoint ({err})") from None
-    model.compile(optimizer=optimizers.Adam(learning_rate=settings.learning_rate,
-                                            global_clipnorm=settings.clipnorm),
-                  loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=optimizers.Adam(
+            learning_rate=settings.learning_rate, global_clipnorm=settings.clipnorm
+        ),
+        loss=losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     trainer = TBPTTTrainer(model, settings.k1, settings.k2)
     trainer.load_state(tensors, state)
     return trainer, settings, state.get("extra", {})
 
 
-def evaluation_streams(documents: list[str], vocab, n_streams: int = 32,
-                       k1: int = 256) -> Streams:
+def evaluation_streams(documents: list[str], vocab, n_streams: int = 32, k1: int = 256) -> Streams:
     """Validation streams: long windows, state carried across them, every character scored."""
     n_streams = max(1, min(n_streams, sum(max(len(d) - 1, 0) for d in documents)))
     return streams_for(documents, vocab, n_streams, k1)
@@ -140,9 +160,11 @@ def model_vocab(model: Sequential, who: str = "model_vocab") -> CharVocab:
     """The CharVocab saved in a text model's metadata; ValueError if it has none."""
     vocab = model.metadata.get("vocab") if isinstance(model.metadata, dict) else None
     if vocab is None:
-        raise ValueError(f"{who}: the model has no character vocabulary in its metadata "
-                         f"(expected a model trained by `rnnlab train`, `rnnlab demo` or the "
-                         f"explorer)")
+        raise ValueError(
+            f"{who}: the model has no character vocabulary in its metadata "
+            f"(expected a model trained by `rnnlab train`, `rnnlab demo` or the "
+            f"explorer)"
+        )
     return CharVocab.from_config(vocab)
 
 
@@ -176,15 +198,24 @@ class CharLMRun:
         return self.trainer.progress
 
 
-def train_char_lm(corpus: TextCorpus, settings: CharLMSettings | None = None, *,
-                  epochs: int | None = None, seconds: float | None = None,
-                  max_steps: int | None = None, source: str | None = None,
-                  vocab: CharVocab | None = None, eval_every: int | None = 200,
-                  probe_chars: int | None = 60_000, final_chars: int | None = None,
-                  checkpoint_dir: str | Path | None = None, checkpoint_every: int = 100,
-                  resume: bool = False,
-                  on_progress: Callable[[Progress, int], Any] | None = None,
-                  log: Callable[[str], Any] | None = None) -> CharLMRun:
+def train_char_lm(
+    corpus: TextCorpus,
+    settings: CharLMSettings | None = None,
+    *,
+    epochs: int | None = None,
+    seconds: float | None = None,
+    max_steps: int | None = None,
+    source: str | None = None,
+    vocab: CharVocab | None = None,
+    eval_every: int | None = 200,
+    probe_chars: int | None = 60_000,
+    final_chars: int | None = None,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 100,
+    resume: bool = False,
+    on_progress: Callable[[Progress, int], Any] | None = None,
+    log: Callable[[str], Any] | None = None,
+) -> CharLMRun:
     """Train a character model on `corpus` by TBPTT and evaluate it on the validation split.
 
     Arguments:
@@ -213,8 +244,7 @@ def train_char_lm(corpus: TextCorpus, settings: CharLMSettings | None = None, *,
     """
     say = log if log is not None else (lambda line: None)
     if epochs is None and seconds is None and max_steps is None:
-        raise ValueError("train_char_lm: expected epochs, seconds or max_steps (a limit), "
-                         "got none")
+        raise ValueError("train_char_lm: expected epochs, seconds or max_steps (a limit), got none")
     if resume and checkpoint_dir is None:
         raise ValueError("train_char_lm: resume=True needs a checkpoint_dir")
     if not isinstance(corpus, TextCorpus):
@@ -226,49 +256,68 @@ def train_char_lm(corpus: TextCorpus, settings: CharLMSettings | None = None, *,
     if resume and (checkpoint_dir / CHECKPOINT_NAME).exists():
         trainer, settings, extra = load_checkpoint(checkpoint_dir)
         vocab = CharVocab.from_config(extra["vocab"])
-        say(f"resuming from {checkpoint_dir / CHECKPOINT_NAME} at step "
-            f"{trainer.progress.steps}")
+        say(f"resuming from {checkpoint_dir / CHECKPOINT_NAME} at step {trainer.progress.steps}")
     else:
         settings = CharLMSettings() if settings is None else settings
         if vocab is None:
             vocab = CharVocab.from_text("".join(train_docs) + "".join(val_docs))
         trainer = TBPTTTrainer(build_model(len(vocab), settings), settings.k1, settings.k2)
     model = trainer.model
-    model.metadata = {"vocab": vocab.to_config(), "dataset": source,
-                      "settings": dataclasses.asdict(settings)}
-    train_streams = streams_for(train_docs, vocab, settings.batch_size, settings.k1,
-                                settings.segment_length)
+    model.metadata = {
+        "vocab": vocab.to_config(),
+        "dataset": source,
+        "settings": dataclasses.asdict(settings),
+    }
+    train_streams = streams_for(
+        train_docs, vocab, settings.batch_size, settings.k1, settings.segment_length
+    )
     if final_chars is None:
         val_streams = evaluation_streams(val_docs, vocab)
     else:
-        val_streams = evaluation_streams(head(val_docs, final_chars), vocab,
-                                         n_streams=PROBE_STREAMS)
+        val_streams = evaluation_streams(
+            head(val_docs, final_chars), vocab, n_streams=PROBE_STREAMS
+        )
     probe = None
     if eval_every and probe_chars:
         probe = evaluation_streams(head(val_docs, probe_chars), vocab, n_streams=PROBE_STREAMS)
-    say(f"data: {source}, {train_streams.n_tokens:,} training and "
-        f"{val_streams.n_tokens:,} validation characters, vocabulary {len(vocab)}")
-    say(f"model: {model.count_params():,} parameters "
-        f"({settings.cell.upper()} {settings.units} × {settings.layers})")
+    say(
+        f"data: {source}, {train_streams.n_tokens:,} training and "
+        f"{val_streams.n_tokens:,} validation characters, vocabulary {len(vocab)}"
+    )
+    say(
+        f"model: {model.count_params():,} parameters "
+        f"({settings.cell.upper()} {settings.units} × {settings.layers})"
+    )
 
     def checkpoint(tr: TBPTTTrainer) -> None:
         save_checkpoint(tr, checkpoint_dir, settings, {"vocab": vocab.to_config()})
 
-    trainer.fit(train_streams, epochs=epochs, max_seconds=seconds, max_steps=max_steps,
-                validation=probe, eval_every=eval_every,
-                on_step=None if on_progress is None else (lambda tr, loss: on_progress(
-                    tr.progress, train_streams.n_windows)),
-                checkpoint=checkpoint if checkpoint_dir else None,
-                checkpoint_every=checkpoint_every)
+    trainer.fit(
+        train_streams,
+        epochs=epochs,
+        max_seconds=seconds,
+        max_steps=max_steps,
+        validation=probe,
+        eval_every=eval_every,
+        on_step=None
+        if on_progress is None
+        else (lambda tr, loss: on_progress(tr.progress, train_streams.n_windows)),
+        checkpoint=checkpoint if checkpoint_dir else None,
+        checkpoint_every=checkpoint_every,
+    )
     if checkpoint_dir:
         checkpoint(trainer)
     prog = trainer.progress
-    say(f"trained {prog.steps:,} steps, {prog.tokens:,} characters in "
-        f"{prog.seconds:.0f} s ({prog.tokens / max(prog.seconds, 1e-9):,.0f} chars/s)")
+    say(
+        f"trained {prog.steps:,} steps, {prog.tokens:,} characters in "
+        f"{prog.seconds:.0f} s ({prog.tokens / max(prog.seconds, 1e-9):,.0f} chars/s)"
+    )
     t0 = time.perf_counter()
     val_loss = trainer.evaluate(val_streams)
-    say(f"evaluated {val_streams.n_tokens:,} validation characters in "
-        f"{time.perf_counter() - t0:.1f} s")
+    say(
+        f"evaluated {val_streams.n_tokens:,} validation characters in "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
     if not math.isfinite(val_loss):
         raise RuntimeError("train_char_lm: the validation loss is not finite")
     model.metadata["validation_loss"] = round(val_loss, 4)
@@ -276,6 +325,17 @@ def train_char_lm(corpus: TextCorpus, settings: CharLMSettings | None = None, *,
     return CharLMRun(model, vocab, trainer, settings, val_loss)
 
 
-__all__ = ["CELLS", "CHECKPOINT_NAME", "CharLMRun", "CharLMSettings", "build_model",
-           "evaluation_streams", "head", "load_checkpoint", "model_vocab", "save_checkpoint",
-           "streams_for", "train_char_lm"]
+__all__ = [
+    "CELLS",
+    "CHECKPOINT_NAME",
+    "CharLMRun",
+    "CharLMSettings",
+    "build_model",
+    "evaluation_streams",
+    "head",
+    "load_checkpoint",
+    "model_vocab",
+    "save_checkpoint",
+    "streams_for",
+    "train_char_lm",
+]

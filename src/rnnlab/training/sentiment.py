@@ -47,8 +47,15 @@ class SentimentSettings:
     seed: int = 0
 
     def validate(self) -> None:
-        for name in ("units", "embedding", "max_vocab", "min_count", "max_words", "batch_size",
-                     "max_epochs"):
+        for name in (
+            "units",
+            "embedding",
+            "max_vocab",
+            "min_count",
+            "max_words",
+            "batch_size",
+            "max_epochs",
+        ):
             check_positive_int(getattr(self, name), "SentimentSettings", name)
         for name in ("learning_rate", "clipnorm"):
             check_positive_float(getattr(self, name), "SentimentSettings", name)
@@ -72,15 +79,20 @@ class SentimentRun:
 def build_sentiment_model(n_words: int, s: SentimentSettings) -> Sequential:
     """A compiled Embedding(mask_zero) → GRU → Dense(1, sigmoid) classifier."""
     s.validate()
-    model = Sequential([
-        Embedding(n_words, s.embedding, mask_zero=True, name="embedding", seed=s.seed),
-        GRU(s.units, name="gru", seed=s.seed + 1),
-        Dense(1, activation="sigmoid", name="output", seed=s.seed + 2),
-    ], name="sentiment", seed=s.seed)
+    model = Sequential(
+        [
+            Embedding(n_words, s.embedding, mask_zero=True, name="embedding", seed=s.seed),
+            GRU(s.units, name="gru", seed=s.seed + 1),
+            Dense(1, activation="sigmoid", name="output", seed=s.seed + 2),
+        ],
+        name="sentiment",
+        seed=s.seed,
+    )
     model.build((None,))
-    model.compile(optimizer=optimizers.Adam(learning_rate=s.learning_rate,
-                                            global_clipnorm=s.clipnorm),
-                  loss=losses.BinaryCrossentropy())
+    model.compile(
+        optimizer=optimizers.Adam(learning_rate=s.learning_rate, global_clipnorm=s.clipnorm),
+        loss=losses.BinaryCrossentropy(),
+    )
     return model
 
 
@@ -93,8 +105,9 @@ def encode_sentences(texts: list[str], words: WordVocab, max_words: int) -> list
     return out
 
 
-def length_batches(ids: list[np.ndarray], batch_size: int,
-                   rng: np.random.Generator | None) -> list[np.ndarray]:
+def length_batches(
+    ids: list[np.ndarray], batch_size: int, rng: np.random.Generator | None
+) -> list[np.ndarray]:
     """Index batches of sentences of similar length (sorted by length; shuffled with rng)."""
     order = np.argsort([len(s) for s in ids], kind="stable")
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
@@ -121,9 +134,13 @@ def sentiment_accuracy(model: Sequential, ids: list[np.ndarray], labels: np.ndar
     return correct / max(len(ids), 1)
 
 
-def train_sentiment(data: SentimentDataset, settings: SentimentSettings | None = None, *,
-                    seconds: float = math.inf,
-                    log: Callable[[str], Any] | None = None) -> SentimentRun:
+def train_sentiment(
+    data: SentimentDataset,
+    settings: SentimentSettings | None = None,
+    *,
+    seconds: float = math.inf,
+    log: Callable[[str], Any] | None = None,
+) -> SentimentRun:
     """Train a classifier on `data`'s train split for at most `seconds` (one epoch at least) or
     `settings.max_epochs`, keeping the epoch with the best validation accuracy.
 
@@ -134,30 +151,30 @@ def train_sentiment(data: SentimentDataset, settings: SentimentSettings | None =
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
         raise ValueError(f"train_sentiment: expected seconds > 0, got {seconds!r}")
     if not isinstance(data, SentimentDataset):
-        raise TypeError(f"train_sentiment: expected a SentimentDataset, "
-                        f"got {type(data).__name__}")
+        raise TypeError(f"train_sentiment: expected a SentimentDataset, got {type(data).__name__}")
     say = log if log is not None else (lambda line: None)
     started = time.perf_counter()
-    words = WordVocab.from_texts(data.texts("train"), max_size=s.max_vocab,
-                                 min_count=s.min_count)
+    words = WordVocab.from_texts(data.texts("train"), max_size=s.max_vocab, min_count=s.min_count)
     x_train = encode_sentences(data.texts("train"), words, s.max_words)
     y_train = data.labels("train")
     x_val = encode_sentences(data.texts("validation"), words, s.max_words)
     y_val = data.labels("validation")
     model = build_sentiment_model(len(words), s)
     rng = np.random.default_rng(s.seed)
-    say(f"training sentiment: GRU({s.units}) on {len(x_train):,} rated movie-review "
-        f"sentences, {len(words) - 2:,} words, for up to {seconds:.0f} s")
+    say(
+        f"training sentiment: GRU({s.units}) on {len(x_train):,} rated movie-review "
+        f"sentences, {len(words) - 2:,} words, for up to {seconds:.0f} s"
+    )
     best, best_acc, epochs = model.get_weights(), -1.0, 0
     deadline = started + seconds
     out_of_time = False
     for epoch in range(s.max_epochs):
         for idx in length_batches(x_train, s.batch_size, rng):
-            logs = model.train_on_batch(pad_batch(x_train, idx),
-                                        y_train[idx, None].astype(np.float32))
+            logs = model.train_on_batch(
+                pad_batch(x_train, idx), y_train[idx, None].astype(np.float32)
+            )
             if not math.isfinite(logs["loss"]):
-                raise RuntimeError(f"training the sentiment model failed: "
-                                   f"{model.nonfinite_report}")
+                raise RuntimeError(f"training the sentiment model failed: {model.nonfinite_report}")
             if epoch > 0 and time.perf_counter() > deadline:  # one epoch at least
                 out_of_time = True
                 break
@@ -170,15 +187,29 @@ def train_sentiment(data: SentimentDataset, settings: SentimentSettings | None =
             break
     model.set_weights(best)
     elapsed = time.perf_counter() - started
-    say(f"sentiment: {epochs} epoch(s) in {elapsed:.1f} s, validation accuracy "
-        f"{100 * best_acc:.1f}% ({len(x_val):,} sentences)")
+    say(
+        f"sentiment: {epochs} epoch(s) in {elapsed:.1f} s, validation accuracy "
+        f"{100 * best_acc:.1f}% ({len(x_val):,} sentences)"
+    )
     model.optimizer = model.loss = None  # not needed to run it; keeps the file small
-    model.metadata = {"words": words.to_config(), "labels": list(data.label_names),
-                      "dataset": data.name, "max_words": s.max_words,
-                      "validation_accuracy": round(best_acc, 4),
-                      "trained_seconds": round(elapsed, 1)}
+    model.metadata = {
+        "words": words.to_config(),
+        "labels": list(data.label_names),
+        "dataset": data.name,
+        "max_words": s.max_words,
+        "validation_accuracy": round(best_acc, 4),
+        "trained_seconds": round(elapsed, 1),
+    }
     return SentimentRun(model, words, best_acc, epochs, elapsed)
 
 
-__all__ = ["SentimentRun", "SentimentSettings", "build_sentiment_model", "encode_sentences",
-           "length_batches", "pad_batch", "sentiment_accuracy", "train_sentiment"]
+__all__ = [
+    "SentimentRun",
+    "SentimentSettings",
+    "build_sentiment_model",
+    "encode_sentences",
+    "length_batches",
+    "pad_batch",
+    "sentiment_accuracy",
+    "train_sentiment",
+]

@@ -58,8 +58,9 @@ class Streams:
         return int(self.valid.sum())
 
 
-def make_streams(documents: list[np.ndarray], n_streams: int, k1: int,
-                 segment_length: int | None = None) -> Streams:
+def make_streams(
+    documents: list[np.ndarray], n_streams: int, k1: int, segment_length: int | None = None
+) -> Streams:
     """Cut the (input, target) pairs of `documents` into `n_streams` streams, aligned to k1;
     with `segment_length`, also start afresh every that many pairs inside a document."""
     n_streams = check_positive_int(n_streams, "make_streams", "n_streams")
@@ -67,14 +68,16 @@ def make_streams(documents: list[np.ndarray], n_streams: int, k1: int,
     if segment_length is not None:
         segment_length = check_positive_int(segment_length, "make_streams", "segment_length")
     if not isinstance(documents, (list, tuple)) or not documents:
-        raise ValueError(f"make_streams: expected a non-empty list of token arrays, "
-                         f"got {describe(documents)}")
+        raise ValueError(
+            f"make_streams: expected a non-empty list of token arrays, got {describe(documents)}"
+        )
     xs, ys, doc_ids = [], [], []
     for i, doc in enumerate(documents):
         doc = np.asarray(doc)
         if doc.ndim != 1 or doc.dtype.kind not in "iu":
-            raise ValueError(f"make_streams: document {i}: expected a 1-D integer array, "
-                             f"got {describe(doc)}")
+            raise ValueError(
+                f"make_streams: document {i}: expected a 1-D integer array, got {describe(doc)}"
+            )
         if len(doc) < 2:
             continue  # no (input, target) pair
         xs.append(doc[:-1])
@@ -84,16 +87,23 @@ def make_streams(documents: list[np.ndarray], n_streams: int, k1: int,
         raise ValueError("make_streams: every document is shorter than 2 tokens")
     x, y, d = np.concatenate(xs), np.concatenate(ys), np.concatenate(doc_ids)
     if len(x) < n_streams:
-        raise ValueError(f"make_streams: {len(x)} training pairs cannot fill {n_streams} "
-                         f"streams; use fewer streams (a smaller batch size)")
+        raise ValueError(
+            f"make_streams: {len(x)} training pairs cannot fill {n_streams} "
+            f"streams; use fewer streams (a smaller batch size)"
+        )
     bounds = np.linspace(0, len(x), n_streams + 1).astype(int)
     pieces = []
     for b in range(n_streams):
         lo, hi = bounds[b], bounds[b + 1]
         pieces.append(_aligned_piece(x[lo:hi], y[lo:hi], d[lo:hi], k1, segment_length))
     N = max(len(p[0]) for p in pieces)
-    out = Streams(np.zeros((n_streams, N), np.int64), np.zeros((n_streams, N), np.int64),
-                  np.zeros((n_streams, N), bool), np.zeros((n_streams, N), bool), k1)
+    out = Streams(
+        np.zeros((n_streams, N), np.int64),
+        np.zeros((n_streams, N), np.int64),
+        np.zeros((n_streams, N), bool),
+        np.zeros((n_streams, N), bool),
+        k1,
+    )
     for b, (px, py, pv, ps) in enumerate(pieces):
         out.inputs[b, : len(px)] = px
         out.targets[b, : len(px)] = py
@@ -107,8 +117,10 @@ def _aligned_piece(x, y, d, k1, segment_length):
     cut = np.flatnonzero(np.diff(d)) + 1
     if segment_length is not None:  # fresh starts inside long documents too
         bounds = np.concatenate([[0], cut, [len(x)]])
-        extra = [np.arange(lo + segment_length, hi, segment_length)
-                 for lo, hi in itertools.pairwise(bounds)]
+        extra = [
+            np.arange(lo + segment_length, hi, segment_length)
+            for lo, hi in itertools.pairwise(bounds)
+        ]
         cut = np.unique(np.concatenate([cut, *extra])).astype(int)
     parts_x, parts_y, parts_v, parts_s = [], [], [], []
     for fx, fy in zip(np.split(x, cut), np.split(y, cut), strict=True):
@@ -124,5 +136,9 @@ def _aligned_piece(x, y, d, k1, segment_length):
         parts_y.append(py)
         parts_v.append(valid)
         parts_s.append(start)
-    return (np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_v),
-            np.concatenate(parts_s))
+    return (
+        np.concatenate(parts_x),
+        np.concatenate(parts_y),
+        np.concatenate(parts_v),
+        np.concatenate(parts_s),
+    )

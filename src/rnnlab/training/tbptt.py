@@ -59,8 +59,7 @@ class TBPTTTrainer:
         if not isinstance(model, Sequential):
             raise TypeError(f"TBPTTTrainer: expected a Sequential model, got {type(model)}")
         if model.optimizer is None or model.loss is None:
-            raise RuntimeError(f"Sequential {model.name!r}: call compile() before "
-                               f"TBPTTTrainer()")
+            raise RuntimeError(f"Sequential {model.name!r}: call compile() before TBPTTTrainer()")
         self.model = model
         self.k1 = check_positive_int(k1, "TBPTTTrainer", "k1")
         self.k2 = self.k1 if k2 is None else check_positive_int(k2, "TBPTTTrainer", "k2")
@@ -69,8 +68,10 @@ class TBPTTTrainer:
         self.recurrent = model.recurrent_layers()
         for layer in self.recurrent:
             if layer.go_backwards:
-                raise ValueError(f"TBPTTTrainer: {layer.who} reads backwards; a stream can "
-                                 f"only be carried through forward-reading layers")
+                raise ValueError(
+                    f"TBPTTTrainer: {layer.who} reads backwards; a stream can "
+                    f"only be carried through forward-reading layers"
+                )
         self.progress = Progress()
         self.cursor = _Cursor(self.recurrent, self.k1, self.k2)
 
@@ -102,11 +103,19 @@ class TBPTTTrainer:
         return value, n
 
     # -- whole runs --------------------------------------------------------------------------------
-    def fit(self, streams: Streams, *, epochs: int | None = 1, max_seconds: float | None = None,
-            max_steps: int | None = None, validation: Streams | None = None,
-            eval_every: int | None = None, on_step: Callable[[TBPTTTrainer, float], Any] | None
-            = None, checkpoint: Callable[[TBPTTTrainer], Any] | None = None,
-            checkpoint_every: int | None = None) -> Progress:
+    def fit(
+        self,
+        streams: Streams,
+        *,
+        epochs: int | None = 1,
+        max_seconds: float | None = None,
+        max_steps: int | None = None,
+        validation: Streams | None = None,
+        eval_every: int | None = None,
+        on_step: Callable[[TBPTTTrainer, float], Any] | None = None,
+        checkpoint: Callable[[TBPTTTrainer], Any] | None = None,
+        checkpoint_every: int | None = None,
+    ) -> Progress:
         """Train until `epochs` passes, `max_seconds` of training or `max_steps` updates,
         whichever comes first (continuing from self.progress, e.g. after restore).
 
@@ -115,8 +124,10 @@ class TBPTTTrainer:
         `eval_every` updates and at the end of each epoch.
         """
         if streams.k1 != self.k1:
-            raise ValueError(f"TBPTTTrainer.fit: streams were aligned for k1 = {streams.k1}, "
-                             f"the trainer uses k1 = {self.k1}")
+            raise ValueError(
+                f"TBPTTTrainer.fit: streams were aligned for k1 = {streams.k1}, "
+                f"the trainer uses k1 = {self.k1}"
+            )
         prog = self.progress
         started = time.perf_counter() - prog.seconds
         n_windows = streams.n_windows
@@ -144,8 +155,11 @@ class TBPTTTrainer:
                 if validation is not None and eval_every and prog.steps % eval_every == 0:
                     self._record(running, running_n, validation)
                     running, running_n = 0.0, 0
-                if checkpoint is not None and checkpoint_every \
-                        and prog.steps % checkpoint_every == 0:
+                if (
+                    checkpoint is not None
+                    and checkpoint_every
+                    and prog.steps % checkpoint_every == 0
+                ):
                     checkpoint(self)
             prog.epoch += 1
             prog.window = 0
@@ -156,10 +170,14 @@ class TBPTTTrainer:
         return prog
 
     def _record(self, running: float, running_n: int, validation: Streams) -> None:
-        entry = {"step": self.progress.steps, "epoch": self.progress.epoch,
-                 "tokens": self.progress.tokens, "seconds": round(self.progress.seconds, 3),
-                 "train_loss": running / running_n if running_n else math.nan,
-                 "val_loss": self.evaluate(validation)}
+        entry = {
+            "step": self.progress.steps,
+            "epoch": self.progress.epoch,
+            "tokens": self.progress.tokens,
+            "seconds": round(self.progress.seconds, 3),
+            "train_loss": running / running_n if running_n else math.nan,
+            "val_loss": self.evaluate(validation),
+        }
         self.progress.history.append(entry)
 
     def evaluate(self, streams: Streams) -> float:
@@ -190,12 +208,20 @@ class TBPTTTrainer:
                     tensors[f"carry/{layer.name}/{name}"] = s
         prog = self.progress
         state = {
-            "k1": self.k1, "k2": self.k2,
-            "progress": {"epoch": prog.epoch, "window": prog.window, "steps": prog.steps,
-                         "tokens": prog.tokens, "seconds": prog.seconds,
-                         "history": prog.history},
-            "rng": {name: layer.rng.bit_generator.state
-                    for name, layer in _all_layers(self.model).items()},
+            "k1": self.k1,
+            "k2": self.k2,
+            "progress": {
+                "epoch": prog.epoch,
+                "window": prog.window,
+                "steps": prog.steps,
+                "tokens": prog.tokens,
+                "seconds": prog.seconds,
+                "history": prog.history,
+            },
+            "rng": {
+                name: layer.rng.bit_generator.state
+                for name, layer in _all_layers(self.model).items()
+            },
             "model_rng": self.model.rng.bit_generator.state,
             "has_carry": self.carry is not None,
         }
@@ -204,8 +230,10 @@ class TBPTTTrainer:
     def load_state(self, tensors: dict[str, np.ndarray], state: dict[str, Any]) -> None:
         """Restore what state() returned (the model must have the same architecture)."""
         if state.get("k1") != self.k1 or state.get("k2") != self.k2:
-            raise ValueError(f"TBPTTTrainer: checkpoint was written with k1={state.get('k1')}, "
-                             f"k2={state.get('k2')}; this trainer has k1={self.k1}, k2={self.k2}")
+            raise ValueError(
+                f"TBPTTTrainer: checkpoint was written with k1={state.get('k1')}, "
+                f"k2={state.get('k2')}; this trainer has k1={self.k1}, k2={self.k2}"
+            )
         params = self.model.named_params()
         for key, p in params.items():
             src = tensors.get(f"model/{key}")
@@ -213,19 +241,23 @@ class TBPTTTrainer:
                 raise ValueError(f"TBPTTTrainer: checkpoint has no matching tensor for {key}")
             p[...] = src
         prefix = "optimizer/"
-        self.model.optimizer.set_state({k[len(prefix):]: v for k, v in tensors.items()
-                                        if k.startswith(prefix)})
+        self.model.optimizer.set_state(
+            {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        )
         if state.get("has_carry"):
-            self.cursor.carry = [[tensors[f"carry/{layer.name}/{name}"].copy()
-                                  for name in layer.state_names] for layer in self.recurrent]
+            self.cursor.carry = [
+                [tensors[f"carry/{layer.name}/{name}"].copy() for name in layer.state_names]
+                for layer in self.recurrent
+            ]
         else:
             self.cursor.carry = None
         for name, layer in _all_layers(self.model).items():
             layer.rng.bit_generator.state = state["rng"][name]
         self.model.rng.bit_generator.state = state["model_rng"]
         p = state["progress"]
-        self.progress = Progress(p["epoch"], p["window"], p["steps"], p["tokens"],
-                                 p["seconds"], list(p["history"]))
+        self.progress = Progress(
+            p["epoch"], p["window"], p["steps"], p["tokens"], p["seconds"], list(p["history"])
+        )
 
 
 def _all_layers(model: Sequential) -> dict[str, Any]:
@@ -255,8 +287,13 @@ class _Cursor:
         w, e = self.bounds(p)
         step_mask = streams.valid[:, w:e].copy()
         if self.carry is None:
-            carry = [[np.zeros((streams.n_streams, layer.state_size), layer.dtype)
-                      for _ in layer.state_names] for layer in self.recurrent]
+            carry = [
+                [
+                    np.zeros((streams.n_streams, layer.state_size), layer.dtype)
+                    for _ in layer.state_names
+                ]
+                for layer in self.recurrent
+            ]
         else:
             carry = [[s.copy() for s in states] for states in self.carry]
         starts = streams.starts[:, w : p + 1]  # fresh starts can only fall in [w, p]

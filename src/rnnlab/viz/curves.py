@@ -24,9 +24,13 @@ def save_figure(fig, path, format: str = "png") -> Path:
     return path
 
 
-def plot_loss_curve(history: list[dict[str, float]], path: str | os.PathLike,
-                    title: str = "training", x_key: str = "tokens",
-                    val_label: str = "validation") -> Path:
+def plot_loss_curve(
+    history: list[dict[str, float]],
+    path: str | os.PathLike,
+    title: str = "training",
+    x_key: str = "tokens",
+    val_label: str = "validation",
+) -> Path:
     """Plot train_loss and val_loss (nats per token) against `x_key`; write `path` atomically.
 
     history: entries like {"tokens": ..., "seconds": ..., "train_loss": ..., "val_loss": ...}.

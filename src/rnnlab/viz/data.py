@@ -8,13 +8,10 @@ dispatches by view name, `VIEWS` lists the names in order.
 
 How the numbers are made (no second implementation of the math):
 
-- Unrolling in time is literal: `_unroll` runs one copy of the recurrent layer per time step
-  (`layer_from_config` of the same config, sharing the very same parameter arrays), each
-  step's copy starting from the previous one's state. Backpropagating through the copies, in
-  reverse, with each copy's own `backward`, gives the per-step contributions to ∂L/∂W (each
-  copy's `grads`) and the gradient reaching every hidden state (each copy's
-  `initial_state_grads`). The views check that the contributions sum to the whole-sequence
-  layer's `backward`.
+- Unrolling in time is literal (`rnnlab.viz.unrolled`): one copy of the recurrent layer per
+  time step, sharing the very same parameter arrays; backpropagating through the copies, each
+  with its own `backward`, gives the per-step contributions to ∂L/∂W. The views check that
+  the contributions sum to the whole-sequence layer's `backward`.
 - Gradients are computed in float64 copies of the models, so the checks show ~1e-16.
 - Generation is `rnnlab.generate.sample_steps`, the sampler behind `generate.stream`: same
   model, prime, temperature and seed, same text.
@@ -30,23 +27,35 @@ from typing import Any
 
 import numpy as np
 
-from .. import losses
 from ..datasets.sentiment import tokenize
 from ..generate import sample_steps
 from ..initializers import orthogonal
-from ..layers import GRU, LSTM, SimpleRNN, layer_from_config
+from ..layers import GRU, LSTM, SimpleRNN
 from ..layers.base import Layer
-from ..model import Sequential
 from .models import ExplorerModels
+from .unrolled import (
+    clone_layer,
+    elman_bptt,
+    one_hot,
+    step_backward,
+    step_copies,
+    unroll_forward,
+)
 
-VIEWS = ("unroll", "hidden-state", "weight-sharing", "generation", "vanishing-gradients",
-         "bptt-flow")
+VIEWS = (
+    "unroll",
+    "hidden-state",
+    "weight-sharing",
+    "generation",
+    "vanishing-gradients",
+    "bptt-flow",
+)
 CELLS = ("rnn", "lstm", "gru")
 INITS = ("orthogonal", "random")
-PREVIEW = 8          # preview blocks are at most 8 × 8
+PREVIEW = 8  # preview blocks are at most 8 × 8
 TOP_UNROLL = 5
 TOP_GENERATION = 10
-H_GENERATION = 32    # hidden units shown per generation step
+H_GENERATION = 32  # hidden units shown per generation step
 VANISHING_INPUTS = 8  # input features of the fresh layers in vanishing_gradients
 
 
@@ -75,103 +84,58 @@ def _norm(a) -> float:
 
 # -- parameter checks ----------------------------------------------------------------------------
 def _check_int(value, who: str, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
-            or value < low or (high is not None and value > high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < low
+        or (high is not None and value > high)
+    ):
         span = f"an int in [{low}, {high}]" if high is not None else f"an int ≥ {low}"
         raise ValueError(f"{who}: expected {name} to be {span}, got {value!r}")
     return int(value)
 
 
 def _check_float(value, who: str, name: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or not low <= value <= high:
-        raise ValueError(f"{who}: expected {name} to be a number in [{low:g}, {high:g}], "
-                         f"got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise ValueError(
+            f"{who}: expected {name} to be a number in [{low:g}, {high:g}], got {value!r}"
+        )
     return float(value)
 
 
 def _check_text(value, who: str, name: str, low: int, high: int, vocab=None) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{who}: expected {name} to be a string of {low} to {high} "
-                         f"characters, got {type(value).__name__} {value!r:.60}")
+        raise ValueError(
+            f"{who}: expected {name} to be a string of {low} to {high} "
+            f"characters, got {type(value).__name__} {value!r:.60}"
+        )
     if not low <= len(value) <= high:
-        raise ValueError(f"{who}: expected {name} of {low} to {high} characters, "
-                         f"got {len(value)}")
+        raise ValueError(f"{who}: expected {name} of {low} to {high} characters, got {len(value)}")
     if vocab is not None:
         for i, ch in enumerate(value):
             if ch not in vocab:
-                raise ValueError(f"{who}: character {ch!r} (U+{ord(ch):04X}) at position {i} "
-                                 f"of {name} is not in the model's vocabulary "
-                                 f"({len(vocab.chars)} characters)")
+                raise ValueError(
+                    f"{who}: character {ch!r} (U+{ord(ch):04X}) at position {i} "
+                    f"of {name} is not in the model's vocabulary "
+                    f"({len(vocab.chars)} characters)"
+                )
     return value
 
 
 def _check_models(models, who: str) -> ExplorerModels:
     if not isinstance(models, ExplorerModels):
-        raise TypeError(f"{who}: expected ExplorerModels (rnnlab.viz.models), "
-                        f"got {type(models).__name__}")
+        raise TypeError(
+            f"{who}: expected ExplorerModels (rnnlab.viz.models), got {type(models).__name__}"
+        )
     return models
 
 
-# -- engine helpers ------------------------------------------------------------------------------
-def _clone(layer: Layer, dtype: str = "float64", **overrides) -> Layer:
-    """A new layer of the same config (with `overrides`) holding float64 copies of the params."""
-    cfg = layer.get_config()
-    cfg.update(dtype=dtype, **overrides)
-    for key in ("kernel_initializer", "recurrent_initializer"):
-        if key in cfg:  # the copied params replace them: skip the costly ones
-            cfg[key] = "zeros"
-    copy = layer_from_config(cfg)
-    copy.build(layer.input_shape)
-    for key, value in layer.params.items():
-        copy.params[key][...] = value
-    return copy
-
-
-def _step_copies(layer: Layer, T: int) -> list[Layer]:
-    """T copies of a recurrent layer for single steps, SHARING its parameter arrays: the
-    unrolled network. Each returns [h_t, *states] and takes state gradients in backward."""
-    cfg = layer.get_config()
-    cfg.update(return_sequences=False, return_state=True, stateful=False, go_backwards=False,
-               dropout=0.0, recurrent_dropout=0.0, kernel_initializer="zeros",
-               recurrent_initializer="zeros", bias_initializer="zeros")
-    copies = []
-    for t in range(T):
-        cfg["name"] = f"{layer.name}_t{t}"
-        step = layer_from_config(cfg)
-        step.build(layer.input_shape)
-        for key in layer.params:
-            step.params[key] = layer.params[key]  # shared, not copied
-            step.grads[key] = np.zeros_like(layer.params[key])
-        copies.append(step)
-    return copies
-
-
-def _unroll_forward(steps: list[Layer], x: np.ndarray) -> list[list[np.ndarray]]:
-    """Run x (1, T, I) through the step copies; returns the states after each step."""
-    states = None
-    out = []
-    for t, step in enumerate(steps):
-        y = step.forward(x[:, t : t + 1], initial_state=states)
-        states = y[1:]
-        out.append([s.copy() for s in states])
-    return out
-
-
-def _step_backward(step: Layer, dstates: list[np.ndarray]) -> list[np.ndarray]:
-    """Backward through one step copy given ∂L/∂(its output states); returns ∂L/∂(its input
-    states). The copy's grads then hold this step's contribution to ∂L/∂W."""
-    dh, *rest = dstates
-    step.backward(dh, *([None, *rest] if rest else []))
-    return [g.copy() for g in step.initial_state_grads]
-
-
-def _one_hot(ids: np.ndarray, V: int, dtype=np.float64) -> np.ndarray:
-    x = np.zeros((1, len(ids), V), dtype=dtype)
-    x[0, np.arange(len(ids)), ids] = 1.0
-    return x
-
-
+# -- small helpers -------------------------------------------------------------------------------
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = np.asarray(z, dtype=np.float64)
     z = z - z.max(axis=-1, keepdims=True)
@@ -201,17 +165,28 @@ def unroll(models: ExplorerModels, text: str = "hello") -> dict[str, Any]:
         rnn, dense = models.char_rnn.layers
         ids = vocab.encode(text)
         V, H = len(vocab), rnn.units
-        hs = rnn.forward(_one_hot(ids, V, rnn.dtype))  # (1, T, H)
+        hs = rnn.forward(one_hot(ids, V, rnn.dtype))  # (1, T, H)
         probs = _softmax(dense.forward(hs))[0]  # (T, V)
-        steps = [{"t": t, "token": ch, "h": _rl(hs[0, t]), "top": _top(probs[t], vocab,
-                                                                       TOP_UNROLL)}
-                 for t, ch in enumerate(text)]
-        matrices = [{"name": name, "shape": list(w.shape), "norm": _r(_norm(w))}
-                    for name, w in (("W_xh", rnn.params["weight_ih"]),
-                                    ("W_hh", rnn.params["weight_hh"]),
-                                    ("W_hy", dense.params["weight"]))]
-    return {"view": "unroll", "tokens": list(text), "hidden_size": H, "vocab_size": V,
-            "matrices": matrices, "steps": steps}
+        steps = [
+            {"t": t, "token": ch, "h": _rl(hs[0, t]), "top": _top(probs[t], vocab, TOP_UNROLL)}
+            for t, ch in enumerate(text)
+        ]
+        matrices = [
+            {"name": name, "shape": list(w.shape), "norm": _r(_norm(w))}
+            for name, w in (
+                ("W_xh", rnn.params["weight_ih"]),
+                ("W_hh", rnn.params["weight_hh"]),
+                ("W_hy", dense.params["weight"]),
+            )
+        ]
+    return {
+        "view": "unroll",
+        "tokens": list(text),
+        "hidden_size": H,
+        "vocab_size": V,
+        "matrices": matrices,
+        "steps": steps,
+    }
 
 
 # -- 2. hidden-state dynamics --------------------------------------------------------------------
@@ -229,66 +204,18 @@ def hidden_state(models: ExplorerModels, text: str = "the movie was great") -> d
     with models.lock:
         emb, rnn, dense = models.sentiment.layers
         ids, known = models.word_vocab.encode(words)
-        seq = _clone(rnn, return_sequences=True)
+        seq = clone_layer(rnn, return_sequences=True)
         hs = seq.forward(emb.forward(ids[None]).astype(np.float64))  # (1, T, H)
-        out = _clone(dense).forward(hs)[0, :, 0]  # (T,)
-    return {"view": "hidden-state", "words": words, "known": [bool(k) for k in known],
-            "units": rnn.units, "h": _rl(hs[0]), "prediction": _rl(out),
-            "label_names": list(models.sentiment.metadata.get("labels",
-                                                               ["negative", "positive"]))}
-
-
-# -- shared by weight-sharing and bptt-flow ------------------------------------------------------
-def _elman_bptt(model: Sequential, vocab, text: str) -> dict[str, Any]:
-    """Forward and backward of the Elman network on next-character prediction over `text`,
-    L = Σ_t CE(softmax(W_hy h_t + b_y), text[t+1]); whole-sequence and step by step."""
-    rnn32, dense32 = model.layers
-    ids = vocab.encode(text)
-    x = _one_hot(ids[:-1], len(vocab))  # (1, T, V)
-    targets = ids[1:].astype(np.int64)
-    T = len(targets)
-    ce = losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    # whole sequence: the layer's own backward
-    rnn = _clone(rnn32, return_sequences=True)
-    dense = _clone(dense32)
-    hs = rnn.forward(x)  # (1, T, H)
-    logits = dense.forward(hs)  # (1, T, V)
-    mean, dlogits = ce.value_and_grad(targets[None], logits)
-    dlogits = dlogits * T  # the sum over steps, not the mean
-    dense.backward(dlogits)
-    rnn.backward(dense.backward(dlogits))
-    full = {"W_xh": rnn.grads["weight_ih"].copy(), "W_hh": rnn.grads["weight_hh"].copy(),
-            "b_ih": rnn.grads["bias_ih"].copy(), "b_hh": rnn.grads["bias_hh"].copy(),
-            "W_hy": dense.grads["weight"].copy(), "b_y": dense.grads["bias"].copy()}
-
-    # step by step: T copies sharing the parameters
-    steps = _step_copies(rnn, T)
-    states = _unroll_forward(steps, x)
-    out_dense = _clone(dense32)
-    step_loss, d_out, hy = [], [], []
-    for t in range(T):
-        z = out_dense.forward(states[t][0])  # (1, V)
-        value, dz = ce.value_and_grad(targets[t : t + 1], z)
-        dh_out = out_dense.backward(dz)  # ∂loss_t/∂h_t through W_hy
-        step_loss.append(value)
-        d_out.append(dh_out)
-        hy.append({"W_hy": out_dense.grads["weight"].copy(),
-                   "b_y": out_dense.grads["bias"].copy()})
-    back = [None] * T
-    dh_next = np.zeros_like(d_out[0])
-    for t in range(T - 1, -1, -1):
-        dh = d_out[t] + dh_next
-        (dh_prev,) = _step_backward(steps[t], [dh])
-        g = steps[t].grads
-        back[t] = {"dh": dh[0], "dh_from_output": d_out[t][0], "dh_from_next": dh_next[0],
-                   "delta": g["bias_hh"].copy(),  # δ_t = dh ⊙ (1 − h_t²): ∂L/∂b for one step
-                   "W_xh": g["weight_ih"].copy(), "W_hh": g["weight_hh"].copy(),
-                   "b_ih": g["bias_ih"].copy(), "b_hh": g["bias_hh"].copy(), **hy[t]}
-        dh_next = dh_prev
-    return {"ids": ids, "T": T, "loss": float(mean) * T, "step_loss": step_loss,
-            "hs": [s[0][0] for s in states], "hs_full": hs[0], "full": full, "back": back,
-            "rnn": rnn, "dense": dense}
+        out = clone_layer(dense).forward(hs)[0, :, 0]  # (T,)
+    return {
+        "view": "hidden-state",
+        "words": words,
+        "known": [bool(k) for k in known],
+        "units": rnn.units,
+        "h": _rl(hs[0]),
+        "prediction": _rl(out),
+        "label_names": list(models.sentiment.metadata.get("labels", ["negative", "positive"])),
+    }
 
 
 def _preview_block(name: str, matrix_rows: int, matrix_cols: int, vocab, text: str):
@@ -314,33 +241,47 @@ def weight_sharing(models: ExplorerModels, text: str = "to be or not") -> dict[s
     vocab = models.char_vocab
     text = _check_text(text, who, "text", 2, 64, vocab)
     with models.lock:
-        run = _elman_bptt(models.char_rnn, vocab, text)
+        run = elman_bptt(models.char_rnn, vocab, text)
         shared = models.char_rnn.count_params()
     matrices = []
     for name in ("W_xh", "W_hh", "W_hy"):
         contributions = [b[name] for b in run["back"]]  # t = 0..T-1
         total = run["full"][name]
-        rows, cols, row_labels, col_labels = _preview_block(name, *total.shape, vocab,
-                                                            text[:-1] if name == "W_xh"
-                                                            else text[1:])
+        rows, cols, row_labels, col_labels = _preview_block(
+            name, *total.shape, vocab, text[:-1] if name == "W_xh" else text[1:]
+        )
         block = np.ix_(rows, cols)
-        matrices.append({
-            "name": name, "shape": list(total.shape),
-            "step_norms": [_r(_norm(c)) for c in contributions],
-            "total_norm": _r(_norm(total)),
-            "sum_check": _r(_norm(np.sum(contributions, axis=0) - total)),
-            "preview_steps": [_rl(c[block]) for c in contributions],
-            "preview_total": _rl(total[block]),
-            "preview_rows": row_labels, "preview_cols": col_labels,
-        })
-    return {"view": "weight-sharing", "tokens": list(text), "loss": _r(run["loss"]),
-            "matrices": matrices, "params_shared": int(shared),
-            "params_untied": int(shared * run["T"])}
+        matrices.append(
+            {
+                "name": name,
+                "shape": list(total.shape),
+                "step_norms": [_r(_norm(c)) for c in contributions],
+                "total_norm": _r(_norm(total)),
+                "sum_check": _r(_norm(np.sum(contributions, axis=0) - total)),
+                "preview_steps": [_rl(c[block]) for c in contributions],
+                "preview_total": _rl(total[block]),
+                "preview_rows": row_labels,
+                "preview_cols": col_labels,
+            }
+        )
+    return {
+        "view": "weight-sharing",
+        "tokens": list(text),
+        "loss": _r(run["loss"]),
+        "matrices": matrices,
+        "params_shared": int(shared),
+        "params_untied": int(shared * run["T"]),
+    }
 
 
 # -- 4. generation -------------------------------------------------------------------------------
-def generation(models: ExplorerModels, prime: str = "ROMEO:", temperature: float = 0.8,
-               seed: int = 0, steps: int = 80) -> dict[str, Any]:
+def generation(
+    models: ExplorerModels,
+    prime: str = "ROMEO:",
+    temperature: float = 0.8,
+    seed: int = 0,
+    steps: int = 80,
+) -> dict[str, Any]:
     """Sample `steps` characters after `prime` from `models.char_lm`, recording at each step
     the input, the hidden state, the 10 likeliest characters of the sampling distribution and
     the character drawn (`rnnlab.generate.sample_steps`): the text is `rnnlab.generate.generate(
@@ -355,12 +296,24 @@ def generation(models: ExplorerModels, prime: str = "ROMEO:", temperature: float
     out = []
     with models.lock:
         for step in sample_steps(models.char_lm, vocab, prime, steps, temperature, seed=seed):
-            out.append({"t": step.t, "input": step.input, "h": _rl(step.hidden[:H_GENERATION]),
-                        "h_norm": _r(_norm(step.hidden)),
-                        "probs": _top(step.probabilities, vocab, TOP_GENERATION),
-                        "sampled": step.text})
-    return {"view": "generation", "prime": prime, "temperature": temperature, "seed": seed,
-            "steps": out, "text": "".join(step["sampled"] for step in out)}
+            out.append(
+                {
+                    "t": step.t,
+                    "input": step.input,
+                    "h": _rl(step.hidden[:H_GENERATION]),
+                    "h_norm": _r(_norm(step.hidden)),
+                    "probs": _top(step.probabilities, vocab, TOP_GENERATION),
+                    "sampled": step.text,
+                }
+            )
+    return {
+        "view": "generation",
+        "prime": prime,
+        "temperature": temperature,
+        "seed": seed,
+        "steps": out,
+        "text": "".join(step["sampled"] for step in out),
+    }
 
 
 # -- 5. vanishing and exploding gradients --------------------------------------------------------
@@ -382,10 +335,16 @@ def _fresh_layer(cell: str, units: int, init: str, radius: float, seed: int) -> 
     return layer
 
 
-def vanishing_gradients(models: ExplorerModels | None, cells: Sequence[str] = CELLS,
-                        init: str = "orthogonal", clip: float | None = None,
-                        spectral_radius: float = 1.0, length: int = 50, units: int = 32,
-                        seed: int = 0) -> dict[str, Any]:
+def vanishing_gradients(
+    models: ExplorerModels | None,
+    cells: Sequence[str] = CELLS,
+    init: str = "orthogonal",
+    clip: float | None = None,
+    spectral_radius: float = 1.0,
+    length: int = 50,
+    units: int = 32,
+    seed: int = 0,
+) -> dict[str, Any]:
     """‖∂L_T/∂h_t‖ for t = 0..T−1 in fresh (untrained) layers, with L_T = u · h_{T−1} a loss on
     the last output only (u a fixed random unit vector, so the last norm is 1).
 
@@ -400,8 +359,9 @@ def vanishing_gradients(models: ExplorerModels | None, cells: Sequence[str] = CE
     if models is not None:  # fresh layers: the trained models are not needed
         _check_models(models, who)
     if isinstance(cells, str) or not isinstance(cells, Sequence) or not cells:
-        raise ValueError(f"{who}: expected cells as a non-empty list from {list(CELLS)}, "
-                         f"got {cells!r:.80}")
+        raise ValueError(
+            f"{who}: expected cells as a non-empty list from {list(CELLS)}, got {cells!r:.80}"
+        )
     for c in cells:
         if c not in CELLS:
             raise ValueError(f"{who}: expected cells from {list(CELLS)}, got {c!r:.40}")
@@ -425,8 +385,8 @@ def vanishing_gradients(models: ExplorerModels | None, cells: Sequence[str] = CE
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
         for cell in cells:
             layer = _fresh_layer(cell, H, init, radius, seed)
-            steps = _step_copies(layer, T)
-            _unroll_forward(steps, x)
+            steps = step_copies(layer, T)
+            unroll_forward(steps, x)
             dstates = [u.copy()] + [np.zeros((1, H))] * (len(layer.state_names) - 1)
             norms = [0.0] * T
             for t in range(T - 1, -1, -1):
@@ -435,10 +395,9 @@ def vanishing_gradients(models: ExplorerModels | None, cells: Sequence[str] = CE
                     dstates = [d * (clip / n) for d in dstates]
                     n = clip
                 norms[t] = n
-                dstates = _step_backward(steps[t], dstates)
+                dstates = step_backward(steps[t], dstates)
             series.append({"cell": cell, "init": init, "norms": [_r(v) for v in norms]})
-    return {"view": "vanishing-gradients", "length": T, "spectral_radius": radius,
-            "series": series}
+    return {"view": "vanishing-gradients", "length": T, "spectral_radius": radius, "series": series}
 
 
 # -- 6. BPTT, step by step -----------------------------------------------------------------------
@@ -456,38 +415,63 @@ def bptt_flow(models: ExplorerModels, text: str = "hello") -> dict[str, Any]:
     vocab = models.tiny_vocab
     text = _check_text(text, who, "text", 2, 12, vocab)
     with models.lock:
-        run = _elman_bptt(models.tiny_rnn, vocab, text)
+        run = elman_bptt(models.tiny_rnn, vocab, text)
         W_hh = models.tiny_rnn.layers[0].params["weight_hh"].astype(np.float64)
     T = run["T"]
-    forward = [{"t": t, "token": text[t], "target": text[t + 1], "h": _rl(run["hs"][t]),
-                "loss": _r(run["step_loss"][t])} for t in range(T)]
+    forward = [
+        {
+            "t": t,
+            "token": text[t],
+            "target": text[t + 1],
+            "h": _rl(run["hs"][t]),
+            "loss": _r(run["step_loss"][t]),
+        }
+        for t in range(T)
+    ]
     backward = []
     sums = {k: np.zeros_like(v) for k, v in run["full"].items()}
     for t in range(T - 1, -1, -1):
         b = run["back"][t]
         for key in sums:
             sums[key] += b[key]
-        backward.append({"t": t, "dh": _rl(b["dh"]), "delta": _rl(b["delta"]),
-                         "dh_from_output": _rl(b["dh_from_output"]),
-                         "dh_from_next": _rl(b["dh_from_next"]),
-                         "dW_xh_step_norm": _r(_norm(b["W_xh"])),
-                         "dW_hh_step_norm": _r(_norm(b["W_hh"])),
-                         "dW_xh_accum_norm": _r(_norm(sums["W_xh"])),
-                         "dW_hh_accum_norm": _r(_norm(sums["W_hh"]))})
+        backward.append(
+            {
+                "t": t,
+                "dh": _rl(b["dh"]),
+                "delta": _rl(b["delta"]),
+                "dh_from_output": _rl(b["dh_from_output"]),
+                "dh_from_next": _rl(b["dh_from_next"]),
+                "dW_xh_step_norm": _r(_norm(b["W_xh"])),
+                "dW_hh_step_norm": _r(_norm(b["W_hh"])),
+                "dW_xh_accum_norm": _r(_norm(sums["W_xh"])),
+                "dW_hh_accum_norm": _r(_norm(sums["W_hh"])),
+            }
+        )
     check = max(float(np.max(np.abs(sums[k] - run["full"][k]))) for k in sums)
-    return {"view": "bptt-flow", "tokens": list(text), "hidden_size": len(run["hs"][0]),
-            "loss": _r(run["loss"]), "W_hh": _rl(W_hh),
-            "forward": forward, "backward": backward,
-            "final": {"dW_xh_norm": _r(_norm(run["full"]["W_xh"])),
-                      "dW_hh_norm": _r(_norm(run["full"]["W_hh"])),
-                      "dW_hy_norm": _r(_norm(run["full"]["W_hy"])),
-                      "check_vs_layer_backward": _r(check)}}
+    return {
+        "view": "bptt-flow",
+        "tokens": list(text),
+        "hidden_size": len(run["hs"][0]),
+        "loss": _r(run["loss"]),
+        "W_hh": _rl(W_hh),
+        "forward": forward,
+        "backward": backward,
+        "final": {
+            "dW_xh_norm": _r(_norm(run["full"]["W_xh"])),
+            "dW_hh_norm": _r(_norm(run["full"]["W_hh"])),
+            "dW_hy_norm": _r(_norm(run["full"]["W_hy"])),
+            "check_vs_layer_backward": _r(check),
+        },
+    }
 
 
 # -- dispatch ------------------------------------------------------------------------------------
 FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
-    "unroll": unroll, "hidden-state": hidden_state, "weight-sharing": weight_sharing,
-    "generation": generation, "vanishing-gradients": vanishing_gradients,
+    "unroll": unroll,
+    "hidden-state": hidden_state,
+    "weight-sharing": weight_sharing,
+    "generation": generation,
+    "vanishing-gradients": vanishing_gradients,
     "bptt-flow": bptt_flow,
 }
 
@@ -497,8 +481,10 @@ def parameters(view: str) -> dict[str, Any]:
     if view not in FUNCTIONS:
         raise ValueError(f"unknown view {view!r:.40}; expected one of {list(VIEWS)}")
     sig = inspect.signature(FUNCTIONS[view])
-    return {name: (list(p.default) if isinstance(p.default, tuple) else p.default)
-            for name, p in list(sig.parameters.items())[1:]}
+    return {
+        name: (list(p.default) if isinstance(p.default, tuple) else p.default)
+        for name, p in list(sig.parameters.items())[1:]
+    }
 
 
 def _from_string(view: str, name: str, value: str, default: Any) -> Any:
@@ -506,8 +492,7 @@ def _from_string(view: str, name: str, value: str, default: Any) -> Any:
     if isinstance(default, str):
         return value
     if name == "clip":
-        return None if value.strip().lower() in ("", "none", "null") else _number(view, name,
-                                                                                  value)
+        return None if value.strip().lower() in ("", "none", "null") else _number(view, name, value)
     if isinstance(default, list):
         return [v.strip() for v in value.split(",") if v.strip()]
     if isinstance(default, bool):
@@ -516,8 +501,7 @@ def _from_string(view: str, name: str, value: str, default: Any) -> Any:
         try:
             return int(value)
         except ValueError:
-            raise ValueError(f"{view}: expected {name} to be an int, got {value!r:.40}") \
-                from None
+            raise ValueError(f"{view}: expected {name} to be an int, got {value!r:.40}") from None
     return _number(view, name, value)
 
 
@@ -528,8 +512,9 @@ def _number(view: str, name: str, value: str) -> float:
         raise ValueError(f"{view}: expected {name} to be a number, got {value!r:.40}") from None
 
 
-def compute(view: str, models: ExplorerModels, params: dict[str, Any] | None = None
-            ) -> dict[str, Any]:
+def compute(
+    view: str, models: ExplorerModels, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Run view `view` with `params` (keyword arguments of its function).
 
     Unknown views and unknown parameter names raise ValueError. Values of the right JSON type
@@ -542,18 +527,33 @@ def compute(view: str, models: ExplorerModels, params: dict[str, Any] | None = N
     if params is None:
         params = {}
     if not isinstance(params, dict):
-        raise ValueError(f"{view}: expected the parameters as an object, "
-                         f"got {type(params).__name__}")
+        raise ValueError(
+            f"{view}: expected the parameters as an object, got {type(params).__name__}"
+        )
     defaults = parameters(view)
     unknown = sorted(set(params) - set(defaults))
     if unknown:
-        raise ValueError(f"{view}: unknown parameter(s) {unknown}; expected some of "
-                         f"{sorted(defaults)}")
-    kwargs = {k: (_from_string(view, k, v, defaults[k]) if isinstance(v, str) else v)
-              for k, v in params.items()}
+        raise ValueError(
+            f"{view}: unknown parameter(s) {unknown}; expected some of {sorted(defaults)}"
+        )
+    kwargs = {
+        k: (_from_string(view, k, v, defaults[k]) if isinstance(v, str) else v)
+        for k, v in params.items()
+    }
     return FUNCTIONS[view](models, **kwargs)
 
 
-__all__ = ["CELLS", "FUNCTIONS", "INITS", "VIEWS", "bptt_flow", "compute", "generation",
-           "hidden_state", "parameters", "unroll", "vanishing_gradients",
-           "weight_sharing"]
+__all__ = [
+    "CELLS",
+    "FUNCTIONS",
+    "INITS",
+    "VIEWS",
+    "bptt_flow",
+    "compute",
+    "generation",
+    "hidden_state",
+    "parameters",
+    "unroll",
+    "vanishing_gradients",
+    "weight_sharing",
+]

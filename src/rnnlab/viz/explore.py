@@ -13,18 +13,42 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @click.command("explore")
-@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False,
-                                                       path_type=Path),
-              help="A char model from `rnnlab train` for the generation view "
-                   "(default: the demo's model if it exists, else a small one trained now).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
-              help="Port to listen on (0 picks a free one).")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind. Anything but loopback exposes the explorer to your network.")
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A char model from `rnnlab train` for the generation view "
+    "(default: the demo's model if it exists, else a small one trained now).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on (0 picks a free one).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind. Anything but loopback exposes the explorer to your network.",
+)
 @click.option("--no-browser", is_flag=True, help="Do not open a web browser.")
-@click.option("--view", type=click.Choice(["unroll", "hidden-state", "weight-sharing",
-                                           "generation", "vanishing-gradients", "bptt-flow"]),
-              default=None, help="Open the page on this view.")
+@click.option(
+    "--view",
+    type=click.Choice(
+        [
+            "unroll",
+            "hidden-state",
+            "weight-sharing",
+            "generation",
+            "vanishing-gradients",
+            "bptt-flow",
+        ]
+    ),
+    default=None,
+    help="Open the page on this view.",
+)
 def explore(model_path, port, host, no_browser, view):
     """Watch networks unroll, remember and lose their gradients, in your browser."""
     from .models import ExplorerModels
@@ -36,12 +60,16 @@ def explore(model_path, port, host, no_browser, view):
     except PortInUseError as err:
         raise click.ClickException(err.strerror) from None
     except OSError as err:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {err.strerror or err}"
-                                   ) from None
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {err.strerror or err}"
+        ) from None
     try:
         if host not in LOOPBACK:
-            click.echo(f"warning: listening on {host}, not loopback: anyone who can reach this "
-                       f"machine can use the explorer", err=True)
+            click.echo(
+                f"warning: listening on {host}, not loopback: anyone who can reach this "
+                f"machine can use the explorer",
+                err=True,
+            )
         models = ExplorerModels.load_or_train(model_path=model_path, log=click.echo)
         allowed = LOOPBACK if host in LOOPBACK else None
         app = create_app(models, allowed_hosts=allowed, log=lambda t: click.echo(t, err=True))

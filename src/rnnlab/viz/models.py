@@ -50,8 +50,11 @@ from ..training.charlm import CharLMSettings, model_vocab, train_char_lm
 EXPLORER_VERSION = 1
 CACHE_DIR = "explorer"
 DEMO_MODEL = Path("results") / "demo" / "model.safetensors"
-FILES = {"char_rnn": "char_rnn.safetensors", "tiny_rnn": "tiny_rnn.safetensors",
-         "sentiment": "sentiment.safetensors"}
+FILES = {
+    "char_rnn": "char_rnn.safetensors",
+    "tiny_rnn": "tiny_rnn.safetensors",
+    "sentiment": "sentiment.safetensors",
+}
 
 CHAR_RNN_UNITS = 64
 TINY_UNITS = 6
@@ -74,52 +77,78 @@ def check_char_model(model: Sequential, who: str) -> CharVocab:
     V = len(vocab)
     last = model.layers[-1]
     if not isinstance(last, Dense) or last.units != V:
-        raise ValueError(f"{who}: expected the last layer to be Dense({V}) (one output per "
-                         f"character), got {last!r}")
+        raise ValueError(
+            f"{who}: expected the last layer to be Dense({V}) (one output per "
+            f"character), got {last!r}"
+        )
     rec = model.recurrent_layers()
     if not rec:
         raise ValueError(f"{who}: the model has no recurrent layer")
     for layer in model.layers:
-        if isinstance(layer, Bidirectional) or (isinstance(layer, Recurrent) and (
-                layer.go_backwards or not layer.return_sequences)):
-            raise ValueError(f"{who}: {layer.who} cannot generate text one character at a "
-                             f"time (it reads backwards or returns only its last state)")
+        if isinstance(layer, Bidirectional) or (
+            isinstance(layer, Recurrent) and (layer.go_backwards or not layer.return_sequences)
+        ):
+            raise ValueError(
+                f"{who}: {layer.who} cannot generate text one character at a "
+                f"time (it reads backwards or returns only its last state)"
+            )
     first = model.layers[0]
     if isinstance(first, Embedding):
         if first.input_dim != V:
-            raise ValueError(f"{who}: the Embedding takes {first.input_dim} ids, the "
-                             f"vocabulary has {V} characters")
+            raise ValueError(
+                f"{who}: the Embedding takes {first.input_dim} ids, the "
+                f"vocabulary has {V} characters"
+            )
     elif not (isinstance(first, Recurrent) and first.built and first.input_shape[-1] == V):
-        raise ValueError(f"{who}: expected an Embedding or a recurrent layer reading one-hot "
-                         f"vectors of size {V} first, got {first!r}")
+        raise ValueError(
+            f"{who}: expected an Embedding or a recurrent layer reading one-hot "
+            f"vectors of size {V} first, got {first!r}"
+        )
     return vocab
 
 
 def _check_elman(model: Sequential, who: str) -> CharVocab:
     """One-hot → SimpleRNN(tanh, return_sequences) → Dense(V): the Elman network views."""
     vocab = check_char_model(model, who)
-    if len(model.layers) != 2 or not isinstance(model.layers[0], SimpleRNN) \
-            or model.layers[0].activation != "tanh" or model.layers[1].activation != "linear":
-        raise ValueError(f"{who}: expected one-hot → SimpleRNN(tanh) → Dense(V) logits, got "
-                         f"{[type(layer).__name__ for layer in model.layers]}")
+    if (
+        len(model.layers) != 2
+        or not isinstance(model.layers[0], SimpleRNN)
+        or model.layers[0].activation != "tanh"
+        or model.layers[1].activation != "linear"
+    ):
+        raise ValueError(
+            f"{who}: expected one-hot → SimpleRNN(tanh) → Dense(V) logits, got "
+            f"{[type(layer).__name__ for layer in model.layers]}"
+        )
     return vocab
 
 
 def _check_sentiment(model: Sequential, who: str) -> WordVocab:
     layers = model.layers if isinstance(model, Sequential) else []
-    if len(layers) != 3 or not isinstance(layers[0], Embedding) or not layers[0].mask_zero \
-            or not isinstance(layers[1], (GRU, LSTM)) or layers[1].return_sequences \
-            or layers[1].go_backwards or not isinstance(layers[2], Dense) \
-            or layers[2].units != 1 or layers[2].activation != "sigmoid":
-        raise ValueError(f"{who}: expected Embedding(mask_zero) → GRU|LSTM → Dense(1, sigmoid), "
-                         f"got {[type(layer).__name__ for layer in layers]}")
+    if (
+        len(layers) != 3
+        or not isinstance(layers[0], Embedding)
+        or not layers[0].mask_zero
+        or not isinstance(layers[1], (GRU, LSTM))
+        or layers[1].return_sequences
+        or layers[1].go_backwards
+        or not isinstance(layers[2], Dense)
+        or layers[2].units != 1
+        or layers[2].activation != "sigmoid"
+    ):
+        raise ValueError(
+            f"{who}: expected Embedding(mask_zero) → GRU|LSTM → Dense(1, sigmoid), "
+            f"got {[type(layer).__name__ for layer in layers]}"
+        )
     words = model.metadata.get("words") if isinstance(model.metadata, dict) else None
     if words is None:
         raise ValueError(f"{who}: the model has no word vocabulary in its metadata")
     vocab = WordVocab.from_config(words)
     if layers[0].input_dim != len(vocab):
-        raise ValueError(f"{who}: the Embedding takes {layers[0].input_dim} ids, the word "
-                         f"vocabulary has {len(vocab)}")
+        raise ValueError(
+            f"{who}: the Embedding takes {layers[0].input_dim} ids, the word "
+            f"vocabulary has {len(vocab)}"
+        )
     return vocab
 
 
@@ -139,8 +168,10 @@ class ExplorerModels:
         self.char_vocab = _check_elman(self.char_rnn, "ExplorerModels.char_rnn")
         self.tiny_vocab = _check_elman(self.tiny_rnn, "ExplorerModels.tiny_rnn")
         if self.tiny_rnn.layers[0].units > TINY_UNITS:
-            raise ValueError(f"ExplorerModels.tiny_rnn: expected at most {TINY_UNITS} hidden "
-                             f"units, got {self.tiny_rnn.layers[0].units}")
+            raise ValueError(
+                f"ExplorerModels.tiny_rnn: expected at most {TINY_UNITS} hidden "
+                f"units, got {self.tiny_rnn.layers[0].units}"
+            )
         self.word_vocab = _check_sentiment(self.sentiment, "ExplorerModels.sentiment")
         self.char_lm_vocab = check_char_model(self.char_lm, "ExplorerModels.char_lm")
 
@@ -156,7 +187,8 @@ class ExplorerModels:
                 "cell": type(rec[-1]).__name__ if rec else None,
                 "units": rec[-1].units if rec else None,
                 "parameters": model.count_params(),
-                "vocab_size": len(self.word_vocab) if key == "sentiment"
+                "vocab_size": len(self.word_vocab)
+                if key == "sentiment"
                 else len(CharVocab.from_config(meta["vocab"])),
                 "source": self.sources.get(key, ""),
             }
@@ -180,33 +212,58 @@ class ExplorerModels:
         V = len(vocab)
         char_rnn = _elman(V, 16, seed=11, name="char_rnn", scale=2.0)
         tiny = _elman(V, 4, seed=12, name="tiny_rnn", scale=2.0)
-        lm = Sequential([Embedding(V, 8, name="embedding", seed=13),
-                         LSTM(16, return_sequences=True, name="lstm_0", seed=14),
-                         Dense(V, name="logits", seed=15)], name="char_lm", seed=0)
+        lm = Sequential(
+            [
+                Embedding(V, 8, name="embedding", seed=13),
+                LSTM(16, return_sequences=True, name="lstm_0", seed=14),
+                Dense(V, name="logits", seed=15),
+            ],
+            name="char_lm",
+            seed=0,
+        )
         lm.build((None,))
         lm.layers[0].params["weight"] *= 20.0  # U(±1) embeddings: visible differences
-        words = WordVocab("the a movie film was is and of to it great good fun best "
-                          "bad awful boring worst dull not but very too i this in "
-                          "funny love hate story plot acting with no more than so".split())
-        sentiment = Sequential([Embedding(len(words), 8, mask_zero=True, name="embedding",
-                                          seed=16),
-                                GRU(8, name="gru", seed=17),
-                                Dense(1, activation="sigmoid", name="output", seed=18)],
-                               name="sentiment", seed=0)
+        words = WordVocab(
+            "the a movie film was is and of to it great good fun best "
+            "bad awful boring worst dull not but very too i this in "
+            "funny love hate story plot acting with no more than so".split()
+        )
+        sentiment = Sequential(
+            [
+                Embedding(len(words), 8, mask_zero=True, name="embedding", seed=16),
+                GRU(8, name="gru", seed=17),
+                Dense(1, activation="sigmoid", name="output", seed=18),
+            ],
+            name="sentiment",
+            seed=0,
+        )
         sentiment.build((None,))
         sentiment.layers[0].params["weight"] *= 20.0
         for model in (char_rnn, tiny, lm):
             model.metadata = {"vocab": vocab.to_config(), "explorer_version": EXPLORER_VERSION}
-        sentiment.metadata = {"words": words.to_config(), "labels": list(LABEL_NAMES),
-                              "explorer_version": EXPLORER_VERSION}
+        sentiment.metadata = {
+            "words": words.to_config(),
+            "labels": list(LABEL_NAMES),
+            "explorer_version": EXPLORER_VERSION,
+        }
         src = "for_tests(): untrained, fixed seed"
-        return cls(char_rnn, tiny, sentiment, lm,
-                   {k: src for k in ("char_rnn", "tiny_rnn", "sentiment", "char_lm")})
+        return cls(
+            char_rnn,
+            tiny,
+            sentiment,
+            lm,
+            {k: src for k in ("char_rnn", "tiny_rnn", "sentiment", "char_lm")},
+        )
 
     # -- the real thing ----------------------------------------------------------------------------
     @classmethod
-    def load_or_train(cls, model_path: str | Path | None = None, home: str | Path | None = None,
-                      budget_seconds: float = 60, log: Log | None = print) -> ExplorerModels:
+    def load_or_train(
+        cls,
+        model_path: str | Path | None = None,
+        home: str | Path | None = None,
+        budget_seconds: float = 60,
+        log: Log | None = print,
+    ) -> ExplorerModels:
         """Load or build every model, training what is missing within `budget_seconds`.
 
         Arguments:
@@ -227,12 +284,19 @@ class ExplorerModels:
 
         say = log if log is not None else (lambda message: None)
         if not callable(say):
-            raise TypeError(f"ExplorerModels.load_or_train: expected log to be callable or "
-                            f"None, got {log!r}")
-        if isinstance(budget_seconds, bool) or not isinstance(budget_seconds, (int, float)) \
-                or not math.isfinite(budget_seconds) or budget_seconds < 10:
-            raise ValueError(f"ExplorerModels.load_or_train: expected budget_seconds ≥ 10, "
-                             f"got {budget_seconds!r}")
+            raise TypeError(
+                f"ExplorerModels.load_or_train: expected log to be callable or None, got {log!r}"
+            )
+        if (
+            isinstance(budget_seconds, bool)
+            or not isinstance(budget_seconds, (int, float))
+            or not math.isfinite(budget_seconds)
+            or budget_seconds < 10
+        ):
+            raise ValueError(
+                f"ExplorerModels.load_or_train: expected budget_seconds ≥ 10, "
+                f"got {budget_seconds!r}"
+            )
         started = time.perf_counter()
         folder = data_home(home) / CACHE_DIR
         sources: dict[str, str] = {}
@@ -256,13 +320,16 @@ class ExplorerModels:
         cached = {key: _load_cached(folder / name, key, say) for key, name in FILES.items()}
         missing = [key for key, model in cached.items() if model is None]
         if missing:
-            say(f"first start: fetching data and training {', '.join(missing)} in under "
-                f"{budget_seconds:.0f} s (once: cached in {folder})")
+            say(
+                f"first start: fetching data and training {', '.join(missing)} in under "
+                f"{budget_seconds:.0f} s (once: cached in {folder})"
+            )
 
         def seconds_for(key: str) -> float:
             """The key's share of the budget, less if earlier steps ran late."""
-            later = sum(_SHARE[k] * budget_seconds for k in _ORDER[_ORDER.index(key) + 1 :]
-                        if k in missing)
+            later = sum(
+                _SHARE[k] * budget_seconds for k in _ORDER[_ORDER.index(key) + 1 :] if k in missing
+            )
             left = budget_seconds - (time.perf_counter() - started) - later - _RESERVE[key]
             return max(1.0, min(_SHARE[key] * budget_seconds, left))
 
@@ -272,12 +339,12 @@ class ExplorerModels:
 
             corpus = load_shakespeare(home=home, progress=say)
         if cached["char_rnn"] is None:
-            cached["char_rnn"] = train_char_rnn(corpus, CHAR_RNN_UNITS, seconds_for("char_rnn"),
-                                                seed=0, log=say)
+            cached["char_rnn"] = train_char_rnn(
+                corpus, CHAR_RNN_UNITS, seconds_for("char_rnn"), seed=0, log=say
+            )
             _save(cached["char_rnn"], folder / FILES["char_rnn"], say)
         vocab = model_vocab(cached["char_rnn"], "char_rnn")
-        if cached["tiny_rnn"] is not None and \
-                model_vocab(cached["tiny_rnn"], "tiny_rnn") != vocab:
+        if cached["tiny_rnn"] is not None and model_vocab(cached["tiny_rnn"], "tiny_rnn") != vocab:
             say("the cached tiny_rnn has another vocabulary than char_rnn; training it again")
             cached["tiny_rnn"] = None
             missing.append("tiny_rnn")
@@ -286,15 +353,21 @@ class ExplorerModels:
                 from ..datasets import load_shakespeare
 
                 corpus = load_shakespeare(home=home, progress=say)
-            cached["tiny_rnn"] = train_char_rnn(corpus, TINY_UNITS, seconds_for("tiny_rnn"),
-                                                seed=1, log=say, vocab=vocab, name="tiny_rnn")
+            cached["tiny_rnn"] = train_char_rnn(
+                corpus,
+                TINY_UNITS,
+                seconds_for("tiny_rnn"),
+                seed=1,
+                log=say,
+                vocab=vocab,
+                name="tiny_rnn",
+            )
             _save(cached["tiny_rnn"], folder / FILES["tiny_rnn"], say)
         if cached["sentiment"] is None:
             from ..datasets import load_vader_movies
 
             data = load_vader_movies(home=home, progress=say)
-            cached["sentiment"] = train_sentiment(data, seconds_for("sentiment"), seed=0,
-                                                  log=say)
+            cached["sentiment"] = train_sentiment(data, seconds_for("sentiment"), seed=0, log=say)
             _save(cached["sentiment"], folder / FILES["sentiment"], say)
         for key in FILES:
             if key not in missing:
@@ -303,10 +376,10 @@ class ExplorerModels:
                 sources[key] = f"{folder / FILES[key]} (trained now)"
         if char_lm is None:
             char_lm = cached["char_rnn"]
-            sources["char_lm"] = "the explorer's char_rnn (no demo model; run `rnnlab demo` " \
-                                 "for a better one)"
-        models = cls(cached["char_rnn"], cached["tiny_rnn"], cached["sentiment"], char_lm,
-                     sources)
+            sources["char_lm"] = (
+                "the explorer's char_rnn (no demo model; run `rnnlab demo` for a better one)"
+            )
+        models = cls(cached["char_rnn"], cached["tiny_rnn"], cached["sentiment"], char_lm, sources)
         say(f"explorer models ready in {time.perf_counter() - started:.1f} s")
         return models
 
@@ -314,8 +387,14 @@ class ExplorerModels:
 # -- building blocks -----------------------------------------------------------------------------
 def _elman(V: int, H: int, seed: int, name: str, scale: float = 1.0) -> Sequential:
     """One-hot (V) → SimpleRNN(H, tanh, return_sequences) → Dense(V), built, seeded."""
-    model = Sequential([SimpleRNN(H, return_sequences=True, name="rnn", seed=seed),
-                        Dense(V, name="logits", seed=seed + 1000)], name=name, seed=seed)
+    model = Sequential(
+        [
+            SimpleRNN(H, return_sequences=True, name="rnn", seed=seed),
+            Dense(V, name="logits", seed=seed + 1000),
+        ],
+        name=name,
+        seed=seed,
+    )
     model.build((None, V))
     if scale != 1.0:
         model.layers[0].params["weight_ih"] *= scale
@@ -351,28 +430,46 @@ def _save(model: Sequential, path: Path, say: Log) -> None:
 
 
 #: the explorer's Elman network's training: the char recipe with a small, fast setting
-CHAR_RNN_SETTINGS = dict(embedding=32, batch_size=64, k1=32, learning_rate=3e-3, clipnorm=5.0,
-                         segment_length=1024)
+CHAR_RNN_SETTINGS = dict(
+    embedding=32, batch_size=64, k1=32, learning_rate=3e-3, clipnorm=5.0, segment_length=1024
+)
 #: characters of the validation split the explorer's char models are scored on
 CHAR_RNN_VALIDATION_CHARS = 20_000
 
 
-def train_char_rnn(corpus, units: int, seconds: float, seed: int = 0, log: Log | None = None,
-                   vocab: CharVocab | None = None, name: str = "char_rnn",
-                   embedding: int = 32) -> Sequential:
+def train_char_rnn(
+    corpus,
+    units: int,
+    seconds: float,
+    seed: int = 0,
+    log: Log | None = None,
+    vocab: CharVocab | None = None,
+    name: str = "char_rnn",
+    embedding: int = 32,
+) -> Sequential:
     """Train Embedding(V, E) → SimpleRNN(units) → Dense(V) on `corpus` (a TextCorpus) with
     `rnnlab.training.train_char_lm` (TBPTT(32), `seconds`), then fold the embedding into W_xh:
     returns the one-hot model with the vocabulary, validation loss and settings in its
     metadata."""
     say = log or (lambda message: None)
-    settings = CharLMSettings(cell="rnn", units=units, seed=seed,
-                              **{**CHAR_RNN_SETTINGS, "embedding": embedding})
+    settings = CharLMSettings(
+        cell="rnn", units=units, seed=seed, **{**CHAR_RNN_SETTINGS, "embedding": embedding}
+    )
     say(f"training {name}: SimpleRNN({units}) on Shakespeare for {seconds:.0f} s")
-    run = train_char_lm(corpus, settings, seconds=seconds, source="shakespeare", vocab=vocab,
-                        eval_every=None, final_chars=CHAR_RNN_VALIDATION_CHARS)
+    run = train_char_lm(
+        corpus,
+        settings,
+        seconds=seconds,
+        source="shakespeare",
+        vocab=vocab,
+        eval_every=None,
+        final_chars=CHAR_RNN_VALIDATION_CHARS,
+    )
     progress = run.progress
-    say(f"{name}: {progress.tokens:,} characters in {progress.seconds:.1f} s, validation "
-        f"loss {run.val_loss:.3f} nats/char")
+    say(
+        f"{name}: {progress.tokens:,} characters in {progress.seconds:.1f} s, validation "
+        f"loss {run.val_loss:.3f} nats/char"
+    )
     emb, rnn, dense = run.model.layers
     vocab = run.vocab
     model = _elman(len(vocab), units, seed=seed, name=name)
@@ -382,17 +479,21 @@ def train_char_rnn(corpus, units: int, seconds: float, seed: int = 0, log: Log |
         folded[key][...] = rnn.params[key]
     for key in ("weight", "bias"):
         model.layers[1].params[key][...] = dense.params[key]
-    model.metadata = {"vocab": vocab.to_config(), "dataset": "shakespeare",
-                      "validation_loss": round(float(run.val_loss), 4),
-                      "trained_chars": progress.tokens,
-                      "trained_seconds": round(progress.seconds, 1),
-                      "settings": dataclasses.asdict(settings),
-                      "explorer_version": EXPLORER_VERSION}
+    model.metadata = {
+        "vocab": vocab.to_config(),
+        "dataset": "shakespeare",
+        "validation_loss": round(float(run.val_loss), 4),
+        "trained_chars": progress.tokens,
+        "trained_seconds": round(progress.seconds, 1),
+        "settings": dataclasses.asdict(settings),
+        "explorer_version": EXPLORER_VERSION,
+    }
     return model
 
 
-def train_sentiment(data, seconds: float, seed: int = 0, log: Log | None = None,
-                    max_epochs: int = 12) -> Sequential:
+def train_sentiment(
+    data, seconds: float, seed: int = 0, log: Log | None = None, max_epochs: int = 12
+) -> Sequential:
     """Train the explorer's Embedding(mask_zero) → GRU(32) → Dense(1, sigmoid) classifier on a
     SentimentDataset with `rnnlab.training.train_sentiment` for `seconds` (one epoch at least)
     or `max_epochs`; the model's metadata holds its word vocabulary and result."""
@@ -402,5 +503,11 @@ def train_sentiment(data, seconds: float, seed: int = 0, log: Log | None = None,
     return run.model
 
 
-__all__ = ["DEMO_MODEL", "EXPLORER_VERSION", "ExplorerModels", "check_char_model",
-           "train_char_rnn", "train_sentiment"]
+__all__ = [
+    "DEMO_MODEL",
+    "EXPLORER_VERSION",
+    "ExplorerModels",
+    "check_char_model",
+    "train_char_rnn",
+    "train_sentiment",
+]

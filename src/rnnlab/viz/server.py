@@ -70,10 +70,12 @@ _SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
     (b"cross-origin-resource-policy", b"same-origin"),
-    (b"content-security-policy",
-     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-     b"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-     b"form-action 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        b"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+        b"form-action 'none'",
+    ),
 ]
 
 
@@ -101,7 +103,8 @@ def load_static(directory: Path = STATIC_DIR) -> dict[str, StaticFile]:
             continue
         name = path.relative_to(directory).as_posix()
         ctype = _CONTENT_TYPES.get(path.suffix.lower()) or (
-            mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+            mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        )
         files[name] = StaticFile(path.read_bytes(), ctype)
     if "index.html" not in files:
         raise FileNotFoundError(f"explorer: {directory}/index.html is missing")
@@ -115,14 +118,17 @@ def view_defaults(view: str) -> dict[str, Any]:
 
 
 def view_catalogue() -> list[dict[str, Any]]:
-    return [{"name": v, "title": VIEW_TITLES.get(v, v), "defaults": view_defaults(v)}
-            for v in viz_data.VIEWS]
+    return [
+        {"name": v, "title": VIEW_TITLES.get(v, v), "defaults": view_defaults(v)}
+        for v in viz_data.VIEWS
+    ]
 
 
 # -- JSON helpers -----------------------------------------------------------------------------
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status,
-                        headers={"cache-control": "no-store"})
+    return JSONResponse(
+        {"error": message}, status_code=status, headers={"cache-control": "no-store"}
+    )
 
 
 def _reject_constant(name: str):
@@ -175,14 +181,16 @@ async def _read_body(request: Request) -> bytes:
         except ValueError:
             raise HTTPException(400, "Content-Length is not a number") from None
         if size > MAX_BODY_BYTES:
-            raise HTTPException(413, f"request body too large: {size} bytes "
-                                     f"(the limit is {MAX_BODY_BYTES})")
+            raise HTTPException(
+                413, f"request body too large: {size} bytes (the limit is {MAX_BODY_BYTES})"
+            )
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"request body too large (the limit is "
-                                     f"{MAX_BODY_BYTES} bytes)")
+            raise HTTPException(
+                413, f"request body too large (the limit is {MAX_BODY_BYTES} bytes)"
+            )
     return bytes(body)
 
 
@@ -192,8 +200,7 @@ def parse_params(body: bytes, content_type: str | None) -> dict[str, Any]:
         return {}
     media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/json":
-        raise HTTPException(415, f"expected Content-Type application/json, got "
-                                 f"{media or 'none'}")
+        raise HTTPException(415, f"expected Content-Type application/json, got {media or 'none'}")
     try:
         text = body.decode("utf-8")
         params = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
@@ -204,8 +211,9 @@ def parse_params(body: bytes, content_type: str | None) -> dict[str, Any]:
     except ValueError as err:
         raise HTTPException(400, f"malformed JSON: {err}") from None
     if not isinstance(params, dict):
-        raise HTTPException(400, f"expected a JSON object of parameters, got "
-                                 f"{type(params).__name__}")
+        raise HTTPException(
+            400, f"expected a JSON object of parameters, got {type(params).__name__}"
+        )
     return params
 
 
@@ -213,7 +221,7 @@ def parse_params(body: bytes, content_type: str | None) -> dict[str, Any]:
 def _host_name(host_header: str) -> str:
     host = host_header.strip().lower()
     if host.startswith("["):  # [::1]:8765
-        return host[1:host.find("]")] if "]" in host else host
+        return host[1 : host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
@@ -231,8 +239,11 @@ class _Guard:
         if self.allowed is not None:
             host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
             if _host_name(host) not in self.allowed:
-                response = _error(400, f"unexpected Host header {host[:80]!r}: this server "
-                                       f"answers only to {sorted(self.allowed)}")
+                response = _error(
+                    400,
+                    f"unexpected Host header {host[:80]!r}: this server "
+                    f"answers only to {sorted(self.allowed)}",
+                )
                 await response(scope, receive, send)
                 return
 
@@ -246,9 +257,13 @@ class _Guard:
 
 
 # -- the app ----------------------------------------------------------------------------------
-def create_app(models, *, static_dir: Path = STATIC_DIR,
-               allowed_hosts: Iterable[str] | None = LOOPBACK_HOSTS,
-               log: Callable[[str], None] | None = None) -> Starlette:
+def create_app(
+    models,
+    *,
+    static_dir: Path = STATIC_DIR,
+    allowed_hosts: Iterable[str] | None = LOOPBACK_HOSTS,
+    log: Callable[[str], None] | None = None,
+) -> Starlette:
     """The explorer app over loaded `models` (an `rnnlab.viz.models.ExplorerModels`).
 
     allowed_hosts: Host header names to answer (None answers any: only for a deliberate
@@ -268,23 +283,27 @@ def create_app(models, *, static_dir: Path = STATIC_DIR,
     async def index(request: Request) -> Response:
         view = request.query_params.get("view")
         if view is not None and view not in views:
-            raise HTTPException(404, f"unknown view {view[:64]!r}; expected one of "
-                                     f"{', '.join(views)}")
+            raise HTTPException(
+                404, f"unknown view {view[:64]!r}; expected one of {', '.join(views)}"
+            )
         page = static["index.html"]
-        return Response(page.body, media_type=page.content_type,
-                        headers={"cache-control": "no-cache"})
+        return Response(
+            page.body, media_type=page.content_type, headers={"cache-control": "no-cache"}
+        )
 
     async def static_file(request: Request) -> Response:
         name = request.path_params["name"]
         entry = static.get(name)  # a dict lookup: the path never reaches the file system
         if entry is None:
             raise HTTPException(404, "no such static file")
-        return Response(entry.body, media_type=entry.content_type,
-                        headers={"cache-control": "no-cache"})
+        return Response(
+            entry.body, media_type=entry.content_type, headers={"cache-control": "no-cache"}
+        )
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "views": list(views)},
-                            headers={"cache-control": "no-store"})
+        return JSONResponse(
+            {"status": "ok", "views": list(views)}, headers={"cache-control": "no-store"}
+        )
 
     async def list_views(request: Request) -> Response:
         return JSONResponse({"views": catalogue}, headers={"cache-control": "no-store"})
@@ -292,8 +311,9 @@ def create_app(models, *, static_dir: Path = STATIC_DIR,
     async def view_data(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in views:
-            raise HTTPException(404, f"unknown view {name[:64]!r}; expected one of "
-                                     f"{', '.join(views)}")
+            raise HTTPException(
+                404, f"unknown view {name[:64]!r}; expected one of {', '.join(views)}"
+            )
         params = parse_params(await _read_body(request), request.headers.get("content-type"))
         started = time.perf_counter()
         try:
@@ -301,13 +321,16 @@ def create_app(models, *, static_dir: Path = STATIC_DIR,
         except ValueError as err:  # the engine's parameter checks: the client's mistake
             return _error(400, str(err) or "invalid parameters")
         except Exception as err:
-            report(f"explorer: {name} failed: {type(err).__name__}: {err}\n"
-                   + traceback.format_exc())
+            report(
+                f"explorer: {name} failed: {type(err).__name__}: {err}\n" + traceback.format_exc()
+            )
             return _error(500, f"{name}: internal error ({type(err).__name__}: {err})")
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        return Response(body, media_type="application/json",
-                        headers={"cache-control": "no-store",
-                                 "server-timing": f"compute;dur={elapsed_ms:.1f}"})
+        return Response(
+            body,
+            media_type="application/json",
+            headers={"cache-control": "no-store", "server-timing": f"compute;dur={elapsed_ms:.1f}"},
+        )
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         message = exc.detail
@@ -331,8 +354,9 @@ def create_app(models, *, static_dir: Path = STATIC_DIR,
         Route("/api/view/{name}", view_data, methods=["POST"]),
         Route("/static/{name:path}", static_file, methods=["GET"]),
     ]
-    app = Starlette(routes=routes,
-                    exception_handlers={HTTPException: http_error, Exception: server_error})
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error}
+    )
     app.add_middleware(_Guard, allowed_hosts=allowed_hosts)
     app.state.models = models
     return app
@@ -350,8 +374,10 @@ def bind_socket(host: str = "127.0.0.1", port: int = 8765) -> socket.socket:
     except OSError as err:
         sock.close()
         if err.errno == errno.EADDRINUSE:
-            message = (f"port {port} on {host} is busy (another program, or another "
-                       f"`rnnlab explore`, is using it); choose another with --port N")
+            message = (
+                f"port {port} on {host} is busy (another program, or another "
+                f"`rnnlab explore`, is using it); choose another with --port N"
+            )
             raise PortInUseError(err.errno, message) from None
         raise
     sock.listen(128)
@@ -362,16 +388,23 @@ def bind_socket(host: str = "127.0.0.1", port: int = 8765) -> socket.socket:
 def _uvicorn_server(app: Starlette):
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                            server_header=False, timeout_keep_alive=5, limit_concurrency=64)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        timeout_keep_alive=5,
+        limit_concurrency=64,
+    )
     return uvicorn.Server(config)
 
 
 class BackgroundServer:
     """Run the app with uvicorn in a daemon thread (tests, notebooks).
 
-        with BackgroundServer(app) as srv:
-            httpx.get(srv.url + "api/health")
+    with BackgroundServer(app) as srv:
+        httpx.get(srv.url + "api/health")
     """
 
     def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0):
@@ -416,8 +449,14 @@ def _is_unspecified(host: str) -> bool:
         return False
 
 
-def serve(app: Starlette, sock: socket.socket, *, open_browser: bool = False,
-          view: str | None = None, log: Callable[[str], None] = print) -> None:
+def serve(
+    app: Starlette,
+    sock: socket.socket,
+    *,
+    open_browser: bool = False,
+    view: str | None = None,
+    log: Callable[[str], None] = print,
+) -> None:
     """Serve on an already bound socket until Ctrl-C; optionally open the page in a browser."""
     server = _uvicorn_server(app)
     host, port = sock.getsockname()[:2]

@@ -7,8 +7,8 @@ import itertools
 
 import numpy as np
 import pytest
-from _keras import keras, requires_keras
 
+from _keras import keras, requires_keras
 from rnnlab.preprocessing import TextVectorization, Tokenizer, pad_sequences, to_categorical
 
 SEQUENCES = [[1, 2, 3, 4], [5], [], [6, 7, 8, 9, 10, 11]]

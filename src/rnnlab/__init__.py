@@ -9,7 +9,9 @@ from . import (
     initializers,
     losses,
     metrics,
+    models,
     optimizers,
+    preprocessing,
 )
 from .config import no_grad
 from .io import FormatError, load_model, save_model
@@ -57,7 +59,9 @@ __all__ = [
     "load_model",
     "losses",
     "metrics",
+    "models",
     "no_grad",
     "optimizers",
+    "preprocessing",
     "save_model",
 ]

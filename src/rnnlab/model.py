@@ -32,6 +32,7 @@ from .io import register_model_class, save_model
 from .layers.base import Layer, layer_from_config, unique_name
 from .layers.embedding import Embedding
 from .layers.recurrent import Recurrent
+from .summary import SEQUENTIAL_WIDTHS, param_totals, render_table
 
 
 class NonFiniteError(FloatingPointError):
@@ -433,7 +434,7 @@ class Sequential:
 
     # -- description and files --------------------------------------------------------------------
     def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:
-        """A table of layers, output shapes and parameter counts (also returned as text)."""
+        """Keras' table of layers, output shapes and parameter counts (also returned as text)."""
         rows = [("Layer (type)", "Output shape", "Params")]
         shape = self.input_shape
         for layer in self.layers:
@@ -445,15 +446,11 @@ class Sequential:
             rows.append(
                 (f"{layer.name} ({type(layer).__name__})", shown, f"{layer.count_params():,}")
             )
-        widths = [max(len(r[i]) for r in rows) + 2 for i in range(3)]
-        line = "-" * sum(widths)
-        text = [f'Model: "{self.name}"', line]
-        for i, r in enumerate(rows):
-            text.append("".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-            if i == 0:
-                text.append("=" * sum(widths))
-        text += [line, f"Total params: {self.count_params():,}"]
-        out = "\n".join(text)
+        header = ("Layer (type)", "Output Shape", "Param #")
+        totals = param_totals(self.named_params().values())
+        out = render_table(
+            self.name, header, rows[1:], (False, False, True), SEQUENTIAL_WIDTHS, totals
+        )
         if print_fn is not None:
             print_fn(out)
         return out
@@ -563,4 +560,5 @@ def _progress(total: int, desc: str, verbose: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+    # disable=None: no bar when stderr is not a terminal (the epoch lines are printed anyway)
+    return tqdm(total=total, desc=desc, unit="batch", leave=False, dynamic_ncols=True, disable=None)

@@ -34,6 +34,17 @@ def memory_size(n_bytes: int) -> str:
     raise AssertionError("unreachable")
 
 
+def param_totals(params) -> list[tuple[str, int, int]]:
+    """Keras' three total lines for these parameter arrays (all trainable)."""
+    arrays = list(params)
+    count, size = sum(a.size for a in arrays), sum(a.nbytes for a in arrays)
+    return [
+        ("Total params", count, size),
+        ("Trainable params", count, size),
+        ("Non-trainable params", 0, 0),
+    ]
+
+
 def render_table(
     title: str,
     header: Sequence[str],

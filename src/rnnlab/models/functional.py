@@ -39,7 +39,7 @@ from ..io import register_model_class
 from ..layers.base import layer_from_config, unique_name
 from ..layers.symbolic import SymbolicTensor, is_symbolic
 from ..model import NonFiniteError, Sequential
-from ..summary import FUNCTIONAL_WIDTHS, render_table, shape_text
+from ..summary import FUNCTIONAL_WIDTHS, param_totals, render_table, shape_text
 from .graph import Graph
 
 
@@ -399,19 +399,10 @@ class Model(Sequential):
                     ",\n".join(links) or "-",
                 )
             )
-        count = self.count_params()
-        size = sum(p.nbytes for p in self.named_params().values())
+        header = ("Layer (type)", "Output Shape", "Param #", "Connected to")
+        totals = param_totals(self.named_params().values())
         text = render_table(
-            self.name,
-            ("Layer (type)", "Output Shape", "Param #", "Connected to"),
-            rows,
-            (False, False, True, False),
-            FUNCTIONAL_WIDTHS,
-            [
-                ("Total params", count, size),
-                ("Trainable params", count, size),
-                ("Non-trainable params", 0, 0),
-            ],
+            self.name, header, rows, (False, False, True, False), FUNCTIONAL_WIDTHS, totals
         )
         if print_fn is not None:
             print_fn(text)

@@ -42,7 +42,7 @@ VIEWS = (
     "bptt-flow",
 )
 
-# The keys each view's data must carry (the contract in rnnlab/viz/CONTRACT.md).
+# The keys each view's data must carry: what the page's views (viz/static/view-*.js) read.
 CONTRACT_KEYS = {
     "unroll": {"view", "tokens", "hidden_size", "vocab_size", "matrices", "steps"},
     "hidden-state": {"view", "words", "known", "units", "h", "prediction", "label_names"},

@@ -1,4 +1,13 @@
-"""Helpers shared by the cell families."""
+"""Building blocks of the cells' NumPy time loops, for every family (new ones included).
+
+    input_projection(x, W, b)      x Wᵀ + b for all steps in one GEMM
+    carry(mask_t, new, old)        a state update under a mask
+    split_through_carry(mask_t, d) a state gradient split into its cell and carried parts
+    previous_states(s0, ss)        the state each step read: [s0, s_0, ..., s_{T-2}]
+    weight_grad(δ, inputs)         Σ_t Σ_b δ[t, b]ᵀ inputs[t, b] as one GEMM
+    gated_grads(...)               all four gradients of a gated family and dx, as GEMMs
+The per-step recurrent product h W_hhᵀ is rnnlab.native.RecurrentProduct.
+"""
 
 from __future__ import annotations
 
@@ -37,8 +46,15 @@ def weight_grad(d_pre: np.ndarray, inputs: np.ndarray) -> np.ndarray:
     return native.matmul(d_pre.reshape(-1, G).T, inputs.reshape(-1, N))
 
 
-def gated_grads(d_in: np.ndarray, d_rec: np.ndarray, x: np.ndarray, h0: np.ndarray,
-                hs: np.ndarray, recurrent_mask: np.ndarray | None, weight_ih: np.ndarray):
+def gated_grads(
+    d_in: np.ndarray,
+    d_rec: np.ndarray,
+    x: np.ndarray,
+    h0: np.ndarray,
+    hs: np.ndarray,
+    recurrent_mask: np.ndarray | None,
+    weight_ih: np.ndarray,
+):
     """Parameter and input gradients after the backward time loop, as single GEMMs.
 
     d_in (T, B, G): δ at the input-side pre-activations (feeds W_ih, b_ih and dx);
@@ -60,29 +76,3 @@ def gated_grads(d_in: np.ndarray, d_rec: np.ndarray, x: np.ndarray, h0: np.ndarr
 def previous_states(h0: np.ndarray, hs: np.ndarray) -> np.ndarray:
     """The state each step reads: [h0, h_0, ..., h_{T-2}] as (T, B, H)."""
     return np.concatenate([h0[None], hs[:-1]], axis=0)
-
-
-class StepMatmul:
-    """a @ w for the per-step recurrent products (B, K) @ (K, N) of a time loop, w = weight or
-    weightᵀ.
-
-    float32 with the compiled kernels: w packed once and kept while the weight's bytes are
-    unchanged (rnnlab.native.cached, so token-by-token generation does not repack every call),
-    each step one call of the packed GEMM (on one thread unless the step is big enough to pay
-    for starting a second); otherwise NumPy's matmul. Both give the same products up to
-    float32 rounding.
-    """
-
-    def __init__(self, tag: str, weight: np.ndarray, transpose: bool = False):
-        self.w = weight.T if transpose else weight  # (K, N)
-        self.packed = None
-        if native.available() and weight.dtype == np.float32 and weight.flags.c_contiguous:
-            self.packed = native.cached(tag, (weight,), lambda: native.pack(self.w))
-
-    def __call__(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        if self.packed is None or a.dtype != np.float32 or not a.flags.c_contiguous \
-                or (out is not None and not out.flags.c_contiguous):
-            return np.matmul(a, self.w, out=out)
-        if out is None:
-            out = np.empty((a.shape[0], self.w.shape[1]), np.float32)
-        return native.gemm(a, self.packed, self.w.shape[1], out=out)

@@ -1,50 +1,310 @@
 """Long short-term memory, Hochreiter & Schmidhuber 1997 with the forget gate of Gers et al.
-2000; PyTorch's torch.nn.LSTM (gate rows i, f, g, o).
-
-    i = σ(W_ii x + b_ii + W_hi h + b_hi)        input gate
-    f = σ(W_if x + b_if + W_hf h + b_hf)        forget gate
-    g = tanh(W_ig x + b_ig + W_hg h + b_hg)     candidate
-    o = σ(W_io x + b_io + W_ho h + b_ho)        output gate
-    c' = f ⊙ c + i ⊙ g
-    h' = o ⊙ tanh(c')
-
-Shapes: x (B, I), h and c (B, H); weight_ih (4H, I), weight_hh (4H, H), biases (4H), rows
-stacked [i; f; g; o]. The fast path computes the four gates with one fused matmul per step.
-Backward, with dh, dc the gradients arriving at h', c':
-    dc  = dc + dh ⊙ o ⊙ (1 - tanh²c')       do = dh ⊙ tanh c'
-    di = dc ⊙ g   df = dc ⊙ c   dg = dc ⊙ i   dc_prev = dc ⊙ f
-    pre-activation gradients through σ' = s(1-s) and tanh' = 1-g²; dh_prev = δ W_hh
-"""
+2000; PyTorch's torch.nn.LSTM (gate rows i, f, g, o)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
 import numpy as np
 
+from .. import native
 from ..activations import sigmoid
 from . import lstm_native
-from ._common import gated_grads, input_projection, split_through_carry
+from .base import Array, Cache, Cell, LocalDerivatives, Params, ParamSpec, common_dtype
+from .ops import gated_grads, input_projection, split_through_carry
+from .registry import register
 
 
-def lstm_step(x_t, h, c, params):
-    """One step, as the equations read. Returns (h', c')."""
-    H = h.shape[-1]
-    w_ih, w_hh = params["weight_ih"], params["weight_hh"]
-    b_ih, b_hh = params["bias_ih"], params["bias_hh"]
+@dataclass(eq=False, kw_only=True)
+class LSTMCache(Cache):
+    """The LSTM's cache, from the NumPy loop or the kernels (either backward takes either).
 
-    def gate(k):
-        rows = slice(k * H, (k + 1) * H)
-        return x_t @ w_ih[rows].T + b_ih[rows] + h @ w_hh[rows].T + b_hh[rows]
+    batch_major: x, hs and mask are stored (B, T, ·) and (B, T), as the layers hold them (a
+    kernel forward in layout "batch"); cs, acts and tanh_cs are time-major always.
+    """
 
-    i = sigmoid(gate(0))
-    f = sigmoid(gate(1))
-    g = np.tanh(gate(2))
-    o = sigmoid(gate(3))
-    c_new = f * c + i * g
-    h_new = o * np.tanh(c_new)
-    return h_new, c_new
+    h0: Array  # (B, H)
+    c0: Array  # (B, H)
+    hs: Array  # (T, B, H) h_t after every step
+    cs: Array  # (T, B, H) c_t after every step
+    tanh_cs: Array | None  # (T, B, H) tanh c_t, or None (the kernels do not keep it)
+    acts: Array  # (T, B, 4H) i, f, g, o after their nonlinearities
+    batch_major: bool = False
+
+    def time_major(self) -> LSTMCache:
+        """This cache with x, hs and mask time-major (three transposing copies if they are not)."""
+        if not self.batch_major:
+            return self
+        return replace(
+            self,
+            x=np.ascontiguousarray(self.x.transpose(1, 0, 2)),
+            hs=np.ascontiguousarray(self.hs.transpose(1, 0, 2)),
+            mask=None if self.mask is None else np.ascontiguousarray(self.mask.T),
+            batch_major=False,
+        )
 
 
-def _sigmoid_rows_halved(params, H: int):
+@register
+@dataclass(frozen=True)
+class LSTMCell(Cell):
+    """LSTM cell (torch.nn.LSTM layout, gate rows stacked [i; f; g; o]).
+
+        i = σ(W_ii x + b_ii + W_hi h + b_hi)        input gate
+        f = σ(W_if x + b_if + W_hf h + b_hf)        forget gate
+        g = tanh(W_ig x + b_ig + W_hg h + b_hg)     candidate
+        o = σ(W_io x + b_io + W_ho h + b_ho)        output gate
+        c' = f ⊙ c + i ⊙ g
+        h' = o ⊙ tanh(c')
+
+    Shapes: x (B, I), h and c (B, H); weight_ih (4H, I), weight_hh (4H, H), biases (4H). The
+    fast path computes the four gates with one fused matmul per step. Backward, with dh, dc the
+    gradients arriving at h', c':
+
+        dc  = dc + dh ⊙ o ⊙ (1 - tanh²c')       do = dh ⊙ tanh c'
+        di = dc ⊙ g   df = dc ⊙ c   dg = dc ⊙ i   dc_prev = dc ⊙ f
+        pre-activation gradients through σ' = s(1-s) and tanh' = 1-g²; dh_prev = δ W_hh
+
+    Local derivatives (online learners), state s = [h; c], τ = tanh c':
+        ∂c'/∂(i, f, g, o) pre = (g i(1−i), c f(1−f), i(1−g²), 0)
+        ∂h'/∂(i, f, g) pre = o(1−τ²) ∂c'/∂(·),   ∂h'/∂o pre = τ o(1−o)
+        direct: ∂c'/∂c = f,  ∂h'/∂c = o(1−τ²) f  (∂·/∂h goes only through q)
+
+    float32 calls with H a multiple of 16 and no recurrent dropout run on the compiled
+    kernels (cells/lstm_native.py), which in layout "batch" read and write the layers'
+    (B, T, ·) arrays in place.
+    """
+
+    name: ClassVar[str] = "lstm"
+    layer_name: ClassVar[str] = "LSTM"
+    state_names: ClassVar[tuple[str, ...]] = ("h", "c")
+    gates: ClassVar[int] = 4
+
+    def param_specs(self, input_size: int, units: int) -> dict[str, ParamSpec]:
+        H, I = units, input_size
+        return {
+            "weight_ih": ParamSpec((4 * H, I), "kernel"),
+            "weight_hh": ParamSpec((4 * H, H), "recurrent", blocks=4),
+            "bias_ih": ParamSpec((4 * H,), "bias"),
+            "bias_hh": ParamSpec((4 * H,), "bias"),
+        }
+
+    def step(self, params: Params, x_t: Array, states: tuple[Array, ...]) -> tuple[Array, ...]:
+        """One step, as the equations read. Returns (h', c')."""
+        h, c = states
+        H = h.shape[-1]
+        w_ih, w_hh = params["weight_ih"], params["weight_hh"]
+        b_ih, b_hh = params["bias_ih"], params["bias_hh"]
+
+        def gate(k):
+            rows = slice(k * H, (k + 1) * H)
+            return x_t @ w_ih[rows].T + b_ih[rows] + h @ w_hh[rows].T + b_hh[rows]
+
+        i = sigmoid(gate(0))
+        f = sigmoid(gate(1))
+        g = np.tanh(gate(2))
+        o = sigmoid(gate(3))
+        c_new = f * c + i * g
+        h_new = o * np.tanh(c_new)
+        return h_new, c_new
+
+    # -- the sequence: the kernels where they serve, else the NumPy loop -------------------------
+    def _kernels_serve(self, params: Params, x: Array, recurrent_mask: Array | None) -> bool:
+        return native.serves(
+            "lstm",
+            dtype=common_dtype(params, x),
+            units=params["weight_hh"].shape[1],
+            recurrent_dropout=recurrent_mask is not None,
+        )
+
+    def _on_kernels(self, params, x, states, mask, keep_cache, batch_major):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        hs, finals, kept = lstm_native.forward(
+            params, x, states, mask, keep_cache=keep_cache, batch_major=batch_major
+        )
+        if kept is None:
+            return hs, finals, None
+        cs, acts = kept
+        cache = LSTMCache(
+            params=params,
+            x=x,
+            mask=mask,
+            recurrent_mask=None,
+            h0=states[0],
+            c0=states[1],
+            hs=hs,
+            cs=cs,
+            tanh_cs=None,
+            acts=acts,
+            batch_major=batch_major,
+        )
+        return hs, finals, cache
+
+    def forward(
+        self, params, x, states, *, mask=None, recurrent_mask=None, keep_cache=True, layout="time"
+    ):
+        if layout == "batch" and self._kernels_serve(params, x, recurrent_mask):
+            self.check_call(x, states, layout)  # the kernels read (B, T, ·) in place
+            hs, finals, cache = self._on_kernels(params, x, states, mask, keep_cache, True)
+            if cache is None:
+                return hs, finals, None
+            cache.layout = "batch"
+            return hs.copy(), finals, cache  # the caller's outputs, not the cache's
+        return super().forward(
+            params,
+            x,
+            states,
+            mask=mask,
+            recurrent_mask=recurrent_mask,
+            keep_cache=keep_cache,
+            layout=layout,
+        )
+
+    def backward(self, cache: LSTMCache, d_outputs, d_final):
+        if cache is not None and cache.batch_major:  # a kernel forward on the layers' layout
+            if self._kernels_serve(cache.params, cache.x, cache.recurrent_mask):
+                return lstm_native.backward(cache, d_outputs, d_final)
+            cache = cache.time_major()
+        return super().backward(cache, d_outputs, d_final)
+
+    def forward_steps(self, params, x, states, mask, recurrent_mask, keep_cache):
+        if self._kernels_serve(params, x, recurrent_mask):
+            return self._on_kernels(params, x, states, mask, keep_cache, False)
+        h0, c0 = states
+        T, B, _ = x.shape
+        H = h0.shape[1]
+        w_ih, w_hh_t, bias = _sigmoid_rows_halved(params, H)
+        gates_in = input_projection(x, w_ih, bias)  # (T, B, 4H), σ rows halved
+        # with a cache every step keeps its gates, c_t and tanh c_t; without, one slot is
+        # reused (c in two, so that c_{t-1} is still there while c_t is written)
+        steps, c_slots = (T, T) if keep_cache else (1, 2)
+        acts = np.empty((steps, B, 4 * H), dtype=x.dtype)  # [i, f, g, o] after σ / tanh
+        cs = np.empty((c_slots, B, H), dtype=x.dtype)
+        tanh_cs = np.empty((steps, B, H), dtype=x.dtype)
+        hs = np.empty((T, B, H), dtype=x.dtype)
+        ig = np.empty((B, H), dtype=x.dtype)
+        if mask is not None:
+            c_buf, h_buf = np.empty((B, H), dtype=x.dtype), np.empty((B, H), dtype=x.dtype)
+        h, c = h0, c0
+        for t in range(T):
+            k, kc = t % steps, t % c_slots
+            h_read = h if recurrent_mask is None else h * recurrent_mask
+            a = acts[k]
+            np.matmul(h_read, w_hh_t, out=a)
+            a += gates_in[t]
+            np.tanh(a, out=a)  # g = tanh(a_g); i, f, o still need s = ½(t + 1)
+            for sig in (a[:, : 2 * H], a[:, 3 * H :]):
+                sig *= 0.5
+                sig += 0.5
+            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            c_new, h_new = (cs[kc], hs[t]) if mask is None else (c_buf, h_buf)
+            np.multiply(f, c, out=c_new)  # c' = f ⊙ c + i ⊙ g
+            np.multiply(i, g, out=ig)
+            c_new += ig
+            np.tanh(c_new, out=tanh_cs[k])
+            np.multiply(o, tanh_cs[k], out=h_new)  # h' = o ⊙ tanh(c')
+            if mask is not None:
+                m = mask[t][:, None]
+                np.copyto(cs[kc], np.where(m, c_new, c))
+                np.copyto(hs[t], np.where(m, h_new, h))
+            h, c = hs[t], cs[kc]
+        cache = (
+            LSTMCache(
+                params=params,
+                x=x,
+                mask=mask,
+                recurrent_mask=recurrent_mask,
+                h0=h0,
+                c0=c0,
+                hs=hs,
+                cs=cs,
+                tanh_cs=tanh_cs,
+                acts=acts,
+            )
+            if keep_cache
+            else None
+        )
+        return hs, (h.copy(), c.copy()), cache
+
+    def states_at(self, cache: LSTMCache, t: int) -> tuple[Array, ...]:
+        """(h_t, c_t) after step t."""
+        return (cache.hs[:, t] if cache.batch_major else cache.hs[t]), cache.cs[t]
+
+    def backward_steps(self, cache: LSTMCache, d_outputs, d_final):
+        if self._kernels_serve(cache.params, cache.x, cache.recurrent_mask):
+            return lstm_native.backward(cache, d_outputs, d_final)
+        params, hs, acts, mask, recurrent_mask = (
+            cache.params,
+            cache.hs,
+            cache.acts,
+            cache.mask,
+            cache.recurrent_mask,
+        )
+        T, B, H = hs.shape
+        w_hh = params["weight_hh"]
+        # a forward on the kernels does not keep tanh c_t
+        tanh_cs = np.tanh(cache.cs) if cache.tanh_cs is None else cache.tanh_cs
+        F, K = _gate_factors(acts, cache.cs, cache.c0, tanh_cs)
+        d_pre = np.empty_like(acts)  # (T, B, 4H)
+        dh = np.zeros((B, H), dtype=hs.dtype) if d_final[0] is None else d_final[0].copy()
+        dc = np.zeros((B, H), dtype=hs.dtype) if d_final[1] is None else d_final[1].copy()
+        for t in range(T - 1, -1, -1):
+            if d_outputs is not None:
+                dh += d_outputs[t]
+            m_t = None if mask is None else mask[t]
+            dh_cell, dh_carried = split_through_carry(m_t, dh)
+            dc_cell, dc_carried = split_through_carry(m_t, dc)
+            dc_cell = dc_cell + dh_cell * K[t]  # dc + dh ⊙ o ⊙ (1 − tanh²c')
+            d = d_pre[t]
+            np.multiply(
+                dc_cell[:, None, :], F[t].reshape(B, 4, H)[:, :3], out=d.reshape(B, 4, H)[:, :3]
+            )  # δ_i, δ_f, δ_g in one product
+            np.multiply(dh_cell, F[t, :, 3 * H :], out=d[:, 3 * H :])  # δ_o
+            dc = dc_cell * acts[t, :, H : 2 * H]  # dc_prev = dc ⊙ f
+            dh = d @ w_hh
+            if recurrent_mask is not None:
+                dh *= recurrent_mask
+            if dh_carried is not None:
+                dh += dh_carried
+                dc += dc_carried
+        dx, grads = gated_grads(
+            d_pre, d_pre, cache.x, cache.h0, hs, recurrent_mask, params["weight_ih"]
+        )
+        return dx, (dh, dc), grads
+
+    def local_derivatives(self, params, x_t, states) -> LocalDerivatives:
+        h, c = states
+        H = h.shape[1]
+        pre = (
+            x_t @ params["weight_ih"].T
+            + params["bias_ih"]
+            + h @ params["weight_hh"].T
+            + params["bias_hh"]
+        )  # (B, 4H) rows i, f, g, o
+        i, f = sigmoid(pre[:, :H]), sigmoid(pre[:, H : 2 * H])
+        g, o = np.tanh(pre[:, 2 * H : 3 * H]), sigmoid(pre[:, 3 * H :])
+        c_new = f * c + i * g
+        tc = np.tanh(c_new)
+        h_new = o * tc
+        dc = np.stack(
+            [g * i * (1.0 - i), c * f * (1.0 - f), i * (1.0 - g * g), np.zeros_like(o)], axis=-1
+        )  # (B, H, 4): ∂c'/∂pre
+        through_c = o * (1.0 - tc * tc)  # ∂h'/∂c'
+        dh = through_c[..., None] * dc
+        dh[..., 3] = tc * o * (1.0 - o)
+        e = np.concatenate([dh, dc], axis=1)  # (B, 2H, 4)
+        zero = np.zeros_like(f)
+        direct = np.concatenate(
+            [
+                np.stack([zero, through_c * f], axis=-1),  # rows h'_k
+                np.stack([zero, f], axis=-1),
+            ],
+            axis=1,
+        )  # rows c'_k: (B, 2H, 2)
+        return LocalDerivatives(np.concatenate([h_new, c_new], axis=1), e, e, direct, x_t, h)
+
+
+def _sigmoid_rows_halved(params: Params, H: int):
     """Copies of the weights and summed bias with the σ-gate rows (i, f, o) scaled by ½.
 
     σ(a) = ½(1 + tanh(a/2)): with the i, f, o pre-activations halved, ONE tanh over the whole
@@ -59,144 +319,7 @@ def _sigmoid_rows_halved(params, H: int):
     return w_ih, w_hh_t, bias
 
 
-def forward(params, x, states, mask=None, recurrent_mask=None):
-    """Run the whole sequence. x (T, B, I), states = (h0, c0) each (B, H).
-
-    Returns hs (T, B, H), final states (h_T, c_T), and the cache. Runs on the compiled
-    kernels when lstm_native.usable() says they can take the call.
-    """
-    if lstm_native.usable(params, x, mask, recurrent_mask):
-        return lstm_native.forward(params, x, states, mask)
-    h0, c0 = states
-    T, B, _ = x.shape
-    H = h0.shape[1]
-    w_ih, w_hh_t, bias = _sigmoid_rows_halved(params, H)
-    gates_in = input_projection(x, w_ih, bias)  # (T, B, 4H), σ rows halved
-    acts = np.empty((T, B, 4 * H), dtype=x.dtype)  # [i, f, g, o] after their nonlinearities
-    hs = np.empty((T, B, H), dtype=x.dtype)
-    cs = np.empty((T, B, H), dtype=x.dtype)
-    tanh_cs = np.empty((T, B, H), dtype=x.dtype)
-    ig = np.empty((B, H), dtype=x.dtype)
-    if mask is not None:
-        c_buf, h_buf = np.empty((B, H), dtype=x.dtype), np.empty((B, H), dtype=x.dtype)
-    h, c = h0, c0
-    for t in range(T):
-        h_read = h if recurrent_mask is None else h * recurrent_mask
-        a = acts[t]
-        np.matmul(h_read, w_hh_t, out=a)
-        a += gates_in[t]
-        np.tanh(a, out=a)  # g = tanh(a_g); i, f, o still need s = ½(t + 1)
-        for sig in (a[:, : 2 * H], a[:, 3 * H :]):
-            sig *= 0.5
-            sig += 0.5
-        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-        c_new, h_new = (cs[t], hs[t]) if mask is None else (c_buf, h_buf)
-        np.multiply(f, c, out=c_new)  # c' = f ⊙ c + i ⊙ g
-        np.multiply(i, g, out=ig)
-        c_new += ig
-        np.tanh(c_new, out=tanh_cs[t])
-        np.multiply(o, tanh_cs[t], out=h_new)  # h' = o ⊙ tanh(c')
-        if mask is not None:
-            m = mask[t][:, None]
-            np.copyto(cs[t], np.where(m, c_new, c))
-            np.copyto(hs[t], np.where(m, h_new, h))
-        h, c = hs[t], cs[t]
-    cache = (params, x, h0, c0, hs, cs, tanh_cs, acts, mask, recurrent_mask)
-    return hs, (h.copy(), c.copy()), cache
-
-
-def forward_inference(params, x, states, mask=None):
-    """forward() without a cache: one (B, 4H) gate buffer reused at every step.
-
-    Returns hs (T, B, H) and the final states (h_T, c_T); the same numbers as forward().
-    """
-    if lstm_native.usable(params, x, mask):
-        hs, final, _ = lstm_native.forward(params, x, states, mask, keep_cache=False)
-        return hs, final
-    h0, c0 = states
-    T, B, _ = x.shape
-    H = h0.shape[1]
-    w_ih, w_hh_t, bias = _sigmoid_rows_halved(params, H)
-    gates_in = input_projection(x, w_ih, bias)  # (T, B, 4H)
-    a = np.empty((B, 4 * H), dtype=x.dtype)
-    hs = np.empty((T, B, H), dtype=x.dtype)
-    c = c0.copy()
-    tc = np.empty((B, H), dtype=x.dtype)
-    ig = np.empty((B, H), dtype=x.dtype)
-    h = h0
-    for t in range(T):
-        np.matmul(h, w_hh_t, out=a)
-        a += gates_in[t]
-        np.tanh(a, out=a)
-        for sig in (a[:, : 2 * H], a[:, 3 * H :]):
-            sig *= 0.5
-            sig += 0.5
-        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-        np.multiply(i, g, out=ig)
-        if mask is None:
-            c *= f
-            c += ig
-            np.tanh(c, out=tc)
-            np.multiply(o, tc, out=hs[t])
-        else:
-            m = mask[t][:, None]
-            c_new = f * c
-            c_new += ig
-            np.copyto(c, np.where(m, c_new, c))
-            np.tanh(c_new, out=tc)
-            np.copyto(hs[t], np.where(m, o * tc, h))
-        h = hs[t]
-    return hs, (h.copy(), c)
-
-
-# -- the layers' layout: x (B, T, I), mask (B, T), outputs (B, T, H) ---------------------------
-# The kernels read and write it in place; the NumPy code runs time-major between transposes.
-def _swap(a: np.ndarray | None) -> np.ndarray | None:
-    """(B, T, ·) ↔ (T, B, ·), or (B, T) ↔ (T, B): always a new C-contiguous array (with B = 1
-    or T = 1 the swapped view is contiguous already, and a view of a cache handed out as the
-    layer's output would let in-place edits of the output reach the cache)."""
-    return None if a is None else np.array(a.swapaxes(0, 1), order="C", copy=True)
-
-
-def forward_batch_major(params, x, states, mask=None, recurrent_mask=None):
-    """forward() on batch-major data: x (B, T, I), mask (B, T). Returns hs (B, T, H), the final
-    states, and a cache for backward_batch_major (an lstm_native.BatchMajorCache when the
-    kernels ran)."""
-    if lstm_native.usable(params, x, mask, recurrent_mask):
-        return lstm_native.forward(params, x, states, mask, batch_major=True)
-    hs, final, cache = forward(params, _swap(x), states, _swap(mask), recurrent_mask)
-    return _swap(hs), final, cache
-
-
-def backward_batch_major(cache, d_outputs, d_final):
-    """backward() for forward_batch_major's cache: d_outputs (B, T, H) or None; dx (B, T, I)."""
-    params, x, *_, mask, recurrent_mask = cache
-    if isinstance(cache, lstm_native.BatchMajorCache) \
-            and lstm_native.usable(params, x, mask, recurrent_mask):
-        return lstm_native.backward(cache, d_outputs, d_final)
-    dx, d_states, grads = backward(cache, _swap(d_outputs), d_final)
-    return _swap(dx), d_states, grads
-
-
-def forward_inference_batch_major(params, x, states, mask=None):
-    """forward_inference() on batch-major data: x (B, T, I), mask (B, T); returns hs (B, T, H)
-    and (h_T, c_T)."""
-    if lstm_native.usable(params, x, mask):
-        hs, final, _ = lstm_native.forward(params, x, states, mask, keep_cache=False,
-                                           batch_major=True)
-        return hs, final
-    hs, final = forward_inference(params, _swap(x), states, _swap(mask))
-    return _swap(hs), final
-
-
-def states_at(cache, t: int) -> tuple:
-    """The states after step t of the last forward: (h_t, c_t)."""
-    if isinstance(cache, lstm_native.BatchMajorCache):
-        return (cache[4][:, t], cache[5][t])
-    return (cache[4][t], cache[5][t])
-
-
-def _gate_factors(acts, cs, c0, tanh_cs):
+def _gate_factors(acts: Array, cs: Array, c0: Array, tanh_cs: Array):
     """The local derivatives of the step, for all t at once (no recursion in them):
 
         F[t] = [g·σ'(i), c_{t−1}·σ'(f), i·tanh'(g), tanh(c_t)·σ'(o)]   (T, B, 4H)
@@ -215,40 +338,3 @@ def _gate_factors(acts, cs, c0, tanh_cs):
     np.multiply(tanh_cs, o * (1.0 - o), out=F[..., 3 * H :])
     K = o * (1.0 - tanh_cs * tanh_cs)
     return F, K
-
-
-def backward(cache, d_outputs, d_final):
-    """Gradients of the sequence. d_outputs (T, B, H) or None; d_final = (dh_T, dc_T) or Nones."""
-    if isinstance(cache, lstm_native.BatchMajorCache):  # kernels' cache, NumPy backward
-        cache = cache.time_major()
-    params, x, h0, c0, hs, cs, tanh_cs, acts, mask, recurrent_mask = cache
-    if lstm_native.usable(params, x, mask, recurrent_mask):
-        return lstm_native.backward(cache, d_outputs, d_final)
-    T, B, H = hs.shape
-    w_hh = params["weight_hh"]
-    if tanh_cs is None:  # a forward on the compiled kernels does not keep it
-        tanh_cs = np.tanh(cs)
-    F, K = _gate_factors(acts, cs, c0, tanh_cs)
-    d_pre = np.empty_like(acts)  # (T, B, 4H)
-    dh = np.zeros((B, H), dtype=hs.dtype) if d_final[0] is None else d_final[0].copy()
-    dc = np.zeros((B, H), dtype=hs.dtype) if d_final[1] is None else d_final[1].copy()
-    for t in range(T - 1, -1, -1):
-        if d_outputs is not None:
-            dh += d_outputs[t]
-        m_t = None if mask is None else mask[t]
-        dh_cell, dh_carried = split_through_carry(m_t, dh)
-        dc_cell, dc_carried = split_through_carry(m_t, dc)
-        dc_cell = dc_cell + dh_cell * K[t]  # dc + dh ⊙ o ⊙ (1 − tanh²c')
-        d = d_pre[t]
-        np.multiply(dc_cell[:, None, :], F[t].reshape(B, 4, H)[:, :3],
-                    out=d.reshape(B, 4, H)[:, :3])  # δ_i, δ_f, δ_g in one product
-        np.multiply(dh_cell, F[t, :, 3 * H :], out=d[:, 3 * H :])  # δ_o
-        dc = dc_cell * acts[t, :, H : 2 * H]  # dc_prev = dc ⊙ f
-        dh = d @ w_hh
-        if recurrent_mask is not None:
-            dh *= recurrent_mask
-        if dh_carried is not None:
-            dh += dh_carried
-            dc += dc_carried
-    dx, grads = gated_grads(d_pre, d_pre, x, h0, hs, recurrent_mask, params["weight_ih"])
-    return dx, (dh, dc), grads

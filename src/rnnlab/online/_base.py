@@ -37,7 +37,7 @@ from ..layers.core import Dense
 from ..layers.rnn import GRU, LSTM, SimpleRNN
 from ..losses import Loss
 from ..optimizers import Optimizer
-from .jacobians import KINDS, PARAM_KEYS, local_jacobians, unflatten
+from .jacobians import PARAM_KEYS, local_jacobians, unflatten
 
 Array = np.ndarray
 RecurrentLayer = SimpleRNN | LSTM | GRU
@@ -90,7 +90,7 @@ class OnlineLearner(abc.ABC):
             raise type(err)(f"{who}: {err}") from None
         self.update_every = check_positive_int(update_every, who, "update_every")
         self.layer, self.readout = layer, readout
-        self.gates, self.blocks = KINDS[self.kind]
+        self.gates, self.blocks = layer.cell.gates, len(layer.cell.state_names)
         self.units = layer.units
         self.state_size = self.blocks * self.units
         self.dtype = layer.dtype
@@ -248,7 +248,7 @@ class ForwardModeLearner(OnlineLearner):
 
     def _advance(self, x: Array, mask: Array | None) -> Array:
         prev = self._state
-        jac = local_jacobians(self.kind, self.layer.params, x, prev, self.activation)
+        jac = local_jacobians(self.layer.cell, self.layer.params, x, prev)
         new = jac.state if mask is None else np.where(mask[:, None], jac.state, prev)
         self._update_influence(jac, mask)
         self._state = new

@@ -1,4 +1,4 @@
-"""One step of a recurrent cell together with its Jacobians, for forward-mode (online) learning.
+"""D_t and I_t of a recurrent cell's step, assembled from the cell's local derivatives.
 
 For a cell with carried state s_t = F(s_{t-1}, x_t; θ) the online learners need
 
@@ -10,31 +10,21 @@ Parameters: θ is the flat concatenation of weight_ih, weight_hh, bias_ih, bias_
 each flattened in C order, so P = G·H·I + G·H·H + 2·G·H with G gates (1, 4, 3). Layouts and gate
 rows are PyTorch's (rnnlab.cells): LSTM rows i, f, g, o; GRU rows r, z, n.
 
-Every cell is affine in θ before its nonlinearities: the input-side pre-activations
+Every gated cell is affine in θ before its nonlinearities: the input-side pre-activations
 a = W_ih x + b_ih and the recurrent-side ones q = W_hh h + b_hh, both (B, G·H). Row r = g·H + k
 of either belongs to unit k, and unit k's state entries (h_k, and c_k for the LSTM) depend on a
-and q only through the rows of unit k. So the step is summarised by three small arrays
+and q only through the rows of unit k. So the step is summarised by three small arrays, which
+each cell family computes (`Cell.local_derivatives`, equations in the family's docstring):
 
     e_in[b, s, g]   = ∂s'_s / ∂a[g·H + k]           (B, S, G)     k = unit(s) = s mod H
     e_rec[b, s, g]  = ∂s'_s / ∂q[g·H + k]           (B, S, G)
     direct[b, s, u] = ∂s'_s / ∂s_{u·H + k}, other than through q    (B, S, U),  U = S / H
 
-from which, exactly,
+from which this module assembles, exactly,
 
     D[s, j]          = Σ_g e_rec[s, g] W_hh[g·H + k, j]  (j < H)   +  direct[s, u] at j = u·H + k
     I[s, W_ih[r, i]] = e_in[s, g] x_i        I[s, b_ih[r]] = e_in[s, g]        for r = g·H + k
     I[s, W_hh[r, j]] = e_rec[s, g] h_j       I[s, b_hh[r]] = e_rec[s, g]       (0 for other rows)
-
-Cell equations and their local derivatives (σ' = σ(1−σ), tanh' = 1−tanh²):
-
-SimpleRNN  h' = φ(a + q):    e_in = e_rec = φ'(a + q),  direct = 0
-LSTM       i, f, g, o = σ, σ, tanh, σ of (a + q);  c' = f⊙c + i⊙g;  τ = tanh c';  h' = o⊙τ
-           ∂c'/∂(i, f, g, o) pre = (g i(1−i), c f(1−f), i(1−g²), 0)
-           ∂h'/∂(i, f, g) pre = o(1−τ²) ∂c'/∂(·),   ∂h'/∂o pre = τ o(1−o)
-           direct: ∂c'/∂c = f,  ∂h'/∂c = o(1−τ²) f  (∂·/∂h goes only through q)
-GRU        r = σ(a_r + q_r), z = σ(a_z + q_z), n = tanh(a_n + r⊙q_n), h' = (1−z)⊙n + z⊙h
-           δ = (1−z)(1−n²):  e_in = (δ q_n r(1−r), (h−n) z(1−z), δ),
-           e_rec = (δ q_n r(1−r), (h−n) z(1−z), δ r),  direct = z
 
 Only the θ entries of a unit's own rows can be non-zero in that unit's rows of I_t: the
 `unit_columns` of unit k (Q = G·(I + H + 2) of them). SnAp-1 keeps exactly those entries.
@@ -48,15 +38,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import describe
-from ..activations import sigmoid
+from ..cells import Cell, LocalDerivatives, get_cell
 
 Array = np.ndarray
 
 #: the order in which the recurrent params are concatenated into θ
 PARAM_KEYS: tuple[str, ...] = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-#: cell family -> (gates G, state blocks U)
-KINDS: dict[str, tuple[int, int]] = {"simple": (1, 1), "lstm": (4, 2), "gru": (3, 1)}
-SIMPLE_ACTIVATIONS = ("tanh", "relu")
+#: the online learners' names of the families (kept for their API): name -> registry name
+KINDS: dict[str, str] = {"simple": "rnn", "lstm": "lstm", "gru": "gru"}
 
 
 # -- flat parameter vectors ------------------------------------------------------------------
@@ -68,14 +57,17 @@ def flatten_params(params: Mapping[str, Array], keys: Sequence[str] = PARAM_KEYS
     return np.concatenate([np.asarray(params[k]).reshape(-1) for k in keys])
 
 
-def unflatten(vec: Array, params: Mapping[str, Array],
-              keys: Sequence[str] = PARAM_KEYS) -> dict[str, Array]:
+def unflatten(
+    vec: Array, params: Mapping[str, Array], keys: Sequence[str] = PARAM_KEYS
+) -> dict[str, Array]:
     """Split a flat (P,) vector into new arrays shaped like params[k], for k in keys."""
     vec = np.asarray(vec)
     sizes = [int(np.asarray(params[k]).size) for k in keys]
     if vec.ndim != 1 or vec.size != sum(sizes):
-        raise ValueError(f"unflatten: expected a vector of {sum(sizes)} entries "
-                         f"({', '.join(keys)}), got {describe(vec)}")
+        raise ValueError(
+            f"unflatten: expected a vector of {sum(sizes)} entries "
+            f"({', '.join(keys)}), got {describe(vec)}"
+        )
     out, start = {}, 0
     for key, size in zip(keys, sizes, strict=True):
         out[key] = vec[start : start + size].reshape(np.shape(params[key])).copy()
@@ -105,15 +97,9 @@ def unit_columns(gates: int, units: int, inputs: int) -> Array:
 
 # -- the step summary ------------------------------------------------------------------------
 @dataclass(frozen=True)
-class StepJacobians:
-    """A step's new state and the local derivatives that determine D_t and I_t (module doc)."""
-
-    state: Array  # (B, S) s_t
-    e_in: Array  # (B, S, G)
-    e_rec: Array  # (B, S, G)
-    direct: Array  # (B, S, U)
-    x: Array  # (B, I) the input the step read
-    h: Array  # (B, H) the hidden state the step read
+class StepJacobians(LocalDerivatives):
+    """A step's new state and local derivatives (from the cell), with D_t and I_t and their
+    products assembled from them (module doc)."""
 
     @property
     def units(self) -> int:
@@ -169,12 +155,15 @@ class StepJacobians:
         B, H, U, _ = e_in.shape
         x = self.x[:, None, None, None, :]
         h = self.h[:, None, None, None, :]
-        return np.concatenate([
-            (e_in[..., None] * x).reshape(B, H, U, -1),  # W_ih rows of unit k: (G·I)
-            (e_rec[..., None] * h).reshape(B, H, U, -1),  # W_hh rows of unit k: (G·H)
-            e_in,  # b_ih
-            e_rec,  # b_hh
-        ], axis=-1)
+        return np.concatenate(
+            [
+                (e_in[..., None] * x).reshape(B, H, U, -1),  # W_ih rows of unit k: (G·I)
+                (e_rec[..., None] * h).reshape(B, H, U, -1),  # W_hh rows of unit k: (G·H)
+                e_in,  # b_ih
+                e_rec,  # b_hh
+            ],
+            axis=-1,
+        )
 
     def immediate(self) -> Array:
         """I_t = ∂s_t/∂θ, dense (B, S, P), θ ordered as PARAM_KEYS."""
@@ -194,118 +183,106 @@ class StepJacobians:
         w_rec = (self._by_unit(w)[..., None] * self._by_unit(self.e_rec)).sum(2)
         w_in = w_in.swapaxes(1, 2).reshape(B, G * H)  # row r = g·H + k
         w_rec = w_rec.swapaxes(1, 2).reshape(B, G * H)
-        return np.concatenate([
-            (w_in[:, :, None] * self.x[:, None, :]).reshape(B, -1),
-            (w_rec[:, :, None] * self.h[:, None, :]).reshape(B, -1),
-            w_in, w_rec], axis=1)
+        return np.concatenate(
+            [
+                (w_in[:, :, None] * self.x[:, None, :]).reshape(B, -1),
+                (w_rec[:, :, None] * self.h[:, None, :]).reshape(B, -1),
+                w_in,
+                w_rec,
+            ],
+            axis=1,
+        )
 
 
-# -- the three families ----------------------------------------------------------------------
-def simple_rnn_jacobians(params: Mapping[str, Array], x_t: Array, h: Array,
-                         activation: str = "tanh") -> StepJacobians:
-    """h' = φ(W_ih x + b_ih + W_hh h + b_hh), φ = tanh or relu; x_t (B, I), h (B, H)."""
-    pre = (x_t @ params["weight_ih"].T + params["bias_ih"]
-           + h @ params["weight_hh"].T + params["bias_hh"])  # (B, H)
-    if activation == "tanh":
-        h_new = np.tanh(pre)
-        d = 1.0 - h_new * h_new
-    elif activation == "relu":
-        h_new = np.maximum(pre, 0.0)
-        d = (h_new > 0).astype(pre.dtype)  # relu'(0) = 0, as in rnnlab.activations
-    else:
-        raise ValueError(f"simple_rnn_jacobians: expected activation in "
-                         f"{list(SIMPLE_ACTIVATIONS)}, got {activation!r}")
-    e = d[:, :, None]  # (B, H, 1)
-    return StepJacobians(h_new, e, e, np.zeros_like(e), x_t, h)
+# -- from a cell -----------------------------------------------------------------------------
+def resolve_cell(
+    cell: Cell | str, activation: str | None = None, who: str = "local_jacobians"
+) -> Cell:
+    """A cell with local derivatives: a Cell instance, or a name of KINDS ("simple" with
+    `activation` "tanh" | "relu", "lstm", "gru")."""
+    if isinstance(cell, str) and cell in KINDS:
+        family = get_cell(KINDS[cell])
+        options = {"activation": activation} if cell == "simple" and activation else {}
+        return family(**options)
+    if isinstance(cell, Cell) and cell.has_local_derivatives:
+        return cell
+    raise ValueError(
+        f"{who}: expected kind in {list(KINDS)} or a cell with local derivatives "
+        f"(the gated families), got {cell!r}"
+    )
 
 
-def lstm_jacobians(params: Mapping[str, Array], x_t: Array, state: Array) -> StepJacobians:
-    """c' = f⊙c + i⊙g, h' = o⊙tanh(c'); state = [h; c] (B, 2H), new state [h'; c']."""
-    H = state.shape[1] // 2
-    h, c = state[:, :H], state[:, H:]
-    pre = (x_t @ params["weight_ih"].T + params["bias_ih"]
-           + h @ params["weight_hh"].T + params["bias_hh"])  # (B, 4H) rows i, f, g, o
-    i, f = sigmoid(pre[:, :H]), sigmoid(pre[:, H : 2 * H])
-    g, o = np.tanh(pre[:, 2 * H : 3 * H]), sigmoid(pre[:, 3 * H :])
-    c_new = f * c + i * g
-    tc = np.tanh(c_new)
-    h_new = o * tc
-    dc = np.stack([g * i * (1.0 - i), c * f * (1.0 - f), i * (1.0 - g * g),
-                   np.zeros_like(o)], axis=-1)  # (B, H, 4): ∂c'/∂pre
-    through_c = o * (1.0 - tc * tc)  # ∂h'/∂c'
-    dh = through_c[..., None] * dc
-    dh[..., 3] = tc * o * (1.0 - o)
-    e = np.concatenate([dh, dc], axis=1)  # (B, 2H, 4)
-    zero = np.zeros_like(f)
-    direct = np.concatenate([np.stack([zero, through_c * f], axis=-1),  # rows h'_k
-                             np.stack([zero, f], axis=-1)], axis=1)  # rows c'_k: (B, 2H, 2)
-    return StepJacobians(np.concatenate([h_new, c_new], axis=1), e, e, direct, x_t, h)
+def local_jacobians(
+    cell: Cell | str,
+    params: Mapping[str, Array],
+    x_t: Array,
+    state: Array,
+    activation: str | None = None,
+) -> StepJacobians:
+    """The cell's local derivatives at one step, state (B, S) with its states concatenated;
+    no input checks (see step_with_jacobians)."""
+    cell = resolve_cell(cell, activation)
+    U = len(cell.state_names)
+    H = state.shape[1] // U
+    states = tuple(state[:, u * H : (u + 1) * H] for u in range(U))
+    d = cell.local_derivatives(params, x_t, states)
+    return StepJacobians(d.state, d.e_in, d.e_rec, d.direct, d.x, d.h)
 
 
-def gru_jacobians(params: Mapping[str, Array], x_t: Array, h: Array) -> StepJacobians:
-    """n = tanh(a_n + r⊙q_n), h' = (1−z)⊙n + z⊙h (PyTorch's GRU); x_t (B, I), h (B, H)."""
-    H = h.shape[1]
-    a = x_t @ params["weight_ih"].T + params["bias_ih"]  # (B, 3H) rows r, z, n
-    q = h @ params["weight_hh"].T + params["bias_hh"]  # (B, 3H)
-    r = sigmoid(a[:, :H] + q[:, :H])
-    z = sigmoid(a[:, H : 2 * H] + q[:, H : 2 * H])
-    q_n = q[:, 2 * H :]
-    n = np.tanh(a[:, 2 * H :] + r * q_n)
-    h_new = (1.0 - z) * n + z * h
-    delta = (1.0 - z) * (1.0 - n * n)  # ∂h'/∂(n's pre-activation)
-    d_r = delta * q_n * r * (1.0 - r)
-    d_z = (h - n) * z * (1.0 - z)
-    e_in = np.stack([d_r, d_z, delta], axis=-1)  # (B, H, 3)
-    e_rec = np.stack([d_r, d_z, delta * r], axis=-1)
-    return StepJacobians(h_new, e_in, e_rec, z[:, :, None], x_t, h)
-
-
-def local_jacobians(kind: str, params: Mapping[str, Array], x_t: Array, state: Array,
-                    activation: str = "tanh") -> StepJacobians:
-    """Dispatch on kind ("simple", "lstm", "gru"); no input checks (see step_with_jacobians)."""
-    if kind == "simple":
-        return simple_rnn_jacobians(params, x_t, state, activation)
-    if kind == "lstm":
-        return lstm_jacobians(params, x_t, state)
-    if kind == "gru":
-        return gru_jacobians(params, x_t, state)
-    raise ValueError(f"local_jacobians: expected kind in {list(KINDS)}, got {kind!r}")
-
-
-def step_with_jacobians(kind: str, params: Mapping[str, Array], x_t: Array, state: Array,
-                        activation: str = "tanh") -> tuple[Array, Array, Array]:
+def step_with_jacobians(
+    cell: Cell | str,
+    params: Mapping[str, Array],
+    x_t: Array,
+    state: Array,
+    activation: str | None = None,
+) -> tuple[Array, Array, Array]:
     """One step with its Jacobians: (s_t (B, S), D_t (B, S, S), I_t (B, S, P)).
 
     Arguments:
-        kind: "simple" (SimpleRNN, with activation "tanh" | "relu"), "lstm" or "gru".
+        cell: a Cell with local derivatives (SimpleRNNCell, LSTMCell, GRUCell), or its name
+            in KINDS ("simple" with activation "tanh" | "relu", "lstm", "gru").
         params: weight_ih, weight_hh, bias_ih, bias_hh in PyTorch's layout.
         x_t: (B, I) input; state: (B, S) previous state ([h; c] for the LSTM).
     θ is ordered as PARAM_KEYS (flatten_params).
     """
     who = "step_with_jacobians"
-    if kind not in KINDS:
-        raise ValueError(f"{who}: expected kind in {list(KINDS)}, got {kind!r}")
-    G, U = KINDS[kind]
+    cell = resolve_cell(cell, activation, who)
+    kind = cell.name
+    G, U = cell.gates, len(cell.state_names)
     w_ih = np.asarray(params["weight_ih"])
     H, I = w_ih.shape[0] // G, w_ih.shape[1]
-    shapes = {"weight_ih": (G * H, I), "weight_hh": (G * H, H), "bias_ih": (G * H,),
-              "bias_hh": (G * H,)}
+    shapes = {
+        "weight_ih": (G * H, I),
+        "weight_hh": (G * H, H),
+        "bias_ih": (G * H,),
+        "bias_hh": (G * H,),
+    }
     for key, shape in shapes.items():
         if np.shape(params[key]) != shape:
-            raise ValueError(f"{who}: expected {key} of shape {shape} for a {kind} cell with "
-                             f"{H} units and {I} inputs, got {np.shape(params[key])}")
+            raise ValueError(
+                f"{who}: expected {key} of shape {shape} for a {kind} cell with "
+                f"{H} units and {I} inputs, got {np.shape(params[key])}"
+            )
     x_t, state = np.asarray(x_t), np.asarray(state)
     if x_t.ndim != 2 or x_t.shape[1] != I:
         raise ValueError(f"{who}: expected x_t of shape (batch, {I}), got {x_t.shape}")
     if state.shape != (x_t.shape[0], U * H):
-        raise ValueError(f"{who}: expected state of shape ({x_t.shape[0]}, {U * H}), "
-                         f"got {state.shape}")
-    jac = local_jacobians(kind, params, x_t, state, activation)
+        raise ValueError(
+            f"{who}: expected state of shape ({x_t.shape[0]}, {U * H}), got {state.shape}"
+        )
+    jac = local_jacobians(cell, params, x_t, state)
     return jac.state, jac.recurrent(params["weight_hh"]), jac.immediate()
 
 
 __all__ = [
-    "KINDS", "PARAM_KEYS", "StepJacobians", "flatten_params", "gru_jacobians",
-    "local_jacobians", "lstm_jacobians", "param_count", "simple_rnn_jacobians",
-    "step_with_jacobians", "unflatten", "unit_columns",
+    "KINDS",
+    "PARAM_KEYS",
+    "StepJacobians",
+    "flatten_params",
+    "local_jacobians",
+    "param_count",
+    "resolve_cell",
+    "step_with_jacobians",
+    "unflatten",
+    "unit_columns",
 ]

@@ -24,15 +24,12 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_positive_int
-from ..cells import gru, lstm, simple
 from ..layers.core import Dense
 from ..losses import Loss
 from ..optimizers import Optimizer
 from ._base import OnlineLearner, RecurrentLayer
 
 Array = np.ndarray
-
-CELLS = {"simple": simple, "lstm": lstm, "gru": gru}
 
 
 class TruncatedBPTT(OnlineLearner):
@@ -52,8 +49,7 @@ class TruncatedBPTT(OnlineLearner):
         if self.h_prime > self.h:
             raise ValueError(f"{self.who}: expected h_prime ≤ h (the errors of h' steps are "
                              f"backpropagated through h steps), got h={h}, h_prime={h_prime}")
-        self.cell = CELLS[self.kind]
-        self._options = {"activation": self.activation} if self.kind == "simple" else {}
+        self.cell = layer.cell
 
     def _allocate(self, batch_size: int) -> None:
         B, h = batch_size, self.h
@@ -74,8 +70,8 @@ class TruncatedBPTT(OnlineLearner):
         self._mask[slot] = True if mask is None else mask
         self._before[slot] = self._state
         m = None if mask is None else mask[None]
-        _, finals, _ = self.cell.forward(self.layer.params, x[None], self._split(self._state), m,
-                                         None, **self._options)
+        _, finals, _ = self.cell.forward(self.layer.params, x[None], self._split(self._state),
+                                         mask=m, keep_cache=False)
         self._state = np.concatenate(finals, axis=1)
         return finals[0]
 
@@ -97,7 +93,7 @@ class TruncatedBPTT(OnlineLearner):
         d_out[: n - self.h_prime] = 0.0  # only the last h' steps inject their errors
         start = self._split(self._before[window[0]])
         _, _, cache = self.cell.forward(self.layer.params, x, start,
-                                        None if mask.all() else mask, None, **self._options)
+                                        mask=None if mask.all() else mask)
         _, _, layer_grads = self.cell.backward(cache, d_out, (None,) * self.blocks)
         grads = {"layer": {k: np.array(g) for k, g in layer_grads.items()},
                  "readout": self._readout_sum}

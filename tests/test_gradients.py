@@ -16,17 +16,28 @@ OPTIONS = {
     "mask": dict(layer={"return_sequences": True}, mask="padded"),
     "mask_holes_last": dict(layer={}, mask="holes"),
     "go_backwards": dict(layer={"return_sequences": True, "go_backwards": True}),
-    "go_backwards_mask": dict(layer={"go_backwards": True, "return_sequences": True},
-                              mask="padded"),
+    "go_backwards_mask": dict(
+        layer={"go_backwards": True, "return_sequences": True}, mask="padded"
+    ),
     "go_backwards_mask_last": dict(layer={"go_backwards": True}, mask="holes"),
     "states_in_out": dict(layer={"return_sequences": True, "return_state": True}, init=True),
     "states_out_last": dict(layer={"return_state": True}, mask="padded"),
     "stateful": dict(layer={"return_sequences": True, "stateful": True}, warmup=True),
-    "dropout": dict(layer={"return_sequences": True, "dropout": 0.3, "recurrent_dropout": 0.4},
-                    training=True),
-    "everything": dict(layer={"return_sequences": True, "return_state": True,
-                              "go_backwards": True, "dropout": 0.2, "recurrent_dropout": 0.3},
-                       mask="holes", init=True, training=True),
+    "dropout": dict(
+        layer={"return_sequences": True, "dropout": 0.3, "recurrent_dropout": 0.4}, training=True
+    ),
+    "everything": dict(
+        layer={
+            "return_sequences": True,
+            "return_state": True,
+            "go_backwards": True,
+            "dropout": 0.2,
+            "recurrent_dropout": 0.3,
+        },
+        mask="holes",
+        init=True,
+        training=True,
+    ),
 }
 
 
@@ -70,9 +81,9 @@ def test_batch_of_one_with_mask(kind, rng):
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
 @pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru", "jordan"])
 def test_bidirectional_gradients(kind, merge_mode, rng):
-    layer = rnnlab.Bidirectional(RECURRENT[kind](H, dtype="float64", seed=5,
-                                                 return_sequences=True),
-                                 merge_mode=merge_mode)
+    layer = rnnlab.Bidirectional(
+        RECURRENT[kind](H, dtype="float64", seed=5, return_sequences=True), merge_mode=merge_mode
+    )
     x = rng.standard_normal((B, T, I))
     mask = ragged_mask(B, T, rng)
     report = assert_layer_gradients(layer, x, mask=mask)
@@ -93,21 +104,24 @@ def test_bidirectional_states_in_out(kind, rng):
 def test_dense_gradients(activation, rng):
     layer = rnnlab.Dense(3, activation=activation, dtype="float64", seed=0)
     assert_layer_gradients(layer, rng.standard_normal((B, T, I)))
-    assert_layer_gradients(rnnlab.Dense(3, use_bias=False, dtype="float64"),
-                           rng.standard_normal((B, I)))
+    assert_layer_gradients(
+        rnnlab.Dense(3, use_bias=False, dtype="float64"), rng.standard_normal((B, I))
+    )
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "softmax", "linear"])
 def test_activation_gradients(activation, rng):
-    assert_layer_gradients(rnnlab.Activation(activation, dtype="float64"),
-                           rng.standard_normal((B, T, I)))
+    assert_layer_gradients(
+        rnnlab.Activation(activation, dtype="float64"), rng.standard_normal((B, T, I))
+    )
 
 
 def test_dropout_and_time_distributed_gradients(rng):
     x = rng.standard_normal((B, T, I))
     assert_layer_gradients(rnnlab.Dropout(0.4, dtype="float64", seed=1), x, training=True)
-    assert_layer_gradients(rnnlab.Dropout(0.4, noise_shape=(None, 1, None), dtype="float64",
-                                          seed=1), x, training=True)
+    assert_layer_gradients(
+        rnnlab.Dropout(0.4, noise_shape=(None, 1, None), dtype="float64", seed=1), x, training=True
+    )
     td = rnnlab.TimeDistributed(rnnlab.Dense(2, activation="tanh", dtype="float64"))
     report = assert_layer_gradients(td, x)
     assert set(report.errors) == {"input", "param:weight", "param:bias"}

@@ -43,8 +43,7 @@ def test_mask_equals_running_each_row_on_its_valid_steps(kind, rng):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_go_backwards_reads_from_last_valid_step(kind, rng):
-    layer = RECURRENT[kind](H, dtype="float64", seed=0, return_sequences=True,
-                            go_backwards=True)
+    layer = RECURRENT[kind](H, dtype="float64", seed=0, return_sequences=True, go_backwards=True)
     forward_twin = _twin(layer, go_backwards=False)
     x = rng.standard_normal((B, T, I))
     mask = ragged_mask(B, T, rng)
@@ -100,8 +99,9 @@ def test_stateful_backward_does_not_reach_previous_call(rng):
 
 @pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru", "jordan"])
 def test_dropout_masks_are_per_sequence_and_training_only(kind, rng):
-    layer = RECURRENT[kind](H, dtype="float64", seed=0, return_sequences=True, dropout=0.5,
-                            recurrent_dropout=0.5)
+    layer = RECURRENT[kind](
+        H, dtype="float64", seed=0, return_sequences=True, dropout=0.5, recurrent_dropout=0.5
+    )
     plain = _twin(layer, dropout=0.0, recurrent_dropout=0.0)
     x = rng.standard_normal((B, T, I))
     np.testing.assert_array_equal(layer.forward(x), plain.forward(x))  # inference: no dropout
@@ -115,8 +115,9 @@ def test_dropout_masks_are_per_sequence_and_training_only(kind, rng):
 
 
 def test_recurrent_dropout_reuses_one_mask_at_every_step(rng):
-    layer = rnnlab.SimpleRNN(H, dtype="float64", seed=0, return_sequences=True,
-                             recurrent_dropout=0.5)
+    layer = rnnlab.SimpleRNN(
+        H, dtype="float64", seed=0, return_sequences=True, recurrent_dropout=0.5
+    )
     x = rng.standard_normal((B, T, I))
     layer.build((T, I))
     replay = np.random.default_rng()
@@ -125,7 +126,7 @@ def test_recurrent_dropout_reuses_one_mask_at_every_step(rng):
     y = layer.forward(x, training=True)
     h = np.zeros((B, H))
     for t in range(T):
-        h = rnnlab.cells.simple.simple_rnn_step(x[:, t], h * r, layer.params)
+        (h,) = layer.cell.step(layer.params, x[:, t], (h * r,))
         np.testing.assert_allclose(y[:, t], h, rtol=1e-12)
 
 
@@ -164,8 +165,9 @@ def test_return_state_and_initial_state_shapes(kind, rng):
 def test_single_state_initial_state_may_be_an_array(rng):
     layer = rnnlab.GRU(H, dtype="float64")
     x, h0 = rng.standard_normal((B, T, I)), rng.standard_normal((B, H))
-    np.testing.assert_array_equal(layer.forward(x, initial_state=h0),
-                                  layer.forward(x, initial_state=[h0]))
+    np.testing.assert_array_equal(
+        layer.forward(x, initial_state=h0), layer.forward(x, initial_state=[h0])
+    )
 
 
 ALL_LAYERS = [
@@ -229,9 +231,13 @@ def test_initializers(rng):
     assert np.all(lstm.params["bias_hh"] == 0)
     limit = np.sqrt(6 / (I + 4 * H))
     assert np.abs(lstm.params["weight_ih"]).max() <= limit
-    torchlike = rnnlab.GRU(H, kernel_initializer="pytorch_uniform",
-                           recurrent_initializer="pytorch_uniform",
-                           bias_initializer="pytorch_uniform", seed=0)
+    torchlike = rnnlab.GRU(
+        H,
+        kernel_initializer="pytorch_uniform",
+        recurrent_initializer="pytorch_uniform",
+        bias_initializer="pytorch_uniform",
+        seed=0,
+    )
     torchlike.build((T, I))
     for v in torchlike.params.values():
         assert np.abs(v).max() <= 1 / np.sqrt(H) and np.abs(v).max() > 0.5 / np.sqrt(H)
@@ -268,8 +274,14 @@ def test_backward_before_forward_is_a_clear_error():
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh", "jordan"])
 @pytest.mark.parametrize("go_backwards", [False, True])
 def test_no_grad_gives_the_same_outputs_and_refuses_backward(kind, go_backwards, rng):
-    layer = RECURRENT[kind](H, dtype="float64", seed=0, return_sequences=True,
-                            return_state=True, go_backwards=go_backwards)
+    layer = RECURRENT[kind](
+        H,
+        dtype="float64",
+        seed=0,
+        return_sequences=True,
+        return_state=True,
+        go_backwards=go_backwards,
+    )
     x = rng.standard_normal((B, T, I))
     mask = ragged_mask(B, T, rng, holes=True)
     init = [rng.standard_normal((B, layer.state_size)) for _ in layer.state_names]
@@ -280,9 +292,11 @@ def test_no_grad_gives_the_same_outputs_and_refuses_backward(kind, go_backwards,
     assert rnnlab.config.is_grad_enabled()
     for a, b in zip(got, expected, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
-    if kind in ("lstm", "gru"):  # the cells with a cache-free path
+    with pytest.raises(RuntimeError, match="ran under rnnlab.no_grad"):
+        layer.backward(np.ones_like(got[0]))
+    if not go_backwards:
         with pytest.raises(RuntimeError, match="ran under rnnlab.no_grad"):
-            layer.backward(np.ones_like(got[0]))
+            layer.state_at(0)
     layer.forward(x, mask=mask)  # with gradients again: backward works
     layer.backward(np.ones((B, T, layer.output_size)), *[None] * len(layer.state_names))
 
@@ -300,8 +314,9 @@ def test_no_grad_does_not_leak_from_a_paused_generator():
         def __len__(self):
             return 5
 
-    model = rnnlab.Sequential([rnnlab.Embedding(5, 3), rnnlab.LSTM(4, return_sequences=True),
-                               rnnlab.Dense(5)])
+    model = rnnlab.Sequential(
+        [rnnlab.Embedding(5, 3), rnnlab.LSTM(4, return_sequences=True), rnnlab.Dense(5)]
+    )
     it = stream(model, Vocab(), "ab", 10, seed=0)
     next(it)
     assert rnnlab.config.is_grad_enabled()

@@ -10,8 +10,7 @@ from helpers import RECURRENT
 
 kinds = st.sampled_from(list(RECURRENT))
 dims = st.tuples(st.integers(1, 5), st.integers(1, 7), st.integers(1, 4), st.integers(1, 6))
-options = st.fixed_dictionaries({"return_sequences": st.booleans(),
-                                 "go_backwards": st.booleans()})
+options = st.fixed_dictionaries({"return_sequences": st.booleans(), "go_backwards": st.booleans()})
 seeds = st.integers(0, 2**32 - 1)
 
 
@@ -91,10 +90,10 @@ def test_float32_agrees_with_float64(kind, dims, opts, seed):
 def test_bidirectional_rows_independent(merge, dims, seed):
     B, T, I, H = dims
     rng = np.random.default_rng(seed)
-    bi = rnnlab.Bidirectional(rnnlab.LSTM(H, return_sequences=True, dtype="float64", seed=seed),
-                              merge_mode=merge)
+    bi = rnnlab.Bidirectional(
+        rnnlab.LSTM(H, return_sequences=True, dtype="float64", seed=seed), merge_mode=merge
+    )
     x = rng.standard_normal((B, T, I))
     mask = rng.random((B, T)) > 0.3
     y = bi.forward(x, mask=mask)
-    np.testing.assert_allclose(bi.forward(x[-1:], mask=mask[-1:])[0], y[-1], rtol=1e-12,
-                               atol=1e-14)
+    np.testing.assert_allclose(bi.forward(x[-1:], mask=mask[-1:])[0], y[-1], rtol=1e-12, atol=1e-14)

@@ -40,11 +40,16 @@ F32_TOL = 1e-5
 LENGTHS = np.array([4, 1, 6, 3, 6])
 PADDED = np.arange(T)[None, :] < LENGTHS[:, None]  # (B, T)
 # arbitrary masks: holes, leading and trailing masked steps, a single valid step in the middle
-HOLES = np.array([[1, 0, 1, 1, 0, 1],
-                  [0, 0, 1, 0, 0, 0],
-                  [1, 1, 1, 1, 1, 1],
-                  [0, 1, 0, 1, 1, 0],
-                  [1, 0, 0, 0, 0, 1]], dtype=bool)
+HOLES = np.array(
+    [
+        [1, 0, 1, 1, 0, 1],
+        [0, 0, 1, 0, 0, 0],
+        [1, 1, 1, 1, 1, 1],
+        [0, 1, 0, 1, 1, 0],
+        [1, 0, 0, 0, 0, 1],
+    ],
+    dtype=bool,
+)
 
 # kind -> (torch.nn class, its kwargs, rnnlab class, its kwargs)
 CELLS = {
@@ -81,17 +86,32 @@ def check(ours, theirs, what: str, rtol: float = RTOL, atol: float = ATOL) -> No
 def make_torch(kind: str, *, num_layers: int = 1, bidirectional: bool = False, seed: int = 0):
     cls, kwargs, _, _ = CELLS[kind]
     torch.manual_seed(seed)
-    return getattr(torch.nn, cls)(I, H, num_layers=num_layers, bidirectional=bidirectional,
-                                  batch_first=True, dtype=torch.float64, **kwargs)
+    return getattr(torch.nn, cls)(
+        I,
+        H,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
+        batch_first=True,
+        dtype=torch.float64,
+        **kwargs,
+    )
 
 
-def make_ours(kind: str, *, input_dim: int = I, go_backwards: bool = False,
-              bidirectional: bool = False, merge_mode: str | None = "concat",
-              dtype: str | None = "float64", **kwargs):
+def make_ours(
+    kind: str,
+    *,
+    input_dim: int = I,
+    go_backwards: bool = False,
+    bidirectional: bool = False,
+    merge_mode: str | None = "concat",
+    dtype: str | None = "float64",
+    **kwargs,
+):
     """A built rnnlab layer (or Bidirectional) reading (B, T, input_dim)."""
     _, _, cls, cls_kwargs = CELLS[kind]
-    layer = getattr(rnnlab, cls)(H, go_backwards=go_backwards, dtype=dtype, seed=0,
-                                 **cls_kwargs, **kwargs)
+    layer = getattr(rnnlab, cls)(
+        H, go_backwards=go_backwards, dtype=dtype, seed=0, **cls_kwargs, **kwargs
+    )
     if bidirectional:
         layer = rnnlab.Bidirectional(layer, merge_mode=merge_mode)
     layer.build((T, input_dim))
@@ -126,8 +146,13 @@ def merge(parts: list, mode):
     if len(parts) == 1:
         return parts[0]
     a, b = parts
-    return {"concat": lambda: torch.cat([a, b], dim=-1), "sum": lambda: a + b,
-            "mul": lambda: a * b, "ave": lambda: (a + b) / 2, None: lambda: [a, b]}[mode]()
+    return {
+        "concat": lambda: torch.cat([a, b], dim=-1),
+        "sum": lambda: a + b,
+        "mul": lambda: a * b,
+        "ave": lambda: (a + b) / 2,
+        None: lambda: [a, b],
+    }[mode]()
 
 
 def as_list(y) -> list:
@@ -150,7 +175,8 @@ def torch_forward(module, xt, mask, h0t, masking: str = "pack"):
         lengths = mask.sum(axis=1)
         assert (mask == (np.arange(T)[None, :] < lengths[:, None])).all(), "not right-padded"
         packed = torch.nn.utils.rnn.pack_padded_sequence(
-            xt, torch.as_tensor(lengths), batch_first=True, enforce_sorted=False)
+            xt, torch.as_tensor(lengths), batch_first=True, enforce_sorted=False
+        )
         out, hn = module(packed, hx)
         out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)
     else:  # "rows": each row on its valid steps only, outputs scattered back
@@ -184,10 +210,23 @@ def exercise(layer, input_dim: int) -> None:
         layer.backward(ones(out))
 
 
-def run_case(kind: str, *, dirs=(0,), num_layers: int = 1, merge_mode="concat",
-             return_sequences: bool = True, return_state: bool = False, mask=None,
-             masking: str = "pack", init: bool = False, dtype: str | None = "float64",
-             tol=(RTOL, ATOL), warmup: bool = False, tamper=None, seed: int = 0) -> None:
+def run_case(
+    kind: str,
+    *,
+    dirs=(0,),
+    num_layers: int = 1,
+    merge_mode="concat",
+    return_sequences: bool = True,
+    return_state: bool = False,
+    mask=None,
+    masking: str = "pack",
+    init: bool = False,
+    dtype: str | None = "float64",
+    tol=(RTOL, ATOL),
+    warmup: bool = False,
+    tamper=None,
+    seed: int = 0,
+) -> None:
     """Build torch and rnnlab with the same weights, run both, compare everything.
 
     warmup: run each rnnlab layer once with its own initial weights before copying torch's
@@ -199,19 +238,27 @@ def run_case(kind: str, *, dirs=(0,), num_layers: int = 1, merge_mode="concat",
     module = make_torch(kind, num_layers=num_layers, bidirectional=D == 2, seed=seed)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((B, T, I))
-    h0 = ([0.5 * rng.standard_normal((num_layers * D, B, H)) for _ in range(n_states(kind))]
-          if init else None)
+    h0 = (
+        [0.5 * rng.standard_normal((num_layers * D, B, H)) for _ in range(n_states(kind))]
+        if init
+        else None
+    )
     reverse_only = tuple(dirs) == (1,)
 
     # rnnlab: layer k reads the outputs of layer k-1 (the concatenated directions)
     layers = []
     for k in range(num_layers):
         last = k == num_layers - 1
-        layer = make_ours(kind, input_dim=I if k == 0 else D * H, go_backwards=reverse_only,
-                          bidirectional=len(dirs) == 2,
-                          merge_mode=merge_mode if last else "concat",
-                          return_sequences=return_sequences or not last,
-                          return_state=return_state, dtype=dtype)
+        layer = make_ours(
+            kind,
+            input_dim=I if k == 0 else D * H,
+            go_backwards=reverse_only,
+            bidirectional=len(dirs) == 2,
+            merge_mode=merge_mode if last else "concat",
+            return_sequences=return_sequences or not last,
+            return_state=return_state,
+            dtype=dtype,
+        )
         assert set(layer.params) == expected_keys(dirs)
         if warmup:
             exercise(layer, I if k == 0 else D * H)
@@ -237,8 +284,11 @@ def run_case(kind: str, *, dirs=(0,), num_layers: int = 1, merge_mode="concat",
     h0t = None if h0 is None else [torch.tensor(s, requires_grad=True) for s in h0]
     out, states = torch_forward(module, xt, mask, h0t, masking)
     top = (num_layers - 1) * D
-    parts = ([out[..., d * H : (d + 1) * H] for d in dirs] if return_sequences
-             else [states[0][top + d] for d in dirs])
+    parts = (
+        [out[..., d * H : (d + 1) * H] for d in dirs]
+        if return_sequences
+        else [states[0][top + d] for d in dirs]
+    )
     theirs = as_list(merge(parts, merge_mode))
     if return_state:
         theirs += [s[k * D + d] for k in range(num_layers) for d in dirs for s in states]
@@ -264,8 +314,13 @@ def run_case(kind: str, *, dirs=(0,), num_layers: int = 1, merge_mode="concat",
         assert set(layer.grads) == set(layer.params)
         for key, g in layer.grads.items():
             assert g.dtype == dtype_ours
-            check(g, torch_param(module, key, k, reverse_only).grad, f"layer {k} grad {key}",
-                  rtol, atol)
+            check(
+                g,
+                torch_param(module, key, k, reverse_only).grad,
+                f"layer {k} grad {key}",
+                rtol,
+                atol,
+            )
         if init:
             d_init = layer.initial_state_grads
             want = [s.grad[k * D + d] for d in dirs for s in h0t]
@@ -292,8 +347,9 @@ def test_plain_return_state(kind, return_sequences):
 @pytest.mark.parametrize("direction", list(DIRECTIONS))
 @pytest.mark.parametrize("kind", KINDS)
 def test_params_edited_after_a_forward_take_effect(kind, direction):
-    run_case(kind, dirs=DIRECTIONS[direction], mask=PADDED, return_state=True, init=True,
-             warmup=True)
+    run_case(
+        kind, dirs=DIRECTIONS[direction], mask=PADDED, return_state=True, init=True, warmup=True
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -331,8 +387,13 @@ def test_stateful_chunks_equal_one_torch_run(kind):
 def test_mask_vs_packed(kind, direction, return_sequences):
     # return_sequences=True: outputs (0 at padding) and h_n (return_state);
     # False: y alone, the state after the last valid step (for the reverse: after position 0)
-    run_case(kind, dirs=DIRECTIONS[direction], mask=PADDED, return_sequences=return_sequences,
-             return_state=return_sequences)
+    run_case(
+        kind,
+        dirs=DIRECTIONS[direction],
+        mask=PADDED,
+        return_sequences=return_sequences,
+        return_state=return_sequences,
+    )
 
 
 @pytest.mark.parametrize("direction", list(DIRECTIONS))
@@ -385,8 +446,14 @@ def test_bidirectional_merge_modes(kind, merge_mode):
 
 @pytest.mark.parametrize("merge_mode", MERGE_MODES)
 def test_bidirectional_merge_modes_masked_final_states(merge_mode):
-    run_case("lstm", dirs=(0, 1), merge_mode=merge_mode, mask=PADDED, return_sequences=False,
-             return_state=True)
+    run_case(
+        "lstm",
+        dirs=(0, 1),
+        merge_mode=merge_mode,
+        mask=PADDED,
+        return_sequences=False,
+        return_state=True,
+    )
 
 
 # -- 5. initial states and their gradients ---------------------------------------------------
@@ -394,15 +461,27 @@ def test_bidirectional_merge_modes_masked_final_states(merge_mode):
 @pytest.mark.parametrize("direction", list(DIRECTIONS))
 @pytest.mark.parametrize("kind", KINDS)
 def test_initial_state(kind, direction, masked):
-    run_case(kind, dirs=DIRECTIONS[direction], mask=PADDED if masked else None,
-             return_state=True, init=True)
+    run_case(
+        kind,
+        dirs=DIRECTIONS[direction],
+        mask=PADDED if masked else None,
+        return_state=True,
+        init=True,
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_initial_state_with_holes_and_final_state_only(kind):
     # row 1 starts with two masked steps: the initial state must be carried through them
-    run_case(kind, dirs=(0, 1), mask=HOLES, masking="rows", return_sequences=False,
-             return_state=True, init=True)
+    run_case(
+        kind,
+        dirs=(0, 1),
+        mask=HOLES,
+        masking="rows",
+        return_sequences=False,
+        return_state=True,
+        init=True,
+    )
 
 
 # -- 6. stacks ----------------------------------------------------------------------------------
@@ -410,15 +489,27 @@ def test_initial_state_with_holes_and_final_state_only(kind):
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_two_stacked_layers(kind, bidirectional, masked):
-    run_case(kind, dirs=(0, 1) if bidirectional else (0,), num_layers=2,
-             mask=PADDED if masked else None, return_state=True, init=True)
+    run_case(
+        kind,
+        dirs=(0, 1) if bidirectional else (0,),
+        num_layers=2,
+        mask=PADDED if masked else None,
+        return_state=True,
+        init=True,
+    )
 
 
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_two_stacked_layers_last_state_only(kind, bidirectional):
-    run_case(kind, dirs=(0, 1) if bidirectional else (0,), num_layers=2, mask=HOLES,
-             masking="rows", return_sequences=False)
+    run_case(
+        kind,
+        dirs=(0, 1) if bidirectional else (0,),
+        num_layers=2,
+        mask=HOLES,
+        masking="rows",
+        return_sequences=False,
+    )
 
 
 # -- 7. Dense and Embedding --------------------------------------------------------------------
@@ -464,11 +555,15 @@ def test_embedding_vs_torch():
     layer = rnnlab.Embedding(V, E, dtype="float64", seed=0)
     layer.build((T,))
     layer.params["weight"][...] = emb.weight.detach().numpy()
-    ids = np.array([[1, 2, 2, 0, 6, 1],
-                    [3, 3, 3, 3, 3, 3],
-                    [0, 1, 2, 3, 4, 5],
-                    [6, 6, 0, 0, 1, 2],
-                    [2, 5, 2, 5, 2, 5]])  # repeated ids accumulate; id 4 only once
+    ids = np.array(
+        [
+            [1, 2, 2, 0, 6, 1],
+            [3, 3, 3, 3, 3, 3],
+            [0, 1, 2, 3, 4, 5],
+            [6, 6, 0, 0, 1, 2],
+            [2, 5, 2, 5, 2, 5],
+        ]
+    )  # repeated ids accumulate; id 4 only once
     R = np.random.default_rng(2).standard_normal((B, T, E))
     out = emb(torch.as_tensor(ids))
     (out * torch.as_tensor(R)).sum().backward()
@@ -496,17 +591,28 @@ def floatx_float32():
 @pytest.mark.parametrize("kind", KINDS)
 def test_float32_default_close_to_torch_float64(kind, direction):
     assert make_ours(kind, dtype=None).dtype == np.float32
-    run_case(kind, dirs=DIRECTIONS[direction], mask=PADDED, return_state=True, init=True,
-             dtype=None, tol=(F32_TOL, F32_TOL))
+    run_case(
+        kind,
+        dirs=DIRECTIONS[direction],
+        mask=PADDED,
+        return_state=True,
+        init=True,
+        dtype=None,
+        tol=(F32_TOL, F32_TOL),
+    )
 
 
 # -- 9. initializers ------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", KINDS)
 def test_pytorch_uniform_initializer(kind):
     kwargs = {"unit_forget_bias": False} if kind == "lstm" else {}
-    layer = make_ours(kind, kernel_initializer="pytorch_uniform",
-                      recurrent_initializer="pytorch_uniform",
-                      bias_initializer="pytorch_uniform", **kwargs)
+    layer = make_ours(
+        kind,
+        kernel_initializer="pytorch_uniform",
+        recurrent_initializer="pytorch_uniform",
+        bias_initializer="pytorch_uniform",
+        **kwargs,
+    )
     bound = 1.0 / np.sqrt(H)
     for key, p in layer.params.items():
         assert np.abs(p).max() <= bound, f"{key} exceeds 1/sqrt(H) = {bound}"
@@ -517,9 +623,12 @@ def test_pytorch_uniform_initializer(kind):
 
 
 def test_lstm_pytorch_uniform_with_unit_forget_bias():
-    layer = make_ours("lstm", kernel_initializer="pytorch_uniform",
-                      recurrent_initializer="pytorch_uniform",
-                      bias_initializer="pytorch_uniform")
+    layer = make_ours(
+        "lstm",
+        kernel_initializer="pytorch_uniform",
+        recurrent_initializer="pytorch_uniform",
+        bias_initializer="pytorch_uniform",
+    )
     bound = 1.0 / np.sqrt(H)
     for key in PARAM_NAMES:
         p = layer.params[key].copy()
@@ -567,8 +676,9 @@ def test_harness_detects_permuted_gates(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_harness_detects_a_dropped_mask(kind, direction):
     with pytest.raises(AssertionError):
-        run_case(kind, dirs=DIRECTIONS[direction], mask=PADDED, return_sequences=False,
-                 tamper=drop_mask)
+        run_case(
+            kind, dirs=DIRECTIONS[direction], mask=PADDED, return_sequences=False, tamper=drop_mask
+        )
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -17,22 +17,32 @@ def built(request, rng):
 
 
 def test_wrong_rank(built):
-    with pytest.raises(ValueError, match=rf"'{built.name}'.*rank 3 \(batch, time, features\), "
-                                         r"got shape \(4, 3\) \(rank 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"'{built.name}'.*rank 3 \(batch, time, features\), "
+        r"got shape \(4, 3\) \(rank 2\)",
+    ):
         built.forward(np.zeros((T, I)))
 
 
 def test_wrong_feature_size(built):
-    with pytest.raises(ValueError, match=rf"'{built.name}'.*last dimension 3.*got shape "
-                                         r"\(2, 4, 7\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"'{built.name}'.*last dimension 3.*got shape "
+        r"\(2, 4, 7\)",
+    ):
         built.forward(np.zeros((B, T, 7)))
 
 
-@pytest.mark.parametrize("bad", [np.zeros((B, T, I), complex), np.full((B, T, I), "a"),
-                                 np.empty((B, T, I), object)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((B, T, I), complex), np.full((B, T, I), "a"), np.empty((B, T, I), object)]
+)
 def test_wrong_dtype(built, bad):
-    with pytest.raises(TypeError, match=rf"'{built.name}'.*expected a real numeric input, "
-                                        rf"got dtype {bad.dtype}"):
+    with pytest.raises(
+        TypeError,
+        match=rf"'{built.name}'.*expected a real numeric input, "
+        rf"got dtype {bad.dtype}",
+    ):
         built.forward(bad)
 
 
@@ -65,8 +75,11 @@ def test_initial_state_errors(built):
     with pytest.raises(ValueError, match=f"initial_state as a list of {n} arrays"):
         built.forward(x, initial_state=[np.zeros((B, built.state_size))] * (n + 1))
     bad = [np.zeros((B, built.state_size + 1))] * n
-    with pytest.raises(ValueError, match=rf"initial state {built.state_names[0]} of shape "
-                                         rf"\(2, {built.state_size}\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"initial state {built.state_names[0]} of shape "
+        rf"\(2, {built.state_size}\)",
+    ):
         built.forward(x, initial_state=bad)
     nan_state = [np.full((B, built.state_size), np.nan)] * n
     with pytest.raises(ValueError, match="initial state .* contains NaN"):
@@ -139,8 +152,11 @@ def test_dense_errors(rng):
 
 def test_embedding_errors():
     emb = rnnlab.Embedding(5, 2, name="tokens")
-    with pytest.raises(TypeError, match="Embedding 'tokens': expected integer token ids, got "
-                                        "array of shape \\(2,\\) and dtype float64"):
+    with pytest.raises(
+        TypeError,
+        match="Embedding 'tokens': expected integer token ids, got "
+        "array of shape \\(2,\\) and dtype float64",
+    ):
         emb.forward(np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match=r"expected ids in \[0, 5\), got 5"):
         emb.forward(np.array([[1, 5]]))
@@ -151,8 +167,9 @@ def test_embedding_errors():
 def test_bidirectional_errors(rng):
     bi = rnnlab.Bidirectional(rnnlab.LSTM(3, return_state=True), name="bi")
     x = rng.standard_normal((B, T, I))
-    with pytest.raises(ValueError, match="Bidirectional 'bi': expected initial_state as a list "
-                                         "of 4 arrays"):
+    with pytest.raises(
+        ValueError, match="Bidirectional 'bi': expected initial_state as a list of 4 arrays"
+    ):
         bi.forward(x, initial_state=[np.zeros((B, 3))] * 2)
     out = bi.forward(x)
     with pytest.raises(ValueError, match="expected 4 state gradients, got 1"):

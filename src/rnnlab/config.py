@@ -1,8 +1,8 @@
 """Global defaults: the float type of new layers and the seed of the global generator.
 
-    >>> import rnnlab
-    >>> rnnlab.config.set_floatx("float64")   # new layers are float64 from now on
-    >>> rnnlab.config.set_seed(0)             # layers built without a seed draw from here
+>>> import rnnlab
+>>> rnnlab.config.set_floatx("float64")   # new layers are float64 from now on
+>>> rnnlab.config.set_seed(0)             # layers built without a seed draw from here
 """
 
 from __future__ import annotations
@@ -69,10 +69,12 @@ def is_grad_enabled() -> bool:
 def no_grad() -> Iterator[None]:
     """Run forwards without keeping what backward needs (like torch.no_grad).
 
-    LSTM and GRU layers then take a cache-free path that reuses one gate buffer per step instead
-    of storing every step's activations: the same outputs in O(B·H) working memory instead of
-    O(T·B·4H) (speed measured the same within noise). `predict`, `evaluate`, text generation and
-    TBPTT evaluation use it.
+    Recurrent layers run their cells with keep_cache=False: the LSTM and GRU loops then reuse
+    one slot of gate buffers instead of storing every step's activations, the same outputs in
+    O(B·H) working memory instead of O(T·B·4H). Every layer then refuses backward() (and a
+    recurrent layer state_at()) with one RuntimeError until a forward outside no_grad()
+    (rnnlab.layers.base enforces it for every Layer subclass). `predict`, `evaluate`, text
+    generation and TBPTT evaluation use it.
     """
     token = _grad_enabled.set(False)
     try:

@@ -28,7 +28,7 @@ import numpy as np
 
 from .layers.base import Layer
 
-#: relative error bound for float64 checks (DESIGN.md: ≤ 1e-6); the one place it is set
+#: relative error bound for float64 checks (docs/design.md: ≤ 1e-6); the one place it is set
 TOLERANCE = 1e-6
 #: finite-difference step for float64
 EPSILON = 1e-6
@@ -100,23 +100,41 @@ def _like(structure, flat: list[np.ndarray]):
     return flat.pop(0)
 
 
-def check_layer(layer: Layer, x, *, mask=None, initial_state=None, training: bool = False,
-                eps: float = EPSILON, tolerance: float = TOLERANCE, seed: int = 0,
-                check_input: bool = True) -> GradcheckReport:
+def check_layer(
+    layer: Layer,
+    x,
+    *,
+    mask=None,
+    initial_state=None,
+    training: bool = False,
+    eps: float = EPSILON,
+    tolerance: float = TOLERANCE,
+    seed: int = 0,
+    check_input: bool = True,
+) -> GradcheckReport:
     """Compare layer.backward with central differences for the input, every param and the
     initial states (when given). Returns a report; the layer's state is left as it was."""
     if not isinstance(layer, Layer):
         raise TypeError(f"check_layer: expected a rnnlab Layer, got {type(layer).__name__}")
     if layer.dtype != np.float64:
-        raise ValueError(f"check_layer: {layer.who} has dtype {layer.dtype}; gradient checks "
-                         f"need float64 (construct it with dtype='float64')")
+        raise ValueError(
+            f"check_layer: {layer.who} has dtype {layer.dtype}; gradient checks "
+            f"need float64 (construct it with dtype='float64')"
+        )
     x = np.array(x)  # a private copy we may perturb
     float_input = x.dtype.kind == "f"
     if float_input:
         x = x.astype(np.float64)
-    states = None if initial_state is None else [
-        np.array(s, dtype=np.float64) for s in (
-            initial_state if isinstance(initial_state, (list, tuple)) else [initial_state])]
+    states = (
+        None
+        if initial_state is None
+        else [
+            np.array(s, dtype=np.float64)
+            for s in (
+                initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
+            )
+        ]
+    )
     if not layer.built:
         layer.forward(x, mask=mask, initial_state=states, training=training)
     snapshot = layer.snapshot_state()
@@ -150,11 +168,13 @@ def check_layer(layer: Layer, x, *, mask=None, initial_state=None, training: boo
             numeric = numerical_gradient(loss, p, eps)
             report.errors[f"param:{key}"] = relative_error(analytic[f"param:{key}"], numeric)
         if "input" in analytic:
-            report.errors["input"] = relative_error(analytic["input"],
-                                                    numerical_gradient(loss, x, eps))
+            report.errors["input"] = relative_error(
+                analytic["input"], numerical_gradient(loss, x, eps)
+            )
         for k, s in enumerate(states or []):
             report.errors[f"initial_state:{k}"] = relative_error(
-                analytic[f"initial_state:{k}"], numerical_gradient(loss, s, eps))
+                analytic[f"initial_state:{k}"], numerical_gradient(loss, s, eps)
+            )
     finally:
         layer.restore_state(snapshot)
     return report

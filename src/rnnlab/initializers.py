@@ -24,8 +24,7 @@ def glorot_uniform(shape, rng: np.random.Generator, dtype, *, fan_in=None, fan_o
     return rng.uniform(-limit, limit, size=shape).astype(dtype)
 
 
-def orthogonal(shape, rng: np.random.Generator, dtype, *, blocks: int = 1, gain: float = 1.0,
-               **_):
+def orthogonal(shape, rng: np.random.Generator, dtype, *, blocks: int = 1, gain: float = 1.0, **_):
     """Orthogonal rows/columns; with blocks=k the (k·H, N) matrix is k stacked orthogonal blocks."""
     rows, cols = shape
     if rows % blocks:

@@ -1,4 +1,7 @@
-"""Layers following the Layer protocol of DESIGN.md."""
+"""Layers following the Layer protocol (docs/design.md, "Layers").
+
+layer_for_cell(cell)   the layer class of a cell family (name, Cell class or instance)
+"""
 
 from .base import Layer, known_layer_types, layer_from_config
 from .core import Activation, Dense, Dropout
@@ -17,7 +20,7 @@ from .merge import (
     multiply,
     subtract,
 )
-from .recurrent import Recurrent
+from .recurrent import Recurrent, layer_for_cell
 from .reshape import RepeatVector
 from .rnn import GRU, LSTM, Jordan, SimpleRNN
 from .wrappers import Bidirectional, TimeDistributed
@@ -26,6 +29,6 @@ __all__ = [
     "GRU", "LSTM", "Activation", "Add", "Average", "Bidirectional", "Concatenate", "Dense",
     "Dropout", "Embedding", "Input", "InputLayer", "Jordan",
     "Layer", "Masking", "Multiply", "Recurrent", "RepeatVector", "SimpleRNN", "Subtract",
-    "TimeDistributed", "add", "average", "concatenate", "known_layer_types", "layer_from_config",
-    "multiply", "subtract",
+    "TimeDistributed", "add", "average", "concatenate", "known_layer_types", "layer_for_cell",
+    "layer_from_config", "multiply", "subtract",
 ]

@@ -1,4 +1,4 @@
-"""The Layer protocol (DESIGN.md, exact):
+"""The Layer protocol (docs/design.md, "Layers"; exact):
 
     layer.params   dict[str, ndarray], created by build(); arrays may be modified in place
     layer.grads    dict[str, ndarray], same keys and shapes; overwritten by backward()
@@ -8,16 +8,22 @@
     layer.get_config() -> dict        JSON-serialisable; layer_from_config(cfg) rebuilds it
 
 Beyond the protocol, every layer has `compute_mask(mask, inputs=None)` (the mask its output
-carries),
-`snapshot_state()` / `restore_state(s)` (RNG and carried states, used by rnnlab.gradcheck so that
-repeated forwards see the same dropout masks), and `count_params()`.
+carries), `snapshot_state()` / `restore_state(s)` (RNG and carried states, used by
+rnnlab.gradcheck so that repeated forwards see the same dropout masks), and `count_params()`.
+
+One rule holds for every layer, enforced here and nowhere else: backward() after a forward
+that ran under rnnlab.no_grad() raises RuntimeError (such a forward keeps nothing for it).
+Every subclass's forward and backward are wrapped once, when the class is defined: forward
+notes whether gradients were on, backward refuses if they were not.
 """
 
 from __future__ import annotations
 
 import abc
+import functools
 import itertools
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,11 +48,38 @@ def unique_name(prefix: str) -> str:
     return prefix if n == 0 else f"{prefix}_{n}"
 
 
+def _noting_grad_mode(forward):
+    @functools.wraps(forward)
+    def wrapped(self, *args, **kwargs):
+        out = forward(self, *args, **kwargs)
+        self._kept_nothing = not config.is_grad_enabled()
+        return out
+
+    return wrapped
+
+
+def _refusing_after_no_grad(backward):
+    @functools.wraps(backward)
+    def wrapped(self, *args, **kwargs):
+        self.require_gradients_kept("backward()")
+        return backward(self, *args, **kwargs)
+
+    return wrapped
+
+
 class Layer(abc.ABC):
-    """Base class: parameters, gradients, lazy build, configuration, unique names."""
+    """Base class: parameters, gradients, lazy build, configuration, unique names, and the
+    no_grad rule (module docstring)."""
 
     #: constructor arguments that get_config records (subclasses extend)
     config_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _noting_grad_mode(cls.__dict__["forward"])
+        if "backward" in cls.__dict__:
+            cls.backward = _refusing_after_no_grad(cls.__dict__["backward"])
 
     def __init__(self, *, name: str | None = None, dtype=None, seed: int | None = None):
         if name is not None and (not isinstance(name, str) or not name or "." in name):
@@ -58,10 +91,11 @@ class Layer(abc.ABC):
         self.dtype = config.resolve_dtype(dtype, f"{type(self).__name__} {self.name!r}")
         self.seed = seed
         self.rng = config.spawn_rng(seed)
-        self.params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
+        self._params: dict[str, np.ndarray] = {}
+        self._grads: dict[str, np.ndarray] = {}
         self.built = False
         self.input_shape: tuple | None = None
+        self._kept_nothing = False  # the last forward ran under no_grad()
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -73,6 +107,16 @@ class Layer(abc.ABC):
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
     # -- protocol -----------------------------------------------------------------------------
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameters by name (created by build()); edit the arrays in place."""
+        return self._params
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        """The gradients of the last backward, same keys and shapes as params."""
+        return self._grads
+
     def build(self, input_shape) -> None:
         self.input_shape = tuple(input_shape)
         self.built = True
@@ -96,8 +140,12 @@ class Layer(abc.ABC):
         return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
-        cfg: dict[str, Any] = {"class_name": type(self).__name__, "name": self.name,
-                               "dtype": self.dtype.name, "seed": self.seed}
+        cfg: dict[str, Any] = {
+            "class_name": type(self).__name__,
+            "name": self.name,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+        }
         for key in self.config_keys:
             cfg[key] = getattr(self, key)
         return cfg
@@ -117,18 +165,28 @@ class Layer(abc.ABC):
 
     def snapshot_state(self) -> dict[str, Any]:
         """Everything a forward call reads besides params and inputs (RNG, carried states)."""
-        return {"rng": self.rng.bit_generator.state,
-                "sub": [s.snapshot_state() for s in self.sublayers()]}
+        return {
+            "rng": self.rng.bit_generator.state,
+            "sub": [s.snapshot_state() for s in self.sublayers()],
+        }
 
     def restore_state(self, snapshot: dict[str, Any]) -> None:
         self.rng.bit_generator.state = snapshot["rng"]
         for sub, snap in zip(self.sublayers(), snapshot["sub"], strict=True):
             sub.restore_state(snap)
 
+    def require_gradients_kept(self, what: str) -> None:
+        """Raise the one error for `what` (e.g. "backward()") after a no_grad() forward."""
+        if self._kept_nothing:
+            raise RuntimeError(
+                f"{self.who}: the last forward ran under rnnlab.no_grad(), which "
+                f"keeps nothing for {what}; run that forward outside no_grad()"
+            )
+
     def _add_param(self, key: str, value: np.ndarray) -> np.ndarray:
         value = np.ascontiguousarray(value, dtype=self.dtype)
-        self.params[key] = value
-        self.grads[key] = np.zeros_like(value)
+        self._params[key] = value
+        self._grads[key] = np.zeros_like(value)
         return value
 
     def _require_forward(self, cache) -> None:
@@ -137,12 +195,27 @@ class Layer(abc.ABC):
 
     def _check_no_state(self, initial_state) -> None:
         if initial_state is not None:
-            raise ValueError(f"{self.who}: this layer takes no initial_state, "
-                             f"got {describe(initial_state)}")
+            raise ValueError(
+                f"{self.who}: this layer takes no initial_state, got {describe(initial_state)}"
+            )
+
+
+# -- layer types by name -----------------------------------------------------------------------
+#: functions that make layer classes which exist only on demand (the layers of registered cell
+#: families: rnnlab.layers.recurrent adds one), called before every lookup by name
+_LAYER_SOURCES: list[Callable[[], object]] = []
+
+
+def add_layer_source(make_layers: Callable[[], object]) -> None:
+    """Have `make_layers()` run before layer types are looked up by name (layer_from_config),
+    so that the layer classes it makes on demand are found."""
+    _LAYER_SOURCES.append(make_layers)
 
 
 def _layer_types() -> dict[str, type[Layer]]:
     """Every concrete Layer subclass by class name (defined anywhere, user layers included)."""
+    for make_layers in _LAYER_SOURCES:
+        make_layers()
     found: dict[str, type[Layer]] = {}
     todo = [Layer]
     while todo:
@@ -168,4 +241,5 @@ def layer_from_config(cfg: dict[str, Any]) -> Layer:
 
 
 def known_layer_types() -> list[str]:
+    """The class names layer_from_config accepts."""
     return sorted(_layer_types())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations, initializers, native
+from .. import activations, config, initializers, native
 from .._validation import (
     as_float_array,
     check_bool,
@@ -19,8 +19,9 @@ from .base import Layer
 
 def _check_rank_at_least_2(x: np.ndarray, who: str) -> None:
     if x.ndim < 2:
-        raise ValueError(f"{who}: expected input of rank ≥ 2 (batch, ..., features), "
-                         f"got shape {x.shape}")
+        raise ValueError(
+            f"{who}: expected input of rank ≥ 2 (batch, ..., features), got shape {x.shape}"
+        )
 
 
 class Dense(Layer):
@@ -33,9 +34,18 @@ class Dense(Layer):
 
     config_keys = ("units", "activation", "use_bias", "kernel_initializer", "bias_initializer")
 
-    def __init__(self, units: int, activation: str | None = None, use_bias: bool = True,
-                 kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
-                 *, name: str | None = None, dtype=None, seed: int | None = None):
+    def __init__(
+        self,
+        units: int,
+        activation: str | None = None,
+        use_bias: bool = True,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
+        *,
+        name: str | None = None,
+        dtype=None,
+        seed: int | None = None,
+    ):
         super().__init__(name=name, dtype=dtype, seed=seed)
         self.units = check_positive_int(units, self.who, "units")
         self.activation = "linear" if activation is None else activation
@@ -53,12 +63,14 @@ class Dense(Layer):
             raise ValueError(f"{self.who}: expected input_shape with a feature axis, got {shape}")
         input_dim = check_positive_int(shape[-1], self.who, "the number of input features")
         init = initializers.get(self.kernel_initializer, self.who)
-        self._add_param("weight", init((self.units, input_dim), self.rng, self.dtype,
-                                       hidden_size=input_dim))
+        self._add_param(
+            "weight", init((self.units, input_dim), self.rng, self.dtype, hidden_size=input_dim)
+        )
         if self.use_bias:
             init_b = initializers.get(self.bias_initializer, self.who)
-            self._add_param("bias", init_b((self.units,), self.rng, self.dtype,
-                                           hidden_size=input_dim))
+            self._add_param(
+                "bias", init_b((self.units,), self.rng, self.dtype, hidden_size=input_dim)
+            )
         super().build(shape)
 
     def compute_output_shape(self, input_shape) -> tuple:
@@ -75,7 +87,7 @@ class Dense(Layer):
         if self.use_bias:
             z += self.params["bias"]
         y = self._act(z)
-        self._cache = (x, y)
+        self._cache = (x, y) if config.is_grad_enabled() else None  # none under no_grad()
         return y
 
     def backward(self, dy, *dstates):
@@ -97,8 +109,9 @@ class Activation(Layer):
 
     config_keys = ("activation",)
 
-    def __init__(self, activation: str, *, name: str | None = None, dtype=None,
-                 seed: int | None = None):
+    def __init__(
+        self, activation: str, *, name: str | None = None, dtype=None, seed: int | None = None
+    ):
         super().__init__(name=name, dtype=dtype, seed=seed)
         self._act, self._act_backward = activations.get(activation, self.who)
         self.activation = activation
@@ -129,8 +142,15 @@ class Dropout(Layer):
 
     config_keys = ("rate", "noise_shape")
 
-    def __init__(self, rate: float, noise_shape: tuple | None = None, *, name: str | None = None,
-                 dtype=None, seed: int | None = None):
+    def __init__(
+        self,
+        rate: float,
+        noise_shape: tuple | None = None,
+        *,
+        name: str | None = None,
+        dtype=None,
+        seed: int | None = None,
+    ):
         super().__init__(name=name, dtype=dtype, seed=seed)
         self.rate = check_rate(rate, self.who, "rate")
         self.noise_shape = None if noise_shape is None else list(noise_shape)
@@ -162,14 +182,16 @@ class Dropout(Layer):
         if self.noise_shape is None:
             return shape
         if len(self.noise_shape) != len(shape):
-            raise ValueError(f"{self.who}: noise_shape {tuple(self.noise_shape)} has rank "
-                             f"{len(self.noise_shape)}, input has shape {shape}")
+            raise ValueError(
+                f"{self.who}: noise_shape {tuple(self.noise_shape)} has rank "
+                f"{len(self.noise_shape)}, input has shape {shape}"
+            )
         out = []
         for n, s in zip(self.noise_shape, shape, strict=True):
             if n is not None and n not in (1, s):
-                raise ValueError(f"{self.who}: noise_shape {tuple(self.noise_shape)} does not "
-                                 f"broadcast to input shape {shape}")
+                raise ValueError(
+                    f"{self.who}: noise_shape {tuple(self.noise_shape)} does not "
+                    f"broadcast to input shape {shape}"
+                )
             out.append(s if n is None else n)
         return tuple(out)
-
-

@@ -21,22 +21,35 @@ class Embedding(Layer):
 
     config_keys = ("input_dim", "output_dim", "mask_zero", "embeddings_initializer")
 
-    def __init__(self, input_dim: int, output_dim: int, mask_zero: bool = False,
-                 embeddings_initializer: str = "random_uniform", *, name: str | None = None,
-                 dtype=None, seed: int | None = None):
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        mask_zero: bool = False,
+        embeddings_initializer: str = "random_uniform",
+        *,
+        name: str | None = None,
+        dtype=None,
+        seed: int | None = None,
+    ):
         super().__init__(name=name, dtype=dtype, seed=seed)
         self.input_dim = check_positive_int(input_dim, self.who, "input_dim")
         self.output_dim = check_positive_int(output_dim, self.who, "output_dim")
         self.mask_zero = check_bool(mask_zero, self.who, "mask_zero")
-        check_choice(embeddings_initializer, self.who, "embeddings_initializer",
-                     initializers.INITIALIZERS)
+        check_choice(
+            embeddings_initializer, self.who, "embeddings_initializer", initializers.INITIALIZERS
+        )
         self.embeddings_initializer = embeddings_initializer
         self._ids: np.ndarray | None = None
 
     def build(self, input_shape) -> None:
         init = initializers.get(self.embeddings_initializer, self.who)
-        self._add_param("weight", init((self.input_dim, self.output_dim), self.rng, self.dtype,
-                                       hidden_size=self.output_dim))
+        self._add_param(
+            "weight",
+            init(
+                (self.input_dim, self.output_dim), self.rng, self.dtype, hidden_size=self.output_dim
+            ),
+        )
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape) -> tuple:

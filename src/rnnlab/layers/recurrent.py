@@ -1,9 +1,10 @@
-"""The recurrent layer: one implementation of every option, around a cell from rnnlab.cells.
+"""The recurrent layer: one implementation of every option, around a cell (rnnlab.cells).
 
-Options (DESIGN.md): return_sequences, return_state, initial_state, go_backwards, mask,
-stateful + reset_states(indices), dropout and recurrent_dropout.
+Options (docs/design.md, "Layers"): return_sequences, return_state, initial_state,
+go_backwards, mask, stateful + reset_states(indices), dropout and recurrent_dropout.
 
-- Input is batch-first (B, T, I). The cell math runs time-major (T, B, ·).
+- Input is batch-first (B, T, I) and the cell reads it so (layout "batch"; the LSTM's kernels in
+  place). A layer reading backwards hands the cell reversed time-major copies (layout "time").
 - mask (B, T) bool, True = valid: at a masked step the state is carried unchanged and the output
   is 0. Right padding and arbitrary masks both work; the final state is the state after the last
   valid step.
@@ -17,12 +18,17 @@ stateful + reset_states(indices), dropout and recurrent_dropout.
 - stateful=True: the final states of a call become the initial states of the next one (no
   gradient flows between calls); reset_states(indices=None) zeroes all rows or the given ones.
 - After backward(), `initial_state_grads` holds ∂L/∂(initial states), one array per state.
+- Under rnnlab.no_grad() the cell keeps no cache (keep_cache=False): backward and state_at are
+  refused.
+
+Every cell family has its layer: a subclass naming its `cell_class` (SimpleRNN, LSTM, GRU,
+Jordan in layers/rnn.py) or, for a family without one, the class layer_for_cell makes.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -38,35 +44,77 @@ from .._validation import (
     check_rate,
     describe,
 )
-from .base import Layer
+from ..cells import CELLS, Cell, get_cell
+from .base import Layer, add_layer_source
+
+#: cell family -> its layer class (written, or made by layer_for_cell)
+_LAYER_OF: dict[type[Cell], type[Recurrent]] = {}
 
 
 class Recurrent(Layer):
-    """Base of SimpleRNN, LSTM, GRU and Jordan. Subclasses name the cell and its parameters."""
+    """A recurrent layer around a cell of `cell_class`: Recurrent options as keywords, and the
+    cell's options (its dataclass fields) as further keywords, e.g. activation="relu"."""
 
-    #: names of the carried states, e.g. ("h",) or ("h", "c")
-    state_names: ClassVar[tuple[str, ...]] = ("h",)
-    config_keys = ("units", "return_sequences", "return_state", "go_backwards", "stateful",
-                   "dropout", "recurrent_dropout", "kernel_initializer",
-                   "recurrent_initializer", "bias_initializer")
+    config_keys = (
+        "units",
+        "return_sequences",
+        "return_state",
+        "go_backwards",
+        "stateful",
+        "dropout",
+        "recurrent_dropout",
+        "kernel_initializer",
+        "recurrent_initializer",
+        "bias_initializer",
+    )
 
-    def __init__(self, units: int, *, return_sequences: bool = False, return_state: bool = False,
-                 go_backwards: bool = False, stateful: bool = False, dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0, kernel_initializer: str = "glorot_uniform",
-                 recurrent_initializer: str = "orthogonal", bias_initializer: str = "zeros",
-                 name: str | None = None, dtype=None, seed: int | None = None):
+    @property
+    @abc.abstractmethod
+    def cell_class(self) -> type[Cell]:
+        """The cell family this layer runs (a class attribute in every subclass)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cell = cls.__dict__.get("cell_class")
+        if isinstance(cell, type) and issubclass(cell, Cell):
+            _LAYER_OF.setdefault(cell, cls)
+
+    def __init__(
+        self,
+        units: int,
+        *,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        kernel_initializer: str = "glorot_uniform",
+        recurrent_initializer: str = "orthogonal",
+        bias_initializer: str = "zeros",
+        name: str | None = None,
+        dtype=None,
+        seed: int | None = None,
+        **cell_options: Any,
+    ):
         super().__init__(name=name, dtype=dtype, seed=seed)
         who = self.who
         self.units = check_positive_int(units, who, "units")
+        try:
+            self.cell: Cell = self.cell_class(**cell_options)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{who}: {err}") from None
         self.return_sequences = check_bool(return_sequences, who, "return_sequences")
         self.return_state = check_bool(return_state, who, "return_state")
         self.go_backwards = check_bool(go_backwards, who, "go_backwards")
         self.stateful = check_bool(stateful, who, "stateful")
         self.dropout = check_rate(dropout, who, "dropout")
         self.recurrent_dropout = check_rate(recurrent_dropout, who, "recurrent_dropout")
-        for key, value in (("kernel_initializer", kernel_initializer),
-                           ("recurrent_initializer", recurrent_initializer),
-                           ("bias_initializer", bias_initializer)):
+        for key, value in (
+            ("kernel_initializer", kernel_initializer),
+            ("recurrent_initializer", recurrent_initializer),
+            ("bias_initializer", bias_initializer),
+        ):
             check_choice(value, who, key, initializers.INITIALIZERS)
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer
@@ -74,52 +122,50 @@ class Recurrent(Layer):
         self.states: list[np.ndarray] | None = None  # carried states when stateful
         self.initial_state_grads: list[np.ndarray] | None = None
         self._cache: dict[str, Any] | None = None
-        self._no_grad_forward = False
 
-    # -- what subclasses provide ------------------------------------------------------------------
     @property
-    @abc.abstractmethod
-    def cell(self):
-        """The cell module (rnnlab.cells.simple, .lstm, ...)."""
-
-    @abc.abstractmethod
-    def _create_params(self, input_dim: int) -> None:
-        """Create self.params / self.grads for an input of `input_dim` features."""
-
-    def _cell_options(self) -> dict[str, Any]:
-        return {}
+    def state_names(self) -> tuple[str, ...]:
+        """The carried states, e.g. ("h",) or ("h", "c")."""
+        return self.cell.state_names
 
     @property
     def state_size(self) -> int:
-        return self.units
+        return self.cell.state_size(self.units)
 
     @property
     def output_size(self) -> int:
-        return self.units
+        return self.cell.output_size(self.units)
 
-    # -- helpers for subclasses -------------------------------------------------------------------
-    def _init(self, initializer: str, shape, **kw) -> np.ndarray:
-        return initializers.get(initializer, self.who)(shape, self.rng, self.dtype, **kw)
-
-    def _init_gated(self, input_dim: int, gates: int) -> None:
-        """weight_ih (G·H, I), weight_hh (G·H, H), bias_ih, bias_hh (G·H), PyTorch layout."""
-        H = self.units
-        self._add_param("weight_ih", self._init(self.kernel_initializer, (gates * H, input_dim),
-                                                 hidden_size=H))
-        self._add_param("weight_hh", self._init(self.recurrent_initializer, (gates * H, H),
-                                                 blocks=gates, hidden_size=H))
-        self._add_param("bias_ih", self._init(self.bias_initializer, (gates * H,), hidden_size=H))
-        self._add_param("bias_hh", self._init(self.bias_initializer, (gates * H,), hidden_size=H))
+    def get_config(self) -> dict[str, Any]:
+        cfg = super().get_config()
+        cfg.update(self.cell.options())
+        return cfg
 
     # -- protocol ---------------------------------------------------------------------------------
     def build(self, input_shape) -> None:
         shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
         if shape is None or len(shape) != 2:
-            raise ValueError(f"{self.who}: expected input_shape (time, features) without the "
-                             f"batch axis, got {input_shape!r}")
+            raise ValueError(
+                f"{self.who}: expected input_shape (time, features) without the "
+                f"batch axis, got {input_shape!r}"
+            )
         input_dim = check_positive_int(shape[1], self.who, "the number of input features")
         self._create_params(input_dim)
         super().build(shape)
+
+    def _create_params(self, input_dim: int) -> None:
+        """The cell's parameters, each filled by the initializer of its role."""
+        chosen = {
+            "kernel": self.kernel_initializer,
+            "recurrent": self.recurrent_initializer,
+            "bias": self.bias_initializer,
+        }
+        for key, spec in self.cell.param_specs(input_dim, self.units).items():
+            init = initializers.get(chosen[spec.init], self.who)
+            self._add_param(
+                key,
+                init(spec.shape, self.rng, self.dtype, blocks=spec.blocks, hidden_size=self.units),
+            )
 
     def compute_output_shape(self, input_shape) -> tuple:
         T = input_shape[0]
@@ -127,9 +173,6 @@ class Recurrent(Layer):
 
     def compute_mask(self, mask, inputs=None):
         return mask if self.return_sequences else None
-
-    def sublayers(self) -> list[Layer]:
-        return []
 
     def snapshot_state(self) -> dict[str, Any]:
         snap = super().snapshot_state()
@@ -148,8 +191,10 @@ class Recurrent(Layer):
             return
         idx = np.asarray(indices)
         if idx.dtype.kind not in "iu" and not (idx.dtype == np.bool_):
-            raise TypeError(f"{self.who}: expected reset_states(indices) as ints or a bool "
-                            f"mask, got {describe(idx)}")
+            raise TypeError(
+                f"{self.who}: expected reset_states(indices) as ints or a bool "
+                f"mask, got {describe(idx)}"
+            )
         if self.states is None:
             return
         B = self.states[0].shape[0]
@@ -165,21 +210,23 @@ class Recurrent(Layer):
 
         Truncated BPTT with overlapping windows starts the next window from such a state.
         """
-        self._require_cache(self._cache)
+        self.require_gradients_kept("state_at()")
+        self._require_forward(self._cache)
         if self.go_backwards:
             raise ValueError(f"{self.who}: state_at is defined for forward-reading layers only")
         T = self._cache["time"]
         if not isinstance(step, (int, np.integer)) or not -T <= step < T:
             raise ValueError(f"{self.who}: expected step in [0, {T}), got {step!r}")
-        return [s.copy() for s in self.cell.states_at(self._cache["cell"], int(step))]
+        return [s.copy() for s in self.cell.states_at(self._cache["cell"], int(step) % T)]
 
     def forward(self, x, mask=None, initial_state=None, training: bool = False):
         x = as_float_array(x, self.who, self.dtype)
         check_ndim(x, self.who, 3, "(batch, time, features)")
         B, T, _ = x.shape
         if B == 0 or T == 0:
-            raise ValueError(f"{self.who}: expected at least one sequence and one time step, "
-                             f"got shape {x.shape}")
+            raise ValueError(
+                f"{self.who}: expected at least one sequence and one time step, got shape {x.shape}"
+            )
         if not self.built:
             self.build((None, x.shape[2]))
         check_last_dim(x, self.who, self.input_shape[1])
@@ -195,42 +242,40 @@ class Recurrent(Layer):
         if training and self.recurrent_dropout > 0:
             rec_mask = self._dropout_mask((B, self.state_size), self.recurrent_dropout)
 
-        # cells with batch-major entries read x (B, T, I) and write (B, T, O) themselves: no
-        # transposing copies (reading backwards still goes through the time-major ones)
-        batch_major = not self.go_backwards and not self._cell_options() \
-            and hasattr(self.cell, "forward_batch_major")
-        outputs_bm = None  # (B, T, O) when the cell wrote batch-major outputs
-        if not config.is_grad_enabled() and rec_mask is None \
-                and hasattr(self.cell, "forward_inference"):
-            self._cache = None  # nothing kept: backward is refused, state_at unavailable
-            self._no_grad_forward = True
-            if batch_major:
-                outputs_bm, finals = self.cell.forward_inference_batch_major(
-                    self.params, np.ascontiguousarray(x), states, mask)
-            else:
-                x_tm, m_tm = self._time_major(x, mask)
-                outputs, finals = self.cell.forward_inference(self.params, x_tm, states, m_tm)
-        else:
-            if batch_major:
-                outputs_bm, finals, cell_cache = self.cell.forward_batch_major(
-                    self.params, np.ascontiguousarray(x), states, mask, rec_mask)
-            else:
-                x_tm, m_tm = self._time_major(x, mask)
-                outputs, finals, cell_cache = self.cell.forward(
-                    self.params, x_tm, states, m_tm, rec_mask, **self._cell_options())
-            self._cache = {"cell": cell_cache, "in_mask": in_mask, "mask": mask,
-                           "batch": B, "time": T, "batch_major": batch_major}
-            self._no_grad_forward = False
+        keep = config.is_grad_enabled()  # under no_grad() the cell keeps no cache
+        if self.go_backwards:  # reversed time-major copies: one transposing copy each way
+            x_tm, m_tm = self._reversed_time_major(x, mask)
+            outputs, finals, cell_cache = self.cell.forward(
+                self.params,
+                x_tm,
+                states,
+                mask=m_tm,
+                recurrent_mask=rec_mask,
+                keep_cache=keep,
+                layout="time",
+            )
+        else:  # the layers' layout: (B, T, ·) in and out, no copies around the LSTM's kernels
+            outputs, finals, cell_cache = self.cell.forward(
+                self.params,
+                x,
+                states,
+                mask=mask,
+                recurrent_mask=rec_mask,
+                keep_cache=keep,
+                layout="batch",
+            )
+        self._cache = (
+            None
+            if cell_cache is None
+            else {"cell": cell_cache, "in_mask": in_mask, "mask": mask, "batch": B, "time": T}
+        )
         if self.stateful:
             self.states = [s.copy() for s in finals]
         if self.return_sequences:
-            if outputs_bm is not None:
-                y = outputs_bm.copy() if self._cache else outputs_bm  # the cache keeps its own
+            if self.go_backwards:
+                y = _contiguous(outputs.transpose(1, 0, 2)[:, ::-1])  # (B, T, O)
             else:
-                y = outputs.transpose(1, 0, 2)  # (B, T, O)
-                if self.go_backwards:
-                    y = y[:, ::-1]
-                y = _contiguous(y)  # a copy: for B = 1 the transpose is a view of the cache
+                y = outputs  # (B, T, O), the caller's own
             if mask is not None:
                 y *= mask[:, :, None]
         else:
@@ -241,45 +286,40 @@ class Recurrent(Layer):
 
     def backward(self, dy, *dstates):
         cache = self._cache
-        self._require_cache(cache)
+        self._require_forward(cache)
         B, T = cache["batch"], cache["time"]
         n_states = len(self.state_names)
         if dstates and not self.return_state:
-            raise ValueError(f"{self.who}: got {len(dstates)} state gradients but the layer was "
-                             f"called with return_state=False")
+            raise ValueError(
+                f"{self.who}: got {len(dstates)} state gradients but the layer was "
+                f"called with return_state=False"
+            )
         if self.return_state and len(dstates) not in (0, n_states):
-            raise ValueError(f"{self.who}: expected {n_states} state gradients "
-                             f"({', '.join('d' + s for s in self.state_names)}), "
-                             f"got {len(dstates)}")
+            raise ValueError(
+                f"{self.who}: expected {n_states} state gradients "
+                f"({', '.join('d' + s for s in self.state_names)}), "
+                f"got {len(dstates)}"
+            )
         d_final = [None] * n_states
         for k, ds in enumerate(dstates):
             if ds is not None:
                 d_final[k] = self._check_grad(ds, (B, self.state_size), f"d{self.state_names[k]}")
-        batch_major = cache["batch_major"]
         if self.return_sequences:
             dy = self._check_grad(dy, (B, T, self.output_size), "dy")
             if cache["mask"] is not None:
                 dy = dy * cache["mask"][:, :, None]
-            if batch_major:
-                d_out = np.ascontiguousarray(dy)  # (B, T, O), read in place
+            if self.go_backwards:
+                d_out = _contiguous(dy[:, ::-1].transpose(1, 0, 2))  # (T, B, O), reversed
             else:
-                if self.go_backwards:
-                    dy = dy[:, ::-1]
-                d_out = _contiguous(dy.transpose(1, 0, 2))  # (T, B, O)
+                d_out = dy  # (B, T, O)
         else:
             dy = self._check_grad(dy, (B, self.output_size), "dy")
             d_out = None
             d_final[0] = dy if d_final[0] is None else d_final[0] + dy
 
-        if batch_major:
-            dx, d_initial, grads = self.cell.backward_batch_major(cache["cell"], d_out,
-                                                                  tuple(d_final))
-        else:
-            dx_tm, d_initial, grads = self.cell.backward(cache["cell"], d_out, tuple(d_final))
-            dx = dx_tm.transpose(1, 0, 2)  # (B, T, I)
-            if self.go_backwards:
-                dx = dx[:, ::-1]
-            dx = _contiguous(dx)
+        dx, d_initial, grads = self.cell.backward(cache["cell"], d_out, tuple(d_final))
+        if self.go_backwards:
+            dx = _contiguous(dx.transpose(1, 0, 2)[:, ::-1])  # (B, T, I)
         for key, g in grads.items():
             self.grads[key][...] = g
         self.initial_state_grads = list(d_initial)
@@ -287,20 +327,12 @@ class Recurrent(Layer):
             dx *= cache["in_mask"][:, None, :]
         return dx
 
-    def _require_cache(self, cache) -> None:
-        if cache is None and self._no_grad_forward:
-            raise RuntimeError(f"{self.who}: the last forward ran under rnnlab.no_grad(), which "
-                               f"keeps nothing for backward() or state_at(); run it outside")
-        self._require_forward(cache)
-
     # -- internals --------------------------------------------------------------------------------
-    def _time_major(self, x, mask):
-        """x (T, B, I) and mask (T, B) as the cells take them, read backwards if go_backwards."""
-        if self.go_backwards:
-            x = x[:, ::-1]
-            mask = None if mask is None else mask[:, ::-1]
-        x_tm = _contiguous(x.transpose(1, 0, 2))
-        return x_tm, None if mask is None else np.ascontiguousarray(mask.T)
+    def _reversed_time_major(self, x, mask):
+        """x (T, B, I) and mask (T, B) read backwards, as a layer with go_backwards hands them
+        to its cell."""
+        x_tm = _contiguous(x[:, ::-1].transpose(1, 0, 2))
+        return x_tm, None if mask is None else np.ascontiguousarray(mask[:, ::-1].T)
 
     def _dropout_mask(self, shape, rate: float) -> np.ndarray:
         keep = self.rng.random(shape) >= rate
@@ -320,30 +352,61 @@ class Recurrent(Layer):
                     raise ValueError(
                         f"{self.who}: stateful layer carries states for batch size "
                         f"{self.states[0].shape[0]}, got a batch of {B}; call reset_states() "
-                        f"to start over with a new batch size")
+                        f"to start over with a new batch size"
+                    )
                 return tuple(s.copy() for s in self.states)
             return tuple(np.zeros((B, S), dtype=self.dtype) for _ in range(n))
         if isinstance(initial_state, np.ndarray) and n == 1:
             initial_state = [initial_state]
         if not isinstance(initial_state, (list, tuple)) or len(initial_state) != n:
-            raise ValueError(f"{self.who}: expected initial_state as a list of {n} arrays "
-                             f"({', '.join(self.state_names)}) of shape ({B}, {S}), "
-                             f"got {describe(initial_state)}")
+            raise ValueError(
+                f"{self.who}: expected initial_state as a list of {n} arrays "
+                f"({', '.join(self.state_names)}) of shape ({B}, {S}), "
+                f"got {describe(initial_state)}"
+            )
         states = []
         for name, s in zip(self.state_names, initial_state, strict=True):
             s = as_float_array(s, self.who, self.dtype, what=f"initial state {name}")
             if s.shape != (B, S):
-                raise ValueError(f"{self.who}: expected initial state {name} of shape "
-                                 f"({B}, {S}), got {s.shape}")
+                raise ValueError(
+                    f"{self.who}: expected initial state {name} of shape ({B}, {S}), got {s.shape}"
+                )
             states.append(s)
         return tuple(states)
+
+
+def layer_for_cell(cell: str | type[Cell] | Cell) -> type[Recurrent]:
+    """The layer class of a cell family (a registry name, a Cell class or a Cell instance):
+    the class written for it, or one made here for a family that has none — named
+    `cell_class.layer_name` (default: the class name without "Cell"), taking units, the
+    Recurrent options and the cell's options as keywords."""
+    cls = get_cell(cell)
+    layer = _LAYER_OF.get(cls)
+    if layer is not None:
+        return layer
+    name = cls.layer_name or cls.__name__.removesuffix("Cell") or cls.__name__
+    doc = (
+        f"The recurrent layer of {cls.__name__} (made by rnnlab.layers.layer_for_cell): "
+        f"{name}(units, **Recurrent options, **cell options).\n\n{cls.__doc__ or ''}"
+    )
+    return type(
+        name, (Recurrent,), {"cell_class": cls, "__doc__": doc, "__module__": cls.__module__}
+    )
+
+
+def _layers_of_registered_cells() -> None:
+    for cell in list(CELLS.values()):
+        layer_for_cell(cell)
+
+
+# a saved model of a family registered after rnnlab was imported still loads by its layer name
+add_layer_source(_layers_of_registered_cells)
 
 
 def _contiguous(a: np.ndarray) -> np.ndarray:
     """A C-contiguous copy of `a` (a transposed or reversed view). float32 copies of kernel
     sizes come from rnnlab.native's block pool: a fresh multi-megabyte array pays a page fault
     per 4 KiB on first touch, a recycled one does not."""
-    out = native.empty(a.shape) if a.dtype == np.float32 and native.available() \
-        else np.empty(a.shape, a.dtype)
+    out = native.empty(a.shape) if a.dtype == np.float32 else np.empty(a.shape, a.dtype)
     np.copyto(out, a)
     return out

@@ -1,18 +1,18 @@
-"""The recurrent layers: SimpleRNN, LSTM, GRU (PyTorch layouts) and Jordan.
+"""The recurrent layers of the built-in cell families: SimpleRNN, LSTM, GRU (PyTorch layouts)
+and Jordan.
 
 All options are documented on rnnlab.layers.recurrent.Recurrent; the equations on the cells in
-rnnlab.cells. To reproduce torch.nn's initialisation use
+rnnlab.cells. These classes give each family its Keras-style constructor (positional cell
+options, LSTM's unit_forget_bias); a family without such a class gets one from
+rnnlab.layers.layer_for_cell. To reproduce torch.nn's initialisation use
     kernel_initializer = recurrent_initializer = bias_initializer = "pytorch_uniform"
 (and, for the LSTM, unit_forget_bias=False: the default adds 1 to the forget-gate bias).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from .. import activations
-from .._validation import check_bool, check_positive_int
-from ..cells import gru, jordan, lstm, simple
+from .._validation import check_bool
+from ..cells import GRUCell, JordanCell, LSTMCell, SimpleRNNCell
 from .recurrent import Recurrent
 
 
@@ -24,20 +24,14 @@ class SimpleRNN(Recurrent):
     Input (B, T, I) -> output (B, T, H) with return_sequences, else (B, H).
     """
 
-    config_keys = (*Recurrent.config_keys, "activation")
+    cell_class = SimpleRNNCell
 
     def __init__(self, units: int, activation: str = "tanh", **kwargs):
-        super().__init__(units, **kwargs)
-        activations.get(activation, self.who, simple.ACTIVATIONS)
-        self.activation = activation
+        super().__init__(units, activation=activation, **kwargs)
 
-    cell = simple
-
-    def _create_params(self, input_dim: int) -> None:
-        self._init_gated(input_dim, gates=1)
-
-    def _cell_options(self) -> dict[str, Any]:
-        return {"activation": self.activation}
+    @property
+    def activation(self) -> str:
+        return self.cell.activation
 
 
 class LSTM(Recurrent):
@@ -51,17 +45,15 @@ class LSTM(Recurrent):
     States: [h, c]; with return_state the output is [y, h, c] and backward takes (dy, dh, dc).
     """
 
-    state_names = ("h", "c")
+    cell_class = LSTMCell
     config_keys = (*Recurrent.config_keys, "unit_forget_bias")
 
     def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs):
         super().__init__(units, **kwargs)
         self.unit_forget_bias = check_bool(unit_forget_bias, self.who, "unit_forget_bias")
 
-    cell = lstm
-
     def _create_params(self, input_dim: int) -> None:
-        self._init_gated(input_dim, gates=4)
+        super()._create_params(input_dim)
         if self.unit_forget_bias:
             H = self.units
             self.params["bias_ih"][H : 2 * H] += 1.0
@@ -76,10 +68,7 @@ class GRU(Recurrent):
     Params: weight_ih (3H, I), weight_hh (3H, H), bias_ih (3H), bias_hh (3H).
     """
 
-    cell = gru
-
-    def _create_params(self, input_dim: int) -> None:
-        self._init_gated(input_dim, gates=3)
+    cell_class = GRUCell
 
 
 class Jordan(Recurrent):
@@ -94,37 +83,32 @@ class Jordan(Recurrent):
     Params: weight_ih (H, I), weight_ch (H, O), bias_h (H), weight_ho (O, H), bias_o (O).
     """
 
-    state_names = ("y",)
-    config_keys = (*Recurrent.config_keys, "output_units", "activation", "output_activation")
+    cell_class = JordanCell
 
-    def __init__(self, units: int, output_units: int, activation: str = "tanh",
-                 output_activation: str = "tanh", **kwargs):
-        super().__init__(units, **kwargs)
-        self.output_units = check_positive_int(output_units, self.who, "output_units")
-        activations.get(activation, self.who, jordan.HIDDEN_ACTIVATIONS)
-        activations.get(output_activation, self.who, jordan.OUTPUT_ACTIVATIONS)
-        self.activation = activation
-        self.output_activation = output_activation
-
-    cell = jordan
+    def __init__(
+        self,
+        units: int,
+        output_units: int,
+        activation: str = "tanh",
+        output_activation: str = "tanh",
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            output_units=output_units,
+            activation=activation,
+            output_activation=output_activation,
+            **kwargs,
+        )
 
     @property
-    def state_size(self) -> int:
-        return self.output_units
+    def output_units(self) -> int:
+        return self.cell.output_units
 
     @property
-    def output_size(self) -> int:
-        return self.output_units
+    def activation(self) -> str:
+        return self.cell.activation
 
-    def _create_params(self, input_dim: int) -> None:
-        H, O = self.units, self.output_units
-        self._add_param("weight_ih", self._init(self.kernel_initializer, (H, input_dim),
-                                                 hidden_size=H))
-        self._add_param("weight_ch", self._init(self.recurrent_initializer, (H, O),
-                                                 hidden_size=H))
-        self._add_param("bias_h", self._init(self.bias_initializer, (H,), hidden_size=H))
-        self._add_param("weight_ho", self._init(self.kernel_initializer, (O, H), hidden_size=H))
-        self._add_param("bias_o", self._init(self.bias_initializer, (O,), hidden_size=H))
-
-    def _cell_options(self) -> dict[str, Any]:
-        return {"activation": self.activation, "output_activation": self.output_activation}
+    @property
+    def output_activation(self) -> str:
+        return self.cell.output_activation

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import config
 from .._validation import as_float_array, check_choice, describe
 from .base import Layer, layer_from_config
 from .recurrent import Recurrent
@@ -29,13 +30,21 @@ class Bidirectional(Layer):
     (dy, *d_forward_states, *d_backward_states).
     """
 
-    def __init__(self, layer: Recurrent, merge_mode: str | None = "concat",
-                 backward_layer: Recurrent | None = None, *, name: str | None = None,
-                 dtype=None, seed: int | None = None):
+    def __init__(
+        self,
+        layer: Recurrent,
+        merge_mode: str | None = "concat",
+        backward_layer: Recurrent | None = None,
+        *,
+        name: str | None = None,
+        dtype=None,
+        seed: int | None = None,
+    ):
         if not isinstance(layer, Recurrent):
             raise TypeError(f"Bidirectional: expected a recurrent layer, got {describe(layer)}")
-        super().__init__(name=name, dtype=dtype if dtype is not None else layer.dtype.name,
-                         seed=seed)
+        super().__init__(
+            name=name, dtype=dtype if dtype is not None else layer.dtype.name, seed=seed
+        )
         check_choice(merge_mode, self.who, "merge_mode", MERGE_MODES)
         self.merge_mode = merge_mode
         self.forward_layer = layer
@@ -47,35 +56,36 @@ class Bidirectional(Layer):
                 cfg["seed"] = cfg["seed"] + 1
             backward_layer = layer_from_config(cfg)
         elif not isinstance(backward_layer, Recurrent):
-            raise TypeError(f"{self.who}: expected backward_layer to be a recurrent layer, "
-                            f"got {describe(backward_layer)}")
+            raise TypeError(
+                f"{self.who}: expected backward_layer to be a recurrent layer, "
+                f"got {describe(backward_layer)}"
+            )
         if backward_layer.go_backwards == layer.go_backwards:
-            raise ValueError(f"{self.who}: backward_layer must read the other way "
-                             f"(go_backwards={not layer.go_backwards})")
+            raise ValueError(
+                f"{self.who}: backward_layer must read the other way "
+                f"(go_backwards={not layer.go_backwards})"
+            )
         for attr in ("return_sequences", "return_state", "stateful"):
             if getattr(backward_layer, attr) != getattr(layer, attr):
                 raise ValueError(f"{self.who}: forward and backward layers differ in {attr}")
         self.backward_layer = backward_layer
         self._cache = None
 
-    # params and grads are views on the two layers' dicts (same arrays)
     @property
     def params(self) -> dict[str, np.ndarray]:
-        return {**{f"forward_layer.{k}": v for k, v in self.forward_layer.params.items()},
-                **{f"backward_layer.{k}": v for k, v in self.backward_layer.params.items()}}
-
-    @params.setter
-    def params(self, value) -> None:  # the base constructor assigns {}
-        pass
+        """A new dict of the two layers' arrays (the same arrays: edit them in place)."""
+        return {
+            **{f"forward_layer.{k}": v for k, v in self.forward_layer.params.items()},
+            **{f"backward_layer.{k}": v for k, v in self.backward_layer.params.items()},
+        }
 
     @property
     def grads(self) -> dict[str, np.ndarray]:
-        return {**{f"forward_layer.{k}": v for k, v in self.forward_layer.grads.items()},
-                **{f"backward_layer.{k}": v for k, v in self.backward_layer.grads.items()}}
-
-    @grads.setter
-    def grads(self, value) -> None:
-        pass
+        """A new dict of the two layers' gradient arrays."""
+        return {
+            **{f"forward_layer.{k}": v for k, v in self.forward_layer.grads.items()},
+            **{f"backward_layer.{k}": v for k, v in self.backward_layer.grads.items()},
+        }
 
     @property
     def return_sequences(self) -> bool:
@@ -129,9 +139,11 @@ class Bidirectional(Layer):
         if initial_state is not None:
             n_b = len(self.backward_layer.state_names)
             if not isinstance(initial_state, (list, tuple)) or len(initial_state) != n_f + n_b:
-                raise ValueError(f"{self.who}: expected initial_state as a list of {n_f + n_b} "
-                                 f"arrays (forward states, then backward states), "
-                                 f"got {describe(initial_state)}")
+                raise ValueError(
+                    f"{self.who}: expected initial_state as a list of {n_f + n_b} "
+                    f"arrays (forward states, then backward states), "
+                    f"got {describe(initial_state)}"
+                )
             init_f, init_b = list(initial_state[:n_f]), list(initial_state[n_f:])
         out_f = self.forward_layer.forward(x, mask, init_f, training)
         out_b = self.backward_layer.forward(x, mask, init_b, training)
@@ -141,7 +153,7 @@ class Bidirectional(Layer):
         if self.return_state:
             out_f, *states_f = out_f
             out_b, *states_b = out_b
-        self._cache = (out_f, out_b)
+        self._cache = (out_f, out_b) if config.is_grad_enabled() else None
         y = self._merge(out_f, out_b)
         if self.return_state:
             return [y, *states_f, *states_b]
@@ -152,8 +164,10 @@ class Bidirectional(Layer):
         out_f, out_b = self._cache
         n_f = len(self.forward_layer.state_names)
         if dstates and len(dstates) != n_f + len(self.backward_layer.state_names):
-            raise ValueError(f"{self.who}: expected {n_f + len(self.backward_layer.state_names)} "
-                             f"state gradients, got {len(dstates)}")
+            raise ValueError(
+                f"{self.who}: expected {n_f + len(self.backward_layer.state_names)} "
+                f"state gradients, got {len(dstates)}"
+            )
         d_f, d_b = self._split(dy, out_f, out_b)
         dx = self.forward_layer.backward(d_f, *dstates[:n_f])
         dx = dx + self.backward_layer.backward(d_b, *dstates[n_f:])
@@ -180,8 +194,10 @@ class Bidirectional(Layer):
         mode = self.merge_mode
         if mode is None:
             if not isinstance(dy, (list, tuple)) or len(dy) != 2:
-                raise ValueError(f"{self.who}: merge_mode=None: expected dy as a list "
-                                 f"[d_forward, d_backward], got {describe(dy)}")
+                raise ValueError(
+                    f"{self.who}: merge_mode=None: expected dy as a list "
+                    f"[d_forward, d_backward], got {describe(dy)}"
+                )
             return dy[0], dy[1]
         dy = as_float_array(dy, self.who, self.dtype, what="dy")
         expected = self._merge(out_f, out_b).shape if mode == "concat" else out_f.shape
@@ -204,30 +220,26 @@ class TimeDistributed(Layer):
     passes through unchanged; outputs at masked steps are computed anyway (losses ignore them).
     """
 
-    def __init__(self, layer: Layer, *, name: str | None = None, dtype=None,
-                 seed: int | None = None):
+    def __init__(
+        self, layer: Layer, *, name: str | None = None, dtype=None, seed: int | None = None
+    ):
         if not isinstance(layer, Layer):
             raise TypeError(f"TimeDistributed: expected a Layer, got {describe(layer)}")
-        super().__init__(name=name, dtype=dtype if dtype is not None else layer.dtype.name,
-                         seed=seed)
+        super().__init__(
+            name=name, dtype=dtype if dtype is not None else layer.dtype.name, seed=seed
+        )
         self.layer = layer
         self._shape = None
 
     @property
     def params(self) -> dict[str, np.ndarray]:
+        """The wrapped layer's params (the same dict)."""
         return self.layer.params
-
-    @params.setter
-    def params(self, value) -> None:
-        pass
 
     @property
     def grads(self) -> dict[str, np.ndarray]:
+        """The wrapped layer's grads (the same dict)."""
         return self.layer.grads
-
-    @grads.setter
-    def grads(self, value) -> None:
-        pass
 
     def sublayers(self) -> list[Layer]:
         return [self.layer]
@@ -260,8 +272,9 @@ class TimeDistributed(Layer):
         if not isinstance(x, np.ndarray):
             raise TypeError(f"{self.who}: expected a NumPy array, got {describe(x)}")
         if x.ndim < 3:
-            raise ValueError(f"{self.who}: expected input of rank ≥ 3 (batch, time, ...), "
-                             f"got shape {x.shape}")
+            raise ValueError(
+                f"{self.who}: expected input of rank ≥ 3 (batch, time, ...), got shape {x.shape}"
+            )
         B, T = x.shape[:2]
         y = self.layer.forward(x.reshape(B * T, *x.shape[2:]), training=training)
         if not self.built:
@@ -274,7 +287,8 @@ class TimeDistributed(Layer):
         B, T = self._shape
         dy = np.asarray(dy)
         if dy.shape[:2] != (B, T):
-            raise ValueError(f"{self.who}: expected dy with leading shape ({B}, {T}), "
-                             f"got {dy.shape}")
+            raise ValueError(
+                f"{self.who}: expected dy with leading shape ({B}, {T}), got {dy.shape}"
+            )
         dx = self.layer.backward(dy.reshape(B * T, *dy.shape[2:]))
         return None if dx is None else dx.reshape(B, T, *dx.shape[1:])

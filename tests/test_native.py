@@ -3,9 +3,10 @@
 They must give the NumPy path's numbers (float32 rounding apart) in every case the LSTM
 dispatches to them — masks, final-state gradients, no output gradients, one step, one row,
 odd sizes — and must not be used where they cannot run (recurrent dropout, H not a multiple of
-16, float64). The GEMM is checked against float64 NumPy for every operand layout and every edge
-of the tiling (row tails, column tails, depth blocks, depth 0). Thread counts must not change a
-single bit. The block pool must never hand out memory something still refers to.
+16, float64): rnnlab.native.serves / why_not decide, and say why. The GEMM is checked against
+float64 NumPy for every operand layout and every edge of the tiling (row tails, column tails,
+depth blocks, depth 0). Thread counts must not change a single bit. The block pool must never
+hand out memory something still refers to.
 
 On a machine without AVX-512 or a C compiler these tests are skipped with the reason; with
 RNNLAB_REQUIRE_NATIVE=1 (set by .ci/run) that is an error instead.
@@ -23,7 +24,7 @@ import rnnlab
 from _torch import requires_torch, torch
 from helpers import ragged_mask
 from rnnlab import native
-from rnnlab.cells import gru, gru_native, lstm, lstm_native
+from rnnlab.cells import GRUCell, LSTMCell, lstm_native
 
 if not native.available():  # pragma: no cover - depends on the machine
     reason = f"compiled kernels unavailable (built: {native.built()})"
@@ -32,6 +33,12 @@ if not native.available():  # pragma: no cover - depends on the machine
     pytest.skip(reason, allow_module_level=True)
 
 F32 = np.float32
+LSTM_CELL, GRU_CELL = LSTMCell(), GRUCell()
+
+
+def swap(a):
+    """(T, B, ·) ↔ (B, T, ·), or None."""
+    return None if a is None else np.ascontiguousarray(a.swapaxes(0, 1))
 
 
 @pytest.fixture(autouse=True)
@@ -42,13 +49,24 @@ def _restore_native():
 
 
 def rel_err(ours: np.ndarray, ref: np.ndarray) -> float:
-    return float(np.abs(np.asarray(ours, np.float64) - ref).max(initial=0.0)
-                 / max(1.0, np.abs(ref).max(initial=0.0)))
+    return float(
+        np.abs(np.asarray(ours, np.float64) - ref).max(initial=0.0)
+        / max(1.0, np.abs(ref).max(initial=0.0))
+    )
 
 
 # -- GEMM --------------------------------------------------------------------------------------
-GEMM_SHAPES = [(1, 1, 1), (5, 7, 3), (6, 64, 64), (37, 130, 70), (100, 300, 129), (48, 0, 64),
-               (0, 5, 8), (13, 257, 200), (200, 2000, 65)]
+GEMM_SHAPES = [
+    (1, 1, 1),
+    (5, 7, 3),
+    (6, 64, 64),
+    (37, 130, 70),
+    (100, 300, 129),
+    (48, 0, 64),
+    (0, 5, 8),
+    (13, 257, 200),
+    (200, 2000, 65),
+]
 
 
 @pytest.mark.parametrize(("M", "K", "N"), GEMM_SHAPES)
@@ -106,16 +124,67 @@ def test_kernel_errors_are_clear():
     a = np.zeros((4, 4), F32)
     bp = native.pack(a)
     out = np.zeros((4, 4), F32)
+    args = dict(
+        M=4,
+        N=4,
+        K=4,
+        a=a,
+        a_rs=4,
+        a_cs=1,
+        b=bp,
+        b_ps=256,
+        b_rs=64,
+        bias=None,
+        c=out,
+        ldc=4,
+        accumulate=False,
+        threads=1,
+    )
+    k.gemm(**args)
     with pytest.raises(TypeError, match="float32"):
-        k.gemm(4, 4, 4, a.astype(np.float64), 4, 1, bp, 256, 64, None, out, 4, 0, 1)
+        k.gemm(**{**args, "a": a.astype(np.float64)})
     with pytest.raises(ValueError, match="at least"):
-        k.gemm(8, 4, 4, a, 4, 1, bp, 256, 64, None, out, 4, 0, 1)
+        k.gemm(**{**args, "M": 8})
     with pytest.raises(ValueError, match="C-contiguous"):
-        k.gemm(4, 4, 4, np.zeros((4, 8), F32)[:, ::2], 4, 1, bp, 256, 64, None, out, 4, 0, 1)
+        k.gemm(**{**args, "a": np.zeros((4, 8), F32)[:, ::2]})
+    lstm = dict(
+        T=1,
+        B=1,
+        H=20,
+        I=4,
+        x=a,
+        w_ih=a,
+        bias=a,
+        gates_in=None,
+        w_hh=a,
+        h0=a,
+        c0=a,
+        hs=a,
+        cs=a,
+        cs_step=0,
+        acts=None,
+        tanh_cs=None,
+        mask=None,
+        batch_major=False,
+        threads=1,
+    )
     with pytest.raises(ValueError, match="multiple of 16"):
-        k.lstm_forward(1, 1, 20, 4, a, a, a, a, 0, a, a, a, a, a, 0, None, None, None, 0, 1)
-    with pytest.raises(ValueError, match="gin must be None"):
-        k.lstm_forward(1, 1, 16, 4, a, a, a, a, 0, a, a, a, a, a, 0, None, None, None, 0, 1)
+        k.lstm_forward(**lstm)
+    # arguments by keyword (in any order) or position; wrong, missing or repeated ones named
+    with pytest.raises(
+        TypeError,
+        match=r"lstm_forward\(\) got an unexpected keyword argument "
+        r"'gin_all'",
+    ):
+        k.lstm_forward(**lstm, gin_all=False)
+    with pytest.raises(TypeError, match=r"lstm_forward\(\) missing required argument 'threads'"):
+        k.lstm_forward(**{key: v for key, v in lstm.items() if key != "threads"})
+    with pytest.raises(TypeError, match=r"gemm\(\) got multiple values for argument 'M'"):
+        k.gemm(4, **args)
+    with pytest.raises(TypeError, match=r"gemm\(\) takes at most 14 arguments \(15 given\)"):
+        k.gemm(*args.values(), 0)
+    k.gemm(*args.values())
+    k.gemm(**dict(reversed(args.items())))
     with pytest.raises(ValueError, match="gemm"):
         native.gemm(a, native.pack(np.zeros((5, 4), F32)), 4)
 
@@ -144,19 +213,25 @@ def test_all_finite_finds_every_inf_and_nan(n):
 def test_adam_kernel_gives_numpys_bits(kind):
     """The compiled Adam step does NumPy's float32 operations in NumPy's order: parameters and
     moments identical to the bit after steps with clipping and a learning-rate change."""
-    make = {"adam": lambda: rnnlab.optimizers.Adam(3e-2, global_clipnorm=4.0),
-            "amsgrad": lambda: rnnlab.optimizers.Adam(3e-2, amsgrad=True, clipnorm=2.0),
-            "adamw": lambda: rnnlab.optimizers.AdamW(3e-2, weight_decay=0.1)}[kind]
+    make = {
+        "adam": lambda: rnnlab.optimizers.Adam(3e-2, global_clipnorm=4.0),
+        "amsgrad": lambda: rnnlab.optimizers.Adam(3e-2, amsgrad=True, clipnorm=2.0),
+        "adamw": lambda: rnnlab.optimizers.AdamW(3e-2, weight_decay=0.1),
+    }[kind]
     runs = []
     for enabled in (True, False):
         native.set_enabled(enabled)
         rng = np.random.default_rng(7)
-        params = {"w": rng.standard_normal((33, 65)).astype(F32),
-                  "b": rng.standard_normal(1001).astype(F32) * 1e-20}  # subnormal squares
+        params = {
+            "w": rng.standard_normal((33, 65)).astype(F32),
+            "b": rng.standard_normal(1001).astype(F32) * 1e-20,
+        }  # subnormal squares
         opt = make()
         for step in range(6):
-            grads = {k: rng.standard_normal(v.shape).astype(F32) * (30.0 if step == 3 else 0.1)
-                     for k, v in params.items()}
+            grads = {
+                k: rng.standard_normal(v.shape).astype(F32) * (30.0 if step == 3 else 0.1)
+                for k, v in params.items()
+            }
             opt.learning_rate = 3e-2 / (1 + step)
             opt.step(params, grads)
         runs.append((params, opt.get_state()))
@@ -170,16 +245,19 @@ def test_adam_kernel_gives_numpys_bits(kind):
 
 def test_adam_kernel_refuses_overlapping_arrays_and_sums_squares_in_double():
     a = np.ones(64, F32)
+    hyper = dict(b1=0.9, b2=0.999, bias_correction2=1.0, eps=1e-7, step=1e-3)
     with pytest.raises(ValueError, match="must not overlap"):
-        native._kernels.adam(a, np.ones(64, F32), a, np.zeros(64, F32), None,
-                             0.9, 0.1, 0.999, 0.001, 1.0, 1e-7, 1e-3)
+        native.adam_step(a, np.ones(64, F32), a, np.zeros(64, F32), None, **hyper)
     with pytest.raises(ValueError, match="at least 64"):
-        native._kernels.adam(a, np.ones(8, F32), np.zeros(64, F32), np.zeros(64, F32), None,
-                             0.9, 0.1, 0.999, 0.001, 1.0, 1e-7, 1e-3)
+        native.adam_step(a, np.ones(8, F32), np.zeros(64, F32), np.zeros(64, F32), None, **hyper)
+    assert not native.adam_step(
+        a[::2], np.ones(32, F32), np.zeros(32, F32), np.zeros(32, F32), None, **hyper
+    )  # not contiguous: the NumPy code's turn
     g = np.random.default_rng(0).standard_normal(100_003).astype(F32) * 1e19  # g² > float32 max
     exact = float(np.einsum("i,i->", g.astype(np.float64), g.astype(np.float64)))
-    assert abs(native._kernels.sum_squares(g) - exact) <= 1e-12 * exact
-    assert native._kernels.sum_squares(np.zeros(0, F32)) == 0.0
+    assert abs(native.sum_squares(g) - exact) <= 1e-12 * exact
+    assert native.sum_squares(np.zeros(0, F32)) == 0.0
+    assert native.sum_squares(g.astype(np.float64)) is None
 
 
 @pytest.mark.parametrize("shape", [(7, 1), (5, 16), (9, 17), (3, 11, 80), (2, 4, 6, 33)])
@@ -213,8 +291,7 @@ def test_sparse_crossentropy_kernel_matches_numpy(shape, masked):
     with pytest.raises(ValueError, match="class ids in"):
         loss.value_and_grad(np.full(shape[:-1], shape[-1]), x)
     with pytest.raises(ValueError, match="not in"):
-        native._kernels.sparse_xent(1, 3, np.zeros(3, F32), np.array([3]), None, 1.0,
-                                    np.zeros(3, F32))
+        native.sparse_xent(np.zeros((1, 3), F32), np.array([3]), None, 1, np.zeros((1, 3), F32))
 
 
 @pytest.mark.parametrize(("R", "K", "n"), [(64, 3, 64), (100, 17, 70), (7, 130, 5), (512, 64, 256)])
@@ -232,9 +309,9 @@ def test_pack_transposed_with_picked_columns(R, K, n):
         native.set_enabled(True)
     np.testing.assert_array_equal(got, ref)
     assert got.shape == (-(-n // 64), K, 64)
-    assert not got.reshape(-1, K * 64)[-1].reshape(K, 64)[:, n - 64 * (got.shape[0] - 1):].any()
+    assert not got.reshape(-1, K * 64)[-1].reshape(K, 64)[:, n - 64 * (got.shape[0] - 1) :].any()
     with pytest.raises(ValueError, match="picks row"):
-        native._kernels.pack_t(w, R, K, np.array([R]), np.empty((1, K, 64), F32))
+        native._kernels.pack_t(w=w, R=R, K=K, columns=np.array([R]), out=np.empty((1, K, 64), F32))
 
 
 def test_thread_settings_validate():
@@ -267,15 +344,20 @@ def test_pool_reuses_only_free_blocks():
     e[...] = 2.0
     assert (d == 1.0).all()
     del d, e
+    assert native.pooled_blocks(shape[0] * shape[1]) == 3  # a, b, c; d and e reused a, b
     native.empty_cache()
-    assert native._pool.get(shape[0] * shape[1]) == []
+    assert native.pooled_blocks(shape[0] * shape[1]) == 0
 
 
 # -- the LSTM ----------------------------------------------------------------------------------
 def lstm_case(T, B, I, H, seed, scale=0.5):
     rng = np.random.default_rng(seed)
-    shapes = {"weight_ih": (4 * H, I), "weight_hh": (4 * H, H), "bias_ih": (4 * H,),
-              "bias_hh": (4 * H,)}
+    shapes = {
+        "weight_ih": (4 * H, I),
+        "weight_hh": (4 * H, H),
+        "bias_ih": (4 * H,),
+        "bias_hh": (4 * H,),
+    }
     params = {k: (rng.standard_normal(s) * scale).astype(F32) for k, s in shapes.items()}
     x = rng.standard_normal((T, B, I)).astype(F32)
     states = tuple(rng.standard_normal((B, H)).astype(F32) for _ in range(2))
@@ -287,16 +369,23 @@ def lstm_case(T, B, I, H, seed, scale=0.5):
 
 
 # H = 256 and 208: packed weights of 1 MiB and 692 KiB, panels of 64 columns with a partial last one
-LSTM_CASES = [(7, 5, 9, 32), (1, 1, 3, 16), (6, 13, 20, 48), (3, 8, 64, 128), (4, 33, 7, 16),
-              (2, 5, 8, 256), (3, 7, 5, 208)]
+LSTM_CASES = [
+    (7, 5, 9, 32),
+    (1, 1, 3, 16),
+    (6, 13, 20, 48),
+    (3, 8, 64, 128),
+    (4, 33, 7, 16),
+    (2, 5, 8, 256),
+    (3, 7, 5, 208),
+]
 
 
 def numpy_lstm(params, x, states, mask, d_out, d_final):
     native.set_enabled(False)
     try:
-        hs, final, cache = lstm.forward(params, x, states, mask)
-        dx, d_states, grads = lstm.backward(cache, d_out, d_final)
-        inf = lstm.forward_inference(params, x, states, mask)
+        hs, final, cache = LSTM_CELL.forward(params, x, states, mask=mask)
+        dx, d_states, grads = LSTM_CELL.backward(cache, d_out, d_final)
+        inf = LSTM_CELL.forward(params, x, states, mask=mask, keep_cache=False)[:2]
     finally:
         native.set_enabled(True)
     return hs, final, cache, dx, d_states, grads, inf
@@ -310,29 +399,29 @@ def test_lstm_native_equals_numpy(T, B, I, H, masked, grads_in):
     mask = mask if masked else None
     d_out = None if grads_in == "final" else d_out
     d_final = (None, None) if grads_in == "outputs" else d_final
-    assert lstm_native.usable(params, x, mask)
+    assert native.serves("lstm", dtype=x.dtype, units=H)
     ref = numpy_lstm(params, x, states, mask, d_out, d_final)
-    hs, final, cache = lstm.forward(params, x, states, mask)  # dispatches to the kernels
+    hs, final, cache = LSTM_CELL.forward(params, x, states, mask=mask)  # on the kernels
     tol = 2e-7 * (I + H)  # float32 sums of I + H terms of size ~0.5 in another order
     assert rel_err(hs, ref[0]) < tol
     for ours, theirs in zip(final, ref[1], strict=True):
         assert rel_err(ours, theirs) < tol
-    for k in (4, 5, 7):  # hs, cs, acts in the cache
-        assert rel_err(cache[k], ref[2][k]) < tol
-    assert cache[6] is None  # tanh c_t: recomputed by backward, not kept
+    for name in ("hs", "cs", "acts"):  # in the cache
+        assert rel_err(getattr(cache, name), getattr(ref[2], name)) < tol
+    assert cache.tanh_cs is None  # tanh c_t: recomputed by backward, not kept
     native.set_enabled(False)  # the NumPy backward takes the kernels' cache
     try:
-        numpy_dx = lstm.backward(cache, d_out, d_final)[0]
+        numpy_dx = LSTM_CELL.backward(cache, d_out, d_final)[0]
     finally:
         native.set_enabled(True)
     assert rel_err(numpy_dx, ref[3]) < 10 * tol
-    dx, d_states, grads = lstm.backward(cache, d_out, d_final)
+    dx, d_states, grads = LSTM_CELL.backward(cache, d_out, d_final)
     assert rel_err(dx, ref[3]) < 10 * tol
     for ours, theirs in zip(d_states, ref[4], strict=True):
         assert rel_err(ours, theirs) < 10 * tol
     for name, g in ref[5].items():
         assert rel_err(grads[name], g) < 10 * tol, name
-    hs_inf, final_inf = lstm.forward_inference(params, x, states, mask)
+    hs_inf, final_inf, _ = LSTM_CELL.forward(params, x, states, mask=mask, keep_cache=False)
     assert rel_err(hs_inf, ref[6][0]) < tol
     for ours, theirs in zip(final_inf, final, strict=True):
         np.testing.assert_array_equal(ours, theirs)
@@ -349,13 +438,17 @@ def test_lstm_batch_major_inference_equals_time_major(T, B, I, H, masked):
     hs, final, _ = lstm_native.forward(params, x, states, mask, keep_cache=False)
     x_bm = np.ascontiguousarray(x.transpose(1, 0, 2))
     m_bm = None if mask is None else np.ascontiguousarray(mask.T)
-    hs_bm, final_bm, cache = lstm_native.forward(params, x_bm, states, m_bm, keep_cache=False,
-                                                 batch_major=True)
-    assert cache is None and hs_bm.shape == (B, T, H)
+    hs_bm, final_bm, kept = lstm_native.forward(
+        params, x_bm, states, m_bm, keep_cache=False, batch_major=True
+    )
+    assert kept is None and hs_bm.shape == (B, T, H)
     np.testing.assert_array_equal(hs_bm, hs.transpose(1, 0, 2))
     for ours, theirs in zip(final_bm, final, strict=True):
         np.testing.assert_array_equal(ours, theirs)
-    hs_cell, final_cell = lstm.forward_inference_batch_major(params, x_bm, states, m_bm)
+    hs_cell, final_cell, none = LSTM_CELL.forward(
+        params, x_bm, states, mask=m_bm, keep_cache=False, layout="batch"
+    )
+    assert none is None
     np.testing.assert_array_equal(hs_cell, hs_bm)
     np.testing.assert_array_equal(final_cell[1], final[1])
 
@@ -370,30 +463,33 @@ def test_lstm_batch_major_training_equals_time_major(T, B, I, H, masked, grads_i
     mask = mask if masked else None
     d_out = None if grads_in == "final" else d_out
     d_final = (None, None) if grads_in == "outputs" else d_final
-    hs, final, cache = lstm_native.forward(params, x, states, mask)
-    dx, d_states, grads = lstm_native.backward(cache, d_out, d_final)
+    hs, final, cache = LSTM_CELL.forward(params, x, states, mask=mask)  # kernels, time-major
+    assert not cache.batch_major
+    dx, d_states, grads = LSTM_CELL.backward(cache, d_out, d_final)
 
-    swap = lstm._swap
-    hs_bm, final_bm, cache_bm = lstm.forward_batch_major(params, swap(x), states, swap(mask))
-    assert isinstance(cache_bm, lstm_native.BatchMajorCache)
+    hs_bm, final_bm, cache_bm = LSTM_CELL.forward(
+        params, swap(x), states, mask=swap(mask), layout="batch"
+    )
+    assert cache_bm.batch_major and cache_bm.layout == "batch"  # read and written in place
     np.testing.assert_array_equal(hs_bm, swap(hs))
     for ours, theirs in zip(final_bm, final, strict=True):
         np.testing.assert_array_equal(ours, theirs)
     for t in (0, T - 1):
-        for ours, theirs in zip(lstm.states_at(cache_bm, t), lstm.states_at(cache, t),
-                                strict=True):
+        for ours, theirs in zip(
+            LSTM_CELL.states_at(cache_bm, t), LSTM_CELL.states_at(cache, t), strict=True
+        ):
             np.testing.assert_array_equal(ours, theirs)
-    dx_bm, d_states_bm, grads_bm = lstm.backward_batch_major(cache_bm, swap(d_out), d_final)
+    dx_bm, d_states_bm, grads_bm = LSTM_CELL.backward(cache_bm, swap(d_out), d_final)
     np.testing.assert_array_equal(dx_bm, swap(dx))
     for ours, theirs in zip(d_states_bm, d_states, strict=True):
         np.testing.assert_array_equal(ours, theirs)
     for name, g in grads.items():
         np.testing.assert_array_equal(grads_bm[name], g, err_msg=name)
 
-    native.set_enabled(False)  # the NumPy code with the kernels' batch-major cache
+    native.set_enabled(False)  # the NumPy code with the kernels' caches of either layout
     try:
-        dx_np, _, grads_np = lstm.backward_batch_major(cache_bm, swap(d_out), d_final)
-        dx_tm, _, _ = lstm.backward(cache_bm, d_out, d_final)  # the time-major entry too
+        dx_np, _, grads_np = LSTM_CELL.backward(cache_bm, swap(d_out), d_final)
+        dx_tm, _, _ = LSTM_CELL.backward(cache, d_out, d_final)
     finally:
         native.set_enabled(True)
     tol = 2e-6 * (I + H)
@@ -416,8 +512,9 @@ def test_lstm_layer_runs_batch_major(go_backwards, masked, monkeypatch):
         return kernel_forward(*args, **kwargs)
 
     monkeypatch.setattr(lstm_native, "forward", spy)
-    layer = rnnlab.LSTM(32, seed=0, return_sequences=True, return_state=True,
-                        go_backwards=go_backwards)
+    layer = rnnlab.LSTM(
+        32, seed=0, return_sequences=True, return_state=True, go_backwards=go_backwards
+    )
     rng = np.random.default_rng(5)
     x = rng.standard_normal((9, 7, 5)).astype(np.float32)
     dy = rng.standard_normal((9, 7, 32)).astype(np.float32)
@@ -485,37 +582,41 @@ def test_gru_kernel_equals_numpy(T, B, I, H, masked):
     the NumPy loop to float32 rounding; the NumPy backward on its cache gives the NumPy
     gradients; inference gives the same outputs to the bit; thread counts change no bit."""
     rng = np.random.default_rng(T * B + H)
-    shapes = {"weight_ih": (3 * H, I), "weight_hh": (3 * H, H), "bias_ih": (3 * H,),
-              "bias_hh": (3 * H,)}
+    shapes = {
+        "weight_ih": (3 * H, I),
+        "weight_hh": (3 * H, H),
+        "bias_ih": (3 * H,),
+        "bias_hh": (3 * H,),
+    }
     params = {k: (rng.standard_normal(s) * 0.5).astype(F32) for k, s in shapes.items()}
     x = rng.standard_normal((T, B, I)).astype(F32)
     h0 = rng.standard_normal((B, H)).astype(F32)
     d_out = rng.standard_normal((T, B, H)).astype(F32)
     d_final = (rng.standard_normal((B, H)).astype(F32),)
     mask = (rng.random((T, B)) > 0.3) if masked else None
-    assert gru_native.usable(params, x)
-    hs, final, cache = gru.forward(params, x, (h0,), mask)
-    grads = gru.backward(cache, d_out, d_final)
+    assert native.serves("gru", dtype=x.dtype, units=H)
+    hs, final, cache = GRU_CELL.forward(params, x, (h0,), mask=mask)
+    grads = GRU_CELL.backward(cache, d_out, d_final)
     native.set_enabled(False)
     try:
-        ref_hs, ref_final, ref_cache = gru.forward(params, x, (h0,), mask)
-        ref_grads = gru.backward(ref_cache, d_out, d_final)
+        ref_hs, ref_final, ref_cache = GRU_CELL.forward(params, x, (h0,), mask=mask)
+        ref_grads = GRU_CELL.backward(ref_cache, d_out, d_final)
     finally:
         native.set_enabled(True)
     tol = 2e-7 * (I + H)
     assert rel_err(hs, ref_hs) < tol and rel_err(final[0], ref_final[0]) < tol
-    for k in (4, 5):  # gates, hn
-        assert rel_err(cache[k], ref_cache[k]) < tol
+    for name in ("gates", "hn"):
+        assert rel_err(getattr(cache, name), getattr(ref_cache, name)) < tol
     assert rel_err(grads[0], ref_grads[0]) < 10 * tol
     assert rel_err(grads[1][0], ref_grads[1][0]) < 10 * tol
     for name, g in ref_grads[2].items():
         assert rel_err(grads[2][name], g) < 10 * tol, name
-    hs_inf, final_inf = gru.forward_inference(params, x, (h0,), mask)
+    hs_inf, final_inf, _ = GRU_CELL.forward(params, x, (h0,), mask=mask, keep_cache=False)
     np.testing.assert_array_equal(hs_inf, hs)
     np.testing.assert_array_equal(final_inf[0], final[0])
     for n in (1, 3):
         native.set_num_threads(n)
-        np.testing.assert_array_equal(gru.forward(params, x, (h0,), mask)[0], hs)
+        np.testing.assert_array_equal(GRU_CELL.forward(params, x, (h0,), mask=mask)[0], hs)
 
 
 @pytest.mark.parametrize("H", [64, 208])
@@ -524,11 +625,11 @@ def test_lstm_threads_change_no_bit(H):
     runs = []
     for n in (1, 2, 4):
         native.set_num_threads(n)
-        hs, final, cache = lstm_native.forward(params, x, states, mask)
-        hs_bm, _, _ = lstm_native.forward(params, x.transpose(1, 0, 2), states, mask.T,
-                                          keep_cache=False, batch_major=True)
-        runs.append((hs, hs_bm, *final,
-                     *lstm_native.backward(cache, d_out, d_final)[2].values()))
+        hs, final, cache = LSTM_CELL.forward(params, x, states, mask=mask)
+        hs_bm, _, _ = LSTM_CELL.forward(
+            params, swap(x), states, mask=swap(mask), keep_cache=False, layout="batch"
+        )
+        runs.append((hs, hs_bm, *final, *LSTM_CELL.backward(cache, d_out, d_final)[2].values()))
     for run in runs[1:]:
         for a, b in zip(run, runs[0], strict=True):
             np.testing.assert_array_equal(a, b)
@@ -539,23 +640,69 @@ def test_lstm_saturation_and_nan():
     x = x * 30
     x[1, 2, 0] = 1e30
     ref = numpy_lstm(params, x, states, None, None, (None, None))
-    hs, *_ = lstm.forward(params, x, states)
+    hs, *_ = LSTM_CELL.forward(params, x, states)
     assert np.isfinite(hs).all() and rel_err(hs, ref[0]) < 1e-5
     x[3, 1, 2] = np.nan
-    hs, *_ = lstm.forward(params, x, states)
+    hs, *_ = LSTM_CELL.forward(params, x, states)
     assert np.isnan(hs[3:, 1]).all()
     assert np.isfinite(hs[:3]).all() and np.isfinite(np.delete(hs, 1, axis=1)).all()
 
 
-def test_dispatch_conditions():
-    params, x, *_ = lstm_case(2, 3, 4, 16, seed=0)
-    assert lstm_native.usable(params, x)
-    assert not lstm_native.usable(params, x, recurrent_mask=np.ones((3, 16), F32))
-    assert not lstm_native.usable(params, x.astype(np.float64))
-    p20, x20, *_ = lstm_case(2, 3, 4, 20, seed=0)
-    assert not lstm_native.usable(p20, x20)
+def test_dispatch_conditions_and_reasons(monkeypatch):
+    """native.serves decides for every kernel; why_not says why not, for each condition."""
+    assert native.serves("lstm", dtype=F32, units=16) and native.serves("gemm")
+    assert native.why_not("lstm", dtype=F32, units=16) is None
+    assert native.why_not("lstm", units=16, recurrent_dropout=True) == "recurrent dropout is active"
+    assert native.why_not("gru", dtype=np.float64, units=16) == "float64 (the kernels are float32)"
+    assert native.why_not("lstm", units=100) == "hidden size 100 is not a multiple of 16"
+    assert native.why_not("gemm", units=100) is None  # not a fused loop: any size
+    with pytest.raises(ValueError, match=r"expected a kernel in \['gemm', "):
+        native.why_not("conv")
+    with pytest.raises(ValueError, match="needs units"):
+        native.why_not("lstm")
+    assert [what for what, _ in native.report()] == list(native.KERNELS.values())
+    assert all(status.startswith("serves float32") for _, status in native.report())
     native.set_enabled(False)
-    assert not lstm_native.usable(params, x)
+    assert native.why_not("adam") == "disabled by rnnlab.native.set_enabled(False)"
+    assert not native.serves("lstm", units=16) and not native.available()
+    assert all(
+        status == "off: disabled by rnnlab.native.set_enabled(False)"
+        for _, status in native.report()
+    )
+    native.set_enabled(True)
+    monkeypatch.setattr(native, "_CPU_OK", False)
+    assert native.why_not("gemm") == "the CPU has no AVX-512F"
+    monkeypatch.setattr(native, "_kernels", None)
+    assert native.why_not("gemm") == "the extension did not build" and not native.built()
+    monkeypatch.undo()
+    assert native.serves("gemm")
+
+
+def test_cells_follow_the_dispatch(monkeypatch):
+    """The LSTM runs its kernels exactly where native.serves says so (and the NumPy loop
+    elsewhere); the layer's recurrent dropout keeps it off them."""
+    calls = []
+    kernel_forward = lstm_native.forward
+    monkeypatch.setattr(
+        lstm_native, "forward", lambda *a, **k: calls.append(1) or kernel_forward(*a, **k)
+    )
+    for H, dtype, rmask, expected in (
+        (16, F32, None, True),
+        (20, F32, None, False),
+        (16, np.float64, None, False),
+        (16, F32, True, False),
+    ):
+        params, x, states, *_ = lstm_case(2, 3, 4, H, seed=0)
+        params = {k: v.astype(dtype) for k, v in params.items()}
+        x, states = x.astype(dtype), tuple(s.astype(dtype) for s in states)
+        r = None if rmask is None else np.ones((3, H), dtype)
+        calls.clear()
+        LSTM_CELL.forward(params, x, states, recurrent_mask=r)
+        assert (
+            bool(calls)
+            is expected
+            is native.serves("lstm", dtype=dtype, units=H, recurrent_dropout=rmask is not None)
+        )
 
 
 def test_layer_with_recurrent_dropout_still_trains():
@@ -585,8 +732,9 @@ def test_layer_float32_matches_torch(masked):
     out, h, c = layer.forward(x, mask=mask if masked else None, training=True)
     layer.backward(dy)
     tx = torch.from_numpy(x).requires_grad_(True)
-    packed = torch.nn.utils.rnn.pack_padded_sequence(tx, torch.from_numpy(lengths),
-                                                     batch_first=True, enforce_sorted=False)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        tx, torch.from_numpy(lengths), batch_first=True, enforce_sorted=False
+    )
     t_out, (t_h, t_c) = ref(packed)
     t_out, _ = torch.nn.utils.rnn.pad_packed_sequence(t_out, batch_first=True, total_length=T)
     (t_out * torch.from_numpy(dy)).sum().backward()
@@ -594,8 +742,13 @@ def test_layer_float32_matches_torch(masked):
     np.testing.assert_allclose(h, t_h[0].detach().numpy(), atol=2e-6)
     np.testing.assert_allclose(c, t_c[0].detach().numpy(), atol=2e-6)
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-        np.testing.assert_allclose(layer.grads[name], getattr(ref, f"{name}_l0").grad.numpy(),
-                                   atol=2e-5, rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(
+            layer.grads[name],
+            getattr(ref, f"{name}_l0").grad.numpy(),
+            atol=2e-5,
+            rtol=1e-5,
+            err_msg=name,
+        )
 
 
 def test_packed_weights_are_reused_only_while_unchanged(monkeypatch):
@@ -618,8 +771,9 @@ def test_packed_weights_are_reused_only_while_unchanged(monkeypatch):
     params["weight_hh"][1] -= 0.5  # back to the first bytes: same results as the first call
     params["weight_ih"][1] -= 0.5
     params["bias_hh"][1] -= 0.5
-    np.testing.assert_array_equal(lstm_native.forward(params, x, states, keep_cache=False)[0],
-                                  first)
+    np.testing.assert_array_equal(
+        lstm_native.forward(params, x, states, keep_cache=False)[0], first
+    )
 
 
 @pytest.mark.parametrize("shape", [(7, 5), (3, 4, 70), (2, 3, 4, 130)])
@@ -662,7 +816,7 @@ def test_lstm_kernels_equal_the_plain_step():
     h, c = states
     steps = []
     for t in range(x.shape[0]):
-        h, c = lstm.lstm_step(x[t], h, c, params)
+        h, c = LSTM_CELL.step(params, x[t], (h, c))
         steps.append(h)
     hs, (h_T, c_T), _ = lstm_native.forward(params, x, states)
     assert rel_err(hs, np.stack(steps)) < 1e-5

@@ -48,9 +48,24 @@ def main(ctx, debug):
 
 # -- info -------------------------------------------------------------------------------------
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
+@click.argument("file", required=False, type=click.Path(dir_okay=True, path_type=Path))
 def info(file):
-    """Summarise a saved model or checkpoint without loading its weights."""
+    """Summarise a saved model or checkpoint without loading its weights; without FILE, this
+    machine: the CPU and which compiled kernels serve here, or why not."""
+    if file is None:
+        from . import native
+        from .bench import cpu_info
+
+        cpu = cpu_info()
+        flags = " ".join(flag for flag, present in cpu["isa"].items() if present)
+        click.echo(f"CPU: {cpu['model_name']} ({flags or 'ISA flags unknown'})")
+        built = "built" if native.built() else "not built"
+        click.echo(f"kernels: {built}, {native.num_threads()} threads")
+        rows = native.report()
+        width = max(len(what) for what, _ in rows)
+        for what, status in rows:
+            click.echo(f"  {what:{width}s}  {status}")
+        return
     from .io import inspect_file
 
     summary = inspect_file(file)

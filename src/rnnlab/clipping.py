@@ -50,13 +50,6 @@ def check_finite_gradient(g: Array, who: str, key: str) -> None:
         )
 
 
-def _on_kernels(*arrays: Array | None) -> bool:
-    """True when the compiled kernels can update these float32 C-contiguous arrays."""
-    return native.available() and all(
-        a is None or (a.dtype == np.float32 and a.flags.c_contiguous) for a in arrays
-    )
-
-
 # -- clipping --------------------------------------------------------------------------------
 def _sum_of_squares(g: Array, who: str, key: str) -> float:
     """Σ g², accumulated in float64 (float32 gradients cannot overflow there).
@@ -64,9 +57,8 @@ def _sum_of_squares(g: Array, who: str, key: str) -> float:
     einsum rather than np.dot: a BLAS dot would wake OpenBLAS's threads, which then spin for a
     while and slow the compiled kernels' threads that run next (measured: 58k against 104k
     training tokens/s for the char-LSTM)."""
-    if _on_kernels(g):
-        total = native._kernels.sum_squares(g)  # one pass, no float64 copy
-    else:
+    total = native.sum_squares(g)  # one pass on the kernels, no float64 copy; None: not here
+    if total is None:
         flat = g.reshape(-1).astype(np.float64, copy=False)
         with np.errstate(over="ignore"):  # checked just below, with a clearer message
             total = float(np.einsum("i,i->", flat, flat))

@@ -330,7 +330,7 @@ class SparseCategoricalCrossentropy(_Crossentropy):
     def _fused(self, y_true, y_pred, mask):
         """float32 logits on the kernels: max, Σ e^(x − max), log, the gradient with the mask
         and the 1/count folded in, one pass per row (a dozen NumPy passes otherwise)."""
-        if not (self.from_logits and y_pred.dtype == np.float32 and native.available()):
+        if not (self.from_logits and native.serves("sparse_xent", dtype=y_pred.dtype)):
             return None
         C = y_pred.shape[-1]
         x = np.ascontiguousarray(y_pred).reshape(-1, C)
@@ -338,16 +338,8 @@ class SparseCategoricalCrossentropy(_Crossentropy):
         if count == 0 or C == 0:
             return None  # the NumPy path's (0.0, zeros) or its error
         grad = np.empty_like(x)
-        m = None if mask is None else np.ascontiguousarray(mask).reshape(-1).view(np.uint8)
-        total = native._kernels.sparse_xent(
-            x.shape[0],
-            C,
-            x,
-            np.ascontiguousarray(y_true, dtype=np.int64).reshape(-1),
-            m,
-            float(count),
-            grad,
-        )
+        m = None if mask is None else mask.reshape(-1)
+        total = native.sparse_xent(x, y_true.reshape(-1), m, count, grad)
         return total / count, grad.reshape(y_pred.shape)
 
     def _per_position(self, y_true, y_pred):

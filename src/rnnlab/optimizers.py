@@ -45,13 +45,6 @@ def _check_optional_positive(value, who: str, name: str) -> float | None:
     return None if value is None else check_positive_float(value, who, name)
 
 
-def _native_arrays(*arrays: Array | None) -> bool:
-    """True when the compiled kernels can update these float32 C-contiguous arrays."""
-    return native.available() and all(
-        a is None or (a.dtype == np.float32 and a.flags.c_contiguous) for a in arrays
-    )
-
-
 # -- base class ------------------------------------------------------------------------------
 class Optimizer(abc.ABC):
     """Base class: validation, clipping, per-key state, iterations, config and checkpoints.
@@ -472,22 +465,12 @@ class Adam(Optimizer):
         b1, b2 = self.beta_1, self.beta_2
         m, v = state["m"], state["v"]
         vhat = state["vhat"] if self.amsgrad else None
-        if _native_arrays(p, g, m, v, vhat):
-            # the same float32 operations in the same order, in one pass (bit-identical)
-            native._kernels.adam(
-                p,
-                g,
-                m,
-                v,
-                vhat,
-                b1,
-                1.0 - b1,
-                b2,
-                1.0 - b2,
-                math.sqrt(1.0 - b2**t),
-                self.epsilon,
-                self.learning_rate / (1.0 - b1**t),
-            )
+        # on the kernels where they serve: the same float32 operations in the same order, in
+        # one pass (bit-identical)
+        if native.adam_step(
+            p, g, m, v, vhat, b1=b1, b2=b2, bias_correction2=math.sqrt(1.0 - b2**t),
+            eps=self.epsilon, step=self.learning_rate / (1.0 - b1**t),
+        ):
             return
         m *= b1
         m += (1.0 - b1) * g

@@ -14,7 +14,7 @@
  * dtypes and contiguity, packs the weights, and otherwise leaves the call to NumPy; it passes
  * every argument by keyword, with the names given in the comment above each entry point.
  *
- * Why one file of ~1,400 lines: the kernels share the register-tile GEMM, the vector math
+ * Why one file of ~1,500 lines: the kernels share the register-tile GEMM, the vector math
  * (exp, σ, tanh) and the thread runner, which C shares without exported symbols only inside
  * one translation unit. Its sections: threads, vector math, GEMM tile, LSTM forward, GRU
  * forward, LSTM backward, packing, Python glue (argument parsing, buffers), loss, optimizer.

@@ -83,6 +83,19 @@ def test_sample_is_deterministic_for_a_seed(trained):
     assert top.exit_code == 0
 
 
+def test_the_cell_option_names_a_registered_family(tmp_path):
+    text = _text(tmp_path / "words.txt", 200)
+    out = tmp_path / "gru.safetensors"
+    result = CliRunner().invoke(
+        main,
+        ["train", "--text", str(text), "--epochs", "1", "--cell", "gru", "--out", str(out), *SMALL],
+    )
+    assert result.exit_code == 0, result.output
+    model = rnnlab.load_model(out)
+    assert [type(layer).__name__ for layer in model.layers] == ["Embedding", "GRU", "Dense"]
+    assert model.metadata["settings"]["cell"] == "gru"
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -91,6 +104,7 @@ def test_sample_is_deterministic_for_a_seed(trained):
         (["sample", "missing.safetensors"], "FileNotFoundError"),
         (["info", "."], "FormatError"),
         (["train", "--text", "missing.txt", "--epochs", "1"], "missing.txt"),
+        (["train", "--cell", "jordan", "--epochs", "1"], "'jordan' is not one of 'gru', 'lstm'"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(args, message):

@@ -71,7 +71,7 @@ def test_train_char_lm_reports_saves_and_scores_what_it_says():
     assert run.val_loss == pytest.approx(run.trainer.evaluate(val), rel=1e-12)
     assert 0 < run.val_loss < math.log(len(run.vocab))  # it learned something
     meta = run.model.metadata
-    assert meta["dataset"] == "words" and meta["settings"] == dataclasses.asdict(SMALL)
+    assert meta["dataset"] == "words" and meta["settings"] == SMALL.to_config()
     assert meta["validation_loss"] == round(run.val_loss, 4)
     assert meta["trained_chars"] == run.progress.tokens
     assert CharVocab.from_config(meta["vocab"]) == run.vocab
@@ -131,8 +131,8 @@ def test_train_char_lm_resumes_to_bit_identical_weights(tmp_path):
     [
         ({}, ValueError, "expected epochs, seconds or max_steps"),
         ({"max_steps": 1, "resume": True}, ValueError, "resume=True needs a checkpoint_dir"),
-        ({"max_steps": 1, "settings": CharLMSettings(cell="lstm2")}, ValueError, "expected cell"),
         ({"max_steps": 1, "settings": CharLMSettings(batch_size=10**6)}, ValueError, "cannot fill"),
+        ({"max_steps": 1, "settings": CharLMSettings(cell="jordan")}, ValueError, "units alone"),
     ],
 )
 def test_train_char_lm_refuses_bad_arguments(kwargs, error, message):
@@ -141,6 +141,39 @@ def test_train_char_lm_refuses_bad_arguments(kwargs, error, message):
         train_char_lm(_corpus(), **kwargs)
     with pytest.raises(TypeError, match="expected a TextCorpus, got str"):
         train_char_lm("some text", SMALL, max_steps=1)
+
+
+def test_the_cell_is_a_class_from_the_settings_down_and_a_name_in_files(tmp_path):
+    from rnnlab.cells import GRUCell, LSTMCell, SimpleRNNCell
+    from rnnlab.training.charlm import char_lm_cells
+
+    families = char_lm_cells()
+    assert {"gru": GRUCell, "lstm": LSTMCell, "rnn": SimpleRNNCell}.items() <= families.items()
+    assert "jordan" not in families  # its layer needs output_units too
+    settings = CharLMSettings(cell="gru", units=8)  # a name resolves once, here
+    assert settings.cell is GRUCell and CharLMSettings().cell is LSTMCell
+    config = settings.to_config()
+    assert config["cell"] == "gru" and CharLMSettings.from_config(config) == settings
+    with pytest.raises(ValueError, match="unknown cell 'lstm2'"):
+        CharLMSettings(cell="lstm2")
+    with pytest.raises(ValueError, match="takes units alone, one of"):
+        CharLMSettings(cell="jordan").validate()
+    run = train_char_lm(
+        _corpus(),
+        dataclasses.replace(SMALL, cell=SimpleRNNCell),
+        max_steps=2,
+        eval_every=None,
+        checkpoint_dir=tmp_path,
+    )
+    assert [type(layer).__name__ for layer in run.model.layers] == [
+        "Embedding",
+        "SimpleRNN",
+        "Dense",
+    ]
+    assert run.model.layers[1].name == "rnn_0"
+    assert run.model.metadata["settings"]["cell"] == "rnn"
+    _, state = rnnlab.io.load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert state["settings"]["cell"] == "rnn"
 
 
 # -- the sentiment recipe --------------------------------------------------------------------------

@@ -367,7 +367,7 @@ def test_vanishing_gradients_match_the_whole_sequence_layer(models):
     from rnnlab.viz.data import _fresh_layer
     from rnnlab.viz.unrolled import step_backward, step_copies, unroll_forward
 
-    for cell in ("rnn", "lstm", "gru"):
+    for cell in (rnnlab.cells.SimpleRNNCell, rnnlab.cells.LSTMCell, rnnlab.cells.GRUCell):
         layer = _fresh_layer(cell, 6, "random", 1.3, seed=3)
         x = np.random.default_rng(0).standard_normal((1, 9, data.VANISHING_INPUTS))
         u = np.random.default_rng(1).standard_normal((1, 6))

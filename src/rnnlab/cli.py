@@ -5,7 +5,6 @@ Errors are one clear line on stderr and exit code 2; `rnnlab --debug ...` shows 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import click
 
 from . import __version__
 from .experiments.cli import comma_list as _csv
+from .training.charlm import char_lm_cells
 
 EXIT_USAGE = 2
 
@@ -126,7 +126,12 @@ def _train_options(f):
             help="Train on your own UTF-8 text file instead.",
         ),
         click.option(
-            "--cell", type=click.Choice(["lstm", "gru", "rnn"]), default="lstm", show_default=True
+            "--cell",
+            type=click.Choice(sorted(char_lm_cells())),
+            default="lstm",
+            show_default=True,
+            callback=lambda ctx, param, name: char_lm_cells()[name],  # the name, once: a class
+            help="The cell family (rnnlab.cells.CELLS).",
         ),
         click.option("--units", type=click.IntRange(1), default=256, show_default=True),
         click.option("--layers", "n_layers", type=click.IntRange(1), default=1, show_default=True),
@@ -523,7 +528,7 @@ def demo(seconds, out, units, seed):
         "trained_chars": trainer.progress.tokens,
         "train_seconds": trainer.progress.seconds,
         "chars_per_second": trainer.progress.tokens / max(trainer.progress.seconds, 1e-9),
-        "settings": dataclasses.asdict(settings),
+        "settings": settings.to_config(),
         "history": history,
         "sample": prime + "".join(text),
     }

@@ -1,9 +1,12 @@
 """Character-level language models: the recipe that `rnnlab train`, `rnnlab demo`, the explorer
 and the examples share, and its parts (build, streams, checkpoints).
 
-The model is  Embedding(V, E) → [LSTM|GRU|SimpleRNN](H) × L → Dense(V)  trained on next-character
+The model is  Embedding(V, E) → Recurrent(H) × L → Dense(V)  trained on next-character
 prediction with softmax cross-entropy (nats per character) and Adam with global-norm clipping,
 as in Karpathy's char-rnn, by TBPTT(k1, k2) over B parallel streams (`rnnlab.training.tbptt`).
+The recurrent layers are those of a cell family (`settings.cell`, a class of
+`rnnlab.cells.CELLS`: LSTMCell by default; GRUCell, SimpleRNNCell, or a family of your own whose
+layer takes `units` alone, see `char_lm_cells`). Files store the family's registry name.
 
     >>> corpus = rnnlab.datasets.load_shakespeare()
     >>> run = train_char_lm(corpus, CharLMSettings(units=256), seconds=300, log=print)
@@ -17,6 +20,7 @@ bit-identical weights.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import time
 from collections.abc import Callable
@@ -25,24 +29,49 @@ from pathlib import Path
 from typing import Any
 
 from .. import io, losses, optimizers
+from ..cells import CELLS, Cell, LSTMCell, get_cell
 from ..datasets import CharVocab, TextCorpus
-from ..layers import GRU, LSTM, Dense, Embedding, SimpleRNN
+from ..layers import Dense, Embedding, layer_for_cell
 from ..model import Sequential
 from .streams import Streams, make_streams
 from .tbptt import Progress, TBPTTTrainer
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN}
 CHECKPOINT_NAME = "checkpoint.safetensors"
 #: validation read while training (the probe) or at the end from a head of the split: 8 streams;
 #: the whole validation split at the end: 32 streams
 PROBE_STREAMS = 8
 
 
+def char_lm_cells() -> dict[str, type[Cell]]:
+    """The registered cell families a char model can stack, by name: those whose layer needs
+    nothing but `units` (every other argument has a default). Jordan, whose layer also needs
+    `output_units`, is not one."""
+    return {
+        name: cls for name, cls in sorted(CELLS.items()) if _takes_units_alone(layer_for_cell(cls))
+    }
+
+
+def _takes_units_alone(layer_class: type) -> bool:
+    params = list(inspect.signature(layer_class.__init__).parameters.values())[1:]  # no self
+    required = [
+        p.name
+        for p in params
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    return required == ["units"]
+
+
 @dataclass
 class CharLMSettings:
-    """Sizes and training settings of a character-level model run."""
+    """Sizes and training settings of a character-level model run.
 
-    cell: str = "lstm"
+    `cell` is a cell family's class (`rnnlab.cells.LSTMCell`, ...); a registry name ("lstm",
+    "gru", "rnn") given here is resolved to its class once, on construction. `to_config()` and
+    `from_config()` write and read the JSON form, which holds the name.
+    """
+
+    cell: type[Cell] = LSTMCell
     units: int = 256
     layers: int = 1
     embedding: int = 64
@@ -55,9 +84,28 @@ class CharLMSettings:
     segment_length: int | None = 4096
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if isinstance(self.cell, str):
+            self.cell = get_cell(self.cell)
+
+    def to_config(self) -> dict[str, Any]:
+        """The settings as JSON values (the cell as its registry name)."""
+        config = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        config["cell"] = self.cell.name
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> CharLMSettings:
+        """Settings from to_config()'s dict (TypeError for unknown keys)."""
+        return cls(**config)
+
     def validate(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"expected cell in {sorted(CELLS)}, got {self.cell!r}")
+        families = char_lm_cells()
+        if self.cell not in families.values():
+            raise ValueError(
+                f"expected cell to be a cell family whose layer takes units alone, one of "
+                f"{list(families)}, got {self.cell!r}"
+            )
         for name in ("units", "layers", "embedding", "batch_size", "k1"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -81,7 +129,7 @@ class CharLMSettings:
 def build_model(vocab_size: int, s: CharLMSettings) -> Sequential:
     """A compiled char-level model for a vocabulary of `vocab_size` characters."""
     s.validate()
-    rnn = CELLS[s.cell]
+    rnn = layer_for_cell(s.cell)
     layers: list = [
         Embedding(
             vocab_size, s.embedding, embeddings_initializer="normal", name="embedding", seed=s.seed
@@ -92,7 +140,7 @@ def build_model(vocab_size: int, s: CharLMSettings) -> Sequential:
             rnn(
                 s.units,
                 return_sequences=True,
-                name=f"{s.cell}_{i}",
+                name=f"{s.cell.name}_{i}",
                 dropout=s.dropout if i else 0.0,
                 seed=s.seed + 1 + i,
             )
@@ -122,7 +170,7 @@ def save_checkpoint(
     """Write <directory>/checkpoint.safetensors atomically; returns its path."""
     directory.mkdir(parents=True, exist_ok=True)
     tensors, state = trainer.state()
-    state["settings"] = dataclasses.asdict(settings)
+    state["settings"] = settings.to_config()
     state["model_config"] = trainer.model.get_config()
     state["extra"] = extra or {}
     path = directory / CHECKPOINT_NAME
@@ -135,7 +183,7 @@ def load_checkpoint(directory: Path) -> tuple[TBPTTTrainer, CharLMSettings, dict
     path = Path(directory) / CHECKPOINT_NAME
     tensors, state = io.load_checkpoint(path)
     try:
-        settings = CharLMSettings(**state["settings"])
+        settings = CharLMSettings.from_config(state["settings"])
         model = Sequential.from_config(state["model_config"])
     except (KeyError, TypeError, ValueError) as err:
         raise io.FormatError(f"{path}: not a character-model checkpoint ({err})") from None
@@ -266,7 +314,7 @@ def train_char_lm(
     model.metadata = {
         "vocab": vocab.to_config(),
         "dataset": source,
-        "settings": dataclasses.asdict(settings),
+        "settings": settings.to_config(),
     }
     train_streams = streams_for(
         train_docs, vocab, settings.batch_size, settings.k1, settings.segment_length
@@ -286,7 +334,7 @@ def train_char_lm(
     )
     say(
         f"model: {model.count_params():,} parameters "
-        f"({settings.cell.upper()} {settings.units} × {settings.layers})"
+        f"({settings.cell.name.upper()} {settings.units} × {settings.layers})"
     )
 
     def checkpoint(tr: TBPTTTrainer) -> None:
@@ -326,11 +374,11 @@ def train_char_lm(
 
 
 __all__ = [
-    "CELLS",
     "CHECKPOINT_NAME",
     "CharLMRun",
     "CharLMSettings",
     "build_model",
+    "char_lm_cells",
     "evaluation_streams",
     "head",
     "load_checkpoint",

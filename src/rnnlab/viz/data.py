@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from ..cells import Cell, get_cell
 from ..datasets.sentiment import tokenize
 from ..generate import sample_steps
 from ..initializers import orthogonal
-from ..layers import GRU, LSTM, SimpleRNN
+from ..layers import layer_for_cell
 from ..layers.base import Layer
 from .models import ExplorerModels
 from .unrolled import (
@@ -50,7 +51,7 @@ VIEWS = (
     "vanishing-gradients",
     "bptt-flow",
 )
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru")  # the cell families the vanishing-gradients view compares
 INITS = ("orthogonal", "random")
 PREVIEW = 8  # preview blocks are at most 8 × 8
 TOP_UNROLL = 5
@@ -317,11 +318,13 @@ def generation(
 
 
 # -- 5. vanishing and exploding gradients --------------------------------------------------------
-def _fresh_layer(cell: str, units: int, init: str, radius: float, seed: int) -> Layer:
-    """An untrained float64 layer whose W_hh gate blocks (H × H each) have spectral radius
-    `radius`: radius · Q with Q orthogonal, or a Gaussian matrix rescaled to it."""
-    cls = {"rnn": SimpleRNN, "lstm": LSTM, "gru": GRU}[cell]
-    layer = cls(units, return_state=True, dtype="float64", seed=seed, name=f"fresh_{cell}")
+def _fresh_layer(cell: type[Cell], units: int, init: str, radius: float, seed: int) -> Layer:
+    """An untrained float64 layer of the cell family `cell` whose W_hh gate blocks (H × H
+    each) have spectral radius `radius`: radius · Q with Q orthogonal, or a Gaussian matrix
+    rescaled to it."""
+    layer = layer_for_cell(cell)(
+        units, return_state=True, dtype="float64", seed=seed, name=f"fresh_{cell.name}"
+    )
     layer.build((None, VANISHING_INPUTS))
     rng = np.random.default_rng([seed, 1])
     w = layer.params["weight_hh"]
@@ -367,6 +370,7 @@ def vanishing_gradients(
             raise ValueError(f"{who}: expected cells from {list(CELLS)}, got {c!r:.40}")
     if len(set(cells)) != len(cells):
         raise ValueError(f"{who}: expected distinct cells, got {list(cells)}")
+    families = [get_cell(c) for c in cells]  # the names, once: cell classes from here on
     if init not in INITS:
         raise ValueError(f"{who}: expected init in {list(INITS)}, got {init!r:.40}")
     if clip is not None:
@@ -383,8 +387,8 @@ def vanishing_gradients(
     u /= np.linalg.norm(u)
     series = []
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
-        for cell in cells:
-            layer = _fresh_layer(cell, H, init, radius, seed)
+        for family in families:
+            layer = _fresh_layer(family, H, init, radius, seed)
             steps = step_copies(layer, T)
             unroll_forward(steps, x)
             dstates = [u.copy()] + [np.zeros((1, H))] * (len(layer.state_names) - 1)
@@ -396,7 +400,7 @@ def vanishing_gradients(
                     n = clip
                 norms[t] = n
                 dstates = step_backward(steps[t], dstates)
-            series.append({"cell": cell, "init": init, "norms": [_r(v) for v in norms]})
+            series.append({"cell": family.name, "init": init, "norms": [_r(v) for v in norms]})
     return {"view": "vanishing-gradients", "length": T, "spectral_radius": radius, "series": series}
 
 

@@ -27,7 +27,6 @@ from several threads hold `models.lock`; the functions of `rnnlab.viz.data` do.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import io
+from ..cells import SimpleRNNCell
 from ..datasets import CharVocab
 from ..datasets.sentiment import LABEL_NAMES, WordVocab
 from ..layers import GRU, LSTM, Dense, Embedding, SimpleRNN
@@ -453,7 +453,7 @@ def train_char_rnn(
     metadata."""
     say = log or (lambda message: None)
     settings = CharLMSettings(
-        cell="rnn", units=units, seed=seed, **{**CHAR_RNN_SETTINGS, "embedding": embedding}
+        cell=SimpleRNNCell, units=units, seed=seed, **{**CHAR_RNN_SETTINGS, "embedding": embedding}
     )
     say(f"training {name}: SimpleRNN({units}) on Shakespeare for {seconds:.0f} s")
     run = train_char_lm(
@@ -485,7 +485,7 @@ def train_char_rnn(
         "validation_loss": round(float(run.val_loss), 4),
         "trained_chars": progress.tokens,
         "trained_seconds": round(progress.seconds, 1),
-        "settings": dataclasses.asdict(settings),
+        "settings": settings.to_config(),
         "explorer_version": EXPLORER_VERSION,
     }
     return model

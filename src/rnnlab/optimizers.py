@@ -468,8 +468,16 @@ class Adam(Optimizer):
         # on the kernels where they serve: the same float32 operations in the same order, in
         # one pass (bit-identical)
         if native.adam_step(
-            p, g, m, v, vhat, b1=b1, b2=b2, bias_correction2=math.sqrt(1.0 - b2**t),
-            eps=self.epsilon, step=self.learning_rate / (1.0 - b1**t),
+            p,
+            g,
+            m,
+            v,
+            vhat,
+            b1=b1,
+            b2=b2,
+            bias_correction2=math.sqrt(1.0 - b2**t),
+            eps=self.epsilon,
+            step=self.learning_rate / (1.0 - b1**t),
         ):
             return
         m *= b1

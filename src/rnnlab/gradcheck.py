@@ -151,7 +151,7 @@ def check_layer(
         return float(sum(np.sum(p * o) for p, o in zip(probes, _flatten(run()), strict=True)))
 
     structured = _like(out, list(probes))
-    if getattr(layer, "return_state", False):
+    if layer.return_state:
         dx = layer.backward(structured[0], *structured[1:])
     else:
         dx = layer.backward(structured)

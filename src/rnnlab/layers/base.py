@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import inspect
 import itertools
 from collections import defaultdict
 from collections.abc import Callable
@@ -73,6 +74,9 @@ class Layer(abc.ABC):
 
     #: constructor arguments that get_config records (subclasses extend)
     config_keys: ClassVar[tuple[str, ...]] = ()
+    #: True when forward returns [y, *states] and backward takes (dy, *d_states) (the
+    #: recurrent layers' option; False for every other layer)
+    return_state: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -221,7 +225,7 @@ def _layer_types() -> dict[str, type[Layer]]:
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
-        if not getattr(cls, "__abstractmethods__", None) and not cls.__name__.startswith("_"):
+        if not inspect.isabstract(cls) and not cls.__name__.startswith("_"):
             found[cls.__name__] = cls
     return found
 

@@ -811,7 +811,7 @@ def test_dense_float32_on_kernels_matches_float64():
 
 
 def test_lstm_kernels_equal_the_plain_step():
-    """DESIGN.md principle 1: fast paths are tested equal to the one-step function."""
+    """docs/design.md: every fast path is tested equal to the reference step."""
     params, x, states, *_ = lstm_case(6, 7, 5, 32, seed=11)
     h, c = states
     steps = []

@@ -127,12 +127,31 @@ class LoadMeter:
         return t.user + t.system
 
 
-def quietest(measure: Callable[[], dict], max_load: float, tries: int) -> dict:
+def wait_quiet(max_load: float, patience: float) -> float | None:
+    """Wait (up to `patience` seconds) until other processes use at most `max_load` of the
+    machine over one second; returns the last share seen."""
+    end = time.perf_counter() + patience
+    while True:
+        meter = LoadMeter()
+        meter.start()
+        time.sleep(1.0)
+        load = meter.stop()
+        if load is None or load <= max_load or time.perf_counter() > end:
+            return load
+        time.sleep(4.0)
+
+
+def quietest(
+    measure: Callable[[], dict], max_load: float, tries: int, patience: float = 0.0
+) -> dict:
     """measure() until other processes used at most `max_load` of the machine while it ran (at
-    most `tries` times); returns the run with the least load from others, its share in
-    "others_load" and the number of runs in "attempts"."""
+    most `tries` times; before each, wait up to `patience` s for a quiet second); returns the
+    run with the least load from others, its share in "others_load" and the number of runs in
+    "attempts"."""
     best: dict | None = None
     for attempt in range(1, tries + 1):
+        if patience:
+            wait_quiet(max_load, patience)
         meter = LoadMeter()
         meter.start()
         row = measure()
@@ -603,6 +622,12 @@ def main(argv: list[str] | None = None) -> None:
         help="re-measure a row when other processes used more of the machine",
     )
     p.add_argument("--tries", type=int, default=3, help="measurements of a row at most")
+    p.add_argument(
+        "--patience",
+        type=float,
+        default=0.0,
+        help="seconds to wait, before each measurement, for a second with others under --max-load",
+    )
     p.add_argument("--no-phases", action="store_true")
     p.add_argument("--no-gemm", action="store_true")
     p.add_argument("--json", type=Path, default=None)
@@ -654,6 +679,7 @@ def main(argv: list[str] | None = None) -> None:
                             ),
                             args.max_load,
                             args.tries,
+                            args.patience,
                         )
                         result["phases"].append(row)
                         _save(result, args.json)
@@ -669,6 +695,7 @@ def main(argv: list[str] | None = None) -> None:
                         lambda op=op: gemm_row(*op, args.gemm_repeats, reference),
                         args.max_load,
                         args.tries,
+                        args.patience,
                     )
                     row = {"cell": cell, "config": config, **row}
                     result["gemm"].append(row)

@@ -324,6 +324,7 @@ def test_environment_names_cpu_blas_and_openblas_variables(monkeypatch):
     assert env["openblas_env"]["OPENBLAS_CORETYPE"] == "Haswell"
     assert env["blas"] and env["numpy"] and env["reference"] is None
     assert env["cpu"] == bench.cpu_info() and len(env["date"]) == 10
+    assert len(env["load_average"]) == 3 and min(env["load_average"]) >= 0
 
 
 def _records(tokens_per_s: float, ratio: float | None = None) -> list[bench.Record]:

@@ -215,9 +215,15 @@ def output_path(path: str | os.PathLike, cpu: dict[str, Any]) -> Path:
     return path
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the OS has none)."""
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
 def environment(reference: Reference | None = None) -> dict[str, Any]:
-    """Date, versions, CPU, BLAS (library, kernel, threads), the OPENBLAS_* variables and the
-    reference's name and version."""
+    """Date, versions, CPU, the load average (1, 5, 15 min: others' work on a shared machine),
+    BLAS (library, kernel, threads), the OPENBLAS_* variables and the reference's name and
+    version."""
     env: dict[str, Any] = {
         "date": datetime.date.today().isoformat(),
         "numpy": np.__version__,
@@ -225,6 +231,7 @@ def environment(reference: Reference | None = None) -> dict[str, Any]:
         "machine": platform.machine(),
         "cores": os.cpu_count(),
         "cpu": cpu_info(),
+        "load_average": load_average(),
         "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")},
     }
     try:

@@ -170,8 +170,9 @@ def median(values: list[float]) -> float:
 
 # -- the instrumentation -------------------------------------------------------------------------
 def phase_of(kernel: str, cell_functions: list[str], line: str) -> str:
-    """The phase of one kernel call. cell_functions: qualified names of the rnnlab.cells
-    functions on the stack, innermost first; line: the source line of the innermost one."""
+    """The phase of one kernel call. cell_functions: qualified names of the rnnlab.cells and
+    rnnlab.native functions on the stack, innermost first; line: the source line of the
+    innermost rnnlab.cells one."""
     if "pack" in kernel:
         return "packing"
     if "backward" in kernel:
@@ -183,7 +184,7 @@ def phase_of(kernel: str, cell_functions: list[str], line: str) -> str:
     outer = cell_functions[-1] if cell_functions else ""
     if any("weight_grad" in f for f in cell_functions):
         return "dW GEMM"
-    if any("StepMatmul" in f for f in cell_functions):
+    if any("StepMatmul" in f or "RecurrentProduct" in f for f in cell_functions):
         return "loop bwd" if "backward" in outer else "loop fwd"
     if any("input_projection" in f or "input_side" in f for f in cell_functions):
         return "input GEMM"
@@ -228,6 +229,8 @@ class KernelPhases:
                 for value in vars(module).values():
                     if isinstance(value, types.FunctionType) and value.__module__ == mod_name:
                         cell_functions[id(value)] = (value, self._cell(value))
+                    elif isinstance(value, type) and value.__module__ == mod_name:
+                        self._wrap_methods(value)
         for mod_name, module in list(sys.modules.items()):
             if not mod_name.startswith("rnnlab") or module is None:
                 continue
@@ -236,6 +239,14 @@ class KernelPhases:
                     self._swap(module, name, proxy)
                 elif isinstance(value, types.FunctionType) and id(value) in cell_functions:
                     self._swap(module, name, cell_functions[id(value)][1])
+
+    def _wrap_methods(self, cls: type) -> None:
+        """The plain methods a cell class defines (cell families are classes in newer trees)."""
+        for name, value in list(vars(cls).items()):
+            if isinstance(value, types.FunctionType) and (
+                not name.startswith("__") or name == "__call__"
+            ):
+                self._swap(cls, name, self._cell(value))
 
     def uninstall(self) -> None:
         for module, name, value in reversed(self._restore):
@@ -296,15 +307,16 @@ class KernelPhases:
 
     @staticmethod
     def _classify(kernel: str, frame) -> str:
-        in_cells = []  # (code, line) of the rnnlab.cells frames, innermost first
+        names, line = [], None  # rnnlab.cells and rnnlab.native functions, innermost first
         while frame is not None:
             path = frame.f_code.co_filename
-            if f"rnnlab{os.sep}cells{os.sep}" in path:
-                in_cells.append((frame.f_code, frame.f_lineno))
+            in_cells = f"rnnlab{os.sep}cells{os.sep}" in path
+            if in_cells or path.endswith(f"rnnlab{os.sep}native.py"):
+                names.append(getattr(frame.f_code, "co_qualname", frame.f_code.co_name))
+                if in_cells and line is None:
+                    line = linecache.getline(path, frame.f_lineno)
             frame = frame.f_back
-        names = [getattr(code, "co_qualname", code.co_name) for code, _ in in_cells]
-        line = linecache.getline(in_cells[0][0].co_filename, in_cells[0][1]) if in_cells else ""
-        return phase_of(kernel, names, line)
+        return phase_of(kernel, names, line or "")
 
     # measuring
     def measure(self, fn: Callable[[], object]) -> dict[str, float]:

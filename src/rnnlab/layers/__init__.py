@@ -3,6 +3,7 @@
 layer_for_cell(cell)   the layer class of a cell family (name, Cell class or instance)
 """
 
+from .attention import AdditiveAttention, Attention, BahdanauAttention, LuongAttention
 from .base import Layer, known_layer_types, layer_from_config
 from .core import Activation, Dense, Dropout
 from .embedding import Embedding
@@ -26,9 +27,11 @@ from .rnn import GRU, LSTM, Jordan, SimpleRNN
 from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
-    "GRU", "LSTM", "Activation", "Add", "Average", "Bidirectional", "Concatenate", "Dense",
+    "GRU", "LSTM", "Activation", "Add", "AdditiveAttention", "Attention", "Average",
+    "BahdanauAttention", "Bidirectional", "Concatenate", "Dense",
     "Dropout", "Embedding", "Input", "InputLayer", "Jordan",
-    "Layer", "Masking", "Multiply", "Recurrent", "RepeatVector", "SimpleRNN", "Subtract",
+    "Layer", "LuongAttention", "Masking", "Multiply", "Recurrent", "RepeatVector", "SimpleRNN",
+    "Subtract",
     "TimeDistributed", "add", "average", "concatenate", "known_layer_types", "layer_for_cell",
     "layer_from_config", "multiply", "subtract",
 ]

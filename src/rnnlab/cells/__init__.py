@@ -12,9 +12,10 @@ runs a family. docs/design.md shows how to add a family: one new module plus its
 import line below.
 """
 
-from . import gru, jordan, lstm, simple  # the built-in families: importing one registers it
+from . import gru, gru_reset_before, jordan, lstm, simple  # built-in: importing registers
 from .base import Cache, Cell, LocalDerivatives, ParamSpec
 from .gru import GRUCell
+from .gru_reset_before import ResetBeforeGRUCell
 from .jordan import JordanCell
 from .lstm import LSTMCell
 from .registry import CELLS, get_cell, register
@@ -29,9 +30,11 @@ __all__ = [
     "LSTMCell",
     "LocalDerivatives",
     "ParamSpec",
+    "ResetBeforeGRUCell",
     "SimpleRNNCell",
     "get_cell",
     "gru",
+    "gru_reset_before",
     "jordan",
     "lstm",
     "register",

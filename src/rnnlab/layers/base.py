@@ -31,6 +31,8 @@ import numpy as np
 
 from .. import config
 from .._validation import describe
+from .keras_compat import accepted_arguments, check_arguments, check_input_shape
+from .symbolic import call_layer, is_symbolic
 
 _name_counters: defaultdict[str, itertools.count] = defaultdict(itertools.count)
 
@@ -85,7 +87,15 @@ class Layer(abc.ABC):
         if "backward" in cls.__dict__:
             cls.backward = _refusing_after_no_grad(cls.__dict__["backward"])
 
-    def __init__(self, *, name: str | None = None, dtype=None, seed: int | None = None):
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        dtype=None,
+        seed: int | None = None,
+        input_shape: tuple | None = None,
+        **keras_arguments: Any,
+    ):
         if name is not None and (not isinstance(name, str) or not name or "." in name):
             raise ValueError(
                 f"{type(self).__name__}: expected name to be a non-empty str without '.', "
@@ -100,6 +110,9 @@ class Layer(abc.ABC):
         self.built = False
         self.input_shape: tuple | None = None
         self._kept_nothing = False  # the last forward ran under no_grad()
+        #: Keras' input_shape= (one sample, no batch axis): a Sequential builds from it at once
+        self.declared_input_shape = check_input_shape(input_shape, self.who)
+        check_arguments(self.who, keras_arguments, self.known_arguments())
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -134,7 +147,44 @@ class Layer(abc.ABC):
         """Gradient with respect to the input of the last forward; fills self.grads."""
 
     def __call__(self, x, mask=None, initial_state=None, training: bool = False):
+        """forward() on arrays; on symbolic tensors (rnnlab.models.Input and what layers make
+        of them) a node of a functional model's graph (rnnlab.layers.symbolic.call_layer)."""
+        if is_symbolic(x) or is_symbolic(initial_state):
+            return call_layer(
+                self, x, mask=mask, initial_state=initial_state, training=training or None
+            )
         return self.forward(x, mask=mask, initial_state=initial_state, training=training)
+
+    def known_arguments(self) -> list[str]:
+        """The constructor's keyword arguments (what an unknown one is compared with)."""
+        return accepted_arguments(type(self))
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the parameters in Keras' order and shapes (layers Keras does not have:
+        rnnlab's params, in order)."""
+        return [p.copy() for p in self.params.values()]
+
+    def set_weights(self, weights) -> None:
+        """Set the parameters from a list like get_weights() returns (shapes checked)."""
+        self._set_params(weights, list(self.params))
+
+    def _set_params(self, weights, keys: list[str], transform: dict | None = None) -> None:
+        """Copy a list of arrays into params[keys] (shapes checked), each through
+        transform[key] when given (e.g. a transpose from Keras' layout)."""
+        if not isinstance(weights, (list, tuple)) or len(weights) != len(keys):
+            raise ValueError(
+                f"{self.who}: expected a list of {len(keys)} arrays, got {describe(weights)}"
+            )
+        for key, value in zip(keys, weights, strict=True):
+            value = np.asarray(value)
+            if transform and key in transform:
+                value = transform[key](value)
+            if value.shape != self.params[key].shape:
+                raise ValueError(
+                    f"{self.who}: expected {key} of shape "
+                    f"{self.params[key].shape}, got {value.shape}"
+                )
+            self.params[key][...] = value
 
     def compute_mask(self, mask, inputs=None):
         """The mask carried by this layer's output, given its input mask (default: unchanged)."""

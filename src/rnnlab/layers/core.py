@@ -45,8 +45,9 @@ class Dense(Layer):
         name: str | None = None,
         dtype=None,
         seed: int | None = None,
+        **kwargs,
     ):
-        super().__init__(name=name, dtype=dtype, seed=seed)
+        super().__init__(name=name, dtype=dtype, seed=seed, **kwargs)
         self.units = check_positive_int(units, self.who, "units")
         self.activation = "linear" if activation is None else activation
         self._act, self._act_backward = activations.get(self.activation, self.who)
@@ -103,6 +104,14 @@ class Dense(Layer):
             self.grads["bias"][...] = delta.reshape(-1, O).sum(axis=0)
         return native.matmul(delta, self.params["weight"])
 
+    def get_weights(self) -> list[np.ndarray]:
+        """Keras' order and shapes: [kernel (I, O) = weightᵀ, bias (O)] (bias with use_bias)."""
+        return [p.T.copy() if k == "weight" else p.copy() for k, p in self.params.items()]
+
+    def set_weights(self, weights) -> None:
+        """From Keras' [kernel (I, O), bias (O)]."""
+        self._set_params(weights, list(self.params), {"weight": np.transpose})
+
 
 class Activation(Layer):
     """Applies an activation elementwise (softmax: over the last axis)."""
@@ -110,9 +119,15 @@ class Activation(Layer):
     config_keys = ("activation",)
 
     def __init__(
-        self, activation: str, *, name: str | None = None, dtype=None, seed: int | None = None
+        self,
+        activation: str,
+        *,
+        name: str | None = None,
+        dtype=None,
+        seed: int | None = None,
+        **kwargs,
     ):
-        super().__init__(name=name, dtype=dtype, seed=seed)
+        super().__init__(name=name, dtype=dtype, seed=seed, **kwargs)
         self._act, self._act_backward = activations.get(activation, self.who)
         self.activation = activation
         self._y = None
@@ -150,8 +165,9 @@ class Dropout(Layer):
         name: str | None = None,
         dtype=None,
         seed: int | None = None,
+        **kwargs,
     ):
-        super().__init__(name=name, dtype=dtype, seed=seed)
+        super().__init__(name=name, dtype=dtype, seed=seed, **kwargs)
         self.rate = check_rate(rate, self.who, "rate")
         self.noise_shape = None if noise_shape is None else list(noise_shape)
         self._mask: np.ndarray | None = None

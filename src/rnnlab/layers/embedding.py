@@ -31,8 +31,9 @@ class Embedding(Layer):
         name: str | None = None,
         dtype=None,
         seed: int | None = None,
+        **kwargs,
     ):
-        super().__init__(name=name, dtype=dtype, seed=seed)
+        super().__init__(name=name, dtype=dtype, seed=seed, **kwargs)
         self.input_dim = check_positive_int(input_dim, self.who, "input_dim")
         self.output_dim = check_positive_int(output_dim, self.who, "output_dim")
         self.mask_zero = check_bool(mask_zero, self.who, "mask_zero")

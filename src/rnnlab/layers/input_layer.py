@@ -67,9 +67,11 @@ class InputLayer(Layer):
         *,
         name: str | None = None,
         seed: int | None = None,
+        **kwargs,
     ):
         kind = _check_dtype(dtype, "InputLayer")
-        super().__init__(name=name, dtype=kind.name if kind.kind == "f" else None, seed=seed)
+        float_dtype = kind.name if kind.kind == "f" else None
+        super().__init__(name=name, dtype=float_dtype, seed=seed, **kwargs)
         self.shape = _check_shape(shape, self.who)
         self.input_dtype = kind
         self.batch_size = (

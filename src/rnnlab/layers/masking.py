@@ -33,8 +33,9 @@ class Masking(Layer):
         name: str | None = None,
         dtype=None,
         seed: int | None = None,
+        **kwargs,
     ):
-        super().__init__(name=name, dtype=dtype, seed=seed)
+        super().__init__(name=name, dtype=dtype, seed=seed, **kwargs)
         if (
             isinstance(mask_value, bool)
             or not isinstance(mask_value, numbers.Real)

@@ -20,6 +20,12 @@ go_backwards, mask, stateful + reset_states(indices), dropout and recurrent_drop
 - After backward(), `initial_state_grads` holds ∂L/∂(initial states), one array per state.
 - Under rnnlab.no_grad() the cell keeps no cache (keep_cache=False): backward and state_at are
   refused.
+- Biases (Keras' convention by choice, rnnlab.layers.keras_compat): bias="pytorch" (default)
+  keeps the cell's bias_ih and bias_hh; bias="keras" keeps ONE vector `bias` where the two are
+  only ever added (every built-in family but the GRU with reset_after=True, whose recurrent bias
+  sits inside r ⊙ (W_hn h + b_hn): it keeps both, as Keras does); use_bias=False keeps none. The
+  cell always sees bias_ih and bias_hh (`cell_params()`: the layer's vector and zeros).
+  get_weights()/set_weights() use Keras' order and shapes (`keras_gate_order`).
 
 Every cell family has its layer: a subclass naming its `cell_class` (SimpleRNN, LSTM, GRU,
 Jordan in layers/rnn.py) or, for a family without one, the class layer_for_cell makes.
@@ -28,7 +34,8 @@ Jordan in layers/rnn.py) or, for a family without one, the class layer_for_cell 
 from __future__ import annotations
 
 import abc
-from typing import Any
+import dataclasses
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -46,6 +53,9 @@ from .._validation import (
 )
 from ..cells import CELLS, Cell, get_cell
 from .base import Layer, add_layer_source
+from .keras_compat import gated_from_keras, gated_to_keras
+
+BIAS_CONVENTIONS = ("pytorch", "keras")
 
 #: cell family -> its layer class (written, or made by layer_for_cell)
 _LAYER_OF: dict[type[Cell], type[Recurrent]] = {}
@@ -66,7 +76,14 @@ class Recurrent(Layer):
         "kernel_initializer",
         "recurrent_initializer",
         "bias_initializer",
+        "use_bias",
+        "bias",
     )
+    #: Keras' gate blocks by rnnlab's (PyTorch's) rows: Keras' block k is rnnlab's block
+    #: order[k]; None for a family Keras lacks (get_weights then lists params as they are)
+    keras_gate_order: ClassVar[tuple[int, ...] | None] = None
+    #: how many bias vectors Keras keeps for the family (the GRU with reset_after: 2)
+    keras_bias_vectors: int = 1
 
     @property
     @abc.abstractmethod
@@ -92,12 +109,16 @@ class Recurrent(Layer):
         kernel_initializer: str = "glorot_uniform",
         recurrent_initializer: str = "orthogonal",
         bias_initializer: str = "zeros",
+        use_bias: bool = True,
+        bias: str = "pytorch",
         name: str | None = None,
         dtype=None,
         seed: int | None = None,
         **cell_options: Any,
     ):
-        super().__init__(name=name, dtype=dtype, seed=seed)
+        fields = {f.name for f in dataclasses.fields(self.cell_class)}
+        others = {k: cell_options.pop(k) for k in list(cell_options) if k not in fields}
+        super().__init__(name=name, dtype=dtype, seed=seed, **others)  # Keras' or unknown
         who = self.who
         self.units = check_positive_int(units, who, "units")
         try:
@@ -119,6 +140,16 @@ class Recurrent(Layer):
         self.kernel_initializer = kernel_initializer
         self.recurrent_initializer = recurrent_initializer
         self.bias_initializer = bias_initializer
+        self.use_bias = check_bool(use_bias, who, "use_bias")
+        self.bias = check_choice(bias, who, "bias", BIAS_CONVENTIONS)
+        if (bias == "keras" or not use_bias) and not {"bias_ih", "bias_hh"} <= set(
+            self.cell.param_specs(1, 1)
+        ):
+            raise NotImplementedError(
+                f"{who}: bias={bias!r}, use_bias={use_bias} need a cell with PyTorch's bias "
+                f"pair (bias_ih, bias_hh); {type(self.cell).__name__} has biases of its own"
+            )
+        self._zero_bias: np.ndarray | None = None  # what the cell sees for a missing bias
         self.states: list[np.ndarray] | None = None  # carried states when stateful
         self.initial_state_grads: list[np.ndarray] | None = None
         self._cache: dict[str, Any] | None = None
@@ -141,6 +172,58 @@ class Recurrent(Layer):
         cfg.update(self.cell.options())
         return cfg
 
+    def known_arguments(self) -> list[str]:
+        return [*super().known_arguments(), *(f.name for f in dataclasses.fields(self.cell_class))]
+
+    @property
+    def one_bias(self) -> bool:
+        """True when the layer keeps Keras' single bias vector `bias`."""
+        return self.use_bias and self.bias == "keras" and self.keras_bias_vectors == 1
+
+    def cell_params(self) -> dict[str, np.ndarray]:
+        """The parameters as the cell declares them: the layer's own, plus bias_ih from the
+        single `bias` and zeros for the biases the layer does not keep."""
+        if self.use_bias and not self.one_bias:
+            return self.params
+        params = dict(self.params)
+        params["bias_ih"] = params.pop("bias") if self.one_bias else self._zero_bias
+        params["bias_hh"] = self._zero_bias
+        return params
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Keras' order and shapes: kernel (I, G·H), recurrent_kernel (H, G·H), bias (G·H);
+        the two vectors of bias="pytorch" (or of the GRU with reset_after) stacked (2, G·H).
+        A family Keras lacks lists its params as they are."""
+        if self.keras_gate_order is None or not self.built:
+            return super().get_weights()
+        biases = [self.params[k] for k in ("bias", "bias_ih", "bias_hh") if k in self.params]
+        return gated_to_keras(self.params, self.keras_gate_order, biases)
+
+    def set_weights(self, weights) -> None:
+        """From Keras' [kernel, recurrent_kernel, bias] (what get_weights returns)."""
+        if self.keras_gate_order is None or not self.built:
+            return super().set_weights(weights)
+        bias_keys = [k for k in ("bias", "bias_ih", "bias_hh") if k in self.params]
+        if (
+            len(bias_keys) == 2
+            and self.keras_bias_vectors == 1
+            and isinstance(weights, (list, tuple))
+            and len(weights) == 3
+            and np.ndim(weights[2]) == 1
+        ):
+            raise ValueError(
+                f"{self.who}: has PyTorch's two bias vectors (bias='pytorch') and the weights "
+                f"have one, as Keras keeps: build the layer with bias='keras'"
+            )
+        shapes = {k: self.params[k].shape for k in ("weight_ih", "weight_hh")}
+        w_ih, w_hh, biases = gated_from_keras(
+            weights, self.keras_gate_order, len(bias_keys), self.who, shapes
+        )
+        for key, value in zip(
+            ["weight_ih", "weight_hh", *bias_keys], [w_ih, w_hh, *biases], strict=True
+        ):
+            self.params[key][...] = value
+
     # -- protocol ---------------------------------------------------------------------------------
     def build(self, input_shape) -> None:
         shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
@@ -160,7 +243,13 @@ class Recurrent(Layer):
             "recurrent": self.recurrent_initializer,
             "bias": self.bias_initializer,
         }
-        for key, spec in self.cell.param_specs(input_dim, self.units).items():
+        specs = dict(self.cell.param_specs(input_dim, self.units))
+        if not self.use_bias or self.one_bias:  # fewer biases than the cell: zeros for the rest
+            self._zero_bias = np.zeros(specs["bias_hh"].shape, dtype=self.dtype)
+            bias_ih, _ = specs.pop("bias_ih"), specs.pop("bias_hh")
+            if self.one_bias:
+                specs["bias"] = bias_ih
+        for key, spec in specs.items():
             init = initializers.get(chosen[spec.init], self.who)
             self._add_param(
                 key,
@@ -246,7 +335,7 @@ class Recurrent(Layer):
         if self.go_backwards:  # reversed time-major copies: one transposing copy each way
             x_tm, m_tm = self._reversed_time_major(x, mask)
             outputs, finals, cell_cache = self.cell.forward(
-                self.params,
+                self.cell_params(),
                 x_tm,
                 states,
                 mask=m_tm,
@@ -256,7 +345,7 @@ class Recurrent(Layer):
             )
         else:  # the layers' layout: (B, T, ·) in and out, no copies around the LSTM's kernels
             outputs, finals, cell_cache = self.cell.forward(
-                self.params,
+                self.cell_params(),
                 x,
                 states,
                 mask=mask,
@@ -321,7 +410,9 @@ class Recurrent(Layer):
         if self.go_backwards:
             dx = _contiguous(dx.transpose(1, 0, 2)[:, ::-1])  # (B, T, I)
         for key, g in grads.items():
-            self.grads[key][...] = g
+            key = "bias" if key == "bias_ih" and self.one_bias else key
+            if key in self.grads:  # a bias the layer does not keep has no gradient
+                self.grads[key][...] = g
         self.initial_state_grads = list(d_initial)
         if cache["in_mask"] is not None:
             dx *= cache["in_mask"][:, None, :]

@@ -20,8 +20,10 @@ class RepeatVector(Layer):
 
     config_keys = ("n",)
 
-    def __init__(self, n: int, *, name: str | None = None, dtype=None, seed: int | None = None):
-        super().__init__(name=name, dtype=dtype, seed=seed)
+    def __init__(
+        self, n: int, *, name: str | None = None, dtype=None, seed: int | None = None, **kwargs
+    ):
+        super().__init__(name=name, dtype=dtype, seed=seed, **kwargs)
         self.n = check_positive_int(n, self.who, "n")
         self._shape: tuple | None = None
 

@@ -39,11 +39,12 @@ class Bidirectional(Layer):
         name: str | None = None,
         dtype=None,
         seed: int | None = None,
+        **kwargs,
     ):
         if not isinstance(layer, Recurrent):
             raise TypeError(f"Bidirectional: expected a recurrent layer, got {describe(layer)}")
         super().__init__(
-            name=name, dtype=dtype if dtype is not None else layer.dtype.name, seed=seed
+            name=name, dtype=dtype if dtype is not None else layer.dtype.name, seed=seed, **kwargs
         )
         check_choice(merge_mode, self.who, "merge_mode", MERGE_MODES)
         self.merge_mode = merge_mode
@@ -97,6 +98,21 @@ class Bidirectional(Layer):
 
     def sublayers(self) -> list[Layer]:
         return [self.forward_layer, self.backward_layer]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The forward layer's Keras weights, then the backward layer's (Keras' order)."""
+        return [*self.forward_layer.get_weights(), *self.backward_layer.get_weights()]
+
+    def set_weights(self, weights) -> None:
+        n = len(self.forward_layer.get_weights())
+        total = n + len(self.backward_layer.get_weights())
+        if not isinstance(weights, (list, tuple)) or len(weights) != total:
+            raise ValueError(
+                f"{self.who}: expected a list of {total} arrays (forward layer's, then backward "
+                f"layer's), got {describe(weights)}"
+            )
+        self.forward_layer.set_weights(list(weights[:n]))
+        self.backward_layer.set_weights(list(weights[n:]))
 
     def reset_states(self, indices=None) -> None:
         self.forward_layer.reset_states(indices)
@@ -221,12 +237,18 @@ class TimeDistributed(Layer):
     """
 
     def __init__(
-        self, layer: Layer, *, name: str | None = None, dtype=None, seed: int | None = None
+        self,
+        layer: Layer,
+        *,
+        name: str | None = None,
+        dtype=None,
+        seed: int | None = None,
+        **kwargs,
     ):
         if not isinstance(layer, Layer):
             raise TypeError(f"TimeDistributed: expected a Layer, got {describe(layer)}")
         super().__init__(
-            name=name, dtype=dtype if dtype is not None else layer.dtype.name, seed=seed
+            name=name, dtype=dtype if dtype is not None else layer.dtype.name, seed=seed, **kwargs
         )
         self.layer = layer
         self._shape = None
@@ -243,6 +265,13 @@ class TimeDistributed(Layer):
 
     def sublayers(self) -> list[Layer]:
         return [self.layer]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The wrapped layer's weights (Keras' order)."""
+        return self.layer.get_weights()
+
+    def set_weights(self, weights) -> None:
+        self.layer.set_weights(weights)
 
     def get_config(self) -> dict[str, Any]:
         cfg = super().get_config()

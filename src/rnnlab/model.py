@@ -97,6 +97,10 @@ class Sequential:
                 f"layer names must be unique within a model"
             )
         self.layers.append(layer)
+        if len(self.layers) == 1 and layer.declared_input_shape is not None:
+            self.input_shape = layer.declared_input_shape  # Keras' input_shape= on the first
+        if self.input_shape is not None:
+            self.build(self.input_shape)  # as in Keras, a model with an input shape is built
 
     @property
     def built(self) -> bool:
@@ -140,21 +144,20 @@ class Sequential:
         return sum(layer.count_params() for layer in self.layers)
 
     def get_weights(self) -> list[np.ndarray]:
-        return [v.copy() for v in self.named_params().values()]
+        """Every layer's get_weights(), one after another (Keras' order and shapes)."""
+        return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights: list[np.ndarray]) -> None:
-        params = self.named_params()
-        if len(weights) != len(params):
+        """From a list like get_weights() returns; each layer checks its shapes."""
+        counts = [len(layer.get_weights()) for layer in self.layers]
+        if not isinstance(weights, (list, tuple)) or len(weights) != sum(counts):
             raise ValueError(
-                f"Sequential {self.name!r}: expected {len(params)} arrays, got {len(weights)}"
+                f"Sequential {self.name!r}: expected {sum(counts)} arrays, got {describe(weights)}"
             )
-        for (key, p), w in zip(params.items(), weights, strict=True):
-            w = np.asarray(w)
-            if w.shape != p.shape:
-                raise ValueError(
-                    f"Sequential {self.name!r}: expected {key} of shape {p.shape}, got {w.shape}"
-                )
-            p[...] = w
+        start = 0
+        for layer, n in zip(self.layers, counts, strict=True):
+            layer.set_weights(list(weights[start : start + n]))
+            start += n
 
     def reset_states(self) -> None:
         for layer in self.recurrent_layers():

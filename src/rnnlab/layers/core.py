@@ -110,6 +110,13 @@ class Dense(Layer):
 
     def set_weights(self, weights) -> None:
         """From Keras' [kernel (I, O), bias (O)]."""
+        if isinstance(weights, (list, tuple)) and weights and self.built:
+            want = self.params["weight"].T.shape
+            if np.shape(weights[0]) != want:
+                raise ValueError(
+                    f"{self.who}: expected kernel of shape {want} (Keras' layout), "
+                    f"got {np.shape(weights[0])}"
+                )
         self._set_params(weights, list(self.params), {"weight": np.transpose})
 
 

@@ -1,4 +1,5 @@
-"""Online gradient algorithms: per-step Jacobians, RTRL, SnAp-1, UORO, truncated BPTT(h; h')."""
+"""Online gradient algorithms: per-step Jacobians, RTRL, SnAp-1, UORO, truncated BPTT(h; h'),
+on recurrent layers with a readout (the Williams–Zipser net: test_fully_recurrent.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ from rnnlab.online.learners import RTRL, UORO, SnAp1, TruncatedBPTT
 from rnnlab.online.uoro import EPSILON
 
 KINDS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
-CELL = {"rnn_tanh": ("simple", "tanh"), "rnn_relu": ("simple", "relu"), "lstm": ("lstm", "tanh"),
-        "gru": ("gru", "tanh")}
+#: the legacy names jacobians.py still accepts (resolved once to cells): kind -> (name, activation)
+LEGACY = {
+    "rnn_tanh": ("simple", "tanh"),
+    "rnn_relu": ("simple", "relu"),
+    "lstm": ("lstm", None),
+    "gru": ("gru", None),
+}
 I, H, O = 3, 4, 2
 
 
@@ -25,8 +31,9 @@ def make_layer(kind: str, rng, units: int = H, inputs: int = I, scale: float = 0
     elif kind == "gru":
         layer = rnnlab.GRU(units, return_sequences=True, dtype="float64", seed=1)
     else:
-        layer = rnnlab.SimpleRNN(units, activation=CELL[kind][1], return_sequences=True,
-                                 dtype="float64", seed=1)
+        layer = rnnlab.SimpleRNN(
+            units, activation=kind[4:], return_sequences=True, dtype="float64", seed=1
+        )
     layer.build((None, inputs))
     for p in layer.params.values():
         p[...] = scale * rng.standard_normal(p.shape)
@@ -59,11 +66,11 @@ def bptt(layer, readout, loss, x, y, mask=None):
     out = readout.forward(layer.forward(x, mask=mask))  # (B, T, O)
     d_out = np.zeros_like(out)
     for t in range(x.shape[1]):
-        _, d_out[:, t] = loss.value_and_grad(y[:, t], out[:, t],
-                                             None if mask is None else mask[:, t])
+        _, d_out[:, t] = loss.value_and_grad(
+            y[:, t], out[:, t], None if mask is None else mask[:, t]
+        )
     layer.backward(readout.backward(d_out))
-    return (J.flatten_params(layer.grads),
-            J.flatten_params(readout.grads, ("weight", "bias")))
+    return (J.flatten_params(layer.grads), J.flatten_params(readout.grads, ("weight", "bias")))
 
 
 def data(rng, B=3, T=6, holes=True):
@@ -75,7 +82,9 @@ def data(rng, B=3, T=6, holes=True):
 
 # -- Jacobians -------------------------------------------------------------------------------
 def cell_params(kind: str, rng):
-    return make_layer(kind, rng).params
+    """The layer's cell (a Cell instance) and its params."""
+    layer = make_layer(kind, rng)
+    return layer.cell, layer.params
 
 
 def state_size(kind: str) -> int:
@@ -84,21 +93,24 @@ def state_size(kind: str) -> int:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_jacobians_match_finite_differences(kind, rng):
-    params = cell_params(kind, rng)
+    cell, params = cell_params(kind, rng)
     x = rng.standard_normal((2, I))
     s = 0.5 * rng.standard_normal((2, state_size(kind)))
-    cell, act = CELL[kind]
-    _, D, Imm = J.step_with_jacobians(cell, params, x, s, activation=act)
+    _, D, Imm = J.step_with_jacobians(cell, params, x, s)
     theta = J.flatten_params(params)
 
     def f(s_, th):
-        return J.local_jacobians(cell, J.unflatten(th, params), x, s_, act).state
+        return J.local_jacobians(cell, J.unflatten(th, params), x, s_).state
 
     eps = 1e-6
-    D_num = np.stack([(f(s + eps * e, theta) - f(s - eps * e, theta)) / (2 * eps)
-                      for e in np.eye(s.shape[1])], axis=-1)
-    I_num = np.stack([(f(s, theta + eps * e) - f(s, theta - eps * e)) / (2 * eps)
-                      for e in np.eye(theta.size)], axis=-1)
+    D_num = np.stack(
+        [(f(s + eps * e, theta) - f(s - eps * e, theta)) / (2 * eps) for e in np.eye(s.shape[1])],
+        axis=-1,
+    )
+    I_num = np.stack(
+        [(f(s, theta + eps * e) - f(s, theta - eps * e)) / (2 * eps) for e in np.eye(theta.size)],
+        axis=-1,
+    )
     assert D.shape == (2, s.shape[1], s.shape[1]) and Imm.shape == (2, s.shape[1], theta.size)
     assert relative_error(D, D_num) <= 1e-6
     assert relative_error(Imm, I_num) <= 1e-6
@@ -108,8 +120,9 @@ def torch_step(kind: str, params, x, s, theta):
     """The same step in torch, θ flat (PARAM_KEYS order), for autograd's Jacobians."""
     shapes = [params[k].shape for k in J.PARAM_KEYS]
     sizes = [int(np.prod(sh)) for sh in shapes]
-    w_ih, w_hh, b_ih, b_hh = (p.reshape(sh) for p, sh in
-                              zip(torch.split(theta, sizes), shapes, strict=True))
+    w_ih, w_hh, b_ih, b_hh = (
+        p.reshape(sh) for p, sh in zip(torch.split(theta, sizes), shapes, strict=True)
+    )
     x = torch.from_numpy(x)
     Hn = w_hh.shape[1]
     h = s[:, :Hn]
@@ -131,37 +144,42 @@ def torch_step(kind: str, params, x, s, theta):
 @requires_torch
 @pytest.mark.parametrize("kind", KINDS)
 def test_jacobians_match_torch_autograd(kind, rng):
-    params = cell_params(kind, rng)
+    cell, params = cell_params(kind, rng)
     B = 3
     x = rng.standard_normal((B, I))
     s = 0.5 * rng.standard_normal((B, state_size(kind)))
-    s_new, D, Imm = J.step_with_jacobians(*CELL[kind][:1], params, x, s,
-                                          activation=CELL[kind][1])
+    s_new, D, Imm = J.step_with_jacobians(cell, params, x, s)
     ts, tth = torch.from_numpy(s), torch.from_numpy(J.flatten_params(params))
     jac_s, jac_th = torch.autograd.functional.jacobian(
-        lambda s_, th: torch_step(kind, params, x, s_, th), (ts, tth))
+        lambda s_, th: torch_step(kind, params, x, s_, th), (ts, tth)
+    )
     D_torch = np.stack([jac_s[b, :, b, :].numpy() for b in range(B)])  # rows are independent
-    np.testing.assert_allclose(s_new, torch_step(kind, params, x, ts, tth).numpy(),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        s_new, torch_step(kind, params, x, ts, tth).numpy(), rtol=0, atol=1e-12
+    )
     np.testing.assert_allclose(D, D_torch, rtol=0, atol=1e-10)
     np.testing.assert_allclose(Imm, jac_th.numpy(), rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_structured_products_equal_dense(kind, rng):
-    """jvp_state, vjp_params, unit_blocks and immediate_by_unit agree with D_t and I_t."""
-    params = cell_params(kind, rng)
-    cell, act = CELL[kind]
+    """jvp_state, vjp_params, unit_blocks, immediate_by_unit and propagate agree with D_t and
+    I_t (the step keeps the weight_hh it read; passing one explicitly gives the same)."""
+    cell, params = cell_params(kind, rng)
     S = state_size(kind)
     x, s = rng.standard_normal((2, I)), rng.standard_normal((2, S))
-    jac = J.local_jacobians(cell, params, x, s, act)
-    D, Imm = jac.recurrent(params["weight_hh"]), jac.immediate()
+    jac = J.local_jacobians(cell, params, x, s)
+    D, Imm = jac.recurrent(), jac.immediate()
+    np.testing.assert_array_equal(D, jac.recurrent(params["weight_hh"]))
     v, w = rng.standard_normal((2, S)), rng.standard_normal((2, S))
-    np.testing.assert_allclose(jac.jvp_state(params["weight_hh"], v),
-                               np.einsum("bij,bj->bi", D, v), atol=1e-13)
+    np.testing.assert_allclose(jac.jvp_state(v), np.einsum("bij,bj->bi", D, v), atol=1e-13)
     np.testing.assert_allclose(jac.vjp_params(w), np.einsum("bs,bsp->bp", w, Imm), atol=1e-13)
+    M = rng.standard_normal(Imm.shape)
+    out = np.empty_like(M)
+    assert jac.propagate(M, out) is out
+    np.testing.assert_allclose(out, D @ M + Imm, rtol=0, atol=1e-13)
     U = S // H
-    blocks = jac.unit_blocks(params["weight_hh"])
+    blocks = jac.unit_blocks()
     for k in range(H):
         own = [u * H + k for u in range(U)]
         np.testing.assert_allclose(blocks[:, k], D[:, own][:, :, own], atol=1e-15)
@@ -174,8 +192,23 @@ def test_structured_products_equal_dense(kind, rng):
     assert not outside.any()  # I_t vanishes outside the pattern
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_legacy_names_resolve_to_the_layers_cells(kind, rng):
+    """ "simple" (with activation), "lstm", "gru" are input conveniences: the same cell."""
+    cell, params = cell_params(kind, rng)
+    name, activation = LEGACY[kind]
+    assert J.resolve_cell(name, activation) == cell
+    x, s = rng.standard_normal((2, I)), rng.standard_normal((2, state_size(kind)))
+    for a, b in zip(
+        J.step_with_jacobians(name, params, x, s, activation=activation),
+        J.step_with_jacobians(cell, params, x, s),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_flatten_and_unflatten_round_trip(rng):
-    params = cell_params("gru", rng)
+    _, params = cell_params("gru", rng)
     theta = J.flatten_params(params)
     assert theta.shape == (J.param_count(3, H, I),)
     np.testing.assert_array_equal(theta[: 3 * H * I], params["weight_ih"].ravel())
@@ -277,8 +310,7 @@ def test_snap1_equals_rtrl_when_units_do_not_interact(kind, rng):
     for t in range(x.shape[1]):
         gs = snap.step(x[:, t], y[:, t], mask[:, t])["grads"]["layer"]
         ge = exact.step(x[:, t], y[:, t], mask[:, t])["grads"]["layer"]
-        np.testing.assert_allclose(J.flatten_params(gs), J.flatten_params(ge), rtol=0,
-                                   atol=1e-10)
+        np.testing.assert_allclose(J.flatten_params(gs), J.flatten_params(ge), rtol=0, atol=1e-10)
     np.testing.assert_allclose(snap.dense_influence(), exact.influence, rtol=0, atol=1e-10)
 
 
@@ -321,8 +353,11 @@ def uoro_z_scores(cls, layer, readout, loss, x, y, exact, groups=60, rows=250):
     means = np.array([run(cls(layer, readout, loss, seed=g), xs, ys)[0] for g in range(groups)])
     diff = means.mean(axis=0) - exact
     se = means.std(axis=0, ddof=1) / np.sqrt(groups)
-    return np.where(se > 0, np.abs(diff) / np.where(se > 0, se, 1.0),
-                    np.where(np.abs(diff) > 1e-12, np.inf, 0.0))
+    return np.where(
+        se > 0,
+        np.abs(diff) / np.where(se > 0, se, 1.0),
+        np.where(np.abs(diff) > 1e-12, np.inf, 0.0),
+    )
 
 
 @pytest.mark.parametrize("kind", ["rnn_tanh", "lstm"])
@@ -343,8 +378,9 @@ def test_uoro_is_unbiased(kind, rng):
     exact_layer, exact_readout = run(RTRL(layer, readout, loss), x, y)
     z = uoro_z_scores(UORO, layer, readout, loss, x, y, exact_layer)
     assert z.max() <= 4.5, z
-    assert run(UORO(layer, readout, loss, seed=0), x, y)[1] == pytest.approx(exact_readout,
-                                                                             abs=1e-12)
+    assert run(UORO(layer, readout, loss, seed=0), x, y)[1] == pytest.approx(
+        exact_readout, abs=1e-12
+    )
     for broken in (_UOROConstantSigns, _UOROHalfNormalised):
         z_bad = uoro_z_scores(broken, layer, readout, loss, x, y, exact_layer)
         assert z_bad.max() > 4.5, broken.__name__
@@ -367,8 +403,12 @@ def test_realtime_rtrl_learns_a_delayed_copy():
     rng = np.random.default_rng(0)
     layer = rnnlab.SimpleRNN(8, dtype="float64", seed=3)
     readout = rnnlab.Dense(1, dtype="float64", seed=4)
-    learner = RTRL(layer, readout, rnnlab.losses.BinaryCrossentropy(from_logits=True),
-                   optimizer=rnnlab.optimizers.Adam(learning_rate=0.01))
+    learner = RTRL(
+        layer,
+        readout,
+        rnnlab.losses.BinaryCrossentropy(from_logits=True),
+        optimizer=rnnlab.optimizers.Adam(learning_rate=0.01),
+    )
     B, steps = 8, 300
     learner.reset(B)
     prev = np.zeros((B, 1))
@@ -387,8 +427,9 @@ def test_realtime_rtrl_learns_a_delayed_copy():
 def test_update_every_applies_the_summed_gradients(cls, rng):
     layer, readout = make_layer("lstm", rng), make_readout(rng)
     lr = 0.1
-    learner = cls(layer, readout, "mse", optimizer=rnnlab.optimizers.SGD(learning_rate=lr),
-                  update_every=3)
+    learner = cls(
+        layer, readout, "mse", optimizer=rnnlab.optimizers.SGD(learning_rate=lr), update_every=3
+    )
     x, y, _ = data(rng, holes=False)
     learner.reset(3)
     before = {k: v.copy() for k, v in learner.params.items()}
@@ -406,8 +447,9 @@ def test_update_every_applies_the_summed_gradients(cls, rng):
 
 def test_truncated_bptt_updates_at_its_backward_steps(rng):
     layer, readout = make_layer("gru", rng), make_readout(rng)
-    learner = TruncatedBPTT(layer, readout, "mse", h=4, h_prime=2,
-                            optimizer=rnnlab.optimizers.SGD(learning_rate=0.01))
+    learner = TruncatedBPTT(
+        layer, readout, "mse", h=4, h_prime=2, optimizer=rnnlab.optimizers.SGD(learning_rate=0.01)
+    )
     x, y, _ = data(rng, holes=False)
     learner.reset(3)
     flags = [learner.step(x[:, t], y[:, t])["updated"] for t in range(x.shape[1])]
@@ -445,22 +487,101 @@ def test_lazy_build_float32_and_class_targets(rng):
     np.testing.assert_allclose(results["float64"], ref, rtol=0, atol=1e-9)
 
 
-def test_a_rejected_step_changes_nothing(rng):
+LEARNERS = {
+    "RTRL": RTRL,
+    "SnAp1": SnAp1,
+    "UORO": UORO,
+    "TruncatedBPTT": lambda *a, **kw: TruncatedBPTT(*a, h=2, **kw),
+}
+
+
+def _carried_copy(learner):
+    return [np.array(a, copy=True) for a in [*learner.state, *learner._carried()]]
+
+
+@pytest.mark.parametrize("name", ["RTRL", "SnAp1", "UORO", "TruncatedBPTT"])
+def test_a_rejected_step_changes_nothing(name, rng):
+    """A target the loss refuses leaves the state, the learner's memory, the parameters and the
+    step count as they were; the next good step gives what it would have given."""
     layer, readout = make_layer("lstm", rng), make_readout(rng)
-    learner = RTRL(layer, readout, "mse")
-    learner.reset(2)
-    learner.step(rng.standard_normal((2, I)), rng.standard_normal((2, O)))
-    state, influence = [s.copy() for s in learner.state], learner.influence
-    with pytest.raises(ValueError, match="RTRL.step: MeanSquaredError: expected y_true"):
-        learner.step(rng.standard_normal((2, I)), np.zeros((2, O + 1)))
+    make = LEARNERS[name]
+    options = {"seed": 0} if name == "UORO" else {}  # the same random signs in both
+    learner, twin = make(layer, readout, "mse", **options), make(layer, readout, "mse", **options)
+    xs, ys = rng.standard_normal((3, 2, I)), rng.standard_normal((3, 2, O))
+    for lrn in (learner, twin):
+        lrn.reset(2)
+        lrn.step(xs[0], ys[0])
+    before, params = _carried_copy(learner), {k: v.copy() for k, v in learner.params.items()}
+    with pytest.raises(ValueError, match=f"{name}.step: MeanSquaredError: expected y_true"):
+        learner.step(xs[1], np.zeros((2, O + 1)))
     assert learner.steps == 1
-    assert all(np.array_equal(a, b) for a, b in zip(state, learner.state, strict=True))
-    np.testing.assert_array_equal(influence, learner.influence)
+    for a, b in zip(before, _carried_copy(learner), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for k, v in learner.params.items():
+        np.testing.assert_array_equal(v, params[k])
+    for t in (1, 2):
+        got, want = learner.step(xs[t], ys[t]), twin.step(xs[t], ys[t])
+        np.testing.assert_array_equal(got["output"], want["output"])
+        if want["grads"] is not None:
+            np.testing.assert_array_equal(
+                J.flatten_params(got["grads"]["layer"]), J.flatten_params(want["grads"]["layer"])
+            )
+
+
+def test_target_mask_makes_each_output_a_position(rng):
+    """With target_mask (B, O), the loss sees y_t as (B, O, 1) and counts the selected outputs:
+    RTRL's summed gradient equals BPTT's with the same per-output masks."""
+    layer, readout = make_layer("gru", rng), make_readout(rng)
+    loss = rnnlab.losses.MeanSquaredError()
+    x, y, mask = data(rng)
+    B, T = x.shape[:2]
+    outputs = rng.random((B, T, O)) < 0.6
+    learner = RTRL(layer, readout, loss)
+    learner.reset(B)
+    got, values = 0.0, []
+    for t in range(T):
+        out = learner.step(x[:, t], y[:, t], mask[:, t], target_mask=outputs[:, t])
+        got = got + J.flatten_params(out["grads"]["layer"])
+        values.append(out["loss"])
+    pred = readout.forward(layer.forward(x, mask=mask))  # (B, T, O)
+    d_pred = np.zeros_like(pred)
+    for t in range(T):
+        counted = outputs[:, t] & mask[:, t, None]
+        e = np.where(counted, pred[:, t] - y[:, t], 0.0)
+        n = max(int(counted.sum()), 1)
+        assert values[t] == pytest.approx(float(np.sum(e * e)) / n, rel=1e-12)
+        d_pred[:, t] = 2 * e / n  # mean over the counted (b, o) positions
+    layer.backward(readout.backward(d_pred))
+    np.testing.assert_allclose(got, J.flatten_params(layer.grads), rtol=0, atol=1e-9)
+
+
+def test_update_every_none_waits_for_update(rng):
+    """Epochwise learning: nothing moves until update(), which applies the summed gradients."""
+    layer, readout = make_layer("rnn_tanh", rng), make_readout(rng)
+    lr = 0.05
+    learner = RTRL(
+        layer, readout, "mse", optimizer=rnnlab.optimizers.SGD(learning_rate=lr), update_every=None
+    )
+    x, y, _ = data(rng, holes=False)
+    learner.reset(3)
+    before = {k: v.copy() for k, v in learner.params.items()}
+    total = dict.fromkeys(before, 0.0)
+    for t in range(x.shape[1]):
+        out = learner.step(x[:, t], y[:, t])
+        assert not out["updated"]
+        for part, gs in out["grads"].items():
+            for k, g in gs.items():
+                total[f"{part}.{k}"] = total[f"{part}.{k}"] + g
+    for k, p in learner.params.items():
+        np.testing.assert_array_equal(p, before[k])
+    assert learner.update() is True
+    for k, p in learner.params.items():
+        np.testing.assert_allclose(p, before[k] - lr * total[k], rtol=0, atol=1e-12)
+    assert learner.update() is False  # nothing pending any more
+    assert RTRL(layer, readout, "mse").update() is False  # no optimizer
 
 
 # -- bad input -----------------------------------------------------------------------------
-LEARNERS = {"RTRL": RTRL, "SnAp1": SnAp1, "UORO": UORO,
-            "TruncatedBPTT": lambda *a, **kw: TruncatedBPTT(*a, h=2, **kw)}
 
 
 @pytest.mark.parametrize("name", list(LEARNERS))
@@ -516,3 +637,25 @@ def test_bad_truncation_and_seed_arguments(rng):
         TruncatedBPTT(layer, readout, "mse", h=0)
     with pytest.raises(TypeError, match="UORO: expected seed"):
         UORO(layer, readout, "mse", seed=1.5)
+
+
+def test_bad_model_options_and_target_masks(rng):
+    layer, readout = make_layer("gru", rng), make_readout(rng)
+    with pytest.raises(TypeError, match="RTRL: expected a loss"):
+        RTRL(layer, readout)
+    with pytest.raises(ValueError, match="RTRL: teacher forcing .* needs a model whose outputs"):
+        RTRL(layer, readout, "mse", teacher_forcing=True)
+    with pytest.raises(TypeError, match="SnAp1: expected teacher_forcing to be True or False"):
+        SnAp1(layer, readout, "mse", teacher_forcing="yes")
+    with pytest.raises(ValueError, match="UORO: expected update_every"):
+        UORO(layer, readout, "mse", update_every=0)
+    learner = RTRL(layer, readout, "mse")
+    learner.reset(2)
+    x, y = np.zeros((2, I)), np.zeros((2, O))
+    with pytest.raises(TypeError, match=r"RTRL\.step: expected target_mask as a bool array"):
+        learner.step(x, y, target_mask=np.ones((2, O)))
+    with pytest.raises(ValueError, match=r"RTRL\.step: expected target_mask of shape \(2, 2\)"):
+        learner.step(x, y, target_mask=np.ones((2, O + 1), bool))
+    with pytest.raises(ValueError, match=r"RTRL\.step: expected target_t of shape \(2, 2\)"):
+        learner.step(x, np.zeros(2), target_mask=np.ones((2, O), bool))
+    assert learner.steps == 0

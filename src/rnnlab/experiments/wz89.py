@@ -2,9 +2,10 @@
 Neural Networks", Neural Computation 1(2):270–280: the simulation experiments.
 
 Each task is an unbounded seeded stream (`streams`) plus a success criterion (`criteria`).
-`run` trains a `FullyRecurrentNet` of logistic units online by real-time recurrent learning —
-a weight change after every step, the network never reset — with or without teacher forcing,
-until the criterion holds or the step budget runs out.
+`run` trains a `FullyRecurrentNet` of logistic units online by real-time recurrent learning
+(`rnnlab.online.RTRL` with SGD on the paper's error J(t) = ½ Σ_k e_k²) — a weight change after
+every step, the network never reset — with or without teacher forcing, until the criterion
+holds or the step budget runs out.
 
 Tasks (exact definitions in the docstrings of `streams`):
 
@@ -32,7 +33,8 @@ from functools import partial
 
 import numpy as np
 
-from ..online import FullyRecurrentNet, RTRLLearner
+from ..online import RTRL, FullyRecurrentNet, HalfSquaredError
+from ..optimizers import SGD
 from . import streams
 from .criteria import Oscillation, StreakMonitor
 
@@ -213,10 +215,13 @@ def run(
     rate = task.learning_rate if learning_rate is None else float(learning_rate)
     data_seed, weight_seed = np.random.SeedSequence(seed).generate_state(2)
     net = FullyRecurrentNet(task.n_inputs, units, seed=int(weight_seed), weight_scale=WEIGHT_SCALE)
-    learner = RTRLLearner(net, rate, teacher_forcing=bool(teacher_forcing))
+    learner = RTRL(
+        net, loss=HalfSquaredError(), optimizer=SGD(rate), teacher_forcing=bool(teacher_forcing)
+    )
+    learner.reset(1)
     stream = task.make_stream(np.random.default_rng(int(data_seed)))
     k = task.n_outputs
-    d_all, mask_all = np.zeros(units), np.zeros(units, dtype=bool)
+    d_all, mask_all = np.zeros((1, units)), np.zeros((1, units), dtype=bool)
     streak = StreakMonitor(task.window)
     osc = task.oscillation
     solved, steps = False, 0
@@ -224,17 +229,20 @@ def run(
     for x, d, mask in stream:
         if steps >= budget:
             break
-        d_all[:k], mask_all[:k] = d, mask
-        y, _ = learner.step(x, d_all, mask_all)
+        d_all[0, :k], mask_all[0, :k] = d, mask
+        try:
+            y = learner.step(x[None], d_all, target_mask=mask_all)["output"]
+        except ValueError:
+            if np.isfinite(net.W).all() and np.isfinite(learner.influence).all():
+                raise
+            break  # diverged (the optimizer refuses a non-finite gradient): unsolved
         steps += 1
         if osc is None:
             solved = streak.observe(y[0, :k], d, mask)
         elif steps % osc.check_every == 0:
-            solved = osc.holds(net, learner.state.fed_back[0])
+            solved = osc.holds(net, learner.state[0][0])  # from ŷ(t), as fed back
         if solved:
             break
-        if steps % 1000 == 0 and not np.isfinite(net.W).all():
-            break  # diverged: counts as unsolved
     return {
         "task": task.name,
         "units": units,

@@ -64,27 +64,42 @@ def _learner(name: str, units: int, delay: int, seed: int, learning_rate: float)
     if name == "snap1":
         return SnAp1(layer, readout, loss, optimizer=opt), "SnAp-1 (Menick et al. 2021)"
     if name == "uoro":
-        return (UORO(layer, readout, loss, optimizer=optimizers.Adam(learning_rate / 3),
-                     seed=seed), "UORO (Tallec & Ollivier 2018), lr/3")
+        return (
+            UORO(layer, readout, loss, optimizer=optimizers.Adam(learning_rate / 3), seed=seed),
+            "UORO (Tallec & Ollivier 2018), lr/3",
+        )
     if name == "tbptt":
-        return (TruncatedBPTT(layer, readout, loss, h=window, h_prime=1, optimizer=opt),
-                f"truncated BPTT(h={window}, h'=1)")
+        return (
+            TruncatedBPTT(layer, readout, loss, h=window, h_prime=1, optimizer=opt),
+            f"truncated BPTT(h={window}, h'=1)",
+        )
     if name == "bptt-segments":
         segment = 10 * window
-        return (TruncatedBPTT(layer, readout, loss, h=segment, h_prime=segment, optimizer=opt),
-                f"BPTT over {segment}-step segments")
+        return (
+            TruncatedBPTT(layer, readout, loss, h=segment, h_prime=segment, optimizer=opt),
+            f"BPTT over {segment}-step segments",
+        )
     raise ValueError(f"online-vs-bptt: expected learners from {list(LEARNERS)}, got {name!r}")
 
 
-def run(learners=LEARNERS, steps: int = 20000, units: int = 16, delay: int = 2, seed: int = 0,
-        learning_rate: float = 0.003, curve_every: int = 200) -> list[Result]:
+def run(
+    learners=LEARNERS,
+    steps: int = 20000,
+    units: int = 16,
+    delay: int = 2,
+    seed: int = 0,
+    learning_rate: float = 0.003,
+    curve_every: int = 200,
+) -> list[Result]:
     """Train each learner on the same stream from the same weights; see the module docstring."""
     steps = check_positive_int(steps, "online-vs-bptt", "steps")
     units = check_positive_int(units, "online-vs-bptt", "units")
     delay = check_positive_int(delay, "online-vs-bptt", "delay")
     if steps < 1000 + delay:
-        raise ValueError(f"online-vs-bptt: expected steps ≥ {1000 + delay} (accuracy is "
-                         f"measured over the last 1,000 steps), got {steps}")
+        raise ValueError(
+            f"online-vs-bptt: expected steps ≥ {1000 + delay} (accuracy is "
+            f"measured over the last 1,000 steps), got {steps}"
+        )
     x, target, mask = delayed_xor_stream(steps, delay, seed)
     results = []
     for name in learners:
@@ -105,21 +120,32 @@ def run(learners=LEARNERS, steps: int = 20000, units: int = 16, delay: int = 2, 
             curve_steps.append(end)
             curve_loss.append(float(step_loss[max(0, end - 500) : end][window].mean()))
         tail = slice(steps - 1000, steps)
-        results.append(Result(
-            learner=name, description=description, steps=steps,
-            final_loss=float(step_loss[tail][valid[tail]].mean()),
-            final_accuracy=float(correct[tail][valid[tail]].mean()),
-            ms_per_step=1e3 * seconds / steps, memory_bytes=learner.memory_nbytes(),
-            curve_steps=curve_steps, curve_loss=curve_loss))
+        results.append(
+            Result(
+                learner=name,
+                description=description,
+                steps=steps,
+                final_loss=float(step_loss[tail][valid[tail]].mean()),
+                final_accuracy=float(correct[tail][valid[tail]].mean()),
+                ms_per_step=1e3 * seconds / steps,
+                memory_bytes=learner.memory_nbytes(),
+                curve_steps=curve_steps,
+                curve_loss=curve_loss,
+            )
+        )
     return results
 
 
 def table(results: list[Result]) -> str:
-    rows = ["| learner | loss (last 1,000 steps) | accuracy (last 1,000) | ms / step | memory |",
-            "|---|---|---|---|---|"]
+    rows = [
+        "| learner | loss (last 1,000 steps) | accuracy (last 1,000) | ms / step | memory |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
-        rows.append(f"| {r.description} | {r.final_loss:.3f} | {r.final_accuracy:.3f} | "
-                    f"{r.ms_per_step:.3f} | {r.memory_bytes / 1024:.1f} KiB |")
+        rows.append(
+            f"| {r.description} | {r.final_loss:.3f} | {r.final_accuracy:.3f} | "
+            f"{r.ms_per_step:.3f} | {r.memory_bytes / 1024:.1f} KiB |"
+        )
     return "\n".join(rows)
 
 

@@ -32,6 +32,7 @@ Only the θ entries of a unit's own rows can be non-zero in that unit's rows of 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -95,11 +96,28 @@ def unit_columns(gates: int, units: int, inputs: int) -> Array:
     return np.concatenate([cols_ih, cols_hh, off_bih + rows, off_bhh + rows], axis=1)
 
 
+@functools.lru_cache(maxsize=64)
+def _shared_unit_columns(gates: int, units: int, inputs: int) -> tuple[Array, Array]:
+    """unit_columns and the matching row index (H, 1), read-only, made once per shape."""
+    cols, rows = unit_columns(gates, units, inputs), np.arange(units)[:, None]
+    cols.flags.writeable = rows.flags.writeable = False
+    return cols, rows
+
+
 # -- the step summary ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class StepJacobians(LocalDerivatives):
     """A step's new state and local derivatives (from the cell), with D_t and I_t and their
-    products assembled from them (module doc)."""
+    products assembled from them (module doc). `weight_hh` (G·H, H) is the recurrent weight
+    the step read; the methods that need it take it from here unless given one."""
+
+    weight_hh: Array | None = None
+
+    def _w(self, weight_hh: Array | None) -> Array:
+        w = self.weight_hh if weight_hh is None else weight_hh
+        if w is None:
+            raise ValueError("StepJacobians: expected weight_hh (none was stored with the step)")
+        return w
 
     @property
     def units(self) -> int:
@@ -114,12 +132,12 @@ class StepJacobians(LocalDerivatives):
         B, S = a.shape[:2]
         return a.reshape(B, S // self.units, self.units, *a.shape[2:]).swapaxes(1, 2)
 
-    def recurrent(self, weight_hh: Array) -> Array:
+    def recurrent(self, weight_hh: Array | None = None) -> Array:
         """D_t = ∂s_t/∂s_{t-1}, (B, S, S)."""
         B, S, G = self.e_rec.shape
         H = self.units
         U = S // H
-        w = weight_hh.reshape(G, H, H)  # w[g, k, :] = W_hh[g·H + k, :]
+        w = self._w(weight_hh).reshape(G, H, H)  # w[g, k, :] = W_hh[g·H + k, :]
         e = self.e_rec.reshape(B, U, H, G)
         D = np.zeros((B, U, H, U, H), dtype=self.state.dtype)
         D[:, :, :, 0, :] = np.einsum("bukg,gkj->bukj", e, w)  # through q = W_hh h + b_hh
@@ -127,23 +145,23 @@ class StepJacobians(LocalDerivatives):
         D[:, :, k, :, k] += self.direct.reshape(B, U, H, U).transpose(2, 0, 1, 3)  # (H, B, U, U)
         return D.reshape(B, S, S)
 
-    def jvp_state(self, weight_hh: Array, v: Array) -> Array:
+    def jvp_state(self, v: Array) -> Array:
         """D_t v for v (B, S), in O(G·H²) per row without forming D_t."""
         B, S, G = self.e_rec.shape
         H = self.units
-        q_dot = (v[:, :H] @ weight_hh.T).reshape(B, G, H).swapaxes(1, 2)  # (B, H, G)
+        q_dot = (v[:, :H] @ self._w(None).T).reshape(B, G, H).swapaxes(1, 2)  # (B, H, G)
         through_q = (self._by_unit(self.e_rec) * q_dot[:, :, None, :]).sum(-1)  # (B, H, U)
         direct = (self._by_unit(self.direct) * self._by_unit(v)[:, :, None, :]).sum(-1)
         return (through_q + direct).swapaxes(1, 2).reshape(B, S)
 
-    def unit_blocks(self, weight_hh: Array) -> Array:
+    def unit_blocks(self, weight_hh: Array | None = None) -> Array:
         """The U×U blocks of D_t that couple a unit's own state entries: (B, H, U, U).
 
         blocks[b, k, u, v] = D_t[b, u·H + k, v·H + k]. For SimpleRNN and GRU (U = 1) this is
         the diagonal of D_t; for the LSTM the 2×2 block of (h_k, c_k).
         """
         G, H = self.gates, self.units
-        w_diag = np.diagonal(weight_hh.reshape(G, H, H), axis1=1, axis2=2)  # (G, H)
+        w_diag = np.diagonal(self._w(weight_hh).reshape(G, H, H), axis1=1, axis2=2)  # (G, H)
         blocks = self._by_unit(self.direct).copy()  # (B, H, U, U)
         blocks[..., 0] += np.einsum("bkug,gk->bku", self._by_unit(self.e_rec), w_diag)
         return blocks
@@ -164,6 +182,18 @@ class StepJacobians(LocalDerivatives):
             ],
             axis=-1,
         )
+
+    def propagate(self, influence: Array, out: Array) -> Array:
+        """D_t M + I_t for M (B, S, P), written into `out` (same shape, not M): RTRL's update.
+
+        D_t M is one batched matmul, O(S²P) per row; I_t's non-zero part is added in place.
+        """
+        B, S, P = influence.shape
+        new = np.matmul(self.recurrent(), influence, out=out)
+        cols, rows = _shared_unit_columns(self.gates, self.units, self.x.shape[1])
+        by_unit = new.reshape(B, S // self.units, self.units, P)  # a view: [b, u, k, p]
+        by_unit[:, :, rows, cols] += self.immediate_by_unit().swapaxes(1, 2)
+        return new
 
     def immediate(self) -> Array:
         """I_t = ∂s_t/∂θ, dense (B, S, P), θ ordered as PARAM_KEYS."""
@@ -226,7 +256,7 @@ def local_jacobians(
     H = state.shape[1] // U
     states = tuple(state[:, u * H : (u + 1) * H] for u in range(U))
     d = cell.local_derivatives(params, x_t, states)
-    return StepJacobians(d.state, d.e_in, d.e_rec, d.direct, d.x, d.h)
+    return StepJacobians(d.state, d.e_in, d.e_rec, d.direct, d.x, d.h, params["weight_hh"])
 
 
 def step_with_jacobians(

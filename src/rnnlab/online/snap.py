@@ -1,4 +1,5 @@
-"""SnAp-1: the sparse n-step approximation of RTRL with n = 1 (Menick et al., ICLR 2021).
+"""SnAp-1: the sparse n-step approximation of RTRL with n = 1 (Menick et al., ICLR 2021), for
+any OnlineModel (a SimpleRNN, LSTM or GRU layer with a readout, or FullyRecurrentNet).
 
 SnAp-n keeps only the entries of the influence matrix M = ∂s/∂θ that can be non-zero n steps
 after a parameter acts. For n = 1 that is the pattern of the immediate Jacobian I_t: the state
@@ -25,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import ForwardModeLearner
-from .jacobians import StepJacobians, param_count, unit_columns
+from .models import StepSummary
 
 Array = np.ndarray
 
@@ -34,11 +35,11 @@ class SnAp1(ForwardModeLearner):
     """SnAp-1 (same arguments as RTRL). Carries the state and M̃ `influence` (B, H, U, Q)."""
 
     def _allocate(self, batch_size: int) -> None:
-        H, G = self.units, self.gates
-        I = self.layer.params["weight_ih"].shape[1]
-        self._cols = unit_columns(G, H, I)  # (H, Q), a permutation of range(P) when raveled
-        self._P = param_count(G, H, I)
-        self._M = np.zeros((batch_size, H, self.blocks, self._cols.shape[1]), dtype=self.dtype)
+        self._cols = self.model.unit_columns()  # (H, Q), a permutation of range(P) raveled
+        self._P = self._cols.size
+        self._M = np.zeros(
+            (batch_size, self.units, self.blocks, self._cols.shape[1]), dtype=self.dtype
+        )
 
     @property
     def influence(self) -> Array:
@@ -52,13 +53,17 @@ class SnAp1(ForwardModeLearner):
         out[:, :, np.arange(H)[:, None], self._cols] = self._M.swapaxes(1, 2)
         return out.reshape(B, U * H, self._P)
 
-    def _update_influence(self, jac: StepJacobians, mask: Array | None) -> None:
-        blocks = jac.unit_blocks(self.layer.params["weight_hh"])  # (B, H, U, U)
+    def _update_influence(self, jac: StepSummary, mask: Array | None) -> None:
+        blocks = jac.unit_blocks()  # (B, H, U, U)
         new = blocks @ self._M  # (B, H, U, Q)
         new += jac.immediate_by_unit()
         if mask is not None and not mask.all():
             new[~mask] = self._M[~mask]
         self._M = new
+
+    def _forget(self, forced: Array) -> None:
+        B, H, U, _ = self._M.shape
+        self._M[forced.reshape(B, U, H).swapaxes(1, 2)] = 0.0  # entry u·H + k is [k, u]
 
     def _flat_gradient(self, ds: Array) -> Array:
         B, H, U, _ = self._M.shape

@@ -25,9 +25,11 @@ import numpy as np
 
 from .._validation import check_positive_int
 from ..layers.core import Dense
+from ..layers.recurrent import Recurrent
 from ..losses import Loss
 from ..optimizers import Optimizer
-from ._base import OnlineLearner, RecurrentLayer
+from ._base import OnlineLearner
+from .models import Grads, LayerModel
 
 Array = np.ndarray
 
@@ -37,23 +39,40 @@ class TruncatedBPTT(OnlineLearner):
 
     Arguments: layer, readout, loss, h (steps the gradient flows back), h_prime (steps between
     backward passes, 1 ≤ h' ≤ h; default 1), optimizer, update_every (counted in steps, as for
-    the other learners: with update_every=1 the update happens at every backward step).
+    the other learners: with update_every=1 the update happens at every backward step). The
+    layer's cell runs its own forward and backward (rnnlab.cells): a recurrent layer with a
+    readout only (a FullyRecurrentNet trains with the forward-mode learners).
     """
 
-    def __init__(self, layer: RecurrentLayer, readout: Dense, loss: Loss | str, h: int,
-                 h_prime: int = 1, *, optimizer: Optimizer | str | None = None,
-                 update_every: int = 1):
+    def __init__(
+        self,
+        layer: Recurrent,
+        readout: Dense,
+        loss: Loss | str,
+        h: int,
+        h_prime: int = 1,
+        *,
+        optimizer: Optimizer | str | None = None,
+        update_every: int | None = 1,
+    ):
         super().__init__(layer, readout, loss, optimizer=optimizer, update_every=update_every)
+        if not isinstance(self.model, LayerModel):
+            raise TypeError(
+                f"{self.who}: expected a recurrent layer and a Dense readout, got "
+                f"{self.model.who} (RTRL, SnAp1 and UORO train it)"
+            )
         self.h = check_positive_int(h, self.who, "h")
         self.h_prime = check_positive_int(h_prime, self.who, "h_prime")
         if self.h_prime > self.h:
-            raise ValueError(f"{self.who}: expected h_prime ≤ h (the errors of h' steps are "
-                             f"backpropagated through h steps), got h={h}, h_prime={h_prime}")
-        self.cell = layer.cell
+            raise ValueError(
+                f"{self.who}: expected h_prime ≤ h (the errors of h' steps are "
+                f"backpropagated through h steps), got h={h}, h_prime={h_prime}"
+            )
+        self.cell, self.layer = self.model.cell, self.model.layer
 
     def _allocate(self, batch_size: int) -> None:
         B, h = batch_size, self.h
-        I = self.layer.params["weight_ih"].shape[1]
+        I = self.model.input_size
         self._x = np.zeros((h, B, I), dtype=self.dtype)  # x_τ
         self._mask = np.ones((h, B), dtype=bool)  # mask_τ
         self._before = np.zeros((h, B, self.state_size), dtype=self.dtype)  # s_{τ-1}
@@ -65,19 +84,25 @@ class TruncatedBPTT(OnlineLearner):
         return tuple(s[:, u * H : (u + 1) * H] for u in range(self.blocks))
 
     def _advance(self, x: Array, mask: Array | None) -> Array:
+        m = None if mask is None else mask[None]
+        _, finals, _ = self.cell.forward(
+            self.layer.params, x[None], self._split(self._state), mask=m, keep_cache=False
+        )
+        self._input = x, mask
+        return np.concatenate(finals, axis=1)
+
+    def _commit(self, state: Array) -> None:
+        x, mask = self._input
         slot = self._steps % self.h
         self._x[slot] = x
         self._mask[slot] = True if mask is None else mask
         self._before[slot] = self._state
-        m = None if mask is None else mask[None]
-        _, finals, _ = self.cell.forward(self.layer.params, x[None], self._split(self._state),
-                                         mask=m, keep_cache=False)
-        self._state = np.concatenate(finals, axis=1)
-        return finals[0]
+        self._state = state
 
-    def _gradients(self, ds: Array, readout_grads: dict[str, Array]) -> dict | None:
+    def _gradients(self, ds: Array, readout_grads: Grads) -> Grads | None:
         slot = self._steps % self.h
         self._dh[slot] = ds[:, : self.units]
+        readout_grads = readout_grads["readout"]
         if self._readout_sum is None:
             self._readout_sum = readout_grads
         else:
@@ -92,11 +117,14 @@ class TruncatedBPTT(OnlineLearner):
         d_out = self._dh[window]  # (n, B, H)
         d_out[: n - self.h_prime] = 0.0  # only the last h' steps inject their errors
         start = self._split(self._before[window[0]])
-        _, _, cache = self.cell.forward(self.layer.params, x, start,
-                                        mask=None if mask.all() else mask)
+        _, _, cache = self.cell.forward(
+            self.layer.params, x, start, mask=None if mask.all() else mask
+        )
         _, _, layer_grads = self.cell.backward(cache, d_out, (None,) * self.blocks)
-        grads = {"layer": {k: np.array(g) for k, g in layer_grads.items()},
-                 "readout": self._readout_sum}
+        grads = {
+            "layer": {k: np.array(g) for k, g in layer_grads.items()},
+            "readout": self._readout_sum,
+        }
         self._readout_sum = None
         return grads
 

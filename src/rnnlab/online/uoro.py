@@ -23,13 +23,15 @@ The readout's gradient is exact. Rows where mask_t is False keep s̃ and θ̃.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..layers.core import Dense
 from ..losses import Loss
 from ..optimizers import Optimizer
-from ._base import ForwardModeLearner, RecurrentLayer
-from .jacobians import StepJacobians, param_count
+from ._base import ForwardModeLearner
+from .models import OnlineModel, StepSummary
 
 Array = np.ndarray
 
@@ -43,18 +45,32 @@ class UORO(ForwardModeLearner):
     Carries the state (B, S), s̃ `state_tangent` (B, S) and θ̃ `param_tangent` (B, P).
     """
 
-    def __init__(self, layer: RecurrentLayer, readout: Dense, loss: Loss | str, *,
-                 optimizer: Optimizer | str | None = None, update_every: int = 1,
-                 seed: int | None = None):
-        super().__init__(layer, readout, loss, optimizer=optimizer, update_every=update_every)
+    def __init__(
+        self,
+        model: OnlineModel | Any,
+        readout: Dense | None = None,
+        loss: Loss | str | None = None,
+        *,
+        optimizer: Optimizer | str | None = None,
+        update_every: int | None = 1,
+        teacher_forcing: bool = False,
+        seed: int | None = None,
+    ):
+        super().__init__(
+            model,
+            readout,
+            loss,
+            optimizer=optimizer,
+            update_every=update_every,
+            teacher_forcing=teacher_forcing,
+        )
         valid = seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool))
         if not valid:
             raise TypeError(f"{self.who}: expected seed as an int or None, got {seed!r}")
         self.rng = np.random.default_rng(seed)
 
     def _allocate(self, batch_size: int) -> None:
-        I = self.layer.params["weight_ih"].shape[1]
-        P = param_count(self.gates, self.units, I)
+        P = self.model.param_count
         self._s_tilde = np.zeros((batch_size, self.state_size), dtype=self.dtype)
         self._theta_tilde = np.zeros((batch_size, P), dtype=self.dtype)
 
@@ -72,8 +88,9 @@ class UORO(ForwardModeLearner):
         """ν: independent ±1 with probability ½ each."""
         return self.rng.choice(np.array([-1.0, 1.0], dtype=self.dtype), size=shape)
 
-    def _rank_one_update(self, s_tilde: Array, theta_tilde: Array, d_s: Array, nu: Array,
-                         nu_i: Array) -> tuple[Array, Array]:
+    def _rank_one_update(
+        self, s_tilde: Array, theta_tilde: Array, d_s: Array, nu: Array, nu_i: Array
+    ) -> tuple[Array, Array]:
         """(s̃_t, θ̃_t) from s̃_{t-1}, θ̃_{t-1}, D_t s̃_{t-1}, ν and νᵀ I_t (all per row)."""
         norm = np.linalg.norm
         rho0 = np.sqrt((norm(theta_tilde, axis=1) + EPSILON) / (norm(d_s, axis=1) + EPSILON))
@@ -81,16 +98,18 @@ class UORO(ForwardModeLearner):
         rho0, rho1 = rho0[:, None], rho1[:, None]
         return rho0 * d_s + rho1 * nu, theta_tilde / rho0 + nu_i / rho1
 
-    def _update_influence(self, jac: StepJacobians, mask: Array | None) -> None:
-        d_s = jac.jvp_state(self.layer.params["weight_hh"], self._s_tilde)  # D_t s̃ (B, S)
+    def _update_influence(self, jac: StepSummary, mask: Array | None) -> None:
+        d_s = jac.jvp_state(self._s_tilde)  # D_t s̃ (B, S)
         nu = self._draw_signs(self._s_tilde.shape)
         nu_i = jac.vjp_params(nu)  # νᵀ I_t (B, P)
-        s_new, theta_new = self._rank_one_update(self._s_tilde, self._theta_tilde, d_s, nu,
-                                                 nu_i)
+        s_new, theta_new = self._rank_one_update(self._s_tilde, self._theta_tilde, d_s, nu, nu_i)
         if mask is not None and not mask.all():
             s_new[~mask] = self._s_tilde[~mask]
             theta_new[~mask] = self._theta_tilde[~mask]
         self._s_tilde, self._theta_tilde = s_new, theta_new
+
+    def _forget(self, forced: Array) -> None:
+        self._s_tilde[forced] = 0.0  # zero rows of M ≈ s̃ θ̃ᵀ
 
     def _flat_gradient(self, ds: Array) -> Array:
         weights = np.einsum("bs,bs->b", ds, self._s_tilde)  # (B,)

@@ -5,6 +5,8 @@
     @requires_keras
     def test_matches_keras(): ...
 
+    pytestmark = keras_marks("test_keras_parity")     # for a whole module
+
 `keras` is the module (imported with KERAS_BACKEND=torch unless the environment chose another
 backend), or None when it cannot be imported. Without keras the tests skip with a reason; with
 RNNLAB_REQUIRE_KERAS=1 (set by .ci/run) a missing keras is an error instead, raised while the
@@ -30,7 +32,7 @@ else:
 
 SKIP_REASON = "Keras 3 is the reference for Keras parity tests and is not installed"
 
-__all__ = ["REQUIRED", "keras", "requires_keras"]
+__all__ = ["REQUIRED", "keras", "keras_marks", "requires_keras"]
 
 
 def requires_keras(test):
@@ -42,3 +44,13 @@ def requires_keras(test):
         )
     test = pytest.mark.keras(test)
     return pytest.mark.skipif(keras is None, reason=SKIP_REASON)(test)
+
+
+def keras_marks(where: str) -> list:
+    """The marks of requires_keras, for `pytestmark = keras_marks(__name__)`."""
+    if keras is None and REQUIRED:
+        raise RuntimeError(
+            f"{where} needs Keras and RNNLAB_REQUIRE_KERAS=1 forbids skipping it, but "
+            f"`import keras` failed ({_IMPORT_ERROR})"
+        )
+    return [pytest.mark.keras, pytest.mark.skipif(keras is None, reason=SKIP_REASON)]

@@ -154,9 +154,24 @@ def _as_tensors(value, who: str, what: str) -> list[SymbolicTensor]:
 
 
 def _dummy(tensors: list[SymbolicTensor], unknown: int) -> list[np.ndarray]:
-    """Zeros shaped like each tensor: batch 1, every unknown axis of length `unknown`."""
+    """Zeros shaped like each tensor: batch 1, every unknown axis of length `unknown` — or, for
+    tensors that go in together (a merge layer's list), the length another one fixes there."""
+    known: dict[tuple[int, int], int] = {}  # (rank, axis) -> a length some tensor fixes
+    for t in tensors:
+        for axis, d in enumerate(t.shape[1:]):
+            if d is not None:
+                known.setdefault((t.ndim, axis), d)
     return [
-        np.zeros((1, *(unknown if d is None else d for d in t.shape[1:])), dtype=t.dtype)
+        np.zeros(
+            (
+                1,
+                *(
+                    known.get((t.ndim, a), unknown) if d is None else d
+                    for a, d in enumerate(t.shape[1:])
+                ),
+            ),
+            dtype=t.dtype,
+        )
         for t in tensors
     ]
 

@@ -11,14 +11,8 @@ import pytest
 import rnnlab
 from rnnlab import layers, models
 from rnnlab.gradcheck import TOLERANCE, numerical_gradient, relative_error
-from rnnlab.layers.symbolic import call_layer
 
 F64 = {"dtype": "float64"}
-
-
-def call(layer, x, **kwargs):
-    """layer(x) on symbolic tensors."""
-    return call_layer(layer, x, **kwargs)
 
 
 def model_gradcheck(model, xs, seed: int = 0) -> dict[str, float]:
@@ -53,29 +47,29 @@ def model_gradcheck(model, xs, seed: int = 0) -> dict[str, float]:
 def seq2seq(units: int, features: int, dtype: str = "float32", seed: int = 0):
     """The Keras seq2seq tutorial's training model: encoder states start the decoder."""
     enc_in = models.Input(shape=(None, features), dtype=dtype, name="encoder_inputs")
-    _, h, c = call(layers.LSTM(units, return_state=True, dtype=dtype, seed=seed), enc_in)
+    _, h, c = layers.LSTM(units, return_state=True, dtype=dtype, seed=seed)(enc_in)
     dec_in = models.Input(shape=(None, features), dtype=dtype, name="decoder_inputs")
     decoder = layers.LSTM(
         units, return_sequences=True, return_state=True, dtype=dtype, seed=seed + 1
     )
-    seq, _, _ = call(decoder, dec_in, initial_state=[h, c])
+    seq, _, _ = decoder(dec_in, initial_state=[h, c])
     dense = layers.Dense(features, activation="softmax", dtype=dtype, seed=seed + 2)
-    return models.Model([enc_in, dec_in], call(dense, seq)), (enc_in, h, c, decoder, dense)
+    return models.Model([enc_in, dec_in], dense(seq)), (enc_in, h, c, decoder, dense)
 
 
 # -- graph building -------------------------------------------------------------------------------
 def test_symbolic_shapes_follow_the_layers():
     x = models.Input(shape=(None, 100))
-    y, h, c = call(layers.LSTM(64, return_sequences=True, return_state=True), x)
+    y, h, c = layers.LSTM(64, return_sequences=True, return_state=True)(x)
     assert (y.shape, h.shape, c.shape) == ((None, None, 64), (None, 64), (None, 64))
-    assert call(layers.Dense(10), y).shape == (None, None, 10)
+    assert layers.Dense(10)(y).shape == (None, None, 10)
     fixed = models.Input(shape=(7, 3))
-    assert call(layers.GRU(5, return_sequences=True), fixed).shape == (None, 7, 5)
+    assert layers.GRU(5, return_sequences=True)(fixed).shape == (None, 7, 5)
     ids = models.Input(shape=(None,), dtype="int32")
-    assert call(layers.Embedding(20, 8, mask_zero=True), ids).shape == (None, None, 8)
-    both = call(rnnlab.Bidirectional(layers.LSTM(4, return_sequences=True), merge_mode=None), x)
+    assert layers.Embedding(20, 8, mask_zero=True)(ids).shape == (None, None, 8)
+    both = rnnlab.Bidirectional(layers.LSTM(4, return_sequences=True), merge_mode=None)(x)
     assert [t.shape for t in both] == [(None, None, 4), (None, None, 4)]
-    assert call(layers.RepeatVector(6), h).shape == (None, 6, 64)
+    assert layers.RepeatVector(6)(h).shape == (None, 6, 64)
     assert layers.concatenate([h, c]).shape == (None, 128)
 
 
@@ -86,39 +80,39 @@ def test_symbolic_tensors_have_no_values():
     with pytest.raises(TypeError, match="use the layers"):
         x + x
     with pytest.raises(NotImplementedError, match="mask= on a call with symbolic tensors"):
-        call(layers.Dense(2), x, mask=np.ones((1,), bool))
+        layers.Dense(2)(x, mask=np.ones((1,), bool))
     with pytest.raises(TypeError, match="expected the inputs as symbolic tensors"):
-        call(layers.Add(), [x, np.ones((1, 3))])
+        layers.Add()([x, np.ones((1, 3))])
 
 
 def test_a_wrong_input_names_the_layer_and_both_shapes():
     x = models.Input(shape=(None, 100))
     lstm = layers.LSTM(8, name="enc")
-    call(lstm, x)
+    lstm(x)
     with pytest.raises(
         ValueError,
         match=r"Input 0 of layer 'enc' \(LSTM\) is incompatible with "
         r"the layer: expected shape=\(None, None, 100\), found "
         r"shape=\(None, None, 50\)",
     ):
-        call(lstm, models.Input(shape=(None, 50)))
+        lstm(models.Input(shape=(None, 50)))
     with pytest.raises(
         ValueError,
         match=r"layer 'flat' \(GRU\) cannot be called on an input "
         r"of shape \(None, 100\)",
     ):
-        call(layers.GRU(4, name="flat"), models.Input(shape=(100,)))
+        layers.GRU(4, name="flat")(models.Input(shape=(100,)))
 
 
 def test_graph_errors():
     a, b = models.Input(shape=(3,)), models.Input(shape=(3,))
-    out = call(layers.Dense(2), a)
+    out = layers.Dense(2)(a)
     with pytest.raises(ValueError, match="graph disconnected"):
-        models.Model(b, call(layers.Dense(2), layers.add([a, b])))
+        models.Model(b, layers.Dense(2)(layers.add([a, b])))
     with pytest.raises(ValueError, match="not used to compute any output"):
         models.Model([a, b], out)
     with pytest.raises(ValueError, match="must come from rnnlab.models.Input"):
-        models.Model(out, call(layers.Dense(1), out))
+        models.Model(out, layers.Dense(1)(out))
     with pytest.raises(NotImplementedError, match="subclassed models"):
         models.Model()
     with pytest.raises(NotImplementedError, match="outputs given as a dict"):
@@ -138,7 +132,7 @@ def test_a_chain_equals_the_sequential_of_the_same_layers(rng):
     emb = layers.Embedding(12, 6, mask_zero=True, seed=1)
     lstm = layers.LSTM(7, return_sequences=True, seed=2)
     dense = layers.Dense(12, seed=3)
-    model = models.Model(ids, call(dense, call(lstm, call(emb, ids))))
+    model = models.Model(ids, dense(lstm(emb(ids))))
     seq = rnnlab.Sequential([emb, lstm, dense])
     x = rng.integers(1, 12, (5, 9))
     x[1, 6:] = 0  # padding, masked through the graph
@@ -169,14 +163,14 @@ def test_encoder_decoder_state_passing_gradients_float64(rng):
 
 def test_a_tensor_read_by_several_layers_sums_its_gradients_float64(rng):
     x = models.Input(shape=(None, 3), **F64)
-    rnn = call(layers.SimpleRNN(4, return_sequences=True, **F64), x)
-    a = call(layers.Dense(4, activation="tanh", **F64), rnn)  # rnn feeds a, b and add
-    b = call(layers.GRU(4, return_sequences=True, **F64), rnn)
+    rnn = layers.SimpleRNN(4, return_sequences=True, **F64)(x)
+    a = layers.Dense(4, activation="tanh", **F64)(rnn)  # rnn feeds a, b and add
+    b = layers.GRU(4, return_sequences=True, **F64)(rnn)
     merged = layers.Add(**F64)
-    total = call(merged, [a, b, rnn])
-    joined = call(layers.Concatenate(**F64), [total, x])  # x is read twice too
-    last = call(layers.LSTM(2, **F64), joined)
-    summary = call(layers.Dense(1, **F64), call(layers.RepeatVector(2, **F64), last))
+    total = merged([a, b, rnn])
+    joined = layers.Concatenate(**F64)([total, x])  # x is read twice too
+    last = layers.LSTM(2, **F64)(joined)
+    summary = layers.Dense(1, **F64)(layers.RepeatVector(2, **F64)(last))
     model = models.Model(x, [joined, summary])
     errors = model_gradcheck(model, rng.standard_normal((3, 5, 3)))
     assert max(errors.values()) <= TOLERANCE, errors
@@ -184,10 +178,10 @@ def test_a_tensor_read_by_several_layers_sums_its_gradients_float64(rng):
 
 def test_masks_flow_through_masking_and_bidirectional_states_float64(rng):
     x = models.Input(shape=(None, 3), **F64)
-    masked = call(layers.Masking(**F64), x)
+    masked = layers.Masking(**F64)(x)
     bi = rnnlab.Bidirectional(layers.GRU(3, return_sequences=True, return_state=True, **F64))
-    seq, hf, hb = call(bi, masked)
-    out = call(layers.Dense(2, **F64), layers.concatenate([hf, hb], dtype="float64"))
+    seq, hf, hb = bi(masked)
+    out = layers.Dense(2, **F64)(layers.concatenate([hf, hb], dtype="float64"))
     model = models.Model(x, [seq, out])
     data = rng.standard_normal((3, 6, 3)) + 2.0  # no step is all zeros by chance
     data[0, 4:] = 0.0
@@ -203,8 +197,8 @@ def test_masks_flow_through_masking_and_bidirectional_states_float64(rng):
 
 def test_training_true_node_runs_dropout_at_predict(rng):
     x = models.Input(shape=(50,))
-    always = models.Model(x, call(layers.Dropout(0.5, seed=0), x, training=True))
-    never = models.Model(x, call(layers.Dropout(0.5, seed=0), x))
+    always = models.Model(x, layers.Dropout(0.5, seed=0)(x, training=True))
+    never = models.Model(x, layers.Dropout(0.5, seed=0)(x))
     data = rng.standard_normal((4, 50)) + 3.0
     assert np.mean(always.predict(data) == 0.0) > 0.2
     np.testing.assert_array_equal(never.predict(data), data.astype(np.float32))
@@ -249,8 +243,8 @@ def test_seq2seq_inference_models_reuse_the_trained_layers():
     encoder_model = models.Model(enc_in, [h, c])
     state_h, state_c = models.Input(shape=(8,)), models.Input(shape=(8,))
     step_in = models.Input(shape=(None, 4))
-    seq, h2, c2 = call(decoder, step_in, initial_state=[state_h, state_c])
-    decoder_model = models.Model([step_in, state_h, state_c], [call(dense, seq), h2, c2])
+    seq, h2, c2 = decoder(step_in, initial_state=[state_h, state_c])
+    decoder_model = models.Model([step_in, state_h, state_c], [dense(seq), h2, c2])
     x_enc, x_dec, _ = reversal_data(3, 5, 4, rng)
     states = encoder_model.predict(x_enc)
     steps = []
@@ -266,7 +260,7 @@ def test_seq2seq_inference_models_reuse_the_trained_layers():
 def test_shared_layers_predict_but_refuse_to_train(rng):
     x = models.Input(shape=(3,))
     dense = layers.Dense(3)
-    model = models.Model(x, call(dense, call(dense, x)))
+    model = models.Model(x, dense(dense(x)))
     data = rng.standard_normal((4, 3)).astype(np.float32)
     w, b = dense.params["weight"], dense.params["bias"]
     np.testing.assert_allclose(model.predict(data), (data @ w.T + b) @ w.T + b, rtol=1e-5)
@@ -277,9 +271,9 @@ def test_shared_layers_predict_but_refuse_to_train(rng):
 
 def test_several_outputs_losses_weights_metrics_and_logs(rng):
     x = models.Input(shape=(None, 4), name="x")
-    h = call(layers.GRU(8, seed=0), x)
-    cls = call(layers.Dense(3, activation="softmax", name="cls", seed=1), h)
-    reg = call(layers.Dense(1, name="reg", seed=2), h)
+    h = layers.GRU(8, seed=0)(x)
+    cls = layers.Dense(3, activation="softmax", name="cls", seed=1)(h)
+    reg = layers.Dense(1, name="reg", seed=2)(h)
     model = models.Model({"x": x}, [cls, reg])
     model.compile(
         "adam",
@@ -360,10 +354,10 @@ def test_summary_is_the_keras_table():
 def test_save_and_load_round_trip(tmp_path, rng):
     ids = models.Input(shape=(None,), dtype="int32", name="ids")
     frames = models.Input(shape=(None, 3), name="frames")
-    e = call(layers.Embedding(9, 4, mask_zero=True), ids)
+    e = layers.Embedding(9, 4, mask_zero=True)(ids)
     joined = layers.concatenate([e, frames])
-    seq, h = call(layers.GRU(5, return_sequences=True, return_state=True), joined)
-    out = call(layers.Dense(2), call(layers.LSTM(3), seq, initial_state=None))
+    seq, h = layers.GRU(5, return_sequences=True, return_state=True)(joined)
+    out = layers.Dense(2)(layers.LSTM(3)(seq, initial_state=None))
     model = models.Model({"ids": ids, "frames": frames}, [out, h], name="two_in")
     model.metadata["note"] = "kept"
     path = tmp_path / "model.safetensors"

@@ -659,3 +659,56 @@ def test_bad_model_options_and_target_masks(rng):
     with pytest.raises(ValueError, match=r"RTRL\.step: expected target_t of shape \(2, 2\)"):
         learner.step(x, np.zeros(2), target_mask=np.ones((2, O), bool))
     assert learner.steps == 0
+
+
+class _StateOutputRNN(rnnlab.online.OnlineModel):
+    """A model written outside rnnlab.online: a SimpleRNN whose outputs are h itself."""
+
+    state_is_output = True
+
+    def __init__(self, layer):
+        self.layer, self.dtype = layer, layer.dtype
+        self.units = self.outputs = layer.units
+        self.blocks = 1
+
+    who = "StateOutputRNN"
+    input_size = property(lambda self: self.layer.params["weight_ih"].shape[1])
+    params = property(lambda self: {f"rnn.{k}": v for k, v in self.layer.params.items()})
+
+    def build(self, input_size):
+        pass
+
+    def unit_columns(self):
+        return J.unit_columns(1, self.units, self.input_size)
+
+    def jacobians(self, x, state):
+        return J.local_jacobians(self.layer.cell, self.layer.params, x, state)
+
+    def read(self, state):
+        return state.copy()
+
+    def read_backward(self, dy):
+        return dy, {}
+
+    def split_gradient(self, flat):
+        return {"rnn": J.unflatten(flat, self.layer.params)}
+
+
+@pytest.mark.parametrize("cls", [RTRL, SnAp1])
+def test_a_model_written_outside_the_package(cls, rng):
+    """The OnlineModel protocol is enough: RTRL on it equals BPTT through the layer; with the
+    units decoupled SnAp-1 does too; teacher forcing is accepted since outputs are states."""
+    layer = make_layer("rnn_tanh", rng)
+    if cls is SnAp1:
+        make_units_independent(layer)
+    model = _StateOutputRNN(layer)
+    x, y = rng.standard_normal((3, 5, I)), rng.standard_normal((3, 5, H))
+    loss = rnnlab.losses.MeanSquaredError()
+    learner = cls(model, loss=loss)
+    learner.reset(3)
+    got = sum(J.flatten_params(learner.step(x[:, t], y[:, t])["grads"]["rnn"]) for t in range(5))
+    h = layer.forward(x)  # (B, T, H)
+    d_h = np.stack([loss.value_and_grad(y[:, t], h[:, t])[1] for t in range(5)], axis=1)
+    layer.backward(d_h)
+    np.testing.assert_allclose(got, J.flatten_params(layer.grads), rtol=0, atol=1e-10)
+    assert cls(model, loss=loss, teacher_forcing=True).teacher_forcing

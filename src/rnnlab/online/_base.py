@@ -202,11 +202,12 @@ class OnlineLearner(abc.ABC):
     def update(self) -> bool:
         """Apply the gradients accumulated since the last update now (epochwise learning:
         call it at the end of each epoch, before reset). Returns True if the parameters
-        changed; False without an optimizer or without gradients pending."""
+        changed; False without an optimizer or without gradients pending. An optimizer
+        refuses a non-finite gradient (ValueError, nothing updated); it is dropped."""
         if self.optimizer is None or self._pending is None:
             return False
-        self.optimizer.step(self.params, self._pending)
-        self._pending, self._since_update = None, 0
+        pending, self._pending, self._since_update = self._pending, None, 0
+        self.optimizer.step(self.params, pending)  # a refused (non-finite) gradient is dropped
         return True
 
     # -- helpers ----------------------------------------------------------------------------

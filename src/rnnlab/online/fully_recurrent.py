@@ -207,7 +207,7 @@ class FullyRecurrentNet(OnlineModel):
         return FullyRecurrentStep(y, fprime, z, self.recurrent_weights())
 
     def read(self, state: Array) -> Array:
-        return state
+        return state.copy()  # y(t): the caller's own (the state may be forced after it)
 
     def read_backward(self, dy: Array) -> tuple[Array, Grads]:
         return dy, {}

@@ -96,8 +96,8 @@ class OnlineModel(abc.ABC):
 
     @abc.abstractmethod
     def build(self, input_size: int) -> None:
-        """Create the parameters for `input_size` features (a learner calls it at its first
-        step if input_size is None)."""
+        """Create the parameters for `input_size` features if there are none yet (a learner
+        calls it at its first step after a reset; a built model is left as it is)."""
 
     @property
     @abc.abstractmethod

@@ -289,3 +289,31 @@ def test_keras_files_refuse_what_rnnlab_lacks(tmp_path):
         r"got \(3, 16\)",
     ):
         keras_files.load_weights(wider, weights)
+
+
+def test_sequential_summary_is_keras_table_character_for_character():
+    def keras_text(model) -> str:
+        lines: list[str] = []
+        model.summary(print_fn=lambda text, **kw: lines.append(text))
+        return "".join(lines).rstrip("\n")
+
+    k_model = keras.Sequential(
+        [
+            keras.Input((None, 100)),
+            keras.layers.LSTM(64, return_sequences=True, name="lstm_a"),
+            keras.layers.LSTM(64, name="lstm_b"),
+            keras.layers.Dense(10, activation="softmax", name="out"),
+        ],
+        name="model_lstm",
+    )
+    r_model = models.Sequential(
+        [
+            layers.LSTM(
+                64, return_sequences=True, name="lstm_a", bias="keras", input_shape=(None, 100)
+            ),
+            layers.LSTM(64, name="lstm_b", bias="keras"),
+            layers.Dense(10, activation="softmax", name="out"),
+        ],
+        name="model_lstm",
+    )
+    assert r_model.summary(print_fn=None) == keras_text(k_model)

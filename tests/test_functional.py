@@ -381,3 +381,32 @@ def test_from_config_rejects_bad_graphs():
     cfg["graph"]["nodes"][1]["layer"] = "missing"
     with pytest.raises(ValueError, match="names no layer of the model"):
         models.Model.from_config(cfg)
+
+
+def test_callbacks_work_on_functional_models(tmp_path, rng):
+    """EarlyStopping restores the best weights and ModelCheckpoint writes a loadable Model."""
+    rnnlab.config.set_seed(1)
+    model, _ = seq2seq(units=8, features=3)
+    model.compile(optimizer=rnnlab.optimizers.Adam(0.02), loss="categorical_crossentropy")
+    x_enc, x_dec, y = reversal_data(64, 3, 3, rng)
+    path = tmp_path / "best.safetensors"
+    stop = rnnlab.callbacks.EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
+    save = rnnlab.callbacks.ModelCheckpoint(path, monitor="val_loss", save_best_only=True)
+    history = model.fit(
+        [x_enc, x_dec],
+        y,
+        epochs=30,
+        batch_size=16,
+        verbose=0,
+        validation_split=0.25,
+        callbacks=[stop, save],
+    )
+    assert path.exists()
+    best = models.load_model(path)
+    with pytest.raises(RuntimeError, match="Model 'functional.*call compile"):
+        best.evaluate([x_enc, x_dec], y)
+    best.compile(loss="categorical_crossentropy")
+    val = [x_enc[-16:], x_dec[-16:]]
+    np.testing.assert_allclose(
+        best.evaluate(val, y[-16:]), min(history.history["val_loss"]), rtol=1e-5
+    )

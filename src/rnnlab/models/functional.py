@@ -176,6 +176,10 @@ class Model(Sequential):
     def who(self) -> str:
         return f"Model {self.name!r}"
 
+    def _require_compiled(self, what: str) -> None:
+        if self.optimizer is None or self.loss is None:
+            raise RuntimeError(f"{self.who}: call compile() before {what}()")
+
     def build(self, input_shape=None) -> None:
         """A functional model is built when it is made (its Input shapes); nothing to do."""
 

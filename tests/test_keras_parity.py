@@ -269,6 +269,12 @@ def test_keras_files_refuse_what_rnnlab_lacks(tmp_path):
     conv.save(tmp_path / "conv.keras")
     with pytest.raises(NotImplementedError, match="Conv1D"):
         keras_files.load_keras_model(tmp_path / "conv.keras")
+    flipped = keras.Sequential(
+        [keras.Input((None, 3)), keras.layers.GRU(2, go_backwards=True, return_sequences=True)]
+    )
+    flipped.save(tmp_path / "flipped.keras")
+    with pytest.raises(NotImplementedError, match="go_backwards=True with return_sequences"):
+        keras_files.load_keras_model(tmp_path / "flipped.keras")
     (tmp_path / "bad.keras").write_bytes(b"not a zip")
     with pytest.raises(keras_files.KerasFileError, match="not a .keras archive"):
         keras_files.load_keras_model(tmp_path / "bad.keras")

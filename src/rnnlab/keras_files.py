@@ -301,7 +301,7 @@ def _dtype(value, who: str) -> str | None:
     return name
 
 
-def keras_layer(spec: dict[str, Any], where: str = "Keras config") -> Layer:
+def keras_layer(spec: dict[str, Any], where: str = "Keras config", in_bidirectional=False) -> Layer:
     """The rnnlab layer for one Keras layer config ({"class_name", "config"})."""
     if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
         raise KerasFileError(f"{where}: expected a layer config, got {str(spec)[:80]}")
@@ -317,6 +317,11 @@ def keras_layer(spec: dict[str, Any], where: str = "Keras config") -> Layer:
     # valid output at masked steps where rnnlab outputs 0: only masked positions differ, which
     # losses and the recurrent layers downstream ignore
     cfg.pop("zero_output_for_mask", None)
+    if cfg.get("go_backwards") and cfg.get("return_sequences") and not in_bidirectional:
+        raise NotImplementedError(
+            f"{who}: go_backwards=True with return_sequences=True is not supported: Keras "
+            f"returns the outputs in reversed order, rnnlab aligned with the inputs"
+        )
     for key, default in _UNSUPPORTED_UNLESS.items():
         if key in cfg and cfg.pop(key) != default:
             raise NotImplementedError(
@@ -380,9 +385,9 @@ def _input(cfg, common, where):
 
 
 def _bidirectional(cfg, common, where):
-    layer = _wrapped(cfg, where)
+    layer = keras_layer(cfg.pop("layer"), where, in_bidirectional=True)
     back = cfg.pop("backward_layer", None)
-    backward = None if back is None else keras_layer(back, where)
+    backward = None if back is None else keras_layer(back, where, in_bidirectional=True)
     return L.Bidirectional(layer, backward_layer=backward, **_take(cfg, "merge_mode"), **common)
 
 

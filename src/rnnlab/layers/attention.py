@@ -34,6 +34,7 @@ directly, so the keys are projected once per source sequence, not once per decod
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,18 @@ from .._validation import as_float_array, check_bool, check_choice, check_positi
 from .base import Layer
 
 SCORES = ("additive", "dot", "general")
+
+
+def quiet_underflow(fn):
+    """Run fn with floating-point underflow ignored: e^(very negative) in the softmax and
+    products of tiny weights round to 0 or subnormals, below any resolution of the result."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with np.errstate(under="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapped
 
 
 class AttentionBase(Layer):
@@ -108,6 +121,7 @@ class AttentionBase(Layer):
         return None
 
     # -- the pieces (also used step by step by rnnlab.seq2seq) ---------------------------------
+    @quiet_underflow
     def project_keys(self, keys: np.ndarray) -> np.ndarray:
         """k̃ = k Wᵀ (general), k W_kᵀ (additive) or k itself: (B, S, Dk) -> (B, S, ·)."""
         p = self.params
@@ -117,6 +131,7 @@ class AttentionBase(Layer):
             return keys @ p["key_weight"].T  # (B, S, A)
         return keys
 
+    @quiet_underflow
     def project_keys_backward(self, keys: np.ndarray, d_proj: np.ndarray) -> np.ndarray:
         """∂L/∂keys from ∂L/∂k̃; adds the projection's weight gradient into self.grads."""
         p, g = self.params, self.grads
@@ -128,6 +143,7 @@ class AttentionBase(Layer):
             return d_proj @ p["key_weight"]
         return d_proj
 
+    @quiet_underflow
     def attend(self, q: np.ndarray, k_proj: np.ndarray, values: np.ndarray, mask):
         """context (B, Tq, Dv), weights (B, Tq, S) and a cache, for q (B, Tq, Dq), projected
         keys (B, S, ·), values (B, S, Dv), mask (B, S) bool or None."""
@@ -153,6 +169,7 @@ class AttentionBase(Layer):
         cache["w"] = w
         return w @ values, w, cache
 
+    @quiet_underflow
     def attend_backward(self, cache, d_context, d_weights=None):
         """(dq, d_k_proj, d_values) from ∂L/∂context (and ∂L/∂weights); adds to self.grads."""
         p, g = self.params, self.grads
@@ -201,6 +218,7 @@ class AttentionBase(Layer):
             g[...] = 0.0
 
     # -- protocol -----------------------------------------------------------------------------
+    @quiet_underflow
     def forward(self, x, mask=None, initial_state=None, training: bool = False):
         self._check_no_state(initial_state)
         q, values, keys = self._inputs(x)
@@ -231,6 +249,7 @@ class AttentionBase(Layer):
             context, w = context[:, 0], w[:, 0]
         return [context, w] if self.return_attention_scores else context
 
+    @quiet_underflow
     def backward(self, dy, *dstates):
         cache = self._cache
         self._require_forward(cache)

@@ -22,6 +22,7 @@ import numpy as np
 from .. import config, initializers
 from .._validation import check_choice, describe
 from ..io import register_model_class, save_model
+from ..layers.attention import quiet_underflow
 from ..losses import SparseCategoricalCrossentropy
 from .decoder import Decoder
 from .encoder import Encoder
@@ -281,6 +282,7 @@ class Seq2Seq:
         return memory, mask, init, e
 
     # -- training ---------------------------------------------------------------------------------
+    @quiet_underflow
     def forward(
         self, src, tgt, src_mask=None, sampling_probability: float = 0.0, training: bool = False
     ):
@@ -299,6 +301,7 @@ class Seq2Seq:
         self._cache = {"init": init, "e": e}
         return logits, weights
 
+    @quiet_underflow
     def backward(self, d_logits: np.ndarray) -> None:
         """Fill grads from ∂L/∂logits of the last forward."""
         if self._cache is None:
@@ -327,6 +330,7 @@ class Seq2Seq:
         optimizer.step(self.params, self.grads)
         return loss
 
+    @quiet_underflow
     def evaluate_loss(self, src, tgt, src_mask=None) -> float:
         with config.no_grad():
             logits, _ = self.forward(src, tgt, src_mask)

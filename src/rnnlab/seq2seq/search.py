@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import config
 from .._validation import describe
+from ..layers.attention import quiet_underflow
 from .decoder import reorder_state
 
 
@@ -49,6 +50,7 @@ def _check_max_len(max_len) -> int:
     return int(max_len)
 
 
+@quiet_underflow
 def greedy_decode(
     model, src, src_mask=None, *, max_len: int = 50, return_attention: bool = False
 ) -> list[Hypothesis]:
@@ -83,6 +85,7 @@ def greedy_decode(
     return out
 
 
+@quiet_underflow
 def beam_search(
     model,
     src,
@@ -145,7 +148,7 @@ def beam_search(
                         if r < K:
                             a = None
                             if return_attention and w_all is not None:
-                                past = att[b, beam] if att is not None else w_all[b, beam][:0]
+                                past = att[b, beam] if att is not None else w_all[b, beam][None][:0]
                                 a = np.concatenate([past, w_all[b, beam][None]])
                             n = t + 1
                             finished[b].append(

@@ -76,6 +76,9 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 PHASES = ("input GEMM", "loop fwd", "loop bwd", "dW GEMM", "dx GEMM", "packing")
 UNATTRIBUTED = "GEMM (unattributed)"
 LAYERS = {"rnn": rnnlab.SimpleRNN, "lstm": rnnlab.LSTM, "gru": rnnlab.GRU}
+#: the clock of every timing: wall time, or with --cpu-clock the calling thread's CPU time
+#: (everything then runs on one thread, so that other processes' load does not count)
+clock: Callable[[], float] = time.perf_counter
 
 
 # -- timing and load -----------------------------------------------------------------------------
@@ -92,9 +95,9 @@ def timed_calls(fn: Callable[[], object], calls: int) -> list[float]:
     settle(fn)
     out = []
     for _ in range(calls):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        out.append(time.perf_counter() - t0)
+        out.append(clock() - t0)
     return out
 
 
@@ -262,11 +265,11 @@ class KernelPhases:
         def timed(*args, **kwargs):
             if not (self.active and self.depth):  # kernels the layer calls count as its own
                 return fn(*args, **kwargs)
-            t0 = time.perf_counter()
+            t0 = clock()
             try:
                 return fn(*args, **kwargs)
             finally:
-                dt = time.perf_counter() - t0
+                dt = clock() - t0
                 self.seconds[self._phase(name, sys._getframe(1))] += dt
 
         return timed
@@ -281,11 +284,11 @@ class KernelPhases:
                 finally:
                     self.depth -= 1
             self.depth = 1
-            t0 = time.perf_counter()
+            t0 = clock()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.cells += time.perf_counter() - t0
+                self.cells += clock() - t0
                 self.depth = 0
 
         return timed
@@ -325,11 +328,11 @@ class KernelPhases:
         self.seconds.clear()
         self.cells = 0.0
         self.active = True
-        t0 = time.perf_counter()
+        t0 = clock()
         try:
             fn()
         finally:
-            total = time.perf_counter() - t0
+            total = clock() - t0
             self.active = False
         return {**self.seconds, "outside": total - self.cells, "instrumented": total}
 
@@ -384,24 +387,26 @@ def profile_row(cell, config, mode, timer, reference, calls, rounds, top) -> dic
     shape = CONFIGS[config]
     ours, theirs = layer_calls(cell, shape, mode == "train", reference)
     threads = native.num_threads()
+    counts = (threads, 1) if threads > 1 else (1,)
     plain, torch2, torch1 = [], [], []
-    phases: dict[int, list[dict[str, float]]] = {1: [], threads: []}
+    phases: dict[int, list[dict[str, float]]] = {n: [] for n in counts}
     try:
         for _ in range(rounds):
             plain += timed_calls(ours, calls)
             reference.set_threads(threads)
             torch2 += timed_calls(theirs, calls)
-            for n in (threads, 1):
+            for n in counts:
                 native.set_num_threads(n)
                 settle(ours)
                 phases[n] += [timer.measure(ours) for _ in range(calls)]
             native.set_num_threads(threads)
-            reference.set_threads(1)
-            torch1 += timed_calls(theirs, calls)
+            if threads > 1:
+                reference.set_threads(1)
+                torch1 += timed_calls(theirs, calls)
         reference.set_threads(threads)
         top_ops = torch_top(theirs, calls, top)
     finally:
-        native.set_num_threads(None)
+        native.set_num_threads(threads)
         reference.set_threads(threads)
     names = sorted({k for d in phases[threads] + phases[1] for k in d})
 
@@ -424,7 +429,9 @@ def profile_row(cell, config, mode, timer, reference, calls, rounds, top) -> dic
         "mode": mode,
         "rnnlab_ms": 1e3 * total,
         "torch_ms": 1e3 * median(torch2),
-        "torch_1thread_ms": 1e3 * median(torch1),
+        "torch_1thread_ms": 1e3 * median(torch1 or torch2),
+        "threads": threads,
+        "clock": "thread CPU time" if clock is time.thread_time else "wall",
         "phases_ms": {k: 1e3 * v for k, v in shown.items()},
         "other_ms": 1e3 * other,
         "kernels_ms": {"2 threads": 1e3 * kernels2, "1 thread": 1e3 * kernels1},
@@ -458,7 +465,7 @@ def gemm_ops(cell: str, shape) -> list[tuple[str, int, int, int, bool, bool]]:
 @contextlib.contextmanager
 def forced_threads(n: int):
     """rnnlab's kernels on n threads, even for a GEMM its policy keeps on one (< 16 MFLOP)."""
-    spawn = getattr(native, "_SPAWN_FLOPS", None)
+    spawn, before = getattr(native, "_SPAWN_FLOPS", None), native.num_threads()
     native.set_num_threads(n)
     if spawn is not None:
         native._SPAWN_FLOPS = 0.0
@@ -467,7 +474,7 @@ def forced_threads(n: int):
     finally:
         if spawn is not None:
             native._SPAWN_FLOPS = spawn
-        native.set_num_threads(None)
+        native.set_num_threads(before)
 
 
 def gemm_row(op, M, N, K, trans, step, repeats, reference) -> dict:
@@ -507,6 +514,8 @@ def gemm_row(op, M, N, K, trans, step, repeats, reference) -> dict:
     }
     flops = 2.0 * M * N * K
     inner = int(min(1000, max(1, 1e-3 // (flops / 50e9))))  # ≥ ~1 ms per sample
+    if threads == 1:
+        variants = {k: v for k, v in variants.items() if not k.endswith("2T")}
     times: dict[str, list[float]] = {k: [] for k in variants}
     for r in range(repeats):
         order = list(variants)
@@ -548,14 +557,13 @@ def _torch_threads(reference, n: int):
 
 # -- reports -------------------------------------------------------------------------------------
 def phase_table(rows: list[dict]) -> str:
+    """Markdown: per row the phases in ms and % of rnnlab's call, the kernels' speedup from one
+    thread to two (when measured), torch's top operators and the load from others."""
     extra = sorted({k for r in rows for k in r["phases_ms"]} - {*PHASES, "NumPy (cells)"})
-    columns = [*PHASES, *extra, "NumPy (cells)"]
-    head = (
-        "| cell | cfg | mode | rnnlab ms | torch ms | ratio | "
-        + " | ".join(columns)
-        + " | other | kernels ×2T | torch top ops (self ms/call) "
-        "| load |"
-    )
+    columns = [*PHASES, *extra, "NumPy (cells)", "other"]
+    two = any(r.get("threads", 2) > 1 for r in rows)
+    head = "| cell | cfg | mode | rnnlab ms | torch ms | ratio | " + " | ".join(columns)
+    head += (" | kernels ×2T" if two else "") + " | torch's top ops (share of self time) | load |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         total = r["rnnlab_ms"]
@@ -563,17 +571,18 @@ def phase_table(rows: list[dict]) -> str:
         def cell(ms, total=total):
             return "" if ms is None or abs(ms) < 0.005 else f"{ms:.2f} ({100 * ms / total:.0f}%)"
 
-        other = r["other_ms"]
+        values = {**r["phases_ms"], "other": r["other_ms"]}
         ops = "; ".join(
-            f"{o['op'].removeprefix('aten::')} {o['ms']:.2f}" for o in r["torch_top_ops"][:3]
+            f"{o['op'].removeprefix('aten::')} {100 * o['share']:.0f}%"
+            for o in r["torch_top_ops"][:3]
         )
         speed = r["kernel_speedup_2_threads"]
+        cells = [cell(values.get(k)) for k in columns]
+        if two:
+            cells.append("" if speed is None else f"{speed:.2f}")
         lines.append(
             f"| {r['cell']} | {r['config']} | {r['mode']} | {total:.2f} | {r['torch_ms']:.2f} | "
-            f"{r['ratio']:.2f} | "
-            + " | ".join(cell(r["phases_ms"].get(k)) for k in columns)
-            + f" | {cell(other)} | {'' if speed is None else f'{speed:.2f}'} "
-            f"| {ops} | {_load(r)} |"
+            f"{r['ratio']:.2f} | " + " | ".join(cells) + f" | {ops} | {_load(r)} |"
         )
     return "\n".join(lines)
 
@@ -591,15 +600,18 @@ def gemm_table(rows: list[dict]) -> str:
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         g = r["gflops"]
-        blas = max(g["OpenBLAS 1T"], g["OpenBLAS 2T"])
+
+        def pair(name, g=g):
+            return " / ".join("—" if f"{name} {t}" not in g else f"{g[f'{name} {t}']:.0f}"
+                              for t in ("1T", "2T"))  # fmt: skip
+
+        blas = max(v for k, v in g.items() if k.startswith("OpenBLAS"))
         verdict = blas / g["rnnlab as called"]
         word = "BLAS faster" if verdict > 1.05 else "kernel faster" if verdict < 0.95 else "same"
         lines.append(
             f"| {r['cell']} | {r['config']} | {r['op']} | {r['M']}×{r['K']}·{r['K']}×{r['N']} | "
             f"{r['mflop']:.1f} | {r['us']['rnnlab as called']:.1f} | {g['rnnlab as called']:.0f} | "
-            f"{g['kernel 1T']:.0f} / {g['kernel 2T']:.0f} | "
-            f"{g['OpenBLAS 1T']:.0f} / {g['OpenBLAS 2T']:.0f} | "
-            f"{g['torch 1T']:.0f} / {g['torch 2T']:.0f} | {verdict:.2f}× ({word}) | "
+            f"{pair('kernel')} | {pair('OpenBLAS')} | {pair('torch')} | {verdict:.2f}× ({word}) | "
             f"{_load(r)} |"
         )
     return "\n".join(lines)
@@ -640,6 +652,12 @@ def main(argv: list[str] | None = None) -> None:
         default=0.0,
         help="seconds to wait, before each measurement, for a second with others under --max-load",
     )
+    p.add_argument(
+        "--cpu-clock",
+        action="store_true",
+        help="one thread on both sides, timed by the calling thread's CPU time: what each "
+        "library costs per core, whatever else runs on the machine",
+    )
     p.add_argument("--no-phases", action="store_true")
     p.add_argument("--no-gemm", action="store_true")
     p.add_argument("--json", type=Path, default=None)
@@ -653,6 +671,9 @@ def main(argv: list[str] | None = None) -> None:
         "the run in which other processes loaded the machine least",
     )
     args = p.parse_args(argv)
+    if args.cpu_clock:
+        global clock
+        clock = time.thread_time
     if args.merge:
         result = merge(args.merge)
         _write(result, [result["header"], "", phase_table(result["phases"]), "",
@@ -660,7 +681,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not native.available():
         raise SystemExit("profile_phases: rnnlab's compiled kernels do not run here")
-    reference = torch_reference.TorchReference()
+    reference = torch_reference.TorchReference(threads=1 if args.cpu_clock else None)
+    if args.cpu_clock:
+        native.set_num_threads(1)
     from threadpoolctl import threadpool_info
 
     blas = [

@@ -104,7 +104,10 @@ def test_the_cell_option_names_a_registered_family(tmp_path):
         (["sample", "missing.safetensors"], "FileNotFoundError"),
         (["info", "."], "FormatError"),
         (["train", "--text", "missing.txt", "--epochs", "1"], "missing.txt"),
-        (["train", "--cell", "jordan", "--epochs", "1"], "'jordan' is not one of 'gru', 'lstm'"),
+        (
+            ["train", "--cell", "jordan", "--epochs", "1"],
+            "'jordan' is not one of 'gru', 'gru_reset_before', 'lstm'",
+        ),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(args, message):

@@ -2,7 +2,7 @@
 
     rnnlab.cells.Cell                      the protocol every family follows (cells/base.py)
     rnnlab.cells.CELLS                     registered families by name: "rnn", "lstm", "gru",
-                                           "jordan"
+                                           "gru_reset_before" (Keras' reset_after=False), "jordan"
     rnnlab.cells.get_cell(name_or_class)   the family's class (ValueError listing the names)
     rnnlab.cells.register                  the class decorator that adds a family
 

@@ -28,9 +28,7 @@ class Merge(Layer):
     #: how many inputs the layer takes: (least, most); most None = any number
     arity: tuple[int, int | None] = (2, None)
 
-    def __init__(
-        self, *, name: str | None = None, dtype=None, seed: int | None = None, **kwargs
-    ):
+    def __init__(self, *, name: str | None = None, dtype=None, seed: int | None = None, **kwargs):
         super().__init__(name=name, dtype=dtype, seed=seed, **kwargs)
         self._cache: tuple | None = None
 

@@ -79,7 +79,9 @@ def _model(
 # -- exact gradients ---------------------------------------------------------------------------
 CASES = {
     "lstm_feeding_general_copy": dict(cell="lstm", attention="general", bridge="copy"),
-    "bilstm_feeding_bahdanau_dense": dict(cell="lstm", bidirectional=True, attention="bahdanau"),
+    "bilstm_feeding_bahdanau_dense": dict(
+        cell="lstm", bidirectional=True, attention="bahdanau", units=4
+    ),
     "bigru_2layers_dot_copy": dict(
         cell="gru",
         bidirectional=True,
@@ -87,6 +89,7 @@ CASES = {
         input_feeding=False,
         bridge="copy",
         layers=2,
+        units=3,
     ),
     "gru_no_attention_zeros": dict(cell="gru", attention=None, bridge="zeros"),
     "birnn_2layers_general_sequence": dict(
@@ -311,24 +314,25 @@ def _accuracy(hyps, tgt):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_learns_to_reverse_digits(seed):
-    """150 Adam steps of 32 pairs (2 s): low loss; beam (width 5) ≥ greedy. Checked on seeds
-    0–4: validation loss 0.007–0.054, greedy accuracy 0.875–1.0, beam ≥ greedy on each."""
+    """250 Adam steps of 32 pairs (3 s): low loss; beam (width 5) ≥ greedy. Checked on seeds
+    0–4: validation loss 0.001–0.004, greedy and beam accuracy 1.0 on each. (At learning rate
+    2e-2 and 150 steps the outcome swung with float32 rounding: loss 0.007–0.38.)"""
     rng = np.random.default_rng(seed)
     model = Seq2Seq(
         Encoder(14, 16, 32, cell="gru", bidirectional=True, seed=seed),
         Decoder(14, 16, 32, cell="gru", attention="general", input_feeding=False, seed=seed + 1),
         seed=seed,
     )
-    opt = rnnlab.optimizers.Adam(learning_rate=2e-2, global_clipnorm=5.0)
+    opt = rnnlab.optimizers.Adam(learning_rate=1e-2, global_clipnorm=5.0)
     first = model.evaluate_loss(*_reversal(np.random.default_rng(99), 64))
-    for _ in range(150):
+    for _ in range(250):
         model.train_step(*_reversal(rng, 32), opt)
     src, tgt = _reversal(np.random.default_rng(999), 200)
     assert first > 2.0
-    assert model.evaluate_loss(src, tgt) < 0.15
+    assert model.evaluate_loss(src, tgt) < 0.05
     greedy = _accuracy(model.greedy(src), tgt)
     beam = _accuracy(model.beam_search(src, beam_width=5), tgt)
-    assert greedy >= 0.8
+    assert greedy >= 0.95
     assert beam >= greedy
 
 
@@ -403,8 +407,8 @@ def test_errors_are_clear():
 
 @pytest.mark.parametrize("seed", [0])
 def test_attention_beats_no_attention_on_longer_sequences(seed):
-    """Reversal of 10–16 digits, 200 steps each: seeds 0–2 gave validation loss 0.02–0.09 and
-    greedy accuracy 0.63–0.96 with attention, loss 1.46–1.73 and accuracy 0 without."""
+    """Reversal of 10–16 digits, 200 steps each: seeds 0–2 gave validation loss 0.02–0.04 and
+    greedy accuracy 0.96–0.99 with attention, loss 1.63–1.76 and accuracy 0 without."""
 
     def train(attention):
         rng = np.random.default_rng(seed)
@@ -415,7 +419,7 @@ def test_attention_beats_no_attention_on_longer_sequences(seed):
             ),
             seed=seed,
         )
-        opt = rnnlab.optimizers.Adam(learning_rate=2e-2, global_clipnorm=5.0)
+        opt = rnnlab.optimizers.Adam(learning_rate=1e-2, global_clipnorm=5.0)
         for _ in range(200):
             model.train_step(*_reversal(rng, 32, 10, 16), opt)
         src, tgt = _reversal(np.random.default_rng(999), 100, 10, 16)
@@ -423,5 +427,24 @@ def test_attention_beats_no_attention_on_longer_sequences(seed):
 
     loss_att, acc_att = train("general")
     loss_none, acc_none = train(None)
-    assert loss_att < loss_none / 5
-    assert acc_att >= 0.5 > 0.1 >= acc_none
+    assert loss_att < loss_none / 10
+    assert acc_att >= 0.8 > 0.1 >= acc_none
+
+
+def test_docs_example_runs(tmp_path, monkeypatch):
+    """docs/seq2seq.md's example, as written: it learns and its file loads back."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "seq2seq.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 1
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(blocks[0], "docs/seq2seq.md", "exec"), namespace)  # our own docs
+    assert namespace["loss"] < 0.05
+    assert (tmp_path / "reverse.safetensors").exists()
+    src = namespace["src"]
+    assert [h.tokens for h in namespace["same"].greedy(src)] == [
+        h.tokens for h in namespace["model"].greedy(src)
+    ]

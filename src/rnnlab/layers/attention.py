@@ -39,11 +39,17 @@ from typing import Any
 
 import numpy as np
 
-from .. import initializers
+from .. import initializers, native
 from .._validation import as_float_array, check_bool, check_choice, check_positive_int, describe
 from .base import Layer
 
 SCORES = ("additive", "dot", "general")
+
+
+def outer_sum(d: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Σ over all leading axes of d ⊗ x: the weight gradient (O, I) of y = x Wᵀ, as one GEMM
+    (d (..., O), x (..., I))."""
+    return native.matmul(d.reshape(-1, d.shape[-1]).T, x.reshape(-1, x.shape[-1]))
 
 
 def quiet_underflow(fn):
@@ -126,9 +132,9 @@ class AttentionBase(Layer):
         """k̃ = k Wᵀ (general), k W_kᵀ (additive) or k itself: (B, S, Dk) -> (B, S, ·)."""
         p = self.params
         if self.score == "general":
-            return keys @ p["weight"].T  # (B, S, Dq): k̃_s = W k_s, q·k̃ = qᵀ W k
+            return native.matmul(keys, p["weight"].T)  # (B, S, Dq): k̃_s = W k_s, q·k̃ = qᵀ W k
         if self.score == "additive":
-            return keys @ p["key_weight"].T  # (B, S, A)
+            return native.matmul(keys, p["key_weight"].T)  # (B, S, A)
         return keys
 
     @quiet_underflow
@@ -136,11 +142,11 @@ class AttentionBase(Layer):
         """∂L/∂keys from ∂L/∂k̃; adds the projection's weight gradient into self.grads."""
         p, g = self.params, self.grads
         if self.score == "general":
-            g["weight"] += np.einsum("bsq,bsk->qk", d_proj, keys)
-            return d_proj @ p["weight"]
+            g["weight"] += outer_sum(d_proj, keys)
+            return native.matmul(d_proj, p["weight"])
         if self.score == "additive":
-            g["key_weight"] += np.einsum("bsa,bsk->ak", d_proj, keys)
-            return d_proj @ p["key_weight"]
+            g["key_weight"] += outer_sum(d_proj, keys)
+            return native.matmul(d_proj, p["key_weight"])
         return d_proj
 
     @quiet_underflow
@@ -154,7 +160,9 @@ class AttentionBase(Layer):
             cache["raw"] = raw
             e = raw * p["scale"] if "scale" in p else raw
         else:
-            q_proj = q @ p["query_weight"].T if "query_weight" in p else q  # (B, Tq, A)
+            q_proj = (
+                native.matmul(q, p["query_weight"].T) if "query_weight" in p else q
+            )  # (B, Tq, A)
             s = q_proj[:, :, None, :] + k_proj[:, None, :, :]  # (B, Tq, S, A)
             sigma = p["inner_scale"] if "inner_scale" in p else None
             u = np.tanh(s * sigma if sigma is not None else s)
@@ -189,9 +197,9 @@ class AttentionBase(Layer):
         u, v, s = cache["u"], cache["v"], cache["s"]
         du = de[..., None] * v  # (B, Tq, S, A)
         if "v" in p:
-            g["v"] += np.einsum("bts,btsa->a", de, u)
+            g["v"] += de.reshape(-1) @ u.reshape(-1, u.shape[-1])
         elif "outer_scale" in p:
-            g["outer_scale"] += np.einsum("bts,btsa->", de, u)
+            g["outer_scale"] += np.sum(de * u.sum(axis=-1))
         dz = du * (1.0 - u * u)  # ∂L/∂(σ s)
         if "inner_scale" in p:
             g["inner_scale"] += np.sum(dz * s)
@@ -199,8 +207,8 @@ class AttentionBase(Layer):
         dq_proj = dz.sum(axis=2)  # (B, Tq, A)
         dk = dz.sum(axis=1)  # (B, S, A)
         if "query_weight" in p:
-            g["query_weight"] += np.einsum("bta,btq->aq", dq_proj, q)
-            dq = dq_proj @ p["query_weight"]
+            g["query_weight"] += outer_sum(dq_proj, q)
+            dq = native.matmul(dq_proj, p["query_weight"])
         else:
             dq = dq_proj
         return dq, dk, d_values

@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import config, initializers
+from .. import config, initializers, native
 from .._validation import check_bool, check_choice, check_positive_int, check_rate
 from ..cells import get_cell
 from ..layers import Embedding, layer_for_cell
-from ..layers.attention import BahdanauAttention, LuongAttention
+from ..layers.attention import BahdanauAttention, LuongAttention, outer_sum
 
 ATTENTIONS = ("bahdanau", "dot", "general", None)
 
@@ -179,27 +179,27 @@ class Decoder:
         """logits (B, T, V), h̃ (B, T, ·), weights (B, T, S) or None, cache; h (B, T, Ho)."""
         p = self._p
         if self.attention is None:
-            return h @ p["output.weight"].T + p["output.bias"], h, None, {"h": h}
+            return native.matmul(h, p["output.weight"].T) + p["output.bias"], h, None, {"h": h}
         ctx, w, att = self.attention.attend(h, k_proj, memory, mask)  # (B, T, Hm), (B, T, S)
         cat = np.concatenate([ctx, h], axis=-1)  # (B, T, Hm + Ho)
-        ht = np.tanh(cat @ p["combine.weight"].T)  # (B, T, H)
-        logits = ht @ p["output.weight"].T + p["output.bias"]  # (B, T, V)
+        ht = np.tanh(native.matmul(cat, p["combine.weight"].T))  # (B, T, H)
+        logits = native.matmul(ht, p["output.weight"].T) + p["output.bias"]  # (B, T, V)
         return logits, ht, w, {"h": h, "cat": cat, "ht": ht, "att": att}
 
     def _post_backward(self, cache, d_logits, d_ht_extra=None):
         """(dh, d_k_proj, d_memory) from ∂L/∂logits (+ ∂L/∂h̃ from input feeding)."""
         p, g = self._p, self._g
         ht = cache.get("ht", cache["h"])
-        g["output.weight"] += np.einsum("btv,bth->vh", d_logits, ht)
+        g["output.weight"] += outer_sum(d_logits, ht)
         g["output.bias"] += d_logits.sum(axis=(0, 1))
-        d_ht = d_logits @ p["output.weight"]  # (B, T, H)
+        d_ht = native.matmul(d_logits, p["output.weight"])  # (B, T, H)
         if d_ht_extra is not None:
             d_ht = d_ht + d_ht_extra
         if self.attention is None:
             return d_ht, None, None
         dz = d_ht * (1.0 - ht * ht)
-        g["combine.weight"] += np.einsum("bth,btc->hc", dz, cache["cat"])
-        d_cat = dz @ p["combine.weight"]  # (B, T, Hm + Ho)
+        g["combine.weight"] += outer_sum(dz, cache["cat"])
+        d_cat = native.matmul(dz, p["combine.weight"])  # (B, T, Hm + Ho)
         Hm = self.memory_size
         dq, dk, dmem = self.attention.attend_backward(cache["att"], d_cat[..., :Hm])
         return d_cat[..., Hm:] + dq, dk, dmem

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import config, initializers
+from .. import config, initializers, native
 from .._validation import check_choice, describe
 from ..io import register_model_class, save_model
-from ..layers.attention import quiet_underflow
+from ..layers.attention import outer_sum, quiet_underflow
 from ..losses import SparseCategoricalCrossentropy
 from .decoder import Decoder
 from .encoder import Encoder
@@ -154,7 +154,7 @@ class Seq2Seq:
             out.append(
                 tuple(
                     np.tanh(
-                        e @ self._p[f"bridge.{layer}.{name}.weight"].T
+                        native.matmul(e, self._p[f"bridge.{layer}.{name}.weight"].T)
                         + self._p[f"bridge.{layer}.{name}.bias"]
                     )
                     for name in dec.state_names
@@ -184,9 +184,9 @@ class Seq2Seq:
                 for k, name in enumerate(dec.state_names):
                     key = f"bridge.{layer}.{name}"
                     dz = d_init[layer][k] * (1.0 - init[layer][k] ** 2)  # (B, S_dec)
-                    self._g[f"{key}.weight"] += dz.T @ e
+                    self._g[f"{key}.weight"] += outer_sum(dz, e)
                     self._g[f"{key}.bias"] += dz.sum(axis=0)
-                    de += dz @ self._p[f"{key}.weight"]
+                    de += native.matmul(dz, self._p[f"{key}.weight"])
             S = enc.state_size
             d_finals[-1] = [de[:, i * S : (i + 1) * S] for i in range(n * enc.directions)]
         return d_finals

@@ -249,21 +249,16 @@ def environment(reference: Reference | None = None) -> dict[str, Any]:
         None if reference is None else {"name": reference.name, "version": reference.version}
     )
     env["torch"] = None if reference is None or reference.name != "torch" else reference.version
-    env["rnnlab_kernels"] = {
+    kernels = {
         "built": native.built(),
         "running": native.available(),
         "threads": native.num_threads(),
     }
+    env["rnnlab_kernels"] = kernels
     return env
 
 
 # -- timing -------------------------------------------------------------------------------------
-def _time(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 def time_warm(fn: Callable[[], object], settle: float = 0.03) -> float:
     """Seconds of one call of fn after running it untimed for `settle` seconds (at least once):
     its own threads awake, the other library's spinning threads gone quiet."""
@@ -271,7 +266,9 @@ def time_warm(fn: Callable[[], object], settle: float = 0.03) -> float:
     fn()
     while time.perf_counter() < end:
         fn()
-    return _time(fn)
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def gemm_peak(
@@ -456,9 +453,6 @@ def header(reference_name: str = "torch") -> str:
         f"rnnlab tokens/s | GFLOP/s rnnlab / {ref} | of GEMM peak rnnlab / {ref} |\n"
         "|---|---|---|---|---|---|---|---|---|"
     )
-
-
-HEADER = header()
 
 
 def to_markdown(records: list[Record], reference_name: str = "torch") -> str:

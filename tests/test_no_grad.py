@@ -34,6 +34,10 @@ OTHERS = {
     "Multiply": (lambda: rnnlab.layers.Multiply(), "pair"),
     "Average": (lambda: rnnlab.layers.Average(), "pair"),
     "Concatenate": (lambda: rnnlab.layers.Concatenate(), "pair"),
+    "Attention": (lambda: rnnlab.layers.Attention(use_scale=True), "pair"),
+    "AdditiveAttention": (lambda: rnnlab.layers.AdditiveAttention(), "pair"),
+    "BahdanauAttention": (lambda: rnnlab.layers.BahdanauAttention(4), "pair"),
+    "LuongAttention": (lambda: rnnlab.layers.LuongAttention("general"), "pair"),
 }
 CASES = sorted(OTHERS) + [f"cell:{name}" for name in sorted(CELLS)]
 

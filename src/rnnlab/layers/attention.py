@@ -34,6 +34,7 @@ directly, so the keys are projected once per source sequence, not once per decod
 
 from __future__ import annotations
 
+import abc
 import functools
 from typing import Any
 
@@ -66,7 +67,7 @@ def quiet_underflow(fn):
 
 class AttentionBase(Layer):
     """The math of every attention layer (module docstring). Subclasses set `score` and which
-    parameters exist through `_param_shapes(dq, dk)`."""
+    parameters exist through `_param_shapes(dq, dk)` (abstract: this class is no layer type)."""
 
     score: str = "dot"
     config_keys = ("return_attention_scores",)
@@ -86,9 +87,9 @@ class AttentionBase(Layer):
         self._cache: dict[str, Any] | None = None
 
     # -- parameters ---------------------------------------------------------------------------
+    @abc.abstractmethod
     def _param_shapes(self, dq: int, dk: int) -> dict[str, tuple[tuple[int, ...], str]]:
         """name -> (shape, initializer) for query size dq and key size dk."""
-        return {}
 
     def build(self, input_shape) -> None:
         shapes = _check_shapes(input_shape, self.who)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _keras import keras, requires_keras
 from _torch import requires_torch, torch
 from rnnlab.gradcheck import TOLERANCE, numerical_gradient, relative_error
 from rnnlab.layers import (
@@ -242,3 +243,46 @@ def test_matches_torch(kind, dtype, tol):
         close(a, t.grad)
     for key, t in zip(layer.grads, t_params, strict=True):
         close(layer.grads[key], t.grad.reshape(layer.grads[key].shape))
+
+
+# -- Keras reference ---------------------------------------------------------------------------
+@requires_keras
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"use_scale": True},
+        {"use_scale": True, "score_mode": "concat"},
+        {"score_mode": "concat"},
+        {},
+        {"additive": True},
+        {"additive": True, "use_scale": False},
+    ],
+    ids=["dot_scale", "concat_scale", "concat", "dot", "additive", "additive_no_scale"],
+)
+def test_keras_layers_match_keras(options):
+    """Keras' Attention / AdditiveAttention with copied weights (get_weights order and shapes),
+    query and value masks, a separate key, the returned scores: equal within float32 rounding."""
+    options = dict(options)
+    additive = options.pop("additive", False)
+    rng = np.random.default_rng(7)
+    q, v, k = (rng.standard_normal((B, n, D)).astype("float32") for n in (T, S, S))
+    qmask = np.ones((B, T), dtype=bool)
+    qmask[0, 2] = False
+    masks = [qmask, _mask()]
+    theirs = (keras.layers.AdditiveAttention if additive else keras.layers.Attention)(**options)
+    ours = (AdditiveAttention if additive else Attention)(return_attention_scores=True, **options)
+    theirs([q, v, k], mask=masks)
+    ours.forward([q, v, k], mask=masks)
+    weights = [rng.standard_normal(np.shape(w)).astype("float32") + 1 for w in theirs.get_weights()]
+    assert len(weights) == len(ours.get_weights())
+    if weights:
+        theirs.set_weights(weights)
+        ours.set_weights(weights)
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    out, scores = theirs([q, v, k], mask=masks, return_attention_scores=True)
+    context, weights_ours = ours.forward([q, v, k], mask=masks)
+    np.testing.assert_allclose(context, keras.ops.convert_to_numpy(out), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        weights_ours, keras.ops.convert_to_numpy(scores), rtol=1e-5, atol=1e-6
+    )

@@ -433,8 +433,15 @@ class Attention(AttentionBase):
             shapes["outer_scale"] = ((), "ones")
         return shapes
 
-    def get_weights(self):
-        return [self.params[k].copy() for k in self.params]
+    def get_weights(self) -> list[np.ndarray]:
+        """Keras' scalars: shape () (rnnlab keeps them as (1,) arrays)."""
+        return [self.params[k].reshape(()).copy() for k in self.params]
+
+    def set_weights(self, weights) -> None:
+        """From Keras' get_weights(): scalars of shape () (or (1,))."""
+        if isinstance(weights, (list, tuple)):
+            weights = [np.reshape(w, (1,)) if np.size(w) == 1 else w for w in weights]
+        self._set_params(weights, list(self.params))
 
 
 class AdditiveAttention(AttentionBase):

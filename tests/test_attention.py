@@ -286,3 +286,26 @@ def test_keras_layers_match_keras(options):
     np.testing.assert_allclose(
         weights_ours, keras.ops.convert_to_numpy(scores), rtol=1e-5, atol=1e-6
     )
+
+
+def test_attention_in_a_functional_model():
+    """The layers take part in rnnlab.models graphs (two inputs, list backward): the model's
+    output is the layer's, and fit lowers the loss."""
+    from rnnlab.layers import Dense, Input
+    from rnnlab.models import Model
+
+    rng = np.random.default_rng(0)
+    query, value = Input((T, 4)), Input((S, D))
+    attention = BahdanauAttention(6, dtype="float64")
+    model = Model([query, value], Dense(1, dtype="float64")(attention([query, value])))
+    model.compile("adam", "mse")
+    x = [rng.standard_normal((16, T, 4)), rng.standard_normal((16, S, D))]
+    target = rng.standard_normal((16, T, 1))
+    model.predict(x)
+    context = attention.forward(x)
+    dense = model.layers[-1]
+    np.testing.assert_allclose(
+        model.predict(x), context @ dense.params["weight"].T + dense.params["bias"], rtol=1e-5
+    )
+    history = model.fit(x, target, epochs=5, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]

@@ -29,6 +29,7 @@ install-test: $(PY)
 
 test: install-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -n 2 -q
 
 lint: install-test

@@ -210,7 +210,12 @@ AVX512 static inline __m512 tanh512(__m512 x) {
                 else                                                                      \
                     acc[r][v] = _mm512_setzero_ps();                                      \
             }                                                                             \
-        TILE_BODY(mr)                                                                     \
+        if (b_rs == NR) { /* packed: zero padded, plain loads (a masked load costs a uop   \
+                             on the FMA ports of Intel cores) */                           \
+            TILE_BODY_FULL(mr)                                                            \
+        } else {                                                                          \
+            TILE_BODY(mr)                                                                 \
+        }                                                                                 \
         for (int r = 0; r < (mr); r++)                                                    \
             for (int v = 0; v < 4; v++)                                                   \
                 _mm512_mask_storeu_ps(c + (long)r * ldc + 16 * v, m[v], acc[r][v]);       \
@@ -921,9 +926,11 @@ static PyObject *py_gemm(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         PyErr_SetString(PyExc_ValueError, "gemm: negative stride or ldc < N");
         return NULL;
     }
-    /* Only columns < N are read (masked loads), in either layout. */
+    /* Only columns < N are read (masked loads), in either layout, except that a B whose rows
+     * are NR apart (packed panels, or a plain B of NR columns) is read in whole rows of NR. */
     long long panels = (N + NR - 1) / NR;
     long long b_need = (K && N) ? (panels - 1) * b_ps + (K - 1) * b_rs + N - (panels - 1) * NR : 0;
+    if (K && N && b_rs == NR) b_need = (panels - 1) * b_ps + K * NR;
     Py_buffer v[4];
     memset(v, 0, sizeof v);
     long long a_need = (M && K) ? (M - 1) * a_rs + (K - 1) * a_cs + 1 : 0;
@@ -1463,6 +1470,375 @@ static PyObject *py_cpu_supported(PyObject *self, PyObject *noargs) {
 /* an entry point that takes its arguments by position or keyword (parse_args) */
 #define KW(fn) (PyCFunction)(void (*)(void))(fn), METH_FASTCALL | METH_KEYWORDS
 
+/* ================================================================ SimpleRNN and GRU time loops
+ * Kernels added for issue 23 (the SimpleRNN forward and backward loops and the GRU backward
+ * loop, which ran as NumPy around per-step GEMMs). Entry points take keywords (parse_args). As in the LSTM
+ * loops, each thread owns a contiguous range of batch rows for the whole sequence (rows never
+ * interact), so the threads never wait for each other. */
+#if HAVE_X86
+
+/* ---------------------------------------------------------------- SimpleRNN forward
+ * Per step t, for batch rows b and columns 64p .. 64p+63 (one packed panel of W_hh^T):
+ *   a = a_in[t] + h_{t-1} W_hh^T      (a_in = x W_ih^T + b_ih + b_hh for all steps, before)
+ *   h_t = tanh a  or  max(a, 0)       in registers; masked rows carry h_{t-1}. */
+typedef struct {
+    int T, B, H, relu;
+    const float *a_in;   /* (T, B, H) */
+    const float *wp;     /* packed W_hh^T: [ceil(H/64)][H][64] */
+    const float *h0;     /* (B, H) */
+    float *hs;           /* (T, B, H) */
+    const uint8_t *mask; /* (T, B), or NULL */
+} rnn_fwd_args;
+
+#define DEFINE_RNN_FWD_TILE(mr)                                                           \
+    AVX512 static void rnn_fwd_tile_##mr(const rnn_fwd_args *s, int t, int r0, int p) {   \
+        const int B = s->B, H = s->H, kc = H;                                             \
+        const long u0 = (long)p * NR;                                                     \
+        const float *h_prev = t ? s->hs + (long)(t - 1) * B * H : s->h0;                  \
+        __mmask16 m[4];                                                                   \
+        for (int v = 0; v < 4; v++) m[v] = 16 * v < H - u0 ? (__mmask16)0xFFFF : 0;        \
+        __m512 acc[mr][4];                                                                \
+        const float *ain = s->a_in + ((long)t * B + r0) * H + u0;                         \
+        for (int r = 0; r < (mr); r++)                                                    \
+            for (int v = 0; v < 4; v++)                                                   \
+                acc[r][v] = _mm512_maskz_loadu_ps(m[v], ain + (long)r * H + 16 * v);      \
+        const float *a = h_prev + (long)r0 * H, *bp = s->wp + u0 * H;                     \
+        const long a_rs = H, a_cs = 1;                                                    \
+        TILE_BODY_FULL(mr)                                                                \
+        const __m512 zero = _mm512_setzero_ps();                                          \
+        for (int r = 0; r < (mr); r++) {                                                  \
+            const long b = r0 + r;                                                        \
+            const int carry = s->mask && !s->mask[(long)t * B + b];                       \
+            float *out = s->hs + ((long)t * B + b) * H + u0;                              \
+            for (int v = 0; v < 4; v++) {                                                 \
+                __m512 h = s->relu ? _mm512_max_ps(acc[r][v], zero) : tanh512(acc[r][v]); \
+                if (carry) h = _mm512_maskz_loadu_ps(m[v], h_prev + b * H + u0 + 16 * v); \
+                _mm512_mask_storeu_ps(out + 16 * v, m[v], h);                             \
+            }                                                                             \
+        }                                                                                 \
+    }
+
+DEFINE_RNN_FWD_TILE(1)
+DEFINE_RNN_FWD_TILE(2)
+DEFINE_RNN_FWD_TILE(3)
+DEFINE_RNN_FWD_TILE(4)
+DEFINE_RNN_FWD_TILE(5)
+DEFINE_RNN_FWD_TILE(6)
+
+AVX512 static void rnn_fwd_worker(void *ctx, int tid, int nth) {
+    rnn_fwd_args *s = (rnn_fwd_args *)ctx;
+    const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
+    const int panels = (s->H + NR - 1) / NR;
+    for (int t = 0; t < s->T; t++)
+        for (int p = 0; p < panels; p++)
+            for (int r0 = lo; r0 < hi; r0 += MR) {
+                switch (hi - r0 < MR ? hi - r0 : MR) {
+                case 6: rnn_fwd_tile_6(s, t, r0, p); break;
+                case 5: rnn_fwd_tile_5(s, t, r0, p); break;
+                case 4: rnn_fwd_tile_4(s, t, r0, p); break;
+                case 3: rnn_fwd_tile_3(s, t, r0, p); break;
+                case 2: rnn_fwd_tile_2(s, t, r0, p); break;
+                default: rnn_fwd_tile_1(s, t, r0, p); break;
+                }
+            }
+}
+
+/* Rows lo .. hi-1 of src (row b at src + b*lds, G floats, G % 16 == 0) into columns col0 + b of
+ * dst (G x ldt): the δ of a step transposed while it is in cache, so that the weight gradients
+ * after the loop are GEMMs whose A rows are contiguous (streaming stores where aligned). */
+AVX512 static void transpose_rows(const float *src, long lds, long G, int lo, int hi, float *dst,
+                                  long ldt, long col0) {
+    for (long g = 0; g < G; g += 16) {
+        int b = lo;
+        for (; b + 16 <= hi; b += 16)
+            transpose16(src + b * lds + g, lds, dst + g * ldt + col0 + b, ldt);
+        for (; b < hi; b++)
+            for (long j = 0; j < 16; j++) dst[(g + j) * ldt + col0 + b] = src[b * lds + g + j];
+    }
+}
+
+/* ---------------------------------------------------------------- SimpleRNN backward
+ * Per step t = T-1 .. 0, with dh the gradient arriving at h_t:
+ *   dh += d_out[t]
+ *   δ_t = dh act'(a_t), act' from h_t: 1 - h_t² (tanh) or [h_t > 0] (relu)   → d_pre[t]
+ *   dh ← δ_t W_hh                   (this thread's rows, one packed GEMM)
+ * Masked rows get δ = 0 and pass dh through unchanged. dbias (B, H), zeros in: row b gets
+ * Σ_t δ of row b, in step order (thread counts change no bit). δ also goes transposed into
+ * d_pre_t (H x ldt, column t*B + b) for the weight-gradient GEMM after the loop. */
+typedef struct {
+    int T, B, H, relu;
+    const float *hs;     /* (T, B, H) */
+    const float *d_out;  /* (T, B, H), or NULL */
+    const float *wp;     /* packed W_hh (H x H): [ceil(H/64)][H][64] */
+    const uint8_t *mask; /* (T, B), or NULL */
+    float *dh;           /* (B, H): in, the gradient at h_T; out, at h0 */
+    float *d_pre;        /* (T, B, H) */
+    float *dbias;        /* (B, H) */
+    float *d_pre_t;      /* (H, ldt) */
+    long ldt;
+} rnn_bwd_args;
+
+AVX512 static void rnn_bwd_worker(void *ctx, int tid, int nth) {
+    rnn_bwd_args *s = (rnn_bwd_args *)ctx;
+    const int B = s->B, H = s->H;
+    const int lo = B * tid / nth, hi = B * (tid + 1) / nth;
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    gemm_args g = {hi - lo, H, H, NULL, H, 1, s->wp, (long)H * NR, NR, NULL,
+                   s->dh + (long)lo * H, H, 1};
+    for (int t = s->T - 1; t >= 0; t--) {
+        for (long b = lo; b < hi; b++) {
+            const long row = (long)t * B + b;
+            const int carry = s->mask && !s->mask[row];
+            float *dhr = s->dh + b * H, *dp = s->d_pre + row * H, *db = s->dbias + b * H;
+            for (long u = 0; u < H; u += 16) {
+                __m512 dh = _mm512_loadu_ps(dhr + u);
+                if (s->d_out) dh = _mm512_add_ps(dh, _mm512_loadu_ps(s->d_out + row * H + u));
+                if (carry) {
+                    _mm512_storeu_ps(dp + u, zero);
+                    _mm512_storeu_ps(dhr + u, dh); /* the GEMM adds δ W_hh = 0 to it */
+                    continue;
+                }
+                __m512 h = _mm512_loadu_ps(s->hs + row * H + u);
+                __m512 d = s->relu ? _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(h, zero, _CMP_GT_OQ), dh)
+                                   : _mm512_mul_ps(dh, _mm512_fnmadd_ps(h, h, one));
+                _mm512_storeu_ps(dp + u, d);
+                _mm512_storeu_ps(db + u, _mm512_add_ps(_mm512_loadu_ps(db + u), d));
+                _mm512_storeu_ps(dhr + u, zero);
+            }
+        }
+        g.a = s->d_pre + ((long)t * B + lo) * H;
+        if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
+        transpose_rows(s->d_pre + (long)t * B * H, H, H, lo, hi, s->d_pre_t, s->ldt, (long)t * B);
+    }
+    _mm_sfence(); /* the streaming stores are visible before the threads join */
+}
+
+/* ---------------------------------------------------------------- GRU backward
+ * Per step t = T-1 .. 0, with dh the gradient arriving at h_t and r, z, n, q = W_hn h + b_hn
+ * from the forward (equations in cells/gru.py):
+ *   dh += d_out[t];   A = (1 - z)(1 - n²)
+ *   δr = dh A q r(1 - r)   δz = dh (h_{t-1} - n) z(1 - z)   δn = dh A
+ *   d_x[t] = [δr, δz, δn]   (input side)     d_h[t] = [δr, δz, δn r]   (recurrent side)
+ *   dh ← dh z + d_h[t] W_hh      (this thread's rows; W_hh is 3H x H, one packed GEMM)
+ * Masked rows get δ = 0 and pass dh through unchanged. The bias sums (zeros in) are added in
+ * step order by the row's thread: thread counts change no bit. d_x and δn r also go transposed
+ * into d_x_t (3H x ldt) and d_hn_t (H x ldt), column t*B + b, for the weight-gradient GEMMs
+ * after the loop; d_h is one step's scratch. */
+typedef struct {
+    int T, B, H;
+    const float *gates;  /* (T, B, 3H) r, z, n */
+    const float *hn;     /* (T, B, H) q */
+    const float *hs;     /* (T, B, H) */
+    const float *h0;     /* (B, H) */
+    const float *d_out;  /* (T, B, H), or NULL */
+    const float *wp;     /* packed W_hh (3H x H): [ceil(H/64)][3H][64] */
+    const uint8_t *mask; /* (T, B), or NULL */
+    float *dh;           /* (B, H): in, the gradient at h_T; out, at h0 */
+    float *d_x;          /* (T, B, 3H) */
+    float *d_h;          /* (B, 3H): this step's recurrent-side δ */
+    float *d_x_t, *d_hn_t; /* (3H, ldt), (H, ldt) */
+    long ldt;
+    float *dbias_x;      /* (B, 3H): row b gets Σ_t d_x of row b */
+    float *dbias_h;      /* (B, H): row b gets Σ_t δn r of row b (the r, z parts are d_x's) */
+} gru_bwd_args;
+
+AVX512 static inline void add_to(float *p, __m512 v) {
+    _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), v));
+}
+
+AVX512 static void gru_bwd_worker(void *ctx, int tid, int nth) {
+    gru_bwd_args *s = (gru_bwd_args *)ctx;
+    const int B = s->B, H = s->H;
+    const long G = 3L * H;
+    const int lo = B * tid / nth, hi = B * (tid + 1) / nth;
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    gemm_args g = {hi - lo, H, (int)G, NULL, G, 1, s->wp, G * NR, NR, NULL,
+                   s->dh + (long)lo * H, H, 1};
+    for (int t = s->T - 1; t >= 0; t--) {
+        for (long b = lo; b < hi; b++) {
+            const long row = (long)t * B + b;
+            const int carry = s->mask && !s->mask[row];
+            const float *gr = s->gates + row * G, *qr = s->hn + row * H;
+            const float *hp = t ? s->hs + (row - B) * H : s->h0 + b * H;
+            float *dhr = s->dh + b * H, *dx = s->d_x + row * G, *dr = s->d_h + b * G;
+            float *dbx = s->dbias_x + b * G, *dbh = s->dbias_h + b * H;
+            for (long u = 0; u < H; u += 16) {
+                __m512 dh = _mm512_loadu_ps(dhr + u);
+                if (s->d_out) dh = _mm512_add_ps(dh, _mm512_loadu_ps(s->d_out + row * H + u));
+                if (carry) {
+                    for (int k = 0; k < 3; k++) {
+                        _mm512_storeu_ps(dx + k * H + u, zero);
+                        _mm512_storeu_ps(dr + k * H + u, zero);
+                    }
+                    _mm512_storeu_ps(dhr + u, dh);
+                    continue;
+                }
+                __m512 r = _mm512_loadu_ps(gr + u), z = _mm512_loadu_ps(gr + H + u);
+                __m512 n = _mm512_loadu_ps(gr + 2 * H + u), q = _mm512_loadu_ps(qr + u);
+                __m512 h = _mm512_loadu_ps(hp + u);
+                __m512 dn = _mm512_mul_ps(dh, _mm512_mul_ps(_mm512_sub_ps(one, z),
+                                                            _mm512_fnmadd_ps(n, n, one)));
+                __m512 d_r = _mm512_mul_ps(_mm512_mul_ps(dn, q),
+                                           _mm512_mul_ps(r, _mm512_sub_ps(one, r)));
+                __m512 d_z = _mm512_mul_ps(_mm512_mul_ps(dh, _mm512_sub_ps(h, n)),
+                                           _mm512_mul_ps(z, _mm512_sub_ps(one, z)));
+                __m512 d_hn = _mm512_mul_ps(dn, r);
+                _mm512_storeu_ps(dx + u, d_r);
+                _mm512_storeu_ps(dx + H + u, d_z);
+                _mm512_storeu_ps(dx + 2 * H + u, dn);
+                _mm512_storeu_ps(dr + u, d_r);
+                _mm512_storeu_ps(dr + H + u, d_z);
+                _mm512_storeu_ps(dr + 2 * H + u, d_hn);
+                add_to(dbx + u, d_r);
+                add_to(dbx + H + u, d_z);
+                add_to(dbx + 2 * H + u, dn);
+                add_to(dbh + u, d_hn);
+                _mm512_storeu_ps(dhr + u, _mm512_mul_ps(dh, z)); /* + d_h W_hh below */
+            }
+        }
+        g.a = s->d_h + (long)lo * G;
+        if (hi > lo) gemm_part(&g, 0, 1); /* dh += d_h W_hh for this thread's rows */
+        transpose_rows(s->d_x + (long)t * B * G, G, G, lo, hi, s->d_x_t, s->ldt, (long)t * B);
+        transpose_rows(s->d_h + 2 * H, G, H, lo, hi, s->d_hn_t, s->ldt, (long)t * B);
+    }
+    _mm_sfence();
+}
+
+#endif /* HAVE_X86 */
+
+/* rnn_forward(T, B, H, a_in, w_hh, h0, hs, mask, relu, threads): see rnn_fwd_args; w_hh is
+ * W_hh^T packed by rnnlab.native.pack. */
+static PyObject *py_rnn_forward(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames) {
+    static argspec spec = {"rnn_forward", "iiiOOOOOpi",
+                            {"T", "B", "H", "a_in", "w_hh", "h0", "hs", "mask", "relu",
+                             "threads", NULL}};
+    int T, B, H, relu, nth;
+    PyObject *oa, *ow, *oh0, *ohs, *omask;
+    if (parse_args(&spec, args, nargs, kwnames, &T, &B, &H, &oa, &ow, &oh0, &ohs, &omask, &relu,
+                   &nth))
+        return NULL;
+    if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H"))
+        return NULL;
+    if (H % 16 != 0) {
+        PyErr_Format(PyExc_ValueError, "rnn_forward: H must be a multiple of 16, got %d", H);
+        return NULL;
+    }
+    long long BH = (long long)B * H, panels = (H + NR - 1) / NR;
+    Py_buffer v[5];
+    memset(v, 0, sizeof v);
+    if (get_f32(oa, &v[0], T * BH, 0, 0, "a_in") ||
+        get_f32(ow, &v[1], panels * H * NR, 0, 0, "w_hh") ||
+        get_f32(oh0, &v[2], BH, 0, 0, "h0") || get_f32(ohs, &v[3], T * BH, 1, 0, "hs") ||
+        get_u8(omask, &v[4], (long long)T * B, "mask")) {
+        release_all(v, 5);
+        return NULL;
+    }
+#if HAVE_X86
+    rnn_fwd_args s = {T, B, H, relu, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf};
+    run_rows(rnn_fwd_worker, &s, T, B, H, nth);
+#endif
+    release_all(v, 5);
+    Py_RETURN_NONE;
+}
+
+/* rnn_backward(T, B, H, hs, d_out, w_hh, mask, dh, d_pre, dbias, d_pre_t, ldt, relu, threads):
+ * see rnn_bwd_args; w_hh is W_hh (H x H) packed by rnnlab.native.pack, dbias (B, H) zeros. */
+static PyObject *py_rnn_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames) {
+    static argspec spec = {"rnn_backward", "iiiOOOOOOOOLpi",
+                            {"T", "B", "H", "hs", "d_out", "w_hh", "mask", "dh", "d_pre", "dbias",
+                             "d_pre_t", "ldt", "relu", "threads", NULL}};
+    int T, B, H, relu, nth;
+    long long ldt;
+    PyObject *ohs, *odo, *ow, *omask, *odh, *odp, *odb, *odt;
+    if (parse_args(&spec, args, nargs, kwnames, &T, &B, &H, &ohs, &odo, &ow, &omask, &odh, &odp,
+                   &odb, &odt, &ldt, &relu, &nth))
+        return NULL;
+    if (ldt < (long long)T * B || ldt > (1LL << 26)) {
+        PyErr_Format(PyExc_ValueError, "rnn_backward: expected T*B <= ldt <= 2^26, got %lld", ldt);
+        return NULL;
+    }
+    if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H"))
+        return NULL;
+    if (H % 16 != 0) {
+        PyErr_Format(PyExc_ValueError, "rnn_backward: H must be a multiple of 16, got %d", H);
+        return NULL;
+    }
+    long long BH = (long long)B * H, panels = (H + NR - 1) / NR;
+    Py_buffer v[8];
+    memset(v, 0, sizeof v);
+    if (get_f32(odt, &v[7], (long long)H * ldt, 1, 0, "d_pre_t") ||
+        get_f32(ohs, &v[0], T * BH, 0, 0, "hs") ||
+        get_f32(odo, &v[1], T * BH, 0, 1, "d_out") ||
+        get_f32(ow, &v[2], panels * H * NR, 0, 0, "w_hh") ||
+        get_u8(omask, &v[3], (long long)T * B, "mask") ||
+        get_f32(odh, &v[4], BH, 1, 0, "dh") || get_f32(odp, &v[5], T * BH, 1, 0, "d_pre") ||
+        get_f32(odb, &v[6], BH, 1, 0, "dbias")) {
+        release_all(v, 8);
+        return NULL;
+    }
+#if HAVE_X86
+    rnn_bwd_args s = {T, B, H, relu, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf,
+                      v[5].buf, v[6].buf, v[7].buf, (long)ldt};
+    run_rows(rnn_bwd_worker, &s, T, B, H, nth);
+#endif
+    release_all(v, 8);
+    Py_RETURN_NONE;
+}
+
+/* gru_backward(T, B, H, gates, hn, hs, h0, d_out, w_hh, mask, dh, d_x, d_h, dbias_x, dbias_h,
+ * d_x_t, d_hn_t, ldt, threads): see gru_bwd_args; w_hh is W_hh (3H x H) packed by
+ * rnnlab.native.pack, dbias_x (B, 3H) and dbias_h (B, H) zeros. */
+static PyObject *py_gru_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames) {
+    static argspec spec = {"gru_backward", "iiiOOOOOOOOOOOOOOLi",
+                            {"T", "B", "H", "gates", "hn", "hs", "h0", "d_out", "w_hh", "mask",
+                             "dh", "d_x", "d_h", "dbias_x", "dbias_h", "d_x_t", "d_hn_t", "ldt",
+                             "threads", NULL}};
+    int T, B, H, nth;
+    long long ldt;
+    PyObject *og, *oq, *ohs, *oh0, *odo, *ow, *omask, *odh, *odx, *odr, *obx, *obh, *oxt, *ont;
+    if (parse_args(&spec, args, nargs, kwnames, &T, &B, &H, &og, &oq, &ohs, &oh0, &odo, &ow,
+                   &omask, &odh, &odx, &odr, &obx, &obh, &oxt, &ont, &ldt, &nth))
+        return NULL;
+    if (ldt < (long long)T * B || ldt > (1LL << 26)) {
+        PyErr_Format(PyExc_ValueError, "gru_backward: expected T*B <= ldt <= 2^26, got %lld", ldt);
+        return NULL;
+    }
+    if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H"))
+        return NULL;
+    if (H % 16 != 0) {
+        PyErr_Format(PyExc_ValueError, "gru_backward: H must be a multiple of 16, got %d", H);
+        return NULL;
+    }
+    long long BH = (long long)B * H, panels = (H + NR - 1) / NR;
+    Py_buffer v[14];
+    memset(v, 0, sizeof v);
+    if (get_f32(oxt, &v[12], 3LL * H * ldt, 1, 0, "d_x_t") ||
+        get_f32(ont, &v[13], (long long)H * ldt, 1, 0, "d_hn_t") ||
+        get_f32(og, &v[0], 3 * T * BH, 0, 0, "gates") ||
+        get_f32(oq, &v[1], T * BH, 0, 0, "hn") || get_f32(ohs, &v[2], T * BH, 0, 0, "hs") ||
+        get_f32(oh0, &v[3], BH, 0, 0, "h0") || get_f32(odo, &v[4], T * BH, 0, 1, "d_out") ||
+        get_f32(ow, &v[5], panels * 3 * H * NR, 0, 0, "w_hh") ||
+        get_u8(omask, &v[6], (long long)T * B, "mask") ||
+        get_f32(odh, &v[7], BH, 1, 0, "dh") || get_f32(odx, &v[8], 3 * T * BH, 1, 0, "d_x") ||
+        get_f32(odr, &v[9], 3 * BH, 1, 0, "d_h") ||
+        get_f32(obx, &v[10], 3 * BH, 1, 0, "dbias_x") ||
+        get_f32(obh, &v[11], BH, 1, 0, "dbias_h")) {
+        release_all(v, 14);
+        return NULL;
+    }
+#if HAVE_X86
+    gru_bwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
+                      v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[12].buf, v[13].buf, (long)ldt,
+                      v[10].buf, v[11].buf};
+    run_rows(gru_bwd_worker, &s, T, B, H, nth);
+#endif
+    release_all(v, 14);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"cpu_supported", py_cpu_supported, METH_NOARGS, "True if this CPU runs the AVX-512 kernels."},
     {"same", py_same, METH_VARARGS, "True if two contiguous buffers hold the same bytes."},
@@ -1476,6 +1852,9 @@ static PyMethodDef methods[] = {
     {"lstm_forward", KW(py_lstm_forward), "Fused LSTM time loop (forward)."},
     {"lstm_backward", KW(py_lstm_backward), "Fused LSTM time loop (backward)."},
     {"gru_forward", KW(py_gru_forward), "Fused GRU time loop (forward)."},
+    {"gru_backward", KW(py_gru_backward), "Fused GRU time loop (backward)."},
+    {"rnn_forward", KW(py_rnn_forward), "Fused SimpleRNN time loop (forward)."},
+    {"rnn_backward", KW(py_rnn_backward), "Fused SimpleRNN time loop (backward)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -8,8 +8,8 @@ the two paths to each other and to torch. A kernel serves when all of these hold
 - the extension built, the CPU has AVX-512F, and the kernels are enabled (`RNNLAB_NATIVE=0` or
   `set_enabled(False)` turn them off);
 - the data are float32 (float64 always runs NumPy: the gradient checks run there);
-- for the fused time loops (LSTM forward and backward, GRU forward): the hidden size is a
-  multiple of 16 and no recurrent dropout mask is active.
+- for the fused time loops (LSTM, GRU and SimpleRNN, forward and backward): the hidden size is
+  a multiple of 16 and no recurrent dropout mask is active.
 
     >>> import rnnlab
     >>> rnnlab.native.serves("lstm", dtype="float32", units=100)
@@ -54,7 +54,8 @@ KERNELS: dict[str, str] = {
     "gemm": "packed GEMM (Dense layers, input projections, weight gradients)",
     "recurrent_products": "per-step recurrent products of SimpleRNN and GRU (W_hh packed once)",
     "lstm": "LSTM forward and backward time loops",
-    "gru": "GRU forward time loop",
+    "gru": "GRU forward and backward time loops",
+    "rnn": "SimpleRNN forward and backward time loops",
     "pack": "weight packing by one transposing pass",
     "all_finite": "finite check of layer inputs and gradients",
     "adam": "Adam / AdamW step",
@@ -62,7 +63,7 @@ KERNELS: dict[str, str] = {
     "sparse_xent": "softmax cross-entropy from float32 logits",
 }
 #: the fused time loops: their register tiles hold 16 units per gate
-FUSED = ("lstm", "gru")
+FUSED = ("lstm", "gru", "rnn")
 
 
 def built() -> bool:
@@ -469,6 +470,21 @@ def lstm_backward(**arguments) -> None:
 def gru_forward(**arguments) -> None:
     """The GRU forward time loop (cells/gru_native.py), arguments as named in _kernels.c."""
     _kernels.gru_forward(**arguments)
+
+
+def gru_backward(**arguments) -> None:
+    """The GRU backward time loop (cells/gru_native.py), arguments as named in _kernels.c."""
+    _kernels.gru_backward(**arguments)
+
+
+def rnn_forward(**arguments) -> None:
+    """The SimpleRNN forward time loop (cells/simple_native.py), arguments as in _kernels.c."""
+    _kernels.rnn_forward(**arguments)
+
+
+def rnn_backward(**arguments) -> None:
+    """The SimpleRNN backward time loop (cells/simple_native.py), arguments as in _kernels.c."""
+    _kernels.rnn_backward(**arguments)
 
 
 class RecurrentProduct:

@@ -45,9 +45,9 @@ class GRUCell(Cell):
         e_in = (δ q r(1−r), (h−n) z(1−z), δ),  e_rec = (δ q r(1−r), (h−n) z(1−z), δ r),
         direct = z
 
-    float32 forwards with H a multiple of 16 and no recurrent dropout run their time loop on
-    the compiled kernels (cells/gru_native.py); the backward is this NumPy code, its per-step
-    products on the packed GEMM.
+    float32 calls with H a multiple of 16 and no recurrent dropout run their forward and
+    backward time loops on the compiled kernels (cells/gru_native.py); otherwise this NumPy
+    code, its per-step products on the packed GEMM.
     """
 
     name: ClassVar[str] = "gru"
@@ -162,6 +162,13 @@ class GRUCell(Cell):
             cache.recurrent_mask,
         )
         T, B, H = hs.shape
+        if native.serves(
+            "gru",
+            dtype=common_dtype(params, cache.x),
+            units=H,
+            recurrent_dropout=recurrent_mask is not None,
+        ):  # the backward loop on the compiled kernels
+            return gru_native.backward(cache, d_outputs, d_final)
         back = native.RecurrentProduct("gru.d_whh", params["weight_hh"])  # δ W_hh, (3H, H)
         FX, FH = _step_factors(gates, cache.hn, cache.h0, hs)
         d_x = np.empty_like(gates)  # (T, B, 3H): δ for the input side
@@ -206,6 +213,8 @@ class GRUCell(Cell):
 def _input_side(params: Params, x: Array, H: int) -> Array:
     """W_ih x + b_ih for all steps, with b_hr and b_hz folded in; b_hn must stay inside
     r ⊙ (W_hn h + b_hn), so it is left out. (T, B, I) -> (T, B, 3H)."""
+    if native.serves("gemm", dtype=common_dtype(params, x)):
+        return gru_native.input_side(params, x)
     b_in = params["bias_ih"].copy()
     b_in[: 2 * H] += params["bias_hh"][: 2 * H]
     return input_projection(x, params["weight_ih"], b_in)

@@ -8,7 +8,8 @@ from typing import ClassVar
 import numpy as np
 
 from .. import activations, native
-from .base import Array, Cache, Cell, LocalDerivatives, Params, ParamSpec
+from . import simple_native
+from .base import Array, Cache, Cell, LocalDerivatives, Params, ParamSpec, common_dtype
 from .ops import gated_grads, input_projection, split_through_carry
 from .registry import register
 
@@ -34,6 +35,9 @@ class SimpleRNNCell(Cell):
         ∂L/∂W_ih = Σ_t δ_tᵀ x_t,  ∂L/∂W_hh = Σ_t δ_tᵀ h_{t-1},  ∂L/∂b_ih = ∂L/∂b_hh = Σ_t δ_t
 
     Local derivatives (online learners): e_in = e_rec = act'(a_t), direct = 0.
+
+    float32 calls with H a multiple of 16 and no recurrent dropout run both time loops on the
+    compiled kernels (cells/simple_native.py); otherwise this NumPy code.
     """
 
     activation: str = "tanh"
@@ -70,6 +74,16 @@ class SimpleRNNCell(Cell):
     def forward_steps(self, params, x, states, mask, recurrent_mask, keep_cache):
         act_in_place = _IN_PLACE[self.activation]
         (h0,) = states
+        if self._on_kernels(params, x, recurrent_mask):  # cells/simple_native.py
+            hs = simple_native.forward(params, x, h0, mask, self.activation)
+            cache = (
+                SimpleRNNCache(
+                    params=params, x=x, mask=mask, recurrent_mask=recurrent_mask, h0=h0, hs=hs
+                )
+                if keep_cache
+                else None
+            )
+            return hs, (hs[-1].copy() if len(hs) else h0.copy(),), cache
         recurrent = native.RecurrentProduct("simple.h_whh", params["weight_hh"], transpose=True)
         a_in = input_projection(x, params["weight_ih"], params["bias_ih"] + params["bias_hh"])
         T, B, H = a_in.shape
@@ -97,8 +111,18 @@ class SimpleRNNCell(Cell):
     def states_at(self, cache: SimpleRNNCache, t: int) -> tuple[Array, ...]:
         return (cache.hs[t],)
 
+    def _on_kernels(self, params, x, recurrent_mask) -> bool:
+        return native.serves(
+            "rnn",
+            dtype=common_dtype(params, x),
+            units=params["weight_hh"].shape[1],
+            recurrent_dropout=recurrent_mask is not None,
+        )
+
     def backward_steps(self, cache: SimpleRNNCache, d_outputs, d_final):
         params, hs, mask, recurrent_mask = cache.params, cache.hs, cache.mask, cache.recurrent_mask
+        if self._on_kernels(params, cache.x, recurrent_mask):
+            return simple_native.backward(cache, d_outputs, d_final, self.activation)
         _, act_backward = activations.ACTIVATIONS[self.activation]
         back = native.RecurrentProduct("simple.d_whh", params["weight_hh"])  # δ W_hh
         T, B, H = hs.shape

@@ -58,8 +58,14 @@ def bench(n: int, inputs: int, repeats: int, dtype: str) -> dict:
         steps.append(_time(lambda k=k: learner.step(xs[k], ys[k])))
         products.append(_time(matmul))
     step, product = statistics.median(steps), statistics.median(products)
-    return {"n": n, "P": P, "step_ms": 1e3 * step, "matmul_ms": 1e3 * product,
-            "ratio": step / product, "M_MB": learner.influence.nbytes / 2**20}
+    return {
+        "n": n,
+        "P": P,
+        "step_ms": 1e3 * step,
+        "matmul_ms": 1e3 * product,
+        "ratio": step / product,
+        "M_MB": learner.influence.nbytes / 2**20,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,16 +75,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=31)
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     args = parser.parse_args(argv)
-    print(f"RTRL step vs the (n×n)·(n×P) matmul: SimpleRNN tanh, B = 1, I = {args.inputs}, "
-          f"{args.dtype}, median of {args.repeats} interleaved repeats")
-    print(f"numpy {np.__version__}, python {platform.python_version()}, "
-          f"{platform.machine()}, {os.cpu_count()} CPUs\n")
+    print(
+        f"RTRL step vs the (n×n)·(n×P) matmul: SimpleRNN tanh, B = 1, I = {args.inputs}, "
+        f"{args.dtype}, median of {args.repeats} interleaved repeats"
+    )
+    print(
+        f"numpy {np.__version__}, python {platform.python_version()}, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs\n"
+    )
     print("| n | P | RTRL step ms | matmul ms | ratio | M (MB) |")
     print("|---:|---:|---:|---:|---:|---:|")
     for n in args.units:
         r = bench(n, args.inputs, args.repeats, args.dtype)
-        print(f"| {r['n']} | {r['P']} | {r['step_ms']:.3f} | {r['matmul_ms']:.3f} | "
-              f"{r['ratio']:.2f} | {r['M_MB']:.3f} |", flush=True)
+        print(
+            f"| {r['n']} | {r['P']} | {r['step_ms']:.3f} | {r['matmul_ms']:.3f} | "
+            f"{r['ratio']:.2f} | {r['M_MB']:.3f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

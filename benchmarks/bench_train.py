@@ -60,8 +60,11 @@ class TorchCharLM:
         # a fragment, and the next window starts afresh, as on the rnnlab side
         h, new_state = self.lstm(self.emb(x), state)
         logits = self.out(h)
-        loss = torch.nn.functional.cross_entropy(logits[valid], y[valid]) if valid.any() \
+        loss = (
+            torch.nn.functional.cross_entropy(logits[valid], y[valid])
+            if valid.any()
             else logits.sum() * 0
+        )
         return loss, (new_state[0].detach(), new_state[1].detach()), int(valid.sum())
 
     def train_window(self, streams, p, k1):
@@ -112,8 +115,10 @@ def main() -> None:
     rates = {"rnnlab": [], "torch": []}
     window = 0
     for _ in range(args.rounds):
-        for name, step in (("rnnlab", lambda p: ours.train_window(streams, p)),
-                           ("torch", lambda p: theirs.train_window(streams, p, s.k1))):
+        for name, step in (
+            ("rnnlab", lambda p: ours.train_window(streams, p)),
+            ("torch", lambda p: theirs.train_window(streams, p, s.k1)),
+        ):
             t0, tokens = time.perf_counter(), 0
             for w in range(window, window + args.windows):
                 tokens += step((w % streams.n_windows) * s.k1)[1]
@@ -127,8 +132,11 @@ def main() -> None:
 
     reach = {}
     for name in ("rnnlab", "torch"):
-        trainer = TBPTTTrainer(build_model(len(vocab), s), s.k1) if name == "rnnlab" \
+        trainer = (
+            TBPTTTrainer(build_model(len(vocab), s), s.k1)
+            if name == "rnnlab"
             else TorchCharLM(len(vocab), s)
+        )
         train_seconds, steps, reached, loss = 0.0, 0, None, float("nan")
         while train_seconds < args.budget:
             t0 = time.perf_counter()
@@ -145,13 +153,18 @@ def main() -> None:
                 reached = train_seconds
                 break
         reach[name] = {"seconds": reached, "steps": steps, "probe_loss": loss}
-        print(f"{name}: probe loss {loss:.3f} after {steps} updates, {train_seconds:.1f} s "
-              f"of training; reached {TARGET}: "
-              f"{'no' if reached is None else f'after {reached:.1f} s'}")
+        print(
+            f"{name}: probe loss {loss:.3f} after {steps} updates, {train_seconds:.1f} s "
+            f"of training; reached {TARGET}: "
+            f"{'no' if reached is None else f'after {reached:.1f} s'}"
+        )
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"tokens_per_s": med, "rounds": rates, "time_to_target": reach,
-                       "target": TARGET}, fh, indent=2)
+            json.dump(
+                {"tokens_per_s": med, "rounds": rates, "time_to_target": reach, "target": TARGET},
+                fh,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 np.seterr(all="raise")
 
 settings.register_profile(
-    "rnnlab", max_examples=100, deadline=None, derandomize=True,
+    "rnnlab",
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("rnnlab")

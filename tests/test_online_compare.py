@@ -48,9 +48,22 @@ def test_cli_json_and_figure(tmp_path):
     from rnnlab.cli import main
 
     out = tmp_path / "curves.png"
-    result = CliRunner().invoke(main, ["experiment", "online-vs-bptt", "--steps", "1100",
-                                       "--units", "4", "--learners", "rtrl,uoro", "--json",
-                                       "--out", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "experiment",
+            "online-vs-bptt",
+            "--steps",
+            "1100",
+            "--units",
+            "4",
+            "--learners",
+            "rtrl,uoro",
+            "--json",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert [r["learner"] for r in rows] == ["rtrl", "uoro"]

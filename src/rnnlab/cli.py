@@ -466,8 +466,10 @@ def bench(cells, configs, sweep, modes, against, reference_path, repeats, rounds
         log=click.echo,
         rounds=rounds,
     )
-    click.echo("# speed ratio = reference time / rnnlab time (> 1: rnnlab is faster); load "
-               f"average {env['load_average']} at the start, {benchmod.load_average()} now")
+    click.echo(
+        "# speed ratio = reference time / rnnlab time (> 1: rnnlab is faster); load "
+        f"average {env['load_average']} at the start, {benchmod.load_average()} now"
+    )
     if json_path is not None:
         baseline = benchmod.find_baseline(json_path, cpu, records)
         if baseline is None:

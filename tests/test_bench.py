@@ -369,7 +369,8 @@ def test_one_json_per_cpu_model(tmp_path):
     assert bench.output_path(amd_file, AMD) == amd_file
 
 
-def test_regressions_compare_with_the_same_cpu_model(tmp_path):
+def test_regressions_compare_with_the_same_cpu_model(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "SOURCE_ROOT", tmp_path / "checkout")  # not the real results
     _save(tmp_path / "bench-amd.json", _records(400.0, 2.0), AMD)  # a faster machine
     assert bench.find_baseline(tmp_path / "new.json", INTEL, _records(100.0)) is None
     _save(tmp_path / "bench-intel.json", _records(200.0, 1.0), INTEL)
@@ -383,9 +384,18 @@ def test_regressions_compare_with_the_same_cpu_model(tmp_path):
     assert bench.regressions(_records(100.0), tmp_path / "missing.json") == []
     other_rows = [bench.Record(**{**vars(_records(1.0)[0]), "config": "C1"})]
     assert bench.find_baseline(tmp_path / "new.json", INTEL, other_rows) is None
+    kept = tmp_path / "checkout" / "benchmarks" / "results"  # the source tree's results
+    kept.mkdir(parents=True)
+    _save(kept / "bench-intel-xeon-6-207.json", _records(200.0), INTEL)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert bench.find_baseline(elsewhere / "x.json", INTEL, _records(1.0)) == (
+        kept / "bench-intel-xeon-6-207.json"
+    )
 
 
 def test_cli_writes_json_named_by_cpu(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "SOURCE_ROOT", tmp_path / "checkout")
     monkeypatch.setattr(bench, "gemm_peak", lambda reference=None: {"numpy": 9.0, "peak": 9.0})
     args = [
         "bench",
@@ -406,6 +416,7 @@ def test_cli_writes_json_named_by_cpu(tmp_path, monkeypatch):
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
+    assert "no earlier results of this CPU model" in result.output
     out = bench.results_path(tmp_path, bench.cpu_info())
     assert "| rnn | C4" in result.output and "GEMM peak" in result.output
     data = json.loads(out.read_text())

@@ -318,6 +318,20 @@ def test_kernel_errors_are_clear():
         k.gru_backward(**gru_bwd)
 
 
+def test_packed_gemm_reads_whole_panel_rows():
+    """The GEMM tile loads packed panels in whole rows of 64 (plain loads, zero padding): a
+    packed B one row short of that is refused, a full one gives the product."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((7, 8)).astype(F32)
+    b = rng.standard_normal((8, 10)).astype(F32)
+    packed = native.pack(b).reshape(-1)  # (1, 8, 64): 512 floats, columns 10 … 63 zero
+    out = np.empty((7, 10), F32)
+    with pytest.raises(ValueError, match="b: expected at least 512"):
+        native._kernels.gemm(7, 10, 8, a, 8, 1, packed[: 7 * 64 + 10], 512, 64, None, out, 10, 0, 1)
+    native._kernels.gemm(7, 10, 8, a, 8, 1, packed, 512, 64, None, out, 10, 0, 1)
+    assert rel_err(out, a.astype(np.float64) @ b) < 1e-6
+
+
 # -- the layers, float32, against torch ------------------------------------------------------------
 @requires_torch
 @pytest.mark.parametrize("kind", ["rnn", "gru"])

@@ -149,6 +149,43 @@ def test_simple_rnn_kernels_equal_numpy(T, B, I, H, mask_kind, grads_in, activat
             np.testing.assert_array_equal(d_states[0][never], args[5][0][never])
 
 
+@pytest.mark.parametrize(("T", "B", "I", "H"), CASES)
+@pytest.mark.parametrize("mask_kind", MASKS)
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_simple_rnn_batch_major_inference_equals_time_major(
+    T, B, I, H, mask_kind, activation, monkeypatch
+):
+    """Without a cache, layout "batch" reads x (B, T, I) and the mask (B, T) and writes
+    (B, T, H) in place: the time-major numbers to the bit; the layer under no_grad gets them."""
+    params, x, states, mask, _, _ = make_case("rnn", T, B, I, H, mask_kind, "both", seed=T + B)
+    cell = SimpleRNNCell(activation)
+    hs, final, cache = cell.forward(params, x, states, mask=mask, keep_cache=False)
+    swap = lambda a: None if a is None else np.ascontiguousarray(a.swapaxes(0, 1))  # noqa: E731
+    hs_bm, final_bm, cache_bm = cell.forward(
+        params, swap(x), states, mask=swap(mask), keep_cache=False, layout="batch"
+    )
+    assert cache is None and cache_bm is None and hs_bm.shape == (B, T, H)
+    np.testing.assert_array_equal(hs_bm, swap(hs))
+    np.testing.assert_array_equal(final_bm[0], final[0])
+    layer = rnnlab.SimpleRNN(H, activation=activation, return_sequences=True, dtype="float32")
+    layer.build((T, I))
+    for k, v in params.items():
+        layer.params[k][...] = v
+    layouts = []
+    kernel = native._kernels.rnn_forward
+
+    def recorded(**kwargs):
+        layouts.append(kwargs.get("batch_major", False))
+        return kernel(**kwargs)
+
+    monkeypatch.setattr(native._kernels, "rnn_forward", recorded)
+    with rnnlab.no_grad():
+        y = layer.forward(swap(x), mask=swap(mask), initial_state=[states[0]])
+    expected = swap(hs) if mask is None else swap(hs) * swap(mask)[:, :, None]
+    np.testing.assert_array_equal(y, expected)
+    assert layouts == [True]  # the layer's call read and wrote (B, T, ·) in place
+
+
 def test_simple_rnn_numpy_backward_takes_the_kernels_cache_and_back():
     """Either backward on either forward's cache gives the same gradients (float32 rounding)."""
     args = make_case("rnn", 6, 9, 10, 48, "holes", "both", seed=5)

@@ -1483,36 +1483,38 @@ static PyObject *py_cpu_supported(PyObject *self, PyObject *noargs) {
  *   h_t = tanh a  or  max(a, 0)       in registers; masked rows carry h_{t-1}. */
 typedef struct {
     int T, B, H, relu;
-    const float *a_in;   /* (T, B, H) */
+    const float *a_in;   /* (T, B, H), or (B, T, H) when batch-major */
     const float *wp;     /* packed W_hh^T: [ceil(H/64)][H][64] */
     const float *h0;     /* (B, H) */
-    float *hs;           /* (T, B, H) */
-    const uint8_t *mask; /* (T, B), or NULL */
+    float *hs;           /* (T, B, H), or (B, T, H) when batch-major */
+    const uint8_t *mask; /* (T, B), or (B, T) when batch-major, or NULL */
+    long ts, rs;         /* row (t, b) of a_in, hs and mask is row t*ts + b*rs */
 } rnn_fwd_args;
 
 #define DEFINE_RNN_FWD_TILE(mr)                                                           \
     AVX512 static void rnn_fwd_tile_##mr(const rnn_fwd_args *s, int t, int r0, int p) {   \
-        const int B = s->B, H = s->H, kc = H;                                             \
-        const long u0 = (long)p * NR;                                                     \
-        const float *h_prev = t ? s->hs + (long)(t - 1) * B * H : s->h0;                  \
+        const int H = s->H, kc = H;                                                       \
+        const long u0 = (long)p * NR, ts = s->ts, rs = s->rs;                             \
+        const float *h_prev = t ? s->hs + (t - 1) * ts * H : s->h0;                       \
+        const long hp_rs = t ? rs * H : H; /* row stride of h_prev */                     \
         __mmask16 m[4];                                                                   \
         for (int v = 0; v < 4; v++) m[v] = 16 * v < H - u0 ? (__mmask16)0xFFFF : 0;        \
         __m512 acc[mr][4];                                                                \
-        const float *ain = s->a_in + ((long)t * B + r0) * H + u0;                         \
+        const float *ain = s->a_in + (t * ts + r0 * rs) * H + u0;                         \
         for (int r = 0; r < (mr); r++)                                                    \
             for (int v = 0; v < 4; v++)                                                   \
-                acc[r][v] = _mm512_maskz_loadu_ps(m[v], ain + (long)r * H + 16 * v);      \
-        const float *a = h_prev + (long)r0 * H, *bp = s->wp + u0 * H;                     \
-        const long a_rs = H, a_cs = 1;                                                    \
+                acc[r][v] = _mm512_maskz_loadu_ps(m[v], ain + r * rs * H + 16 * v);       \
+        const float *a = h_prev + r0 * hp_rs, *bp = s->wp + u0 * H;                       \
+        const long a_rs = hp_rs, a_cs = 1;                                                \
         TILE_BODY_FULL(mr)                                                                \
         const __m512 zero = _mm512_setzero_ps();                                          \
         for (int r = 0; r < (mr); r++) {                                                  \
             const long b = r0 + r;                                                        \
-            const int carry = s->mask && !s->mask[(long)t * B + b];                       \
-            float *out = s->hs + ((long)t * B + b) * H + u0;                              \
+            const int carry = s->mask && !s->mask[t * ts + b * rs];                       \
+            float *out = s->hs + (t * ts + b * rs) * H + u0;                              \
             for (int v = 0; v < 4; v++) {                                                 \
                 __m512 h = s->relu ? _mm512_max_ps(acc[r][v], zero) : tanh512(acc[r][v]); \
-                if (carry) h = _mm512_maskz_loadu_ps(m[v], h_prev + b * H + u0 + 16 * v); \
+                if (carry) h = _mm512_maskz_loadu_ps(m[v], h_prev + b * hp_rs + u0 + 16 * v); \
                 _mm512_mask_storeu_ps(out + 16 * v, m[v], h);                             \
             }                                                                             \
         }                                                                                 \
@@ -1706,17 +1708,18 @@ AVX512 static void gru_bwd_worker(void *ctx, int tid, int nth) {
 
 #endif /* HAVE_X86 */
 
-/* rnn_forward(T, B, H, a_in, w_hh, h0, hs, mask, relu, threads): see rnn_fwd_args; w_hh is
- * W_hh^T packed by rnnlab.native.pack. */
+/* rnn_forward(T, B, H, a_in, w_hh, h0, hs, mask, relu, threads, batch_major=False): see
+ * rnn_fwd_args; w_hh is W_hh^T packed by rnnlab.native.pack; batch_major: a_in, hs and mask
+ * are (B, T, ...) instead of (T, B, ...). */
 static PyObject *py_rnn_forward(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                 PyObject *kwnames) {
-    static argspec spec = {"rnn_forward", "iiiOOOOOpi",
+    static argspec spec = {"rnn_forward", "iiiOOOOOpi|p",
                             {"T", "B", "H", "a_in", "w_hh", "h0", "hs", "mask", "relu",
-                             "threads", NULL}};
-    int T, B, H, relu, nth;
+                             "threads", "batch_major", NULL}};
+    int T, B, H, relu, nth, batch_major = 0;
     PyObject *oa, *ow, *oh0, *ohs, *omask;
     if (parse_args(&spec, args, nargs, kwnames, &T, &B, &H, &oa, &ow, &oh0, &ohs, &omask, &relu,
-                   &nth))
+                   &nth, &batch_major))
         return NULL;
     if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H"))
         return NULL;
@@ -1735,7 +1738,8 @@ static PyObject *py_rnn_forward(PyObject *self, PyObject *const *args, Py_ssize_
         return NULL;
     }
 #if HAVE_X86
-    rnn_fwd_args s = {T, B, H, relu, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf};
+    rnn_fwd_args s = {T, B, H, relu, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf,
+                      batch_major ? 1 : B, batch_major ? T : 1};
     run_rows(rnn_fwd_worker, &s, T, B, H, nth);
 #endif
     release_all(v, 5);

@@ -71,6 +71,23 @@ class SimpleRNNCell(Cell):
             ),
         )
 
+    def forward(
+        self, params, x, states, *, mask=None, recurrent_mask=None, keep_cache=True, layout="time"
+    ):
+        if layout == "batch" and not keep_cache and self._on_kernels(params, x, recurrent_mask):
+            self.check_call(x, states, layout)  # inference: the kernel reads (B, T, ·) in place
+            hs = simple_native.forward(params, x, states[0], mask, self.activation, True)
+            return hs, (hs[:, -1].copy() if hs.shape[1] else states[0].copy(),), None
+        return super().forward(
+            params,
+            x,
+            states,
+            mask=mask,
+            recurrent_mask=recurrent_mask,
+            keep_cache=keep_cache,
+            layout=layout,
+        )
+
     def forward_steps(self, params, x, states, mask, recurrent_mask, keep_cache):
         act_in_place = _IN_PLACE[self.activation]
         (h0,) = states

@@ -36,20 +36,27 @@ def _pack_input(params):
     return native.pack(params["weight_ih"].T), params["bias_ih"] + params["bias_hh"]
 
 
-def forward(params, x, h0, mask=None, activation: str = "tanh") -> np.ndarray:
+def forward(
+    params, x, h0, mask=None, activation: str = "tanh", batch_major: bool = False
+) -> np.ndarray:
     """x (T, B, I); h0 (B, H); mask (T, B) or None.
 
     Returns hs (T, B, H), the state after each step (masked steps carry the state).
+    batch_major: x (B, T, I) and mask (B, T) in, hs (B, T, H) out, read and written in place by
+    the kernel (no transposing copies; the layers' layout).
     """
     x, h0 = _f32(x), _f32(h0)
-    T, B, I = x.shape
+    if batch_major:
+        B, T, I = x.shape
+    else:
+        T, B, I = x.shape
     H = h0.shape[1]
     w_ih, w_hh = params["weight_ih"], params["weight_hh"]
     sources = (w_ih, params["bias_ih"], params["bias_hh"])
     w_ih_t, bias = native.cached("simple.input", sources, lambda: _pack_input(params))
     a_in = native.gemm(x.reshape(T * B, I), w_ih_t, H, bias=bias, out=native.empty((T * B, H)))
     packed = native.cached("simple.h_whh", (w_hh,), lambda: native.pack(w_hh.T))  # W_hhᵀ
-    hs = native.empty((T, B, H))
+    hs = native.empty((B, T, H) if batch_major else (T, B, H))
     native.rnn_forward(
         T=T,
         B=B,
@@ -61,6 +68,7 @@ def forward(params, x, h0, mask=None, activation: str = "tanh") -> np.ndarray:
         mask=_mask_bytes(mask),
         relu=activation == "relu",
         threads=native.threads_for(2.0 * B * H * H),
+        batch_major=batch_major,
     )
     return hs
 

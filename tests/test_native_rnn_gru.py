@@ -186,6 +186,40 @@ def test_simple_rnn_batch_major_inference_equals_time_major(
     assert layouts == [True]  # the layer's call read and wrote (B, T, ·) in place
 
 
+@pytest.mark.parametrize(("T", "B", "I", "H"), CASES)
+@pytest.mark.parametrize("mask_kind", MASKS)
+@pytest.mark.parametrize("grads_in", GRADS_IN)
+def test_simple_rnn_batch_major_training_equals_time_major(T, B, I, H, mask_kind, grads_in):
+    """Forward with a cache and backward in layout "batch" (x, hs, mask, d_outputs, δ and dx
+    (B, T, ·) in place): the time-major results to the bit; states_at agrees; the NumPy
+    backward takes that cache (kernels disabled in between)."""
+    args = make_case("rnn", T, B, I, H, mask_kind, grads_in, seed=3 * T + B + H)
+    params, x, states, mask, d_out, d_final = args
+    cell = SimpleRNNCell("tanh")
+    ref = run_cell(cell, *args)
+    swap = lambda a: None if a is None else np.ascontiguousarray(a.swapaxes(0, 1))  # noqa: E731
+    hs, final, cache = cell.forward(params, swap(x), states, mask=swap(mask), layout="batch")
+    assert cache.batch_major and hs.shape == (B, T, H)
+    hs[...] = np.nan  # the caller's outputs are not the cache's
+    dx, d_states, grads = cell.backward(cache, swap(d_out), d_final)
+    np.testing.assert_array_equal(cache.hs, swap(ref[0]))
+    np.testing.assert_array_equal(final[0], ref[1][0])
+    np.testing.assert_array_equal(dx, swap(ref[2]))
+    np.testing.assert_array_equal(d_states[0], ref[3][0])
+    for name, g in ref[4].items():
+        np.testing.assert_array_equal(grads[name], g, err_msg=name)
+    for t in (0, T - 1):
+        np.testing.assert_array_equal(cell.states_at(cache, t)[0], ref[0][t])
+    native.set_enabled(False)
+    try:
+        dx_np, _, grads_np = cell.backward(cache, swap(d_out), d_final)
+    finally:
+        native.set_enabled(True)
+    assert rel_err(dx_np, swap(ref[2])) < TOL
+    for name, g in ref[4].items():
+        assert rel_err(grads_np[name], g) < TOL, name
+
+
 def test_simple_rnn_numpy_backward_takes_the_kernels_cache_and_back():
     """Either backward on either forward's cache gives the same gradients (float32 rounding)."""
     args = make_case("rnn", 6, 9, 10, 48, "holes", "both", seed=5)

@@ -1578,6 +1578,8 @@ typedef struct {
     float *dbias;        /* (B, H) */
     float *d_pre_t;      /* (H, ldt) */
     long ldt;
+    long ts, rs;         /* row (t, b) of hs, d_out, d_pre and mask is row t*ts + b*rs:
+                            (B, T, ·) when batch-major; dh, dbias, d_pre_t as above */
 } rnn_bwd_args;
 
 AVX512 static void rnn_bwd_worker(void *ctx, int tid, int nth) {
@@ -1585,11 +1587,12 @@ AVX512 static void rnn_bwd_worker(void *ctx, int tid, int nth) {
     const int B = s->B, H = s->H;
     const int lo = B * tid / nth, hi = B * (tid + 1) / nth;
     const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
-    gemm_args g = {hi - lo, H, H, NULL, H, 1, s->wp, (long)H * NR, NR, NULL,
+    const long ts = s->ts, rs = s->rs;
+    gemm_args g = {hi - lo, H, H, NULL, rs * H, 1, s->wp, (long)H * NR, NR, NULL,
                    s->dh + (long)lo * H, H, 1};
     for (int t = s->T - 1; t >= 0; t--) {
         for (long b = lo; b < hi; b++) {
-            const long row = (long)t * B + b;
+            const long row = t * ts + b * rs;
             const int carry = s->mask && !s->mask[row];
             float *dhr = s->dh + b * H, *dp = s->d_pre + row * H, *db = s->dbias + b * H;
             for (long u = 0; u < H; u += 16) {
@@ -1608,9 +1611,9 @@ AVX512 static void rnn_bwd_worker(void *ctx, int tid, int nth) {
                 _mm512_storeu_ps(dhr + u, zero);
             }
         }
-        g.a = s->d_pre + ((long)t * B + lo) * H;
+        g.a = s->d_pre + (t * ts + lo * rs) * H;
         if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
-        transpose_rows(s->d_pre + (long)t * B * H, H, H, lo, hi, s->d_pre_t, s->ldt, (long)t * B);
+        transpose_rows(s->d_pre + t * ts * H, rs * H, H, lo, hi, s->d_pre_t, s->ldt, (long)t * B);
     }
     _mm_sfence(); /* the streaming stores are visible before the threads join */
 }
@@ -1746,18 +1749,19 @@ static PyObject *py_rnn_forward(PyObject *self, PyObject *const *args, Py_ssize_
     Py_RETURN_NONE;
 }
 
-/* rnn_backward(T, B, H, hs, d_out, w_hh, mask, dh, d_pre, dbias, d_pre_t, ldt, relu, threads):
- * see rnn_bwd_args; w_hh is W_hh (H x H) packed by rnnlab.native.pack, dbias (B, H) zeros. */
+/* rnn_backward(T, B, H, hs, d_out, w_hh, mask, dh, d_pre, dbias, d_pre_t, ldt, relu, threads,
+ * batch_major=False): see rnn_bwd_args; w_hh is W_hh (H x H) packed by rnnlab.native.pack,
+ * dbias (B, H) zeros; batch_major: hs, d_out, d_pre and mask are (B, T, ...). */
 static PyObject *py_rnn_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                  PyObject *kwnames) {
-    static argspec spec = {"rnn_backward", "iiiOOOOOOOOLpi",
+    static argspec spec = {"rnn_backward", "iiiOOOOOOOOLpi|p",
                             {"T", "B", "H", "hs", "d_out", "w_hh", "mask", "dh", "d_pre", "dbias",
-                             "d_pre_t", "ldt", "relu", "threads", NULL}};
-    int T, B, H, relu, nth;
+                             "d_pre_t", "ldt", "relu", "threads", "batch_major", NULL}};
+    int T, B, H, relu, nth, batch_major = 0;
     long long ldt;
     PyObject *ohs, *odo, *ow, *omask, *odh, *odp, *odb, *odt;
     if (parse_args(&spec, args, nargs, kwnames, &T, &B, &H, &ohs, &odo, &ow, &omask, &odh, &odp,
-                   &odb, &odt, &ldt, &relu, &nth))
+                   &odb, &odt, &ldt, &relu, &nth, &batch_major))
         return NULL;
     if (ldt < (long long)T * B || ldt > (1LL << 26)) {
         PyErr_Format(PyExc_ValueError, "rnn_backward: expected T*B <= ldt <= 2^26, got %lld", ldt);
@@ -1784,7 +1788,8 @@ static PyObject *py_rnn_backward(PyObject *self, PyObject *const *args, Py_ssize
     }
 #if HAVE_X86
     rnn_bwd_args s = {T, B, H, relu, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf,
-                      v[5].buf, v[6].buf, v[7].buf, (long)ldt};
+                      v[5].buf, v[6].buf, v[7].buf, (long)ldt, batch_major ? 1 : B,
+                      batch_major ? T : 1};
     run_rows(rnn_bwd_worker, &s, T, B, H, nth);
 #endif
     release_all(v, 8);

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -19,8 +19,24 @@ _IN_PLACE = {"tanh": lambda a: np.tanh(a, out=a), "relu": lambda a: np.maximum(a
 
 @dataclass(eq=False, kw_only=True)
 class SimpleRNNCache(Cache):
+    """batch_major: x, hs and mask are stored (B, T, ·) and (B, T), as the layers hold them (a
+    kernel forward in layout "batch")."""
+
     h0: Array  # (B, H)
     hs: Array  # (T, B, H) h_t after every step
+    batch_major: bool = False
+
+    def time_major(self) -> SimpleRNNCache:
+        """This cache with x, hs and mask time-major (three transposing copies if they are not)."""
+        if not self.batch_major:
+            return self
+        return replace(
+            self,
+            x=np.ascontiguousarray(self.x.transpose(1, 0, 2)),
+            hs=np.ascontiguousarray(self.hs.transpose(1, 0, 2)),
+            mask=None if self.mask is None else np.ascontiguousarray(self.mask.T),
+            batch_major=False,
+        )
 
 
 @register
@@ -74,10 +90,24 @@ class SimpleRNNCell(Cell):
     def forward(
         self, params, x, states, *, mask=None, recurrent_mask=None, keep_cache=True, layout="time"
     ):
-        if layout == "batch" and not keep_cache and self._on_kernels(params, x, recurrent_mask):
-            self.check_call(x, states, layout)  # inference: the kernel reads (B, T, ·) in place
-            hs = simple_native.forward(params, x, states[0], mask, self.activation, True)
-            return hs, (hs[:, -1].copy() if hs.shape[1] else states[0].copy(),), None
+        if layout == "batch" and self._on_kernels(params, x, recurrent_mask):
+            self.check_call(x, states, layout)  # the kernels read and write (B, T, ·) in place
+            (h0,) = states
+            hs = simple_native.forward(params, x, h0, mask, self.activation, True)
+            finals = (hs[:, -1].copy() if hs.shape[1] else h0.copy(),)
+            if not keep_cache:
+                return hs, finals, None
+            cache = SimpleRNNCache(
+                params=params,
+                x=x,
+                mask=mask,
+                recurrent_mask=recurrent_mask,
+                h0=h0,
+                hs=hs,
+                batch_major=True,
+                layout="batch",
+            )
+            return hs.copy(), finals, cache  # the caller's outputs, not the cache's
         return super().forward(
             params,
             x,
@@ -125,8 +155,15 @@ class SimpleRNNCell(Cell):
         )
         return hs, (h.copy(),), cache
 
+    def backward(self, cache: SimpleRNNCache, d_outputs, d_final):
+        if cache is not None and cache.batch_major:  # a kernel forward on the layers' layout
+            if self._on_kernels(cache.params, cache.x, cache.recurrent_mask):
+                return simple_native.backward(cache, d_outputs, d_final, self.activation)
+            cache = cache.time_major()
+        return super().backward(cache, d_outputs, d_final)
+
     def states_at(self, cache: SimpleRNNCache, t: int) -> tuple[Array, ...]:
-        return (cache.hs[t],)
+        return (cache.hs[:, t] if cache.batch_major else cache.hs[t],)
 
     def _on_kernels(self, params, x, recurrent_mask) -> bool:
         return native.serves(

@@ -73,15 +73,23 @@ def forward(
     return hs
 
 
-def stacked_inputs(x, h0, hs) -> np.ndarray:
+def stacked_inputs(x, h0, hs, batch_major: bool = False) -> np.ndarray:
     """[x | h_prev] packed as the B operand of the weight-gradient GEMMs: (P_x + P_h, T·B, 64),
-    row t·B + b; panels 0 … P_x−1 hold x, the rest h_prev = [h0, h_0, …, h_{T−2}]."""
-    T, B, I = x.shape
+    row t·B + b; panels 0 … P_x−1 hold x, the rest h_prev = [h0, h_0, …, h_{T−2}].
+    batch_major: x (B, T, I) and hs (B, T, H), packed in that time-major row order."""
+    if batch_major:
+        B, T, I = x.shape
+    else:
+        T, B, I = x.shape
     H = hs.shape[2]
     P_x, P_h = -(-I // native.PANEL), -(-H // native.PANEL)
     both = native.empty((P_x + P_h, T * B, native.PANEL))
-    native.pack(x.reshape(T * B, I), out=both[:P_x])
-    native.pack(hs[:-1].reshape(-1, H), out=both[P_x:], row0=B)
+    if batch_major:
+        native.pack(x, out=both[:P_x])
+        native.pack(hs, out=both[P_x:], row0=B, steps=T - 1)
+    else:
+        native.pack(x.reshape(T * B, I), out=both[:P_x])
+        native.pack(hs[:-1].reshape(-1, H), out=both[P_x:], row0=B)
     native.pack(h0, out=both[P_x:])
     return both
 
@@ -106,17 +114,21 @@ def input_gradient(d_in: np.ndarray, weight_ih: np.ndarray, tag: str) -> np.ndar
 
 
 def backward(cache, d_outputs, d_final, activation: str = "tanh"):
-    """Gradients of the sequence from a SimpleRNNCache (the kernels' forward or NumPy's),
-    time-major. d_outputs (T, B, H) or None; d_final = (dh_T or None,). Returns dx,
-    (dh_0,), grads."""
-    params, mask = cache.params, cache.mask
+    """Gradients of the sequence from a SimpleRNNCache (the kernels' forward or NumPy's).
+    d_outputs (T, B, H) or None; d_final = (dh_T or None,). Returns dx (T, B, I), (dh_0,),
+    grads. With cache.batch_major (a kernel forward in the layers' layout) d_outputs and dx are
+    (B, T, ·), read and written in place."""
+    params, mask, batch_major = cache.params, cache.mask, cache.batch_major
     x, h0, hs = _f32(cache.x), _f32(cache.h0), _f32(cache.hs)
-    T, B, H = hs.shape
+    if batch_major:
+        B, T, H = hs.shape
+    else:
+        T, B, H = hs.shape
     I = x.shape[2]
     w_hh = params["weight_hh"]
     packed = native.cached("simple.d_whh", (w_hh,), lambda: native.pack(w_hh))  # W_hh
     dh = np.zeros((B, H), np.float32) if d_final[0] is None else _f32(d_final[0]).copy()
-    d_pre = native.empty((T, B, H))  # δ_t
+    d_pre = native.empty(hs.shape)  # δ_t, laid out as hs
     ldt = T * B + 16  # δ transposed, rows padded (2^k strides alias in L1)
     d_pre_t = native.empty((H, ldt))
     d_bias = np.zeros((B, H), np.float32)  # per batch row Σ_t δ
@@ -135,9 +147,10 @@ def backward(cache, d_outputs, d_final, activation: str = "tanh"):
         ldt=ldt,
         relu=activation == "relu",
         threads=native.threads_for(2.0 * B * H * H),
+        batch_major=batch_major,
     )
     # [dW_ih | dW_hh] = δᵀ [x | h_prev] as ONE GEMM with contiguous rows of δᵀ
-    d_w = transposed_gemm(d_pre_t, ldt, stacked_inputs(x, h0, hs))
+    d_w = transposed_gemm(d_pre_t, ldt, stacked_inputs(x, h0, hs, batch_major))
     P_x = -(-I // native.PANEL)
     db = d_bias.sum(axis=0)
     grads = {

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import callbacks as callbacks_module
-from . import config, losses, optimizers
+from . import config, losses, native, optimizers
 from . import metrics as metrics_module
 from ._validation import describe
 from .io import register_model_class, save_model
@@ -228,6 +228,17 @@ class Sequential:
             mask = sample_mask if mask is None else (mask & sample_mask)
         return mask
 
+    def _apply_gradients(self) -> bool:
+        """One optimizer step with the layers' gradients, after the backward pass; False (and
+        nothing updated, `nonfinite_report` naming the first culprit) if one is not finite."""
+        grads = self.named_grads()
+        for key, g in grads.items():
+            if not native.all_finite(g):
+                self.nonfinite_report = f"first non-finite value in the gradient of {key}"
+                return False
+        self.optimizer.step(self.named_params(), grads)
+        return True
+
     def train_on_batch(
         self, x, y, sample_mask=None, reset_metrics: bool = True
     ) -> dict[str, float]:
@@ -258,12 +269,8 @@ class Sequential:
         except NonFiniteError as err:
             self.nonfinite_report = str(err)
             return {"loss": math.nan}
-        grads = self.named_grads()
-        for key, g in grads.items():
-            if not np.isfinite(g).all():
-                self.nonfinite_report = f"first non-finite value in the gradient of {key}"
-                return {"loss": math.nan}
-        self.optimizer.step(self.named_params(), grads)
+        if not self._apply_gradients():
+            return {"loss": math.nan}
         logs = {"loss": value}
         for m in self.metrics:
             if reset_metrics:

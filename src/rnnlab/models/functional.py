@@ -294,12 +294,8 @@ class Model(Sequential):
         except NonFiniteError as err:
             self.nonfinite_report = str(err)
             return {"loss": math.nan}
-        grads = self.named_grads()
-        for key, g in grads.items():
-            if not np.isfinite(g).all():
-                self.nonfinite_report = f"first non-finite value in the gradient of {key}"
-                return {"loss": math.nan}
-        self.optimizer.step(self.named_params(), grads)
+        if not self._apply_gradients():
+            return {"loss": math.nan}
         return self._update_metrics({"loss": total}, ys, preds, masks, values, reset_metrics)
 
     def evaluate(

@@ -544,11 +544,13 @@ def _register_commands() -> None:
     """Commands defined next to the code they drive."""
     from .datasets.cli import data
     from .experiments.cli import experiment
+    from .tasks.cli import task
     from .viz.explore import explore
     from .viz.export import viz
 
     main.add_command(data)
     main.add_command(experiment)
+    main.add_command(task)
     main.add_command(explore)
     main.add_command(viz)
 

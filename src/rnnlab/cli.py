@@ -545,6 +545,7 @@ def _register_commands() -> None:
     from .datasets.cli import data
     from .experiments.cli import experiment
     from .tasks.cli import task
+    from .tasks.g2p import g2p_command
     from .viz.explore import explore
     from .viz.export import viz
 
@@ -553,6 +554,7 @@ def _register_commands() -> None:
     main.add_command(task)
     main.add_command(explore)
     main.add_command(viz)
+    main.add_command(g2p_command)
 
 
 _register_commands()

@@ -106,7 +106,7 @@ def test_the_cell_option_names_a_registered_family(tmp_path):
         (["train", "--text", "missing.txt", "--epochs", "1"], "missing.txt"),
         (
             ["train", "--cell", "jordan", "--epochs", "1"],
-            "'jordan' is not one of 'gru', 'gru_reset_before', 'lstm'",
+            "'jordan' is not one of 'gru', 'gru_reset_before', 'lru', 'lstm'",
         ),
     ],
 )

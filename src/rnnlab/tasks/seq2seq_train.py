@@ -202,6 +202,8 @@ class Seq2SeqTrainer:
         settings: a Seq2SeqSettings.
         source_vocab, target_vocab: Vocabulary of each side (built on the training pairs).
         train, valid: (sources, targets), each a list of lists of str tokens.
+        extra: task-specific JSON kept in the checkpoint (e.g. the options that rebuild the
+            data and vocabularies; read it back with `checkpoint_state(path)["extra"]`).
     Attributes: model, optimizer, step, epoch, history (list of {"step", "seconds",
     "train_loss", "val_loss", "learning_rate"}), best_val_loss, best_step.
     """
@@ -214,6 +216,7 @@ class Seq2SeqTrainer:
         target_vocab: Vocabulary,
         train,
         valid,
+        extra: dict[str, Any] | None = None,
     ):
         who = "Seq2SeqTrainer"
         if not isinstance(task, str) or not task:
@@ -224,6 +227,7 @@ class Seq2SeqTrainer:
             if not isinstance(v, Vocabulary):
                 raise TypeError(f"{who}: expected a {side} Vocabulary, got {describe(v)}")
         self.task, self.settings = task, settings
+        self.extra = dict(extra or {})
         self.source_vocab, self.target_vocab = source_vocab, target_vocab
         src, tgt = _check_pairs(train, who, "training")
         self.train_src, self.train_tgt = (
@@ -370,6 +374,7 @@ class Seq2SeqTrainer:
         tensors.update({f"optimizer/{k}": v for k, v in self.optimizer.get_state().items()})
         state = {
             "task": self.task,
+            "extra": self.extra,
             "settings": self.settings.to_config(),
             "source_vocab": self.source_vocab.get_config()["tokens"],
             "target_vocab": self.target_vocab.get_config()["tokens"],
@@ -421,7 +426,7 @@ class Seq2SeqTrainer:
                     f"{where}: built from another vocabulary: {problem}; resume with the same "
                     f"data and options, or start a new run"
                 )
-        trainer = cls(task, settings, source_vocab, target_vocab, train, valid)
+        trainer = cls(task, settings, source_vocab, target_vocab, train, valid, state.get("extra"))
         trainer._load_state(tensors, state, where)
         return trainer
 
@@ -452,6 +457,12 @@ class Seq2SeqTrainer:
         self.best_val_loss = math.inf if best is None else float(best)
         self.best_step = int(state["best_step"])
         self.model.decoder.rng.bit_generator.state = state["sampling_rng"]
+
+
+def checkpoint_state(path: str | Path) -> dict[str, Any]:
+    """The JSON state of a checkpoint ("task", "extra", "settings", "seconds", ...), read
+    without its tensors (to rebuild a task's data before `Seq2SeqTrainer.resume`)."""
+    return io.inspect_file(path)["state"]
 
 
 # -- decoding -------------------------------------------------------------------------------------

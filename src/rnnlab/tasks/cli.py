@@ -17,8 +17,12 @@ def task() -> None:
 def _register() -> None:
     """The tasks' commands, defined next to the code they drive."""
     from .g2p import task_g2p
+    from .sentiment import sentiment_command
+    from .speakers import speakers_command
 
     task.add_command(task_g2p)
+    task.add_command(sentiment_command)
+    task.add_command(speakers_command)
 
 
 _register()

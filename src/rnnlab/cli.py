@@ -556,6 +556,9 @@ def _register_commands() -> None:
     main.add_command(viz)
     main.add_command(g2p_command)
 
+    from .tasks.translate import translate_cmd
+
+    main.add_command(translate_cmd)
 
 _register_commands()
 

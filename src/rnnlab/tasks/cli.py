@@ -23,6 +23,9 @@ def _register() -> None:
     task.add_command(task_g2p)
     task.add_command(sentiment_command)
     task.add_command(speakers_command)
+    from .translate import translate_task
+
+    task.add_command(translate_task)
 
 
 _register()

@@ -338,7 +338,7 @@ class Seq2SeqTrainer:
                         step=self.step,
                         epoch=self.epoch,
                         loss=self.running_loss,
-                        val=self.best_val_loss,
+                        val="-" if math.isinf(self.best_val_loss) else self.best_val_loss,
                     )
                 if checkpoint is not None and time.perf_counter() - last_save > s.checkpoint_every:
                     self.save_checkpoint(checkpoint, budget)

@@ -105,6 +105,8 @@ def parse_ts(text: str, source: str = "<text>") -> TsData:
             raise fail(f"expected {want} dimensions and a label split by ':', got {len(dims)}")
         if label.strip() not in classes:
             raise fail(f"class label {label.strip()!r} is not one of {list(classes)}")
+        if any(v.strip() == "?" for d in dims for v in d.split(",")):
+            raise fail("missing values ('?') are not supported")
         try:
             values = [[float(v) for v in d.split(",")] for d in dims]
         except ValueError as err:
@@ -114,7 +116,7 @@ def parse_ts(text: str, source: str = "<text>") -> TsData:
             raise fail(f"dimensions of different lengths {sorted(lengths)}")
         array = np.array(values, dtype=np.float64).T  # (T, D)
         if not all(math.isfinite(v) for v in array.ravel()):
-            raise fail("missing or non-finite values are not supported")
+            raise fail("non-finite values are not supported")
         series.append(array)
         labels.append(classes.index(label.strip()))
     if not in_data:

@@ -544,6 +544,7 @@ def _register_commands() -> None:
     """Commands defined next to the code they drive."""
     from .datasets.cli import data
     from .experiments.cli import experiment
+    from .tasks.classify import classify
     from .tasks.cli import task
     from .tasks.g2p import g2p_command
     from .viz.explore import explore
@@ -552,6 +553,7 @@ def _register_commands() -> None:
     main.add_command(data)
     main.add_command(experiment)
     main.add_command(task)
+    main.add_command(classify)
     main.add_command(explore)
     main.add_command(viz)
     from .tasks.translate import translate_cmd

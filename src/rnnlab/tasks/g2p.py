@@ -188,9 +188,10 @@ def _report(record: dict[str, Any], data: CMUDict, attention_example: str | None
         ),
     ]
     if attention_example:
+        word = record["examples"][0]["word"]
         lines += [
             "",
-            "## Attention (%, rows: output phonemes)",
+            f"## Attention of {word!r} (%, rows: output phonemes, columns: letters)",
             "",
             "```",
             attention_example,

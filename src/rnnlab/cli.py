@@ -560,6 +560,9 @@ def _register_commands() -> None:
 
     main.add_command(translate_cmd)
     main.add_command(g2p_command)
+    from .forecast.cli import forecast_command
+
+    main.add_command(forecast_command)
 
 
 _register_commands()

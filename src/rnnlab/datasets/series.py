@@ -4,13 +4,13 @@
     >>> s.values.shape, s.season, s.dates[0]
     ((144, 1), 12, '1949-01')
 
-| name | archive (registry entry) | member | points | season |
-|---|---|---|---|---|
-| co2 | statsmodels 0.15.0 wheel (series-statsmodels) | statsmodels/datasets/co2/co2.csv | 2284 weekly, 1958–2001 | 52 |
-| sunspots | same | statsmodels/datasets/sunspots/sunspots.csv | 309 yearly, 1700–2008 | 11 |
-| macro | same | statsmodels/datasets/macrodata/macrodata.csv | 203 quarterly × 12 | 4 |
-| airline | sktime 1.2.0 wheel (series-sktime) | sktime/datasets/data/Airline/Airline.csv | 144 monthly | 12 |
-| sunspots-monthly | pmdarima 2.1.1 wheel (series-pmdarima) | pmdarima/datasets/data/sunspots.txt.gz | 2820 monthly | 132 |
+| name | registry entry: member | points | season |
+|---|---|---|---|
+| co2 | series-statsmodels: statsmodels/datasets/co2/co2.csv | 2284 weekly 1958–2001 | 52 |
+| sunspots | series-statsmodels: .../sunspots/sunspots.csv | 309 yearly 1700–2008 | 11 |
+| macro | series-statsmodels: .../macrodata/macrodata.csv | 203 quarterly × 12 | 4 |
+| airline | series-sktime: sktime/datasets/data/Airline/Airline.csv | 144 monthly | 12 |
+| sunspots-monthly | series-pmdarima: pmdarima/datasets/data/sunspots.txt.gz | 2820 monthly | 132 |
 
 The archives are fetched once with `pip download` and checked by sha256 (`datasets.fetch`); the
 members are read in memory with `zipfile` — no package is installed or imported for its data.
@@ -143,7 +143,9 @@ def _parse_monthly_sunspots(raw: bytes):
 
 
 SERIES: dict[str, _Spec] = {
-    "co2": _Spec("series-statsmodels", "statsmodels/datasets/co2/co2.csv", "weekly", 52, _parse_co2),
+    "co2": _Spec(
+        "series-statsmodels", "statsmodels/datasets/co2/co2.csv", "weekly", 52, _parse_co2
+    ),
     "sunspots": _Spec(
         "series-statsmodels",
         "statsmodels/datasets/sunspots/sunspots.csv",

@@ -26,6 +26,9 @@ def _register() -> None:
     from .translate import translate_task
 
     task.add_command(translate_task)
+    from ..forecast.cli import forecast_task
+
+    task.add_command(forecast_task)
 
 
 _register()

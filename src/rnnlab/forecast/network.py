@@ -1,0 +1,311 @@
+"""Windowed LSTM/GRU forecasters with quantile heads (the 80% interval from pinball loss).
+
+Three strategies over the same windows (forecast/windows.py):
+
+    direct      many-to-one: the last hidden state → Dense → (H, 3) quantiles of the H changes
+    seq         many-to-many: every step τ of the window predicts its own next H changes
+                (B, L, H, 3), trained on all steps after a burn-in; forecasts use the last step
+    recursive   one step ahead (H = 1), rolled forward H times on sampled paths: each step draws
+                a value from the predicted quantiles (linear between them) and feeds it back
+
+Loss: the pinball loss averaged over quantiles τ ∈ {0.1, 0.5, 0.9}, horizons and windows,
+
+    L = mean ρ_τ(y − q̂_τ),  ρ_τ(u) = max(τu, (τ−1)u),  ∂ρ/∂q̂ = 1{y < q̂} − τ
+
+so the 0.1 and 0.9 heads bound an 80% interval (checked by coverage, forecast/metrics.py) and
+the 0.5 head is the point forecast. Quantile heads trained on the windows they fit come out too
+narrow on new data, so after training the interval is widened (or narrowed) about the median by
+one factor c, the 0.8 quantile over the validation windows of the c each point needs to lie
+inside (split-conformal calibration): q̂_lo ← q̂_mid − c (q̂_mid − q̂_lo), likewise q̂_hi.
+
+A forecaster is an ensemble of `members` networks trained from different seeds (quantiles
+averaged), each keeping the weights of its best validation loss (the last `val_fraction` of the
+windows in time).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import optimizers
+from ..layers import GRU, LSTM, Dense
+from ..model import Sequential
+from .metrics import QUANTILES
+from .windows import Scaler, origin_windows, training_windows
+
+STRATEGIES = ("direct", "seq", "recursive")
+CELLS = {"lstm": LSTM, "gru": GRU}
+
+
+def pinball_grad(y: np.ndarray, q: np.ndarray, levels=QUANTILES) -> tuple[float, np.ndarray]:
+    """Mean pinball loss of quantile forecasts q (..., K) for truths y (...), and ∂L/∂q."""
+    tau = np.asarray(levels, dtype=q.dtype)
+    u = y[..., None] - q
+    loss = float(np.mean(np.maximum(tau * u, (tau - 1) * u)))
+    grad = ((u < 0).astype(q.dtype) - tau) / q.size
+    return loss, grad
+
+
+def calibration_factor(y: np.ndarray, q: np.ndarray, level: float = 0.8) -> float:
+    """The factor c that puts a `level` share of the truths y (...) inside the intervals
+    q (..., 3) widened about their medians by c (see the module docstring)."""
+    lo, mid, hi = q[..., 0], q[..., 1], q[..., 2]
+    eps = 1e-9
+    need = np.where(
+        y < mid, (mid - y) / np.maximum(mid - lo, eps), (y - mid) / np.maximum(hi - mid, eps)
+    )
+    return float(np.clip(np.quantile(need, level), 0.2, 20.0))
+
+
+@dataclass
+class NetConfig:
+    cell: str = "lstm"
+    strategy: str = "direct"
+    window: int = 24
+    horizon: int = 12
+    units: int = 32
+    members: int = 3
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    val_fraction: float = 0.15
+    max_epochs: int = 400
+    patience: int = 60
+    burn_in: int = 4
+    paths: int = 64
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"expected cell in {list(CELLS)}, got {self.cell!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"expected strategy in {list(STRATEGIES)}, got {self.strategy!r}")
+        for name in ("window", "horizon", "units", "members", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"expected {name} to be a positive int, got {value!r}")
+
+    @property
+    def out_horizon(self) -> int:
+        return 1 if self.strategy == "recursive" else self.horizon
+
+
+def build_network(cfg: NetConfig, n_features: int, seed: int) -> Sequential:
+    k = len(QUANTILES)
+    seq = cfg.strategy == "seq"
+    model = Sequential(
+        [
+            CELLS[cfg.cell](cfg.units, return_sequences=seq, seed=seed, name="rnn"),
+            Dense(cfg.out_horizon * k, seed=seed + 1, name="head"),
+        ],
+        seed=seed,
+    )
+    model.build((cfg.window, n_features))
+    model.compile(optimizers.Adam(learning_rate=cfg.learning_rate, global_clipnorm=1.0), "mse")
+    return model
+
+
+def _quantiles(model: Sequential, x: np.ndarray, horizon: int) -> np.ndarray:
+    out = model.forward(x)  # (B, H*K) or (B, L, H*K)
+    return out.reshape(*out.shape[:-1], horizon, len(QUANTILES))
+
+
+class Forecaster:
+    """An ensemble of windowed RNN forecasters for one series (see the module docstring).
+
+    fit(z_train, seconds) trains within a wall-clock budget; forecast(z, origins) gives
+    (n, H, 3) quantiles in series units from each origin's history.
+    """
+
+    def __init__(self, cfg: NetConfig, scaler: Scaler):
+        self.cfg, self.scaler = cfg, scaler
+        self.models: list[Sequential] = []
+        self.history: list[dict] = []
+        self.interval_scale = 1.0
+
+    # -- training ------------------------------------------------------------------------------
+    def _data(self, z: np.ndarray):
+        cfg = self.cfg
+        x, y = training_windows(
+            self.scaler, z, cfg.window, cfg.out_horizon, per_step=cfg.strategy == "seq"
+        )
+        n_val = max(1, round(cfg.val_fraction * len(x))) if len(x) >= 8 else 0
+        return (x[: len(x) - n_val], y[: len(y) - n_val]), (
+            x[len(x) - n_val :],
+            y[len(y) - n_val :],
+        )
+
+    def _loss_on(self, model, x, y) -> float:
+        q = _quantiles(model, x, self.cfg.out_horizon)
+        if self.cfg.strategy == "seq":
+            q, y = q[:, -1], y[:, -1]
+        return pinball_grad(y, q)[0]
+
+    def train_step(self, model: Sequential, x: np.ndarray, y: np.ndarray) -> float:
+        """One Adam step on a batch; returns the batch's pinball loss."""
+        cfg = self.cfg
+        out = model.forward(x, training=True)
+        q = out.reshape(*out.shape[:-1], cfg.out_horizon, len(QUANTILES))
+        if cfg.strategy == "seq":
+            b = min(cfg.burn_in, x.shape[1] - 1)
+            loss, g = pinball_grad(y[:, b:], q[:, b:])
+            grad = np.zeros_like(q)
+            grad[:, b:] = g
+        else:
+            loss, grad = pinball_grad(y, q)
+        model.backward(grad.reshape(out.shape).astype(out.dtype))
+        model.optimizer.step(model.named_params(), model.named_grads())
+        return loss
+
+    def fit(self, z: np.ndarray, seconds: float, progress=None) -> Forecaster:
+        """Train `members` networks on z (T, F) (transformed), `seconds` in all."""
+        cfg = self.cfg
+        (xt, yt), (xv, yv) = self._data(z)
+        deadline = time.perf_counter() + seconds
+        self.models, self.history = [], []
+        for m in range(cfg.members):
+            share = (deadline - time.perf_counter()) / (cfg.members - m)
+            self.models.append(
+                self._fit_member(xt, yt, xv, yv, share, cfg.seed + 1000 * m, progress)
+            )
+        if len(xv):
+            yv_last = yv[:, -1] if cfg.strategy == "seq" else yv
+            self.interval_scale = calibration_factor(yv_last, self._raw_quantiles(xv))
+        return self
+
+    def _fit_member(self, xt, yt, xv, yv, seconds, seed, progress) -> Sequential:
+        cfg = self.cfg
+        rng = np.random.default_rng(seed)
+        model = build_network(cfg, xt.shape[-1], seed)
+        best = (np.inf, model.get_weights(), 0)
+        end = time.perf_counter() + max(seconds, 0.05)
+        epoch = steps = 0
+        while epoch < cfg.max_epochs and time.perf_counter() < end:
+            order = rng.permutation(len(xt))
+            losses = []
+            for i in range(0, len(order), cfg.batch_size):
+                idx = order[i : i + cfg.batch_size]
+                losses.append(self.train_step(model, xt[idx], yt[idx]))
+                steps += 1
+            epoch += 1
+            val = self._loss_on(model, xv, yv) if len(xv) else float(np.mean(losses))
+            if val < best[0]:
+                best = (val, model.get_weights(), epoch)
+            elif epoch - best[2] > cfg.patience:
+                break
+            if progress is not None:
+                progress(member=len(self.models), epoch=epoch, loss=float(np.mean(losses)), val=val)
+        model.set_weights(best[1])
+        self.history.append(
+            {"epochs": epoch, "steps": steps, "best_epoch": best[2], "val_pinball": float(best[0])}
+        )
+        return model
+
+    # -- forecasting ---------------------------------------------------------------------------
+    def _raw_quantiles(self, x: np.ndarray) -> np.ndarray:
+        h = self.cfg.out_horizon
+        qs = []
+        for model in self.models:
+            q = _quantiles(model, x, h)
+            qs.append(q[:, -1] if self.cfg.strategy == "seq" else q)
+        return np.sort(np.mean(qs, axis=0), axis=-1)
+
+    def predict_scaled(self, x: np.ndarray) -> np.ndarray:
+        """Ensemble mean of the scaled quantiles, sorted, interval calibrated: (n, H_out, 3)."""
+        q = self._raw_quantiles(x)
+        mid = q[..., 1:2]
+        c = self.interval_scale
+        return np.concatenate(
+            [mid - c * (mid - q[..., :1]), mid, mid + c * (q[..., 2:] - mid)], axis=-1
+        )
+
+    def forecast(self, z: np.ndarray, origins, horizon: int | None = None) -> np.ndarray:
+        """(n, H, 3) quantile forecasts in series units from each origin o (history z[:o])."""
+        if not self.models:
+            raise RuntimeError("Forecaster.forecast: call fit() first")
+        h = self.cfg.horizon if horizon is None else int(horizon)
+        origins = [int(o) for o in origins]
+        if self.cfg.strategy == "recursive":
+            return self._recursive(z, origins, h)
+        if h > self.cfg.horizon:
+            raise ValueError(f"horizon {h}: this model was trained for at most {self.cfg.horizon}")
+        x = origin_windows(self.scaler, z, origins, self.cfg.window)
+        q = self.predict_scaled(x)[:, :h]  # (n, H, 3)
+        z0 = np.array([z[o - 1, self.scaler.target] for o in origins])[:, None, None]
+        return self.scaler.unscale(z0, q)
+
+    def _recursive(self, z: np.ndarray, origins: list[int], h: int) -> np.ndarray:
+        """Sample paths: each step draws u ~ U(0,1) and the value at quantile u (linear between
+        0.1, 0.5, 0.9, extended linearly beyond), appends it and steps again."""
+        cfg, sc = self.cfg, self.scaler
+        rng = np.random.default_rng(cfg.seed + 7)
+        P, L, j = cfg.paths, cfg.window, sc.target
+        out = []
+        for o in origins:
+            hist = np.repeat(z[None, max(0, o - L - 2) : o], P, axis=0)  # (P, L+2, F)
+            start = max(0, o - L - 2)
+            for _ in range(h):
+                feats = sc.features(hist, start)[:, -L:]  # (P, L, D)
+                q = self.predict_scaled(feats.astype(np.float32))[:, 0]  # (P, 3)
+                u = rng.uniform(size=P)
+                lo, mid, hi = q[:, 0], q[:, 1], q[:, 2]
+                step = np.where(
+                    u < 0.5, mid + (u - 0.5) / 0.4 * (mid - lo), mid + (u - 0.5) / 0.4 * (hi - mid)
+                )
+                nxt = hist[:, -1].copy()  # other columns (inputs) carry their last value
+                nxt[:, j] = hist[:, -1, j] + sc.diff_scale[j] * step
+                hist = np.concatenate([hist[:, 1:], nxt[:, None]], axis=1)
+                start += 1
+            paths = hist[:, -h:, j]  # (P, h)
+            out.append(np.quantile(sc.inverse(paths), QUANTILES, axis=0).T)  # (h, 3)
+        return np.stack(out)
+
+
+def save_forecaster(fc: Forecaster, folder, extra: dict | None = None) -> list:
+    """Write every member to `folder`/member{k}.safetensors with the config, the scaler and the
+    interval factor in the model's metadata."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = {k: v for k, v in fc.cfg.__dict__.items() if k != "extra"}
+    paths = []
+    for k, model in enumerate(fc.models):
+        model.metadata = {
+            "forecast": {
+                "config": cfg,
+                "scaler": fc.scaler.to_dict(),
+                "interval_scale": fc.interval_scale,
+                **(extra or {}),
+            }
+        }
+        path = folder / f"member{k}.safetensors"
+        model.save(path)
+        paths.append(path)
+    return paths
+
+
+def load_forecaster(folder) -> tuple[Forecaster, dict]:
+    """A Forecaster from the files `save_forecaster` wrote, and the saved extra facts."""
+    from pathlib import Path
+
+    from ..io import load_model
+
+    folder = Path(folder)
+    files = sorted(folder.glob("member*.safetensors"))
+    if not files:
+        raise FileNotFoundError(
+            f"{folder}: no member*.safetensors (is it a forecast run's model directory?)"
+        )
+    models = [load_model(f) for f in files]
+    meta = models[0].metadata.get("forecast")
+    if not isinstance(meta, dict) or not {"config", "scaler"} <= set(meta):
+        raise ValueError(f"{files[0]}: not a forecaster (no 'forecast' metadata)")
+    fc = Forecaster(NetConfig(**meta["config"]), Scaler(**meta["scaler"]))
+    fc.models = models
+    fc.interval_scale = float(meta.get("interval_scale", 1.0))
+    extra = {k: v for k, v in meta.items() if k not in ("config", "scaler", "interval_scale")}
+    return fc, extra

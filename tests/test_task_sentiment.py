@@ -44,7 +44,9 @@ def data() -> SentimentDataset:
     return SentimentDataset("synthetic", snippets[:560], snippets[560:])
 
 
-SMALL = dict(units=12, embedding=12, max_epochs=8, patience=3, batch_size=16, dropout=0.1)
+SMALL = dict(
+    units=12, embedding=12, max_epochs=8, patience=3, batch_size=16, dropout=0.1, restarts=1
+)
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +159,12 @@ def test_cross_validation_protocol(data):
     assert len(m["folds"]) == 3 and m["accuracy"] == pytest.approx(np.mean(m["folds"]))
     assert sum(map(sum, m["confusion"])) == len(data.train) + len(data.validation)
     assert "accuracy_std" in record["baselines"]["majority"]
+
+
+def test_restarts_keep_the_best_on_validation(data):
+    s = task.SentimentTaskSettings(**{**SMALL, "restarts": 3, "max_epochs": 2})
+    fit = task.run_sentiment(data, s, seconds=60)["config"]["fit"][0]
+    assert len(fit["restarts"]) == 3 and fit["val_accuracy"] == max(fit["restarts"])
 
 
 def test_missing_optional_dependency_skips_the_baseline(data, monkeypatch):

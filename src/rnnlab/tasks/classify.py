@@ -7,7 +7,8 @@ with the prediction after each prefix of it (how each word moved the verdict).
 
 For words w_1..w_T, p_t = P(positive | w_1..w_t) is the model run on the first t words as if the
 sentence ended there (all T prefixes in one padded batch: Embedding(mask_zero) makes the
-padding invisible, so row t is exactly the model on t words). A word's contribution is
+padding invisible, so row t is exactly the model on t words; the explorer's hidden-state view
+uses the same `prefix_features`). A word's contribution is
 p_t − p_{t−1} (for the first word, p_1 − 0.5: the move away from "undecided"). Words outside
 the vocabulary are read as the shared unknown id and marked; a text with no word, or with no
 word the model knows, is refused with a message rather than answered with a meaningless 0.5.
@@ -79,13 +80,27 @@ def load_sentiment_model(path: str | Path) -> Sequential:
     return model
 
 
-def prefix_probabilities(model: Sequential, ids: np.ndarray) -> np.ndarray:
-    """(T,) P(positive) of the model on ids[:1], ids[:2], ..., ids[:T] (one padded batch)."""
+def prefix_features(model: Sequential, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(features (T, F), P(positive) (T,)) of the model on ids[:1], ids[:2], ..., ids[:T]:
+    one padded batch of the T prefixes through the layers before the output (each layer's
+    mask passed on, as in Sequential.forward), then the output layer. `features` is what the
+    output layer reads after each word."""
     T = len(ids)
     batch = np.zeros((T, T), dtype=np.int64)  # row t: the first t + 1 ids, then padding
     for t in range(T):
         batch[t, : t + 1] = ids[: t + 1]
-    return model.predict(batch, batch_size=max(T, 1))[:, 0].astype(np.float64)
+    y, mask = batch, None
+    for layer in model.layers[:-1]:
+        out = layer.forward(y, mask=mask, training=False)
+        mask = layer.compute_mask(mask, inputs=y)
+        y = out
+    p = model.layers[-1].forward(y, training=False)[:, 0]  # (T,)
+    return np.asarray(y, dtype=np.float64), p.astype(np.float64)
+
+
+def prefix_probabilities(model: Sequential, ids: np.ndarray) -> np.ndarray:
+    """(T,) P(positive) of the model on ids[:1], ids[:2], ..., ids[:T] (`prefix_features`)."""
+    return prefix_features(model, ids)[1]
 
 
 def classify_text(model: Sequential, text: str) -> Classification:
@@ -160,5 +175,6 @@ __all__ = [
     "classify_text",
     "format_classification",
     "load_sentiment_model",
+    "prefix_features",
     "prefix_probabilities",
 ]

@@ -1709,6 +1709,152 @@ AVX512 static void gru_bwd_worker(void *ctx, int tid, int nth) {
     _mm_sfence();
 }
 
+/* ---------------------------------------------------------------- minGRU / minLSTM scans
+ * The minimal cells (cells/minimal.py, Feng et al. 2024): gates from the pre-activations
+ * p = x W_ihᵀ + b_ih alone, so each unit follows h_t = a_t h_{t-1} + b_t, one pass each way:
+ *   minGRU  (rows of p: k, v):      a = σ(-k), b = σ(k) g(v)
+ *   minLSTM (rows of p: k_f, k_i, v): f = σ(k_f), i = σ(k_i), a = f/(f+i), b = i/(f+i) g(v)
+ *   g(v) = σ(min(v, 0)) + max(v, 0)            (v + 1/2 for v >= 0, σ(v) below)
+ * A masked (b, t) keeps h (a = 1, b = 0). Backward runs t downwards with the carry
+ * c = a_{t+1} μ_{t+1}: μ_t = d_out_t + c, ∂L/∂a_t = μ_t h_{t-1}, ∂L/∂b_t = μ_t, writes ∂L/∂p
+ * and leaves ∂L/∂h_0 in dh (which holds ∂L/∂h_T on entry). Element (b, t) is row b*sb + t*st of
+ * p, hs, d_out and mask (time- or batch-major). Work: (b, 16-unit block) pairs split over the
+ * threads. minLSTM clamps k_f, k_i to ±80 so that f + i stays a normal float (there σ is 1 or
+ * below 2e-35 either way). Memory-bound: per element and direction a few floats read and
+ * written (docs/parallel-rnn.md measures it against the machine's bandwidth). */
+typedef struct {
+    int T, B, H, lstm;
+    const float *pre, *h0, *d_out;
+    const uint8_t *mask;
+    float *hs, *dh, *d_pre;
+    long long sb, st;
+} min_args;
+
+typedef struct {
+    __m512 a, b, z, ht, dg, ip, kf, ki;
+} min_gates;
+
+AVX512 static inline min_gates min_gates_at(const min_args *s, const float *p, int j) {
+    const int H = s->H;
+    const __m512 zero = _mm512_setzero_ps();
+    min_gates q;
+    __m512 v = _mm512_loadu_ps(p + (s->lstm ? 2 : 1) * H + j);
+    __m512 sg = sigmoid512(_mm512_min_ps(v, zero));
+    q.ht = _mm512_add_ps(sg, _mm512_max_ps(v, zero));
+    __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GE_OQ);
+    q.dg = _mm512_mask_mov_ps(_mm512_mul_ps(sg, _mm512_sub_ps(_mm512_set1_ps(1.0f), sg)), pos,
+                              _mm512_set1_ps(1.0f));
+    if (!s->lstm) {
+        __m512 k = _mm512_loadu_ps(p + j);
+        q.z = sigmoid512(k);
+        q.a = sigmoid512(_mm512_sub_ps(zero, k));
+        q.ip = q.z;
+    } else {
+        const __m512 lo = _mm512_set1_ps(-80.0f), hi = _mm512_set1_ps(80.0f);
+        q.kf = _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_loadu_ps(p + j)));
+        q.ki = _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_loadu_ps(p + H + j)));
+        __m512 f = sigmoid512(q.kf), i = sigmoid512(q.ki), sum = _mm512_add_ps(f, i);
+        q.a = _mm512_div_ps(f, sum);
+        q.ip = _mm512_div_ps(i, sum);
+        q.z = q.ip;
+    }
+    q.b = _mm512_mul_ps(q.ip, q.ht);
+    return q;
+}
+
+/* units [u0, u1) of B * H/16 for thread tid */
+static void min_units(const min_args *s, int tid, int nth, long *u0, long *u1) {
+    long U = (long)s->B * (s->H / 16);
+    *u0 = U * tid / nth;
+    *u1 = U * (tid + 1) / nth;
+}
+
+/* Each thread walks t for its units of one batch row at a time, all its 16-unit blocks of a
+ * row per step: it reads and writes whole row stretches (what the prefetchers stream), the
+ * states of its blocks in `carry`. */
+AVX512 static void min_fwd_worker(void *ctx, int tid, int nth) {
+    const min_args *s = (const min_args *)ctx;
+    const int H = s->H, NB = H / 16, G = s->lstm ? 3 : 2;
+    long u0, u1;
+    min_units(s, tid, nth, &u0, &u1);
+    float *carry = (float *)malloc((size_t)H * sizeof(float));
+    if (!carry) return;
+    for (long u = u0; u < u1;) {
+        const int b = (int)(u / NB), j0 = (int)(u % NB);
+        const int j1 = (u1 - (long)b * NB) < NB ? (int)(u1 - (long)b * NB) : NB;
+        memcpy(carry + 16 * j0, s->h0 + (long)b * H + 16 * j0, (size_t)(j1 - j0) * 16 * 4);
+        for (int t = 0; t < s->T; t++) {
+            const long long row = b * s->sb + t * s->st;
+            const int valid = !s->mask || s->mask[row];
+            const float *p = s->pre + row * G * H;
+            float *out = s->hs + row * H;
+            for (int jb = j0; jb < j1; jb++) {
+                __m512 h = _mm512_loadu_ps(carry + 16 * jb);
+                if (valid) {
+                    min_gates q = min_gates_at(s, p, 16 * jb);
+                    h = _mm512_fmadd_ps(q.a, h, q.b);
+                    _mm512_storeu_ps(carry + 16 * jb, h);
+                }
+                _mm512_storeu_ps(out + 16 * jb, h);
+            }
+        }
+        u += j1 - j0;
+    }
+    free(carry);
+}
+
+AVX512 static void min_bwd_worker(void *ctx, int tid, int nth) {
+    const min_args *s = (const min_args *)ctx;
+    const int H = s->H, NB = H / 16, G = s->lstm ? 3 : 2;
+    const __m512 zero = _mm512_setzero_ps();
+    long u0, u1;
+    min_units(s, tid, nth, &u0, &u1);
+    float *carry = (float *)malloc((size_t)H * sizeof(float));
+    if (!carry) return;
+    for (long u = u0; u < u1;) {
+        const int b = (int)(u / NB), j0 = (int)(u % NB);
+        const int j1 = (u1 - (long)b * NB) < NB ? (int)(u1 - (long)b * NB) : NB;
+        memcpy(carry + 16 * j0, s->dh + (long)b * H + 16 * j0, (size_t)(j1 - j0) * 16 * 4);
+        for (int t = s->T - 1; t >= 0; t--) {
+            const long long row = b * s->sb + t * s->st;
+            float *dp = s->d_pre + row * G * H;
+            const float *p = s->pre + row * G * H;
+            const float *hp = t ? s->hs + (row - s->st) * H : s->h0 + (long)b * H;
+            const float *dout = s->d_out ? s->d_out + row * H : NULL;
+            const int valid = !s->mask || s->mask[row];
+            for (int jb = j0; jb < j1; jb++) {
+                const int j = 16 * jb;
+                __m512 mu = _mm512_loadu_ps(carry + j);
+                if (dout) mu = _mm512_add_ps(mu, _mm512_loadu_ps(dout + j));
+                if (!valid) { /* a = 1, b = 0: the gradient passes to h_{t-1} unchanged */
+                    for (int g = 0; g < G; g++) _mm512_storeu_ps(dp + g * H + j, zero);
+                    _mm512_storeu_ps(carry + j, mu);
+                    continue;
+                }
+                min_gates q = min_gates_at(s, p, j);
+                __m512 da = _mm512_mul_ps(mu, _mm512_loadu_ps(hp + j));
+                __m512 dv = _mm512_mul_ps(_mm512_mul_ps(mu, q.ip), q.dg);
+                __m512 r = _mm512_fmsub_ps(mu, q.ht, da); /* ∂b h̃ − ∂a */
+                if (!s->lstm) { /* ∂k = (∂b h̃ − ∂a) z (1 − z), 1 − z = a */
+                    _mm512_storeu_ps(dp + j, _mm512_mul_ps(r, _mm512_mul_ps(q.z, q.a)));
+                    _mm512_storeu_ps(dp + H + j, dv);
+                } else { /* ∂d = (∂a − ∂b h̃) a i'; ∂k_f = ∂d σ(−k_f), ∂k_i = −∂d σ(−k_i) */
+                    __m512 dd = _mm512_mul_ps(r, _mm512_mul_ps(q.a, q.ip)); /* = −∂d */
+                    __m512 sf = sigmoid512(_mm512_sub_ps(zero, q.kf));
+                    __m512 si = sigmoid512(_mm512_sub_ps(zero, q.ki));
+                    _mm512_storeu_ps(dp + j, _mm512_sub_ps(zero, _mm512_mul_ps(dd, sf)));
+                    _mm512_storeu_ps(dp + H + j, _mm512_mul_ps(dd, si));
+                    _mm512_storeu_ps(dp + 2 * H + j, dv);
+                }
+                _mm512_storeu_ps(carry + j, _mm512_mul_ps(q.a, mu));
+            }
+        }
+        memcpy(s->dh + (long)b * H + 16 * j0, carry + 16 * j0, (size_t)(j1 - j0) * 16 * 4);
+        u += j1 - j0;
+    }
+    free(carry);
+}
+
 #endif /* HAVE_X86 */
 
 /* rnn_forward(T, B, H, a_in, w_hh, h0, hs, mask, relu, threads, batch_major=False): see
@@ -1848,6 +1994,59 @@ static PyObject *py_gru_backward(PyObject *self, PyObject *const *args, Py_ssize
     Py_RETURN_NONE;
 }
 
+/* min_scan(T, B, H, lstm, pre, h0, hs, mask, sb, st, threads, backward=False, d_out=None,
+ * dh=None, d_pre=None): the minGRU/minLSTM scans above. Forward writes hs; backward reads
+ * hs and d_out (or None), takes ∂L/∂h_T in dh and leaves ∂L/∂h_0 there, writes d_pre. Rows of
+ * (b, t): b*sb + t*st; pre (rows, G*H), hs and d_out (rows, H), mask (rows,) uint8 or None. */
+static PyObject *py_min_scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames) {
+    static argspec spec = {"min_scan", "iiipOOOOLLi|pOOO",
+                            {"T", "B", "H", "lstm", "pre", "h0", "hs", "mask", "sb", "st",
+                             "threads", "backward", "d_out", "dh", "d_pre", NULL}};
+    int T, B, H, lstm, nth, backward = 0;
+    long long sb, st;
+    PyObject *op, *oh0, *ohs, *omask, *odo = Py_None, *odh = Py_None, *odp = Py_None;
+    if (parse_args(&spec, args, nargs, kwnames, &T, &B, &H, &lstm, &op, &oh0, &ohs, &omask, &sb,
+                   &st, &nth, &backward, &odo, &odh, &odp))
+        return NULL;
+    if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H"))
+        return NULL;
+    if (H % 16 != 0) {
+        PyErr_Format(PyExc_ValueError, "min_scan: H must be a multiple of 16, got %d", H);
+        return NULL;
+    }
+    const long long rows = (long long)T * B, G = lstm ? 3 : 2;
+    if (!((sb == 1 && st == B) || (sb == T && st == 1))) {
+        PyErr_Format(PyExc_ValueError, "min_scan: expected (sb, st) = (1, B) or (T, 1), got (%lld, %lld)",
+                     sb, st);
+        return NULL;
+    }
+    Py_buffer v[7];
+    memset(v, 0, sizeof v);
+    if (get_f32(op, &v[0], rows * G * H, 0, 0, "pre") ||
+        get_f32(oh0, &v[1], (long long)B * H, 0, 0, "h0") ||
+        get_f32(ohs, &v[2], rows * H, !backward, 0, "hs") || get_u8(omask, &v[3], rows, "mask") ||
+        (backward && (get_f32(odo, &v[4], rows * H, 0, 1, "d_out") ||
+                      get_f32(odh, &v[5], (long long)B * H, 1, 0, "dh") ||
+                      get_f32(odp, &v[6], rows * G * H, 1, 0, "d_pre")))) {
+        release_all(v, 7);
+        return NULL;
+    }
+#if HAVE_X86
+    min_args s = {T, B, H, lstm, v[0].buf, v[1].buf, v[4].buf, v[3].buf, v[2].buf, v[5].buf,
+                  v[6].buf, sb, st};
+    long units = (long)B * (H / 16);
+    if (nth > units) nth = (int)units;
+    if (T && B && H) {
+        Py_BEGIN_ALLOW_THREADS
+        run_parallel(backward ? min_bwd_worker : min_fwd_worker, &s, nth);
+        Py_END_ALLOW_THREADS
+    }
+#endif
+    release_all(v, 7);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"cpu_supported", py_cpu_supported, METH_NOARGS, "True if this CPU runs the AVX-512 kernels."},
     {"same", py_same, METH_VARARGS, "True if two contiguous buffers hold the same bytes."},
@@ -1864,6 +2063,7 @@ static PyMethodDef methods[] = {
     {"gru_backward", KW(py_gru_backward), "Fused GRU time loop (backward)."},
     {"rnn_forward", KW(py_rnn_forward), "Fused SimpleRNN time loop (forward)."},
     {"rnn_backward", KW(py_rnn_backward), "Fused SimpleRNN time loop (backward)."},
+    {"min_scan", KW(py_min_scan), "minGRU/minLSTM scans (forward or backward)."},
     {NULL, NULL, 0, NULL},
 };
 

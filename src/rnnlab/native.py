@@ -8,7 +8,7 @@ the two paths to each other and to torch. A kernel serves when all of these hold
 - the extension built, the CPU has AVX-512F, and the kernels are enabled (`RNNLAB_NATIVE=0` or
   `set_enabled(False)` turn them off);
 - the data are float32 (float64 always runs NumPy: the gradient checks run there);
-- for the fused time loops (LSTM, GRU and SimpleRNN, forward and backward): the hidden size is
+- for the fused time loops (LSTM, GRU, SimpleRNN, minGRU/minLSTM; both ways): the hidden size is
   a multiple of 16 and no recurrent dropout mask is active.
 
     >>> import rnnlab
@@ -47,6 +47,8 @@ _MAX_THREADS = 64
 _CPU_OK = _kernels is not None and _kernels.cpu_supported()
 _disabled_by = "RNNLAB_NATIVE=0" if os.environ.get("RNNLAB_NATIVE", "1") == "0" else None
 _num_threads: int | None = None
+#: the minGRU/minLSTM scans (cells/minimal_native.py), keyword arguments as named in _kernels.c
+min_scan = getattr(_kernels, "min_scan", None)
 
 # -- which kernel serves a call ------------------------------------------------------------------
 #: every kernel entry: name -> what it computes
@@ -56,6 +58,7 @@ KERNELS: dict[str, str] = {
     "lstm": "LSTM forward and backward time loops",
     "gru": "GRU forward and backward time loops",
     "rnn": "SimpleRNN forward and backward time loops",
+    "minimal": "minGRU and minLSTM scans, forward and backward (cells/minimal.py)",
     "pack": "weight packing by one transposing pass",
     "all_finite": "finite check of layer inputs and gradients",
     "adam": "Adam / AdamW step",
@@ -63,7 +66,7 @@ KERNELS: dict[str, str] = {
     "sparse_xent": "softmax cross-entropy from float32 logits",
 }
 #: the fused time loops: their register tiles hold 16 units per gate
-FUSED = ("lstm", "gru", "rnn")
+FUSED = ("lstm", "gru", "rnn", "minimal")
 
 
 def built() -> bool:

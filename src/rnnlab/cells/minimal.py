@@ -26,9 +26,10 @@ from typing import ClassVar
 import numpy as np
 
 from .. import native
-from .base import Array, Cache, Cell, Params, ParamSpec
+from . import minimal_native
+from .base import Array, Cache, Cell, Layout, Params, ParamSpec
 from .ops import input_projection, previous_states, weight_grad
-from .scan import adjoint_scan, log_scan, sequential_scan
+from .scan import CHUNK, log_scan, reverse_scan, sequential_scan
 
 MODES = ("auto", "parallel", "sequential")
 #: "auto" runs the time loop from this many channels (B·H) up, or below AUTO_MIN_T steps
@@ -102,6 +103,40 @@ class MinimalCell(Cell):
         a, b = self.coefficients(x_t @ params["weight_ih"].T + params["bias_ih"])
         return (a * h + b,)
 
+    def forward(
+        self,
+        params: Params,
+        x: Array,
+        states: tuple[Array, ...],
+        *,
+        mask: Array | None = None,
+        recurrent_mask: Array | None = None,
+        keep_cache: bool = True,
+        layout: Layout = "time",
+    ) -> tuple[Array, tuple[Array, ...], Cache | None]:
+        """As Cell.forward; the compiled scan runs it where it serves (minimal_native.py) unless
+        mode="parallel"."""
+        self.check_call(x, states, layout)
+        units = states[0].shape[-1] if states and isinstance(states[0], np.ndarray) else 0
+        if self.mode == "parallel" or not minimal_native.serves(params, x, units, recurrent_mask):
+            return super().forward(
+                params, x, states, mask=mask, recurrent_mask=recurrent_mask,
+                keep_cache=keep_cache, layout=layout,
+            )  # fmt: skip
+        if layout == "batch" and mask is not None:
+            mask = np.asarray(mask)
+        return minimal_native.forward(self.gates, params, x, states[0], mask, keep_cache, layout)
+
+    def backward(self, cache, d_outputs, d_final):
+        if not isinstance(cache, minimal_native.MinimalNativeCache):
+            return super().backward(cache, d_outputs, d_final)
+        if len(d_final) != 1:
+            raise ValueError(
+                f"{type(self).__name__}.backward: expected 1 final-state gradient (h), "
+                f"got {len(d_final)}"
+            )
+        return minimal_native.backward(self.gates, cache, d_outputs, d_final[0])
+
     def forward_steps(self, params, x, states, mask, recurrent_mask, keep_cache):
         refuse_recurrent_mask(type(self).__name__, recurrent_mask)
         (h0,) = states
@@ -109,19 +144,27 @@ class MinimalCell(Cell):
         H = h0.shape[1]
         pre = input_projection(x, params["weight_ih"], params["bias_ih"])  # (T, B, G·H)
         parallel = runs_parallel(self.mode, T, B * H)
-        valid = None if mask is None else mask[:, :, None]  # (T, B, 1)
-        if parallel:
-            log_a, log_b = self.log_coefficients(pre)  # (T, B, H) each
-            if valid is not None:
-                log_a = np.where(valid, log_a, 0.0)  # a = 1, b = 0: the state is carried
-                log_b = np.where(valid, log_b, -np.inf)
-            hs = log_scan(log_a, log_b, h0)
-            a = np.exp(log_a) if keep_cache else None
-        else:
-            a, b = self.coefficients(pre)
-            if valid is not None:
-                a, b = np.where(valid, a, 1.0), np.where(valid, b, 0.0)
-            hs = sequential_scan(a, b, h0)
+        hs = np.empty((T, B, H), dtype=x.dtype)
+        a_all = np.empty((T, B, H), dtype=x.dtype) if keep_cache else None
+        h = h0
+        for s in range(0, T, CHUNK):  # chunks over T: temporaries of CHUNK × B × H, h carried
+            sl = slice(s, s + CHUNK)
+            valid = None if mask is None else mask[sl, :, None]  # (C, B, 1)
+            if parallel:
+                log_a, log_b = self.log_coefficients(pre[sl])  # (C, B, H) each
+                if valid is not None:
+                    log_a = np.where(valid, log_a, 0.0)  # a = 1, b = 0: the state is carried
+                    log_b = np.where(valid, log_b, -np.inf)
+                hs[sl] = log_scan(log_a, log_b, h)
+                a = np.exp(log_a) if keep_cache else None
+            else:
+                a, b = self.coefficients(pre[sl])
+                if valid is not None:
+                    a, b = np.where(valid, a, 1.0), np.where(valid, b, 0.0)
+                sequential_scan(a, b, h, out=hs[sl])
+            if keep_cache:
+                a_all[sl] = a
+            h = hs[min(s + CHUNK, T) - 1]
         cache = (
             MinimalCache(
                 params=params,
@@ -130,7 +173,7 @@ class MinimalCell(Cell):
                 recurrent_mask=None,
                 h0=h0,
                 pre=pre,
-                a=a,
+                a=a_all,
                 hs=hs,
                 parallel=parallel,
             )
@@ -140,22 +183,27 @@ class MinimalCell(Cell):
         return hs, (hs[-1].copy(),), cache
 
     def states_at(self, cache: MinimalCache, t: int) -> tuple[Array, ...]:
+        if isinstance(cache, minimal_native.MinimalNativeCache) and cache.layout == "batch":
+            return (cache.hs[:, t],)
         return (cache.hs[t],)
 
     def backward_steps(self, cache: MinimalCache, d_outputs, d_final):
-        hs = cache.hs
-        g = np.zeros_like(hs) if d_outputs is None else np.array(d_outputs, dtype=hs.dtype)
-        if d_final[0] is not None:
-            g[-1] += d_final[0]
-        mu, d_h0 = adjoint_scan(cache.a, g, cache.parallel)  # (T, B, H): ∂L/∂h_t, ∂L/∂b_t
-        da = mu * previous_states(cache.h0, hs)  # ∂L/∂a_t = μ_t h_{t−1}
-        db = mu
-        if cache.mask is not None:  # a masked step's a, b are constants
-            da *= cache.mask[:, :, None]
-            db = mu * cache.mask[:, :, None]
-        d_pre = self.coefficient_backward(cache.pre, da, db)  # (T, B, G·H)
+        hs, pre, mask = cache.hs, cache.pre, cache.mask
+        T = hs.shape[0]
+        d_pre = np.empty_like(pre)  # (T, B, G·H)
+        carry = None if d_final[0] is None else d_final[0].astype(hs.dtype)
+        for s in reversed(range(0, T, CHUNK)):  # the reverse scan, chunk by chunk from the end
+            sl = slice(s, s + CHUNK)
+            g = np.zeros_like(hs[sl]) if d_outputs is None else d_outputs[sl]
+            mu, carry = reverse_scan(cache.a[sl], g, carry, cache.parallel)  # μ = ∂L/∂h = ∂L/∂b
+            h_prev = hs[s - 1 : min(s + CHUNK, T) - 1] if s else previous_states(cache.h0, hs[sl])
+            da = mu * h_prev  # ∂L/∂a_t = μ_t h_{t−1}
+            if mask is not None:  # a masked step's a, b are constants
+                da *= mask[sl, :, None]
+                mu *= mask[sl, :, None]
+            d_pre[sl] = self.coefficient_backward(pre[sl], da, mu)
         grads = {
             "weight_ih": weight_grad(d_pre, cache.x),
             "bias_ih": d_pre.sum(axis=(0, 1)),
         }
-        return native.matmul(d_pre, cache.params["weight_ih"]), (d_h0,), grads
+        return native.matmul(d_pre, cache.params["weight_ih"]), (carry,), grads

@@ -31,10 +31,11 @@ Three exact ways to run the recurrence, all on arrays a, b (T, B, N) and h0 (B, 
                                     float64: a*_t and the logcumsumexp cancel, leaving an error
                                     of |a*_t|·ε, which float32 would make 1e-4 at a*_t ≈ −1000.
 
-`adjoint_scan(a, g, parallel)` is the backward (sequential or chunked; the adjoint is signed,
-so it never goes through logarithms). On a CPU the B·N channels already fill the vector units,
-so the time loop is memory-bound and the parallel forms do more work for the same result: the
-cells choose by `mode` (docs/parallel-rnn.md has the measurements).
+`reverse_scan(a, g, carry, parallel)` is the backward (sequential or chunked; the adjoint is
+signed, so it never goes through logarithms), stretch by stretch from the last. On a CPU the
+B·N channels already fill the vector units, so the time loop is memory-bound and the parallel
+forms do more work for the same result: the cells choose by `mode` (docs/parallel-rnn.md has
+the measurements).
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ Array = np.ndarray
 CHUNK = 256
 
 
-def sequential_scan(a: Array, b: Array, h0: Array) -> Array:
+def sequential_scan(a: Array, b: Array, h0: Array, out: Array | None = None) -> Array:
     """h_t = a_t ⊙ h_{t−1} + b_t step by step: a (T, B, N) or broadcastable to b's shape,
-    b (T, B, N), h0 (B, N). Returns every h_t (T, B, N)."""
-    hs = np.empty(b.shape, dtype=np.result_type(a, b, h0))
+    b (T, B, N), h0 (B, N). Returns every h_t (T, B, N) (in `out` when given)."""
+    hs = np.empty(b.shape, dtype=np.result_type(a, b, h0)) if out is None else out
     h = h0
     with np.errstate(under="ignore"):
         for t in range(b.shape[0]):
@@ -115,16 +116,36 @@ def scan(a: Array, b: Array, h0: Array, parallel: bool) -> Array:
 
 
 def adjoint_scan(a: Array, g: Array, parallel: bool) -> tuple[Array, Array]:
-    """The backward of h_t = a_t h_{t−1} + b_t: a (T, B, N) the forward's coefficients, g
-    (T, B, N) the gradients arriving at each h_t from outside. Returns μ (T, B, N), the total
-    gradient at every h_t (= ∂L/∂b_t), and ∂L/∂h_0 = conj(a_0) μ_0 (B, N)."""
-    a_next = np.empty(g.shape, dtype=np.result_type(a, g))  # conj(a_{t+1}), 0 after the end
-    a_next[:-1] = np.conj(a[1:]) if np.iscomplexobj(a) else a[1:]
+    """reverse_scan over a whole sequence: μ (T, B, N) and ∂L/∂h_0 (B, N)."""
+    return reverse_scan(a, g, None, parallel)
+
+
+def reverse_scan(a: Array, g: Array, carry: Array | None, parallel: bool) -> tuple[Array, Array]:
+    """The backward of h_t = a_t h_{t−1} + b_t over a stretch of steps (the whole sequence, or
+    one chunk of it taken last to first): a (T, B, N) the forward's coefficients, g (T, B, N)
+    the gradients arriving at each h_t from outside, carry = conj(a_T) μ_T from the steps after
+    the stretch (None: it ends the sequence). Returns μ (T, B, N), the total gradient at every
+    h_t (= ∂L/∂b_t), and conj(a_0) μ_0: ∂L/∂h_{−1}, the carry for the stretch before (for the
+    first stretch ∂L/∂h_0)."""
+    conj = np.conj if np.iscomplexobj(a) else (lambda v: v)
+    dtype = np.result_type(a, g)
+    if not parallel:
+        mu = np.empty(g.shape, dtype)
+        c = np.zeros(g.shape[1:], dtype) if carry is None else carry
+        with np.errstate(under="ignore"):
+            for t in range(g.shape[0] - 1, -1, -1):
+                np.add(g[t], c, out=mu[t])
+                c = conj(a[t]) * mu[t]
+        return mu, c
+    a_next = np.empty(g.shape, dtype)  # conj(a_{t+1}); the last step's carry goes into g
+    a_next[:-1] = conj(a[1:])
     a_next[-1] = 0.0
-    zero = np.zeros(g.shape[1:], dtype=a_next.dtype)
-    mu = scan(a_next[::-1], g[::-1], zero, parallel)[::-1]
-    d_h0 = (np.conj(a[0]) if np.iscomplexobj(a) else a[0]) * mu[0]
-    return mu, d_h0
+    g_in = np.array(g, dtype=dtype)
+    if carry is not None:
+        g_in[-1] += carry
+    zero = np.zeros(g.shape[1:], dtype)
+    mu = chunked_scan(a_next[::-1], g_in[::-1], zero)[::-1]
+    return mu, conj(a[0]) * mu[0]
 
 
 def softplus(x: Array) -> Array:
@@ -135,9 +156,17 @@ def softplus(x: Array) -> Array:
 
 def g_positive(v: Array) -> tuple[Array, Array]:
     """The paper's positive candidate activation and its derivative:
-    g(v) = v + ½ (v ≥ 0), σ(v) (v < 0); g'(v) = 1, σ(v)(1 − σ(v))."""
-    s = 0.5 * (1.0 + np.tanh(0.5 * v))
-    return np.where(v >= 0, v + 0.5, s), np.where(v >= 0, 1.0, s * (1.0 - s)).astype(v.dtype)
+    g(v) = v + ½ (v ≥ 0), σ(v) (v < 0); g'(v) = 1, σ(v)(1 − σ(v)).
+    Written as g = σ(min(v, 0)) + max(v, 0), which is both branches at once."""
+    s = np.minimum(v, 0.0)
+    s *= 0.5
+    np.tanh(s, out=s)
+    s += 1.0
+    s *= 0.5  # σ(min(v, 0))
+    dg = s * (1.0 - s)
+    np.copyto(dg, 1.0, where=v >= 0)
+    s += np.maximum(v, 0.0)
+    return s, dg
 
 
 def log_g_positive(v: Array) -> Array:

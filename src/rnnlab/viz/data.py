@@ -33,6 +33,7 @@ from ..generate import sample_steps
 from ..initializers import orthogonal
 from ..layers import layer_for_cell
 from ..layers.base import Layer
+from .attention import attention_view
 from .models import ExplorerModels
 from .unrolled import (
     clone_layer,
@@ -50,6 +51,7 @@ VIEWS = (
     "generation",
     "vanishing-gradients",
     "bptt-flow",
+    "attention",
 )
 CELLS = ("rnn", "lstm", "gru")  # the cell families the vanishing-gradients view compares
 INITS = ("orthogonal", "random")
@@ -477,6 +479,7 @@ FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "generation": generation,
     "vanishing-gradients": vanishing_gradients,
     "bptt-flow": bptt_flow,
+    "attention": attention_view,
 }
 
 

@@ -44,6 +44,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
             "generation",
             "vanishing-gradients",
             "bptt-flow",
+            "attention",
         ]
     ),
     default=None,

@@ -55,6 +55,7 @@ VIEW_TITLES = {
     "generation": "Generation",
     "vanishing-gradients": "Vanishing gradients",
     "bptt-flow": "BPTT flow",
+    "attention": "Attention",
 }
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",

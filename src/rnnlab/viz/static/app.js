@@ -1,6 +1,7 @@
 // The explorer's shell: reads ?view=, switches views with history.pushState, and mounts each
 // view the first time it is shown (with the default parameters the server reports).
 
+import * as attention from "./view-attention.js";
 import * as bptt from "./view-bptt.js";
 import * as generation from "./view-generation.js";
 import * as hiddenState from "./view-hidden-state.js";
@@ -15,6 +16,7 @@ const MODULES = {
   generation,
   "vanishing-gradients": vanishing,
   "bptt-flow": bptt,
+  attention,
 };
 const FIRST = "unroll";
 

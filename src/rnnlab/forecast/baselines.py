@@ -63,7 +63,7 @@ class SeasonalNaive:
         m = self.season
         steps = np.arange(1, h + 1)
         k = (steps - 1) // m
-        point = z[len(z) - m * (k + 1) + (steps - 1) % m]
+        point = z[len(z) - 1 + steps - m * (k + 1)]
         return _with_interval(point, self.sigma * np.sqrt(k + 1))
 
 
@@ -151,7 +151,7 @@ class Arima:
         grid = [(p, q) for p, q in itertools.product(range(self.max_pq + 1), repeat=2) if p + q > 0]
         for (p, q), so in itertools.product(grid, seasonal):
             d = self.d
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 try:
                     res = self._model(z, (p, d, q), so).fit()
@@ -170,7 +170,7 @@ class Arima:
 
     def forecast(self, z: np.ndarray, h: int) -> np.ndarray:
         pd, _, _ = _statsmodels()
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             res = self.result.apply(pd.Series(z), exog=self._exog(0, len(z)), refit=False)
             fc = res.get_forecast(h, exog=self._exog(len(z), h))
@@ -209,7 +209,7 @@ class Ets:
         ]
         best = None
         for config in configs:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 try:
                     res = self._model(z, config).fit(disp=False)
@@ -228,7 +228,7 @@ class Ets:
         return f"ETS(A,{t},{'A' if seasonal else 'N'})" + (f"_{self.season}" if seasonal else "")
 
     def forecast(self, z: np.ndarray, h: int) -> np.ndarray:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             res = self._model(z, self.config).smooth(self.result.params)
             frame = res.get_prediction(start=len(z), end=len(z) + h - 1).summary_frame(alpha=0.2)

@@ -20,9 +20,16 @@ from .windows import Scaler, training_windows
 
 
 def run_online(
-    cfg: NetConfig, scaler: Scaler, z: np.ndarray, origins, seconds: float, progress=None
+    cfg: NetConfig,
+    scaler: Scaler,
+    z: np.ndarray,
+    origins,
+    seconds: float,
+    progress=None,
+    steps_per_point: int | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """Stream z (T, F) (transformed) once; returns ((n, H, 3) forecasts at `origins`, facts)."""
+    """Stream z (T, F) (transformed) once; returns ((n, H, 3) forecasts at `origins`, facts).
+    `steps_per_point` fixes k (otherwise it follows from `seconds`)."""
     if cfg.strategy != "direct":
         raise ValueError(f"online mode trains the direct strategy, got {cfg.strategy!r}")
     origins = sorted(int(o) for o in origins)
@@ -43,7 +50,7 @@ def run_online(
     last_arrival = origins[-1] - 1
     first = cfg.window + cfg.horizon  # x_t with t = first completes window 0
     arrivals = max(1, last_arrival - first + 1)
-    k = max(1, int(0.9 * seconds / per_step / arrivals))
+    k = steps_per_point or max(1, int(0.9 * seconds / per_step / arrivals))
     forecasts, steps, next_origin = [], 0, 0
     deadline = time.perf_counter() + seconds
     for t in range(first, last_arrival + 1):

@@ -131,7 +131,7 @@ def training_windows(
     if origins.size == 0:
         raise ValueError(
             f"{len(z)} points: too few for a window of {window} and a horizon of "
-            f"{horizon} (need at least {window + horizon + 2})"
+            f"{horizon} (need at least {window + horizon + 1})"
         )
     rows = origins[:, None] - window + np.arange(window)[None, :]  # (N, L) step indices - 1 + 1
     x = feats[rows]  # (N, L, D) rows r = step - 1, steps t-L+1..t

@@ -361,7 +361,11 @@ class _Bar:
 # -- bench ------------------------------------------------------------------------------------
 @main.command()
 @click.option(
-    "--cells", default="rnn,lstm,gru", show_default=True, callback=_csv(("rnn", "lstm", "gru"))
+    "--cells",
+    default="rnn,lstm,gru",
+    show_default=True,
+    callback=_csv(("rnn", "lstm", "gru", "mingru", "minlstm", "lru")),
+    help="With mingru, minlstm or lru: the parallel-recurrence bench (docs/parallel-rnn.md).",
 )
 @click.option(
     "--configs",
@@ -420,6 +424,10 @@ def bench(cells, configs, sweep, modes, against, reference_path, repeats, rounds
     """Time rnnlab's layers against torch.nn in the same process (medians, interleaved)."""
     from . import bench as benchmod
 
+    if {"mingru", "minlstm", "lru"} & set(cells):
+        from .bench_parallel import main as parallel_bench
+
+        return parallel_bench(cells, repeats, rounds, json_path, click.echo)
     if sweep is not None:
         configs = tuple(benchmod.SWEEPS[sweep])
     if reference_path is not None and against == "none":

@@ -42,6 +42,12 @@ def _strides(layout: str, T: int, B: int) -> tuple[int, int]:
     return (1, B) if layout == "time" else (T, 1)
 
 
+def _threads(T: int, B: int, H: int) -> int:
+    """One thread for short calls (a streaming step): starting a second costs more than it
+    saves below ~2^17 elements."""
+    return native.num_threads() if T * B * H >= 1 << 17 else 1
+
+
 def _mask_bytes(mask: Array | None) -> Array | None:
     return None if mask is None else np.ascontiguousarray(mask, dtype=np.bool_).view(np.uint8)
 
@@ -66,7 +72,7 @@ def forward(
     hs = native.empty((d0, d1, H))
     native.min_scan(
         T=T, B=B, H=H, lstm=gates == 3, pre=pre, h0=h0, hs=hs, mask=_mask_bytes(mask),
-        sb=sb, st=st, threads=native.num_threads(),
+        sb=sb, st=st, threads=_threads(T, B, H),
     )  # fmt: skip
     final = (hs[-1] if layout == "time" else hs[:, -1]).copy()
     cache = None
@@ -90,7 +96,7 @@ def backward(
     d_pre = native.empty(cache.pre.shape)
     native.min_scan(
         T=T, B=B, H=H, lstm=gates == 3, pre=cache.pre, h0=cache.h0, hs=cache.hs,
-        mask=_mask_bytes(cache.mask), sb=sb, st=st, threads=native.num_threads(), backward=True,
+        mask=_mask_bytes(cache.mask), sb=sb, st=st, threads=_threads(T, B, H), backward=True,
         d_out=d_out, dh=dh, d_pre=d_pre,
     )  # fmt: skip
     grads = {

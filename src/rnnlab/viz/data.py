@@ -33,6 +33,7 @@ from ..generate import sample_steps
 from ..initializers import orthogonal
 from ..layers import layer_for_cell
 from ..layers.base import Layer
+from . import sentiment_task
 from .attention import attention_view
 from .models import ExplorerModels
 from .unrolled import (
@@ -193,9 +194,12 @@ def unroll(models: ExplorerModels, text: str = "hello") -> dict[str, Any]:
 
 
 # -- 2. hidden-state dynamics --------------------------------------------------------------------
-def hidden_state(models: ExplorerModels, text: str = "the movie was great") -> dict[str, Any]:
+def hidden_state(
+    models: ExplorerModels, text: str = "the movie was great", model: str = "explorer"
+) -> dict[str, Any]:
     """The sentiment model's hidden state after each word and its running P(positive):
-    the output layer applied to h_t as if the sentence ended at word t."""
+    the output layer applied to h_t as if the sentence ended at word t. model "task": the
+    `rnnlab task sentiment` model the explorer was given (viz/sentiment_task.py)."""
     who = "hidden-state"
     models = _check_models(models, who)
     text = _check_text(text, who, "text", 1, 300)
@@ -204,6 +208,11 @@ def hidden_state(models: ExplorerModels, text: str = "the movie was great") -> d
         raise ValueError(f"{who}: expected text with at least one word, got {text!r:.60}")
     if len(words) > 60:
         raise ValueError(f"{who}: expected at most 60 words, got {len(words)}")
+    if model not in sentiment_task.model_choices(models):
+        raise ValueError(f"{who}: expected model in {sentiment_task.model_choices(models)}")
+    if model == "task":
+        with models.lock:
+            return sentiment_task.view_data(models, words)
     with models.lock:
         emb, rnn, dense = models.sentiment.layers
         ids, known = models.word_vocab.encode(words)
@@ -218,6 +227,7 @@ def hidden_state(models: ExplorerModels, text: str = "the movie was great") -> d
         "h": _rl(hs[0]),
         "prediction": _rl(out),
         "label_names": list(models.sentiment.metadata.get("labels", ["negative", "positive"])),
+        **sentiment_task.extras(models, hs[0], dense.params["weight"][0], "explorer"),
     }
 
 

@@ -21,6 +21,12 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     "(default: the demo's model if it exists, else a small one trained now).",
 )
 @click.option(
+    "--sentiment",
+    "sentiment_dir",
+    type=click.Path(exists=True, path_type=Path),
+    help="The --out directory of `rnnlab task sentiment`: the hidden-state view offers its model.",
+)
+@click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=8765,
@@ -50,11 +56,19 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     default=None,
     help="Open the page on this view.",
 )
-def explore(model_path, port, host, no_browser, view):
+def explore(model_path, sentiment_dir, port, host, no_browser, view):
     """Watch networks unroll, remember and lose their gradients, in your browser."""
     from .models import ExplorerModels
     from .server import PortInUseError, bind_socket, create_app, serve
 
+    task_sentiment = None
+    if sentiment_dir is not None:
+        from ..tasks.classify import load_sentiment_model
+
+        try:
+            task_sentiment = load_sentiment_model(sentiment_dir)
+        except (OSError, ValueError) as err:
+            raise click.ClickException(str(err)) from None
     # Bind first: a busy port is reported before any training time is spent.
     try:
         sock = bind_socket(host, port)
@@ -72,6 +86,7 @@ def explore(model_path, port, host, no_browser, view):
                 err=True,
             )
         models = ExplorerModels.load_or_train(model_path=model_path, log=click.echo)
+        models.task_sentiment = task_sentiment
         allowed = LOOPBACK if host in LOOPBACK else None
         app = create_app(models, allowed_hosts=allowed, log=lambda t: click.echo(t, err=True))
         try:

@@ -163,6 +163,8 @@ class ExplorerModels:
     char_lm: Sequential
     sources: dict[str, str] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    #: a model of `rnnlab task sentiment` for the hidden-state view (`rnnlab explore --sentiment`)
+    task_sentiment: Sequential | None = None
 
     def __post_init__(self) -> None:
         self.char_vocab = _check_elman(self.char_rnn, "ExplorerModels.char_rnn")

@@ -1,6 +1,7 @@
 // View 2 — Hidden-state dynamics: a sentence goes in word by word; hₜ is drawn as a heatmap
 // (units × words) and as bars for the current word, beside the sentiment model's running
-// prediction P(positive) after each word.
+// prediction P(positive) after each word. With `rnnlab explore --sentiment DIR` a picker offers
+// the model of `rnnlab task sentiment` too; the most sentiment-laden units are outlined.
 
 import {
   button, clear, debounce, diverging, el, fmt, labelled, LatestRequest, setState,
@@ -45,8 +46,13 @@ export function mount(section, defaults) {
   const slider = el("input", { type: "range", min: 0, max: 0, value: 0, step: 1,
     "aria-label": "word", "data-role": "step" });
   const replay = button("▶ Replay", () => animateFrom(0), { "data-role": "replay" });
+  const picker = el("select", { "aria-label": "model", "data-role": "model" });
+  const pickerField = labelled("Model", picker);
+  pickerField.hidden = true;
+  picker.addEventListener("change", () => refresh());
+  const params = () => ({ text: input.value, model: picker.value || defaults.model || "explorer" });
   section.append(
-    el("div", { class: "controls" }, [labelled("Sentence", input), status.node]),
+    el("div", { class: "controls" }, [labelled("Sentence", input), pickerField, status.node]),
     examples,
     el("div", { class: "controls" }, [labelled("Word", slider), replay]),
   );
@@ -57,7 +63,7 @@ export function mount(section, defaults) {
   section.append(words, el("div", { class: "split" }, [figure, verdict]));
 
   const refresh = debounce(async () => {
-    const data = await request.run({ text: input.value });
+    const data = await request.run(params());
     if (data) show(data);
   }, 250);
   input.addEventListener("input", refresh);
@@ -70,7 +76,8 @@ export function mount(section, defaults) {
   function show(data) {
     const old = state.data;
     let start = 0;
-    if (old) {
+    syncPicker(data);
+    if (old && old.model === data.model) {
       while (start < data.words.length && start < old.words.length &&
         data.words[start] === old.words[start]) start += 1;
     }
@@ -78,6 +85,16 @@ export function mount(section, defaults) {
     draw();
     section.dataset.ready = "true";
     animateFrom(Math.min(start, data.words.length - 1));
+  }
+
+  function syncPicker(data) {
+    const names = Object.entries(data.models ?? {});
+    pickerField.hidden = names.length < 2;
+    if (picker.options.length !== names.length) {
+      clear(picker);
+      for (const [value, text] of names) picker.append(el("option", { value, text }));
+    }
+    picker.value = data.model ?? "explorer";
   }
 
   function animateFrom(start) {
@@ -168,6 +185,15 @@ export function mount(section, defaults) {
         transform: `rotate(45 ${x} ${y})`, text: word.length > 11 ? `${word.slice(0, 10)}…` : word,
         "data-i": i }));
     });
+    // the most sentiment-laden units: outlined rows, and the way each pushes (sign of w_u)
+    for (const u of data.top_units ?? []) {
+      const sign = data.readout[u] >= 0 ? "pos" : "neg";
+      root.append(svg("rect", { class: `laden-row ${sign}`, x: LEFT - 1, y: top + u * ch - 0.5,
+        width: mapW + 1, height: ch, "data-unit": u }, svg("title", {
+        text: `unit ${u}: output weight ${fmt(data.readout[u], 3)}` })));
+      root.append(svg("text", { x: LEFT + mapW + 12, y: top + u * ch + ch - 1,
+        class: `axis-text middle laden-sign ${sign}`, text: sign === "pos" ? "+" : "−" }));
+    }
     const cursor = svg("rect", { class: "cursor", y: top - 2, width: cw + 1, height: mapH + 3,
       rx: 2 });
     root.append(cursor);
@@ -195,7 +221,8 @@ export function mount(section, defaults) {
     figure.append(root);
 
     slider.max = String(n - 1);
-    setState(section, { words: n, units, text: input.value });
+    setState(section, { words: n, units, text: input.value, model: data.model ?? "explorer",
+      topUnits: (data.top_units ?? []).join(",") });
   }
 
   function setStep(k) {
@@ -231,12 +258,13 @@ export function mount(section, defaults) {
     });
     // bars of h_k
     const { mid, half } = state.barGeom;
+    const laden = new Set(data.top_units ?? []);
     [...state.bars.children].forEach((bar, u) => {
       const v = data.h[k][u];
       const w = Math.min(1, Math.abs(v)) * half;
       bar.setAttribute("x", v >= 0 ? mid : mid - w);
       bar.setAttribute("width", Math.max(w, 0.5));
-      bar.setAttribute("class", v >= 0 ? "bar pos" : "bar neg");
+      bar.setAttribute("class", `bar ${v >= 0 ? "pos" : "neg"}${laden.has(u) ? " laden" : ""}`);
     });
     drawVerdict(k);
     setState(section, { step: k, prediction: data.prediction[k], word: data.words[k] });
@@ -259,12 +287,17 @@ export function mount(section, defaults) {
       gauge,
       el("div", { class: "muted small", text: `${data.units} hidden units; hover the heatmap ` +
         "for the values" }),
+      (data.top_units ?? []).length ? el("div", { class: "small laden-list", text:
+        "most sentiment-laden units (w·h now): " + data.top_units.map((u) => {
+          const push = data.readout[u] * data.h[k][u];
+          return `h${u} ${push >= 0 ? "+" : "−"}${fmt(Math.abs(push), 2)}`;
+        }).join(", ") }) : null,
     );
     section.dataset.label = label;
   }
 
   setState(section, { step: 0, words: 0 });
-  request.run({ text: input.value }).then((data) => data && show(data));
+  request.run(params()).then((data) => data && show(data));
 
   return {
     show() {},

@@ -40,6 +40,7 @@ VIEWS = (
     "generation",
     "vanishing-gradients",
     "bptt-flow",
+    "attention",
 )
 
 # The keys each view's data must carry: what the page's views (viz/static/view-*.js) read.
@@ -50,6 +51,7 @@ CONTRACT_KEYS = {
     "generation": {"view", "prime", "temperature", "seed", "steps", "text"},
     "vanishing-gradients": {"view", "length", "spectral_radius", "series"},
     "bptt-flow": {"view", "tokens", "hidden_size", "forward", "backward", "final"},
+    "attention": {"view", "models", "model", "beam_width"},
 }
 # Small but valid parameters, so the tests stay fast.
 SMALL = {
@@ -59,6 +61,7 @@ SMALL = {
     "generation": {"steps": 12},
     "vanishing-gradients": {"length": 12, "units": 8},
     "bptt-flow": {},
+    "attention": {},
 }
 
 

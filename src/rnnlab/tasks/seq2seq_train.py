@@ -51,6 +51,7 @@ import numpy as np
 from .. import io, optimizers
 from .._validation import check_choice, check_positive_int, check_rate, describe
 from ..seq2seq import ATTENTIONS, BRIDGES, Decoder, Encoder, Seq2Seq, Vocabulary
+from ..seq2seq.vocab import SPECIALS
 from .run import Budget, ProgressLine
 
 MODEL_NAME = "model.safetensors"
@@ -190,7 +191,10 @@ def _same_vocab(a: list[str], b: list[str], side: str) -> str | None:
     if len(a) != len(b):
         return f"the {side} vocabulary has {len(b)} tokens, the checkpoint's {len(a)}"
     i = next(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
-    return f"the {side} vocabularies differ at token {i} ({b[i]!r} vs the checkpoint's {a[i]!r})"
+    return (
+        f"the {side} vocabularies differ at token id {i + len(SPECIALS)} ({b[i]!r} vs the "
+        f"checkpoint's {a[i]!r})"
+    )
 
 
 # -- training -------------------------------------------------------------------------------------

@@ -14,13 +14,13 @@ import httpx
 import numpy as np
 import pytest
 
+import test_explorer_browser as browser_tests
 from rnnlab.datasets import tatoeba
 from rnnlab.seq2seq import Vocabulary
 from rnnlab.tasks.seq2seq_train import build_model, decode, save_model_dir
 from rnnlab.viz.data import compute
 from rnnlab.viz.models import ExplorerModels
 from rnnlab.viz.server import BackgroundServer, create_app
-from test_explorer_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
 
 LETTERS = list("abcdefghijklmnopqrstuvwxyz'")
 PHONEMES = "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW".split()
@@ -133,45 +133,18 @@ def test_view_without_models_says_how_to_make_one(tmp_path):
 
 
 # -- in the browser ------------------------------------------------------------------------------
+# Chromium as test_explorer_browser launches it (skipped without it, unless CI requires it)
+browser = browser_tests.browser
+page = browser_tests.page  # console errors and foreign requests fail the test
+expect = browser_tests.expect
+
+
 @pytest.fixture(scope="module")
 def server(zoo):
     m = ExplorerModels.for_tests()
     m.seq2seq_dirs = [zoo[0]]
     with BackgroundServer(create_app(m)) as srv:
         yield srv
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(TIMEOUT_MS)
-    pg = context.new_page()
-    errors = []
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
-    pg.route("**/*", lambda r: r.continue_() if r.request.url.startswith(server.url) else r.abort())
-    pg.expected_errors = []
-    yield pg
-    context.close()
-    assert not [e for e in errors if not any(x in e for x in pg.expected_errors)], errors
-
-
-def expect(locator):
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def test_page_shows_greedy_and_beam_heatmaps_and_follows_the_controls(page, server, zoo):
@@ -204,8 +177,8 @@ def test_page_shows_greedy_and_beam_heatmaps_and_follows_the_controls(page, serv
     # the beam width control
     section.locator('[data-role="beam"]').fill("2")
     expect(section).to_have_attribute("data-beam-width", "2")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "explorer-attention.png"), full_page=True)
+    browser_tests.ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(browser_tests.ARTIFACTS / "explorer-attention.png"), full_page=True)
 
 
 def test_page_reports_errors_and_recovers(page, server, zoo):

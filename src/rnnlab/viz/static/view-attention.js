@@ -55,7 +55,8 @@ function panel(title, side, source, search, hasAttention) {
   box.append(
     el("div", { class: "card-label", text: title }),
     el("div", { class: "card-value", "data-role": `output-${search}`, text: side.text || "∅" }),
-    el("div", { class: "muted small", text: `score ${fmt(side.score, 4)}` +
+    el("div", { class: "muted small", text: (search === "beam"
+      ? `score log P / length penalty = ${fmt(side.score, 4)}` : `log P = ${fmt(side.score, 4)}`) +
       (side.ended === false ? " · cut at the length limit (no EOS)" : "") }),
   );
   if (hasAttention) {
@@ -77,7 +78,7 @@ export function mount(section, defaults) {
       "goes into the context for output token t.",
     "Greedy search takes the likeliest token at every step; beam search keeps the k best " +
       "partial outputs and returns the one with the best length-normalised score. Models come " +
-      "from `rnnlab task g2p` and `rnnlab task translate` runs (runs/ and results/).",
+      "from "rnnlab task g2p" and "rnnlab task translate" runs (in runs/ and results/).",
   ]);
   const status = statusLine(section);
   const request = new LatestRequest("attention", status);

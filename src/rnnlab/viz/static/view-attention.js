@@ -78,7 +78,7 @@ export function mount(section, defaults) {
       "goes into the context for output token t.",
     "Greedy search takes the likeliest token at every step; beam search keeps the k best " +
       "partial outputs and returns the one with the best length-normalised score. Models come " +
-      "from "rnnlab task g2p" and "rnnlab task translate" runs (in runs/ and results/).",
+      "from 'rnnlab task g2p' and 'rnnlab task translate' runs (in runs/ and results/).",
   ]);
   const status = statusLine(section);
   const request = new LatestRequest("attention", status);

@@ -6,9 +6,10 @@ translate --model DIR "sentence"` answers with the trained model.
     rnnlab translate --model runs/fra "I have to go to sleep." --attention
 
 Data: `rnnlab.datasets.tatoeba` (split grouped by source sentence, seed 0; joiner tokeniser).
-Vocabularies: words of the training pairs seen at least `min_count` times, per side, cased;
-the rest map to <oov>. Training pairs longer than MAX_TRAIN_TOKENS tokens on either side are
-left out of training (a handful); validation and test keep every pair.
+Vocabularies: words of the training pairs seen at least `min_count` times, per side, cased,
+at most `max_vocab` of the most frequent; the rest map to <oov>. Training pairs longer than
+MAX_TRAIN_TOKENS tokens on either side are left out of training (a handful); validation and
+test keep every pair.
 
 Metrics (results.json "metrics", sacrebleu 13a tokenisation on the detokenised output against
 the raw reference, one reference per sentence): "bleu" and "chrf" of beam search (width 5,
@@ -51,7 +52,8 @@ MAX_TRAIN_TOKENS = 50
 LONG_WORDS = 10
 ATTENTION_NAMES = {"bahdanau": "bahdanau", "luong": "general", "dot": "dot", "none": None}
 # tuned for the shared 2-core CPU (docs/seq2seq.md, "Translation")
-DEFAULTS = {"cell": "gru", "units": 256, "embed_dim": 128, "batch_size": 64, "min_count": 2}
+DEFAULTS = {"cell": "gru", "units": 256, "embed_dim": 128, "batch_size": 64}
+VOCAB_DEFAULTS = {"min_count": 2, "max_vocab": None}
 N_EXAMPLES = 8
 
 
@@ -81,7 +83,9 @@ def score(hypotheses: list[str], references: list[str]) -> dict[str, float]:
     }
 
 
-def prepare_data(pair: str, min_count: int, seed: int = 0) -> dict[str, Any]:
+def prepare_data(
+    pair: str, min_count: int, max_vocab: int | None = None, seed: int = 0
+) -> dict[str, Any]:
     """Tokenised splits and the vocabularies of the training side (module docstring)."""
     data = tatoeba.load_tatoeba(pair, seed=seed, progress=lambda m: click.echo(m, err=True))
 
@@ -102,8 +106,8 @@ def prepare_data(pair: str, min_count: int, seed: int = 0) -> dict[str, Any]:
         "train": train,
         "valid": tok(data.validation),
         "test": tok(data.test),
-        "source_vocab": Vocabulary.build(train[0], min_count=min_count),
-        "target_vocab": Vocabulary.build(train[1], min_count=min_count),
+        "source_vocab": Vocabulary.build(train[0], min_count=min_count, max_size=max_vocab),
+        "target_vocab": Vocabulary.build(train[1], min_count=min_count, max_size=max_vocab),
     }
 
 
@@ -205,7 +209,8 @@ def _report(pair: str, metrics, trainer, config, examples, seconds_eval: float) 
         "",
         markdown_table(["decoding", "BLEU", "chrF", f"BLEU (> {LONG_WORDS} words)"], rows),
         "",
-        f"Vocabularies (words seen ≥ {config['min_count']} times in train): "
+        f"Vocabularies (words seen ≥ {config['min_count']} times in train, at most "
+        f"{config['max_vocab']}): "
         f"{config['source_vocab']:,} source, {config['target_vocab']:,} target tokens; "
         f"{100 * metrics['test_oov_rate']:.1f}% of test source tokens are unknown.",
         "",
@@ -251,36 +256,37 @@ def run_translate(
     seconds: float = 600.0,
     out: str | Path,
     resume: bool = False,
-    min_count: int | None = None,
+    vocab: dict[str, Any] | None = None,
     beam_width: int = 5,
     options: dict[str, Any] | None = None,
     stream=None,
 ) -> dict[str, Any]:
     """Train, evaluate, write DIR/results.json, report.md, model.safetensors + model.json
     and checkpoint.safetensors; returns the metrics. `options`: Seq2SeqSettings fields given
-    on the command line (None = default, or the checkpoint's value when resuming)."""
+    on the command line; `vocab`: {"min_count", "max_vocab"} given (the rest: DEFAULTS, or
+    the checkpoint's values when resuming)."""
     require_sacrebleu()
     options = dict(options or {})
     out = prepare_out(out, resume=resume)
     ckpt = out / CHECKPOINT_NAME
     state = checkpoint_state(ckpt) if resume and ckpt.is_file() else None
+    vocab = dict(vocab or {})
     if state is not None:
         extra = state.get("extra", {})
         if extra.get("pair") != pair:
             raise ValueError(
                 f"--resume: the run in {out} translates {extra.get('pair')!r}, not {pair!r}"
             )
-        if min_count is not None and extra.get("min_count") != min_count:
-            raise ValueError(
-                f"--resume: min_count {min_count} differs from the run's {extra.get('min_count')}"
-            )
-        min_count = extra.get("min_count")
+        for key, value in vocab.items():
+            if extra.get(key) != value:
+                raise ValueError(f"--resume: {key} {value} differs from the run's {extra.get(key)}")
+        vocab = {k: extra.get(k) for k in VOCAB_DEFAULTS}
     elif resume:
         raise ValueError(f"--resume: {out} holds results but no {CHECKPOINT_NAME}")
-    min_count = DEFAULTS["min_count"] if min_count is None else min_count
+    vocab = {**VOCAB_DEFAULTS, **vocab}
     settings = _settings(options, None if state is None else state["settings"])
-    prep = prepare_data(pair, min_count)
-    extra = {"pair": pair, "min_count": min_count}
+    prep = prepare_data(pair, vocab["min_count"], vocab["max_vocab"])
+    extra = {"pair": pair, **vocab}
     sv, tv = prep["source_vocab"], prep["target_vocab"]
     if state is not None:
         trainer = Seq2SeqTrainer.resume(ckpt, TASK, sv, tv, prep["train"], prep["valid"])
@@ -300,7 +306,7 @@ def run_translate(
         "pair": pair,
         **s.to_config(),
         "attention": s.attention,
-        "min_count": min_count,
+        **vocab,
         "source_vocab": len(sv),
         "target_vocab": len(tv),
         "train_pairs": len(prep["train"][0]),
@@ -345,9 +351,12 @@ def run_translate(
 @click.option("--layers", "num_layers", type=int, default=None, help="layers per side [1]")
 @click.option("--batch-size", type=int, default=None, help=f"[{DEFAULTS['batch_size']}]")
 @click.option("--learning-rate", type=float, default=None, help="Adam's [0.002]")
-@click.option("--min-count", type=int, default=None, help=f"[{DEFAULTS['min_count']}]")
+@click.option("--min-count", type=int, default=None, help="vocabulary: words seen ≥ N times [2]")
+@click.option("--max-vocab", type=int, default=None, help="vocabulary: at most N words per side")
 @click.option("--beam", type=int, default=5, show_default=True, help="beam width for test")
-def translate_task(pair, attention, seconds, out, resume, min_count, beam, **given) -> None:
+def translate_task(
+    pair, attention, seconds, out, resume, min_count, max_vocab, beam, **given
+) -> None:
     """Train English→X translation on Tatoeba pairs; BLEU/chrF on test (sacrebleu)."""
     out = out or f"runs/translate-{pair}"
     options = {k: v for k, v in given.items() if v is not None}
@@ -359,7 +368,11 @@ def translate_task(pair, attention, seconds, out, resume, min_count, beam, **giv
             seconds=seconds,
             out=out,
             resume=resume,
-            min_count=min_count,
+            vocab={
+                k: v
+                for k, v in (("min_count", min_count), ("max_vocab", max_vocab))
+                if v is not None
+            },
             beam_width=beam,
             options=options,
         )

@@ -105,6 +105,19 @@ def balance_line(split: str, balance: dict[str, Any]) -> str:
     )
 
 
+def summary_lines(record: dict[str, Any]) -> list[str]:
+    """The test accuracy and macro-F1 of a run and of each baseline, one line each (what the
+    task commands print at the end)."""
+    m = record["metrics"]
+    lines = [f"test accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}"]
+    width = max((len(name) for name in record["baselines"]), default=0) + 1
+    for name, b in record["baselines"].items():
+        lines.append(
+            f"  {name:<{width}} accuracy {b['accuracy']:.4f}, macro-F1 {b['macro_f1']:.4f}"
+        )
+    return lines
+
+
 # -- batches and prediction ----------------------------------------------------------------------
 def class_probabilities(model: Sequential, xs: Sequence[np.ndarray], pad: Pad) -> np.ndarray:
     """(N, K) class probabilities of every sequence: a Dense(1, sigmoid) output p gives
@@ -206,4 +219,5 @@ __all__ = [
     "confusion_matrix",
     "fit_early_stopping",
     "macro_f1",
+    "summary_lines",
 ]

@@ -37,6 +37,7 @@ from .classification import (
     class_probabilities,
     classification_metrics,
     fit_early_stopping,
+    summary_lines,
 )
 from .run import Budget, ProgressLine, markdown_table, prepare_out, write_report, write_results
 
@@ -308,10 +309,7 @@ def speakers_command(cell, bidirectional, units, seconds, out, seed) -> None:
     record = run_speakers(
         data, settings, seconds=seconds, out=out, progress=ProgressLine(Budget(seconds), "speakers")
     )
-    m = record["metrics"]
-    click.echo(f"test accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}")
-    for name, b in record["baselines"].items():
-        click.echo(f"  {name:<12} accuracy {b['accuracy']:.4f}, macro-F1 {b['macro_f1']:.4f}")
+    click.echo("\n".join(summary_lines(record)))
     click.echo(f"wrote {out / 'results.json'}, {out / 'report.md'}, {out / MODEL_NAME}")
 
 

@@ -28,7 +28,13 @@ def test_metrics_hand_computed():
     assert fm.pinball([1.0], [[0.0, 1.0, 3.0]]) == pytest.approx(0.1)
     s = fm.score([1.0, 2.0], [[0.0, 1.0, 2.0], [1.0, 2.0, 2.5]], scale=2.0)
     assert s == pytest.approx(
-        {"mase": 0.0, "smape": 0.0, "rmse": 0.0, "coverage": 1.0, "pinball": (0.1 + 0.1 + 0.1 + 0.05) / 6}
+        {
+            "mase": 0.0,
+            "smape": 0.0,
+            "rmse": 0.0,
+            "coverage": 1.0,
+            "pinball": (0.1 + 0.1 + 0.1 + 0.05) / 6,
+        }
     )
     # seasonal scale at lag 2
     assert fm.seasonal_scale([1.0, 5.0, 2.0, 7.0, 4.0], 2) == pytest.approx((1 + 2 + 2) / 3)

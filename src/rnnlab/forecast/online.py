@@ -38,26 +38,21 @@ def run_online(
     model = build_network(cfg, x_all.shape[-1], cfg.seed)
     forecaster.models = [model]
     rng = np.random.default_rng(cfg.seed)
-    # time one step to choose k from the budget
-    t0 = time.perf_counter()
-    for _ in range(3):
-        forecaster.train_step(
-            model, x_all[:1].repeat(cfg.batch_size, 0), y_all[:1].repeat(cfg.batch_size, 0)
-        )
-    per_step = (time.perf_counter() - t0) / 3
-    model = build_network(cfg, x_all.shape[-1], cfg.seed)  # a fresh one for the stream
-    forecaster.models = [model]
     last_arrival = origins[-1] - 1
     first = cfg.window + cfg.horizon  # x_t with t = first completes window 0
     arrivals = max(1, last_arrival - first + 1)
-    k = steps_per_point or max(1, int(0.9 * seconds / per_step / arrivals))
     forecasts, steps, next_origin = [], 0, 0
-    deadline = time.perf_counter() + seconds
+    start = time.perf_counter()
     for t in range(first, last_arrival + 1):
         newest = t - first  # index of the window completed by x_t
+        if steps_per_point is not None:
+            k = steps_per_point
+        else:  # share the time left equally among the points left, at the pace so far
+            spent = time.perf_counter() - start
+            pace = spent / steps if steps else 0.0
+            left = last_arrival + 1 - t
+            k = 1 if not steps else max(1, int((seconds - spent) / left / max(pace, 1e-6)))
         for _ in range(k):
-            if time.perf_counter() > deadline:
-                break
             idx = rng.integers(0, newest + 1, size=cfg.batch_size)
             idx[0] = newest
             forecaster.train_step(model, x_all[idx], y_all[idx])
@@ -70,5 +65,5 @@ def run_online(
     while next_origin < len(origins):  # origins before the first arrival (very short streams)
         forecasts.append(forecaster.forecast(z, [origins[next_origin]])[0])
         next_origin += 1
-    facts = {"steps_per_point": k, "steps": steps, "points": arrivals}
+    facts = {"steps_per_point": steps / arrivals, "steps": steps, "points": arrivals}
     return np.stack(forecasts), facts

@@ -157,7 +157,7 @@ def test_windows_targets_and_inverse():
     # an origin's window is the last window of its history, nothing later
     w = origin_windows(sc, z, [20], window=5)
     assert w[0] == pytest.approx(xs[19 - 5])
-    many_x, many_y = training_windows(sc, z, window=5, horizon=2, per_step=True)
+    _, many_y = training_windows(sc, z, window=5, horizon=2, per_step=True)
     assert many_y.shape == (23, 5, 2)
     assert many_y[:, -1] == pytest.approx(ys)
     with pytest.raises(ValueError, match="constant"):

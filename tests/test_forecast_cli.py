@@ -131,11 +131,8 @@ def test_forecast_command_on_a_csv(tmp_path, model_dir):
     assert result.exit_code == 2
 
 
-def test_phase_offset_lines_up_the_season():
-
-    class U:
-        dates = ["2001-03"]
-        step = 1
+def test_phase_offset_lines_up_the_season(tmp_path):
+    U = read_series_csv(write(tmp_path, "m,v\n2001-03,1\n2001-04,2\n2001-05,3\n"), "m", ["v"])
 
     assert forecast_cli.phase_offset("2000-01", U, 12) == 2
     assert forecast_cli.phase_offset("2000", U, 12) == 0  # different kinds of date

@@ -41,6 +41,7 @@ VIEWS = (
     "vanishing-gradients",
     "bptt-flow",
     "attention",
+    "forecast",
 )
 
 # The keys each view's data must carry: what the page's views (viz/static/view-*.js) read.
@@ -52,6 +53,7 @@ CONTRACT_KEYS = {
     "vanishing-gradients": {"view", "length", "spectral_radius", "series"},
     "bptt-flow": {"view", "tokens", "hidden_size", "forward", "backward", "final"},
     "attention": {"view", "models", "model", "beam_width"},
+    "forecast": {"view", "runs", "run"},
 }
 # Small but valid parameters, so the tests stay fast.
 SMALL = {
@@ -62,6 +64,7 @@ SMALL = {
     "vanishing-gradients": {"length": 12, "units": 8},
     "bptt-flow": {},
     "attention": {},
+    "forecast": {},
 }
 
 

@@ -3,14 +3,24 @@
 
 from __future__ import annotations
 
+import json
 import platform
 from pathlib import Path
 
 import click
 import numpy as np
 
+from ..io import atomic_write
 from ..tasks.run import Budget, ProgressLine, prepare_out, write_report, write_results
-from .report import METRICS, baselines_only, plot_model, report_section, series_json
+from .report import (
+    FORECASTS_NAME,
+    METRICS,
+    baselines_only,
+    forecasts_json,
+    plot_model,
+    report_section,
+    series_json,
+)
 from .task import SETTINGS, run_series
 
 SERIES_CHOICES = list(SETTINGS)
@@ -67,7 +77,7 @@ def forecast_task(names, horizon, cell, seconds, members, out, seed) -> None:
     out_dir = prepare_out(out, resume=False)
     budget = Budget(seconds * len(names))
     progress = ProgressLine(budget, "forecast")
-    metrics, baselines, sections, config = {}, {}, [], {}
+    metrics, baselines, sections, config, drawn = {}, {}, [], {}, {}
     for name in names:
         try:
             result = run_series(
@@ -108,6 +118,7 @@ def forecast_task(names, horizon, cell, seconds, members, out, seed) -> None:
                 },
             )
         sections.append(report_section(result, pngs, cell))
+        drawn[name] = forecasts_json(result)
     progress.close()
     cfg = {
         "series": names,
@@ -119,6 +130,7 @@ def forecast_task(names, horizon, cell, seconds, members, out, seed) -> None:
         "cpu": _cpu(),
         "per_series": config,
     }
+    atomic_write(out_dir / FORECASTS_NAME, json.dumps({"series": drawn}) + "\n")
     write_results(
         out_dir,
         task="forecast",

@@ -11,6 +11,29 @@ from ..tasks.run import markdown_table
 from .task import BASELINES, SeriesResult
 
 METRICS = ("mase", "smape", "rmse", "coverage", "pinball")
+#: every model's quantile forecasts from every origin, for the explorer (viz/forecast_view.py)
+FORECASTS_NAME = "forecasts.json"
+
+
+def _round(q: np.ndarray) -> list:
+    return [float(f"{v:.6g}") for v in np.ravel(q)]
+
+
+def forecasts_json(result: SeriesResult) -> dict[str, Any]:
+    """One series of forecasts.json: the target, its dates, the origins and every model's
+    (n, H, 3) forecasts (6 significant digits), with each model's MASE."""
+    s = result.series
+    h = next(iter(result.forecasts.values())).shape[1]
+    return {
+        "dates": list(s.dates),
+        "values": _round(s.y),
+        "column": s.columns[s.target],
+        "season": s.season,
+        "horizon": h,
+        "origins": list(result.origins),
+        "models": {m: np.reshape(_round(q), q.shape).tolist() for m, q in result.forecasts.items()},
+        "mase": {m: v["mase"] for m, v in result.metrics.items()},
+    }
 
 
 def plot_model(result: SeriesResult, model: str, path: Path) -> Path:

@@ -35,6 +35,7 @@ from ..layers import layer_for_cell
 from ..layers.base import Layer
 from . import sentiment_task
 from .attention import attention_view
+from .forecast_view import forecast_view
 from .models import ExplorerModels
 from .unrolled import (
     clone_layer,
@@ -53,6 +54,7 @@ VIEWS = (
     "vanishing-gradients",
     "bptt-flow",
     "attention",
+    "forecast",
 )
 CELLS = ("rnn", "lstm", "gru")  # the cell families the vanishing-gradients view compares
 INITS = ("orthogonal", "random")
@@ -490,6 +492,7 @@ FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "vanishing-gradients": vanishing_gradients,
     "bptt-flow": bptt_flow,
     "attention": attention_view,
+    "forecast": forecast_view,
 }
 
 

@@ -51,6 +51,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
             "vanishing-gradients",
             "bptt-flow",
             "attention",
+            "forecast",
         ]
     ),
     default=None,

@@ -56,6 +56,7 @@ VIEW_TITLES = {
     "vanishing-gradients": "Vanishing gradients",
     "bptt-flow": "BPTT flow",
     "attention": "Attention",
+    "forecast": "Forecasting",
 }
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",

@@ -3,6 +3,7 @@
 
 import * as attention from "./view-attention.js";
 import * as bptt from "./view-bptt.js";
+import * as forecast from "./view-forecast.js";
 import * as generation from "./view-generation.js";
 import * as hiddenState from "./view-hidden-state.js";
 import * as unroll from "./view-unroll.js";
@@ -17,6 +18,7 @@ const MODULES = {
   "vanishing-gradients": vanishing,
   "bptt-flow": bptt,
   attention,
+  forecast,
 };
 const FIRST = "unroll";
 

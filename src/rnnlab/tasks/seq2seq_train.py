@@ -12,7 +12,7 @@ its own `rnnlab.seq2seq.Vocabulary` (PAD 0, BOS 1, EOS 2, OOV 3).
     trainer.fit(Budget(600), progress=ProgressLine(...), checkpoint=out / "checkpoint.safetensors")
     model = trainer.best_model()                          # the weights of the best val loss
     hyps = decode(model, src_vocab, tgt_vocab, test_src, beam_width=5, return_attention=True)
-    save_model_dir(out, "g2p", model, src_vocab, tgt_vocab)  # model.safetensors + model.json
+    save_model_dir(out, "g2p", model, src_vocab, tgt_vocab)  # seq2seq_files: model + model.json
     model, src_vocab, tgt_vocab, meta = load_model_dir(out, "g2p")
 
 Training. Sources are encoded with EOS appended (an end marker the attention can use), targets
@@ -38,8 +38,6 @@ those weights compete for "best" too (an uninterrupted run never looked at them)
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, fields
@@ -53,9 +51,21 @@ from .._validation import check_choice, check_positive_int, check_rate, describe
 from ..seq2seq import ATTENTIONS, BRIDGES, Decoder, Encoder, Seq2Seq, Vocabulary
 from ..seq2seq.vocab import SPECIALS
 from .run import Budget, ProgressLine
+from .seq2seq_files import META_NAME, MODEL_NAME, load_model_dir, save_model_dir
 
-MODEL_NAME = "model.safetensors"
-META_NAME = "model.json"
+__all__ = [
+    "META_NAME",
+    "MODEL_NAME",
+    "Decoded",
+    "Seq2SeqSettings",
+    "Seq2SeqTrainer",
+    "build_model",
+    "checkpoint_state",
+    "decode",
+    "epoch_batches",
+    "load_model_dir",
+    "save_model_dir",
+]
 CHUNK_BATCHES = 32  # batches per length-sorted chunk
 
 
@@ -536,71 +546,3 @@ def decode(
                 att,
             )
     return out  # type: ignore[return-value]
-
-
-# -- model directories ----------------------------------------------------------------------------
-def save_model_dir(
-    out: str | Path,
-    task: str,
-    model: Seq2Seq,
-    source_vocab: Vocabulary,
-    target_vocab: Vocabulary,
-    extra: dict[str, Any] | None = None,
-) -> Path:
-    """DIR/model.safetensors (the Seq2Seq) and DIR/model.json ({"task", vocabularies, the model
-    file's sha256, extra}), both atomic; returns the model file's path."""
-    out = Path(out)
-    path = out / MODEL_NAME
-    model.save(path)
-    meta = {
-        "task": task,
-        "source_vocab": source_vocab.get_config()["tokens"],
-        "target_vocab": target_vocab.get_config()["tokens"],
-        "model_sha256": _sha256(path),
-        "extra": extra or {},
-    }
-    io.atomic_write(out / META_NAME, json.dumps(meta, ensure_ascii=False) + "\n")
-    return path
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def load_model_dir(model_dir: str | Path, task: str):
-    """(model, source_vocab, target_vocab, extra) of a directory save_model_dir wrote for
-    `task`; a clear error for a missing directory, another task, or files that do not belong
-    together (a model file replaced or a vocabulary of another size)."""
-    d = Path(model_dir)
-    if not d.is_dir():
-        raise FileNotFoundError(f"--model {d}: no such directory (expected the --out of a run)")
-    meta_path, path = d / META_NAME, d / MODEL_NAME
-    for p in (meta_path, path):
-        if not p.is_file():
-            raise FileNotFoundError(
-                f"--model {d}: {p.name} not found (is it the --out of a finished `rnnlab task "
-                f"{task}` run?)"
-            )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        got_task = meta["task"]
-        src_tokens, tgt_tokens = meta["source_vocab"], meta["target_vocab"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise io.FormatError(f"{meta_path}: not a model description ({err})") from None
-    if got_task != task:
-        raise io.FormatError(f"{d}: a model of task {got_task!r}, not {task!r}")
-    if meta.get("model_sha256") != _sha256(path):
-        raise io.FormatError(
-            f"{d}: {MODEL_NAME} is not the file {META_NAME} describes (sha256 differs): the "
-            f"vocabularies belong to another model"
-        )
-    model = io.load_model(path)
-    if not isinstance(model, Seq2Seq):
-        raise io.FormatError(f"{path}: expected a Seq2Seq model, got {type(model).__name__}")
-    src_vocab, tgt_vocab = Vocabulary(src_tokens), Vocabulary(tgt_tokens)
-    if (len(src_vocab), len(tgt_vocab)) != (model.encoder.vocab_size, model.decoder.vocab_size):
-        raise io.FormatError(
-            f"{d}: vocabularies of {len(src_vocab)} / {len(tgt_vocab)} tokens for a model of "
-            f"{model.encoder.vocab_size} / {model.decoder.vocab_size}"
-        )
-    return model, src_vocab, tgt_vocab, meta.get("extra", {})

@@ -246,3 +246,95 @@ def test_a_cell_call_with_bad_shapes_says_what_it_expected(rng):
     with pytest.raises(ValueError, match="expected 2 states"):
         LRUCell().forward(params_for(LRUCell(), 3, 4, rng), rng.standard_normal((2, 2, 3)),
                           (np.zeros((2, 4)),))  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("mode", ["parallel", "sequential", "auto"])
+def test_the_scans_are_causal(name, mode, rng):
+    """Changing x at step 5 leaves every output before it unchanged (float32: compiled scan)."""
+    layer = LAYERS[name](32, mode=mode, return_sequences=True, seed=0)
+    x = rng.standard_normal((2, 300, 3)).astype(np.float32)
+    y = layer.forward(x)
+    x[:, 5] += 1.0
+    y2 = layer.forward(x)
+    np.testing.assert_array_equal(y[:, :5], y2[:, :5])
+    assert np.abs(y[:, 5] - y2[:, 5]).max() > 1e-3
+
+
+# -- the bench and the experiment ----------------------------------------------------------------
+def test_the_parallel_bench_matches_parameter_counts():
+    from rnnlab import bench_parallel as bp
+
+    target = bp.param_count("gru", 256)
+    assert target == 3 * 256 * (128 + 256) + 6 * 256
+    assert bp.equal_param_units("mingru", target) == 1152  # 2·1152·129 = 297,216
+    assert bp.param_count("lru", 432) == 432**2 + 2 * 432 * 128 + 3 * 216
+    with pytest.raises(ValueError, match="expected cells from"):
+        bp.run_parallel_bench(("mingru", "transformer"))
+
+
+def test_rnnlab_bench_cells_runs_the_parallel_bench(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from rnnlab import bench_parallel as bp
+    from rnnlab.cli import main
+
+    monkeypatch.setattr(bp, "LENGTHS", (16,))
+    out = tmp_path / "p.json"
+    result = CliRunner().invoke(
+        main,
+        ["bench", "--cells", "mingru,gru", "--repeats", "1", "--rounds", "1", "--json", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "| train | mingru | equal H | 256 |" in result.output
+    assert "# mingru / gru step latency at B=1" in result.output
+    assert "# mingru / gru training tokens/s at T=16, equal params" in result.output
+    rows = __import__("json").loads(out.read_text())["records"]
+    assert len(rows) == 2 * 2 + 2 * len(bp.STEP_BATCHES)
+    assert all(r["ms"] > 0 and r["tokens_per_s"] > 0 for r in rows)
+    assert out.is_file() and out.with_suffix(".png").stat().st_size > 1000
+    bad = CliRunner().invoke(main, ["bench", "--cells", "mingru,xlstm"])
+    assert bad.exit_code == 2 and "xlstm" in bad.output
+
+
+def test_the_experiment_writes_its_folder(tmp_path):
+    from rnnlab.datasets import text_file_corpus
+    from rnnlab.experiments import parallel_rnn
+    from rnnlab.training.charlm import CharLMSettings
+
+    text = "\n".join(f"line {i}: the quick brown fox jumps over the lazy dog" for i in range(300))
+    (tmp_path / "c.txt").write_text(text)
+    base = CharLMSettings(batch_size=4, k1=16, segment_length=None, embedding=8)
+    results = parallel_rnn.run(
+        text_file_corpus(tmp_path / "c.txt"), 1.0, tmp_path / "out", models=("gru", "mingru"),
+        base=base, eval_every=2,
+    )  # fmt: skip
+    on_disk = __import__("json").loads((tmp_path / "out" / "results.json").read_text())
+    assert on_disk == results and results["task"] == "parallel-rnn"
+    for name in ("gru", "mingru"):
+        m = results["metrics"][name]
+        assert m["tokens"] > 0 and np.isfinite(m["val_loss"]) and m["units"] % 16 == 0
+        # equal parameter count: the nearest the LSTM(256) model's of any multiple of 16
+        V = results["config"]["vocab_size"]
+        target = parallel_rnn.model_params("lstm", 256, V, base)
+        assert m["params"] == parallel_rnn.model_params(name, m["units"], V, base)
+        for other in (m["units"] - 16, m["units"] + 16):
+            gap = abs(parallel_rnn.model_params(name, other, V, base) - target)
+            assert abs(m["params"] - target) <= gap
+    assert results["config"]["equal_tokens"] == min(
+        m["tokens"] for m in results["metrics"].values()
+    )
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| gru |" in report and "At equal time the lowest validation loss is" in report
+    for png in ("loss-vs-time.png", "loss-vs-tokens.png"):
+        assert (tmp_path / "out" / png).stat().st_size > 1000
+    with pytest.raises(ValueError, match="expected models from"):
+        parallel_rnn.run(text_file_corpus(tmp_path / "c.txt"), 1.0, tmp_path, models=("rwkv",))
+
+
+def test_probe_interpolation():
+    from rnnlab.experiments.parallel_rnn import probe_at
+
+    history = [{"tokens": 100, "val_loss": 3.0}, {"tokens": 300, "val_loss": 2.0}]
+    assert probe_at(history, "tokens", 200) == 2.5
+    assert probe_at(history, "tokens", 50) is None

@@ -42,10 +42,11 @@ def _layer(cell: str, units: int):
 
 
 def param_count(cell: str, units: int, input_size: int = INPUT) -> int:
-    """Parameters of the cell's layer with `units` on `input_size` features."""
-    layer = _layer(cell, units)
-    layer.build((None, input_size))
-    return int(sum(p.size for p in layer.params.values()))
+    """Parameters of the cell's layer with `units` on `input_size` features (from the shapes)."""
+    from .cells import get_cell
+
+    shapes = get_cell(cell)().param_shapes(input_size, units).values()
+    return int(sum(np.prod(shape) for shape in shapes))
 
 
 def equal_param_units(cell: str, target: int, input_size: int = INPUT) -> int:
@@ -199,7 +200,7 @@ def plot(records: list[dict[str, Any]], out_path: str | Path, title: str = "") -
         for cell in dict.fromkeys(r["cell"] for r in rows):
             mine = sorted((r for r in rows if r["cell"] == cell), key=lambda r: r["T"])
             label = f"{cell} (H={mine[0]['units']}, {mine[0]['params']:,} params)"
-            ax.plot([r["T"] for r in mine], [r["tokens_per_s"] for r in mine], "-o", ms=3,
+            ax.plot([r["T"] for r in mine], [r["tokens_per_s"] for r in mine], marker="o", ms=3,
                     label=label, ls="--" if cell in ("gru", "lstm", "rnn") else "-")  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")

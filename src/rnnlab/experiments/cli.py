@@ -2,6 +2,7 @@
 
 rnnlab experiment wz89 [--task NAME] [--seeds N] [--units n]
                        [--teacher-forcing/--no-teacher-forcing] [--max-steps S] [--json]
+rnnlab experiment parallel-rnn [--seconds S] [--out DIR]
 """
 
 from __future__ import annotations
@@ -172,3 +173,29 @@ def online_vs_bptt(learners, steps, units, delay, lr, seed, out, as_json):
         compare.plot(results, out, title=f"delayed XOR (delay {delay}), online")
         if not as_json:
             click.echo(f"wrote {out}")
+
+
+@experiment.command("parallel-rnn")
+@click.option(
+    "--seconds",
+    type=click.FloatRange(5),
+    default=360.0,
+    show_default=True,
+    help="Total training budget, split equally between the five models.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/parallel-rnn"),
+    show_default=True,
+)
+def parallel_rnn(seconds, out):
+    """LSTM, GRU, minGRU, minLSTM and LRU char models of Shakespeare at equal parameter count
+    and equal wall time (docs/parallel-rnn.md): results.json, report.md, loss curves."""
+    from .. import datasets
+    from .parallel_rnn import run as run_parallel_rnn
+
+    results = run_parallel_rnn(datasets.load_shakespeare(), seconds, out, log=click.echo)
+    click.echo((out / "report.md").read_text(encoding="utf-8"))
+    click.echo(f"wrote {out}/results.json, report.md, loss-vs-time.png, loss-vs-tokens.png "
+               f"in {results['seconds']:.0f} s")  # fmt: skip

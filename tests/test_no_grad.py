@@ -28,6 +28,8 @@ OTHERS = {
     ),
     "InputLayer": (lambda: rnnlab.layers.InputLayer((T, I)), "floats"),
     "Masking": (lambda: rnnlab.layers.Masking(0.0), "floats"),
+    "GlobalAveragePooling1D": (lambda: rnnlab.layers.GlobalAveragePooling1D(), "floats"),
+    "GlobalMaxPooling1D": (lambda: rnnlab.layers.GlobalMaxPooling1D(), "floats"),
     "RepeatVector": (lambda: rnnlab.layers.RepeatVector(2), "vectors"),
     "Add": (lambda: rnnlab.layers.Add(), "pair"),
     "Subtract": (lambda: rnnlab.layers.Subtract(), "pair"),

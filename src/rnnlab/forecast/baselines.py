@@ -104,9 +104,10 @@ def fourier(t: np.ndarray, period: float, k: int) -> np.ndarray:
 
 
 class Arima:
-    """ARIMA by statsmodels with its order chosen by AIC over a small grid (p, q ≤ 2; d and the
-    seasonal part fixed by the series' settings: `d`, `seasonal` (P, D, Q) for season ≤ 12, or
-    `fourier` harmonics of a long season as regressors)."""
+    """ARIMA by statsmodels with its order chosen by AIC over a small grid (p, q ≤ `max_pq`, or
+    the (p, q) pairs `orders`; d and the seasonal part fixed by the series' settings: `d`,
+    `seasonal` (P, D, Q) ∈ {(0,1,1), (1,1,0)} for 1 < season ≤ 12, or `fourier_k` harmonics
+    of a long season as regressors)."""
 
     name = "arima"
 
@@ -117,10 +118,12 @@ class Arima:
         seasonal: bool = True,
         fourier_k: int = 0,
         max_pq: int = 2,
+        orders: list[tuple[int, int]] | None = None,
         trend: str | None = None,
     ):
         self.season, self.d, self.seasonal = int(season), int(d), bool(seasonal)
         self.fourier_k, self.max_pq, self.trend = int(fourier_k), int(max_pq), trend
+        self.orders = [tuple(o) for o in orders] if orders else None
 
     def _exog(self, start: int, n: int) -> np.ndarray | None:
         if not self.fourier_k:
@@ -148,7 +151,9 @@ class Arima:
         seasonal = [(0, 0, 0, 0)]
         if self.seasonal and 1 < self.season <= 12:
             seasonal = [(0, 1, 1, self.season), (1, 1, 0, self.season)]
-        grid = [(p, q) for p, q in itertools.product(range(self.max_pq + 1), repeat=2) if p + q > 0]
+        grid = self.orders or [
+            (p, q) for p, q in itertools.product(range(self.max_pq + 1), repeat=2) if p + q > 0
+        ]
         for (p, q), so in itertools.product(grid, seasonal):
             d = self.d
             with warnings.catch_warnings(), np.errstate(all="ignore"):

@@ -20,7 +20,8 @@ inside (split-conformal calibration): q̂_lo ← q̂_mid − c (q̂_mid − q̂_
 
 A forecaster is an ensemble of `members` networks trained from different seeds (quantiles
 averaged), each keeping the weights of its best validation loss (the last `val_fraction` of the
-windows in time).
+windows in time); the learning rate halves after `patience` / 3 epochs without a better one,
+and training stops after `patience`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import optimizers
-from ..layers import GRU, LSTM, Dense
+from ..layers import GRU, LSTM, Dense, Dropout
 from ..model import Sequential
 from .metrics import QUANTILES
 from .windows import Scaler, origin_windows, training_windows
@@ -70,8 +71,10 @@ class NetConfig:
     members: int = 3
     batch_size: int = 32
     learning_rate: float = 3e-3
+    dropout: float = 0.0  # on the last hidden state(s), before the head
+    weight_decay: float = 0.0  # AdamW's decoupled decay when > 0
     val_fraction: float = 0.15
-    max_epochs: int = 400
+    max_epochs: int = 1000
     patience: int = 60
     burn_in: int = 4
     paths: int = 64
@@ -96,15 +99,19 @@ class NetConfig:
 def build_network(cfg: NetConfig, n_features: int, seed: int) -> Sequential:
     k = len(QUANTILES)
     seq = cfg.strategy == "seq"
-    model = Sequential(
-        [
-            CELLS[cfg.cell](cfg.units, return_sequences=seq, seed=seed, name="rnn"),
-            Dense(cfg.out_horizon * k, seed=seed + 1, name="head"),
-        ],
-        seed=seed,
-    )
+    layers = [CELLS[cfg.cell](cfg.units, return_sequences=seq, seed=seed, name="rnn")]
+    if cfg.dropout > 0:
+        layers.append(Dropout(cfg.dropout, seed=seed + 2, name="dropout"))
+    layers.append(Dense(cfg.out_horizon * k, seed=seed + 1, name="head"))
+    model = Sequential(layers, seed=seed)
     model.build((cfg.window, n_features))
-    model.compile(optimizers.Adam(learning_rate=cfg.learning_rate, global_clipnorm=1.0), "mse")
+    if cfg.weight_decay > 0:
+        opt = optimizers.AdamW(
+            learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, global_clipnorm=1.0
+        )
+    else:
+        opt = optimizers.Adam(learning_rate=cfg.learning_rate, global_clipnorm=1.0)
+    model.compile(opt, "mse")
     return model
 
 
@@ -182,7 +189,7 @@ class Forecaster:
         model = build_network(cfg, xt.shape[-1], seed)
         best = (np.inf, model.get_weights(), 0)
         end = time.perf_counter() + max(seconds, 0.05)
-        epoch = steps = 0
+        epoch = steps = last_cut = 0
         while epoch < cfg.max_epochs and time.perf_counter() < end:
             order = rng.permutation(len(xt))
             losses = []
@@ -196,6 +203,9 @@ class Forecaster:
                 best = (val, model.get_weights(), epoch)
             elif epoch - best[2] > cfg.patience:
                 break
+            elif epoch - max(best[2], last_cut) > cfg.patience // 3:  # a plateau: halve the rate
+                model.optimizer.learning_rate = model.optimizer.learning_rate * 0.5
+                last_cut = epoch
             if progress is not None:
                 progress(member=len(self.models), epoch=epoch, loss=float(np.mean(losses)), val=val)
         model.set_weights(best[1])

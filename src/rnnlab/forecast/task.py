@@ -34,7 +34,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
         seasonal=True,
         origins=8,
         step=13,
-        arima=dict(d=1, seasonal=False, fourier_k=3),
+        # (2, 1, 2) + 3 Fourier pairs: the AIC choice of the full grid p, q ≤ 2 on the first
+        # origin's history (docs/forecasting.md), fixed so the run keeps within its 300 s
+        arima=dict(d=1, seasonal=False, fourier_k=3, orders=[(2, 2)]),
         ets=dict(seasonal=True),
     ),
     "airline": dict(

@@ -59,6 +59,8 @@ def test_parallel_equals_sequential_in_float64(name, T, rng):
         seq = run(cls(mode="sequential"), params, x, states, m, d_out, d_final)
         par = run(cls(mode="parallel"), params, x, states, m, d_out, d_final)
         compare(seq, par, 1e-9)
+        auto = run(cls(mode="auto"), params, x, states, m, d_out, d_final)  # B·H = 8: chunked
+        compare(seq, auto, 1e-9)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))

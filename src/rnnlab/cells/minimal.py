@@ -8,13 +8,16 @@ and `coefficient_backward(pre, da, db)` (the pre-activations' gradient); the tim
 scans, masks, the cache and the weight gradients are here.
 
 Modes (the cell option `mode`), all exact:
-    "parallel"    forward by the log-space scan (scan.log_scan, float64 inside), backward by
-                  the chunked two-level reverse scan
-    "sequential"  forward and backward by the time loop over T, vectorised over the B·H channels
-    "auto"        (default) "sequential" when B·H ≥ AUTO_CHANNELS or T < AUTO_MIN_T, else
-                  "parallel": on a CPU the channels fill the vector units and the loop is
-                  memory-bound, while NumPy's logaddexp costs ~30 ns an element
-                  (docs/parallel-rnn.md has the measurements)
+    "parallel"    forward by Heinsen's log-space scan (scan.log_scan, float64 inside), backward
+                  by the chunked two-level reverse scan: the paper's parallel form
+    "sequential"  forward and backward by the time loop over T, vectorised over the B·H
+                  channels (the compiled scan where it serves, else NumPy)
+    "auto"        (default) the compiled scan where it serves (float32, H a multiple of 16:
+                  minimal_native.py); otherwise the NumPy time loop, or the two-level chunked
+                  scan when there are few channels (B·H < AUTO_CHANNELS) and T ≥ AUTO_MIN_T.
+On this CPU the channels fill the vector units and the time loop is memory-bound, while
+NumPy's logaddexp costs ~30 ns an element: the log-space form is the slowest of the three
+(docs/parallel-rnn.md has the measurements); it is there because it is the paper's.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from .. import native
 from . import minimal_native
 from .base import Array, Cache, Cell, Layout, Params, ParamSpec
 from .ops import input_projection, previous_states, weight_grad
-from .scan import CHUNK, log_scan, reverse_scan, sequential_scan
+from .scan import CHUNK, chunked_scan, log_scan, reverse_scan, sequential_scan
 
 MODES = ("auto", "parallel", "sequential")
 #: "auto" runs the time loop from this many channels (B·H) up, or below AUTO_MIN_T steps
@@ -144,13 +147,14 @@ class MinimalCell(Cell):
         H = h0.shape[1]
         pre = input_projection(x, params["weight_ih"], params["bias_ih"])  # (T, B, G·H)
         parallel = runs_parallel(self.mode, T, B * H)
+        log_space = self.mode == "parallel"  # "auto"'s parallel form is the two-level scan
         hs = np.empty((T, B, H), dtype=x.dtype)
         a_all = np.empty((T, B, H), dtype=x.dtype) if keep_cache else None
         h = h0
         for s in range(0, T, CHUNK):  # chunks over T: temporaries of CHUNK × B × H, h carried
             sl = slice(s, s + CHUNK)
             valid = None if mask is None else mask[sl, :, None]  # (C, B, 1)
-            if parallel:
+            if log_space:
                 log_a, log_b = self.log_coefficients(pre[sl])  # (C, B, H) each
                 if valid is not None:
                     log_a = np.where(valid, log_a, 0.0)  # a = 1, b = 0: the state is carried
@@ -161,7 +165,10 @@ class MinimalCell(Cell):
                 a, b = self.coefficients(pre[sl])
                 if valid is not None:
                     a, b = np.where(valid, a, 1.0), np.where(valid, b, 0.0)
-                sequential_scan(a, b, h, out=hs[sl])
+                if parallel:
+                    hs[sl] = chunked_scan(a, b, h)
+                else:
+                    sequential_scan(a, b, h, out=hs[sl])
             if keep_cache:
                 a_all[sl] = a
             h = hs[min(s + CHUNK, T) - 1]

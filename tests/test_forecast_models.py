@@ -113,7 +113,7 @@ def test_online_mode_learns_from_the_stream():
 
 
 def test_saved_forecaster_round_trip(tmp_path):
-    x = synthetic(n=260)
+    x = synthetic(n=300)
     fc, z, origins = _fit(small_cfg(max_epochs=2), x)
     save_forecaster(fc, tmp_path, {"series": "synthetic", "columns": ["x"]})
     back, extra = load_forecaster(tmp_path)

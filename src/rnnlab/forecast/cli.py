@@ -70,7 +70,12 @@ def _cpu() -> str:
     "--out", type=click.Path(file_okay=False), default="results/forecast", show_default=True
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-def forecast_task(names, horizon, cell, seconds, members, out, seed) -> None:
+@click.option(
+    "--arima-search",
+    is_flag=True,
+    help="search the ARIMA orders the settings fix (slower: minutes per series)",
+)
+def forecast_task(names, horizon, cell, seconds, members, out, seed, arima_search) -> None:
     """Forecast real series with LSTM/GRU networks and the baselines (naive, seasonal naive,
     drift, ARIMA, ETS) over rolling origins; write results.json, report.md and PNGs."""
     names = SERIES_CHOICES if "all" in names else list(dict.fromkeys(names))
@@ -87,6 +92,7 @@ def forecast_task(names, horizon, cell, seconds, members, out, seed) -> None:
                 cell=cell,
                 seed=seed,
                 members=members,
+                arima_search=arima_search,
                 progress=lambda **f: progress.update(**f),
             )
         except ValueError as err:
@@ -127,6 +133,7 @@ def forecast_task(names, horizon, cell, seconds, members, out, seed) -> None:
         "seconds_per_series": seconds,
         "members": members,
         "seed": seed,
+        "arima_search": arima_search,
         "cpu": _cpu(),
         "per_series": config,
     }

@@ -58,7 +58,9 @@ SETTINGS: dict[str, dict[str, Any]] = {
         seasonal=False,
         origins=10,
         step=3,
-        arima=dict(d=0, seasonal=False, max_pq=3),
+        # ARIMA(3, 0, 3): the AIC choice of p, q ≤ 3 on the first origin's history, fixed
+        arima=dict(d=0, seasonal=False, max_pq=3, orders=[(3, 3)]),
+        net=dict(units=64, dropout=0.3),
         ets=dict(seasonal=False),
     ),
     "sunspots-monthly": dict(
@@ -69,7 +71,8 @@ SETTINGS: dict[str, dict[str, Any]] = {
         seasonal=False,
         origins=10,
         step=24,
-        arima=dict(d=0, seasonal=False),
+        # ARIMA(1, 0, 2): the AIC choice of p, q ≤ 2 on the first origin's history, fixed
+        arima=dict(d=0, seasonal=False, orders=[(1, 2)]),
         ets=dict(seasonal=False),
     ),
     "macro": dict(
@@ -101,6 +104,7 @@ class SeriesResult:
 
 
 def make_baselines(series: Series, settings: dict) -> list:
+    """The five baselines with the series' options (SETTINGS)."""
     m = series.season
     return [
         bl.Naive(),
@@ -123,10 +127,16 @@ def run_series(
     members: int = 3,
     progress=None,
     series: Series | None = None,
+    arima_search: bool = False,
 ) -> SeriesResult:
-    """Evaluate baselines and networks on series `name` within `seconds` (wall clock)."""
+    """Evaluate baselines and networks on series `name` within `seconds` (wall clock).
+
+    ARIMA orders fixed in SETTINGS (the AIC choices of a full grid, to keep a run within its
+    budget) are searched again over the grid with `arima_search`."""
     start = time.perf_counter()
     settings = dict(SETTINGS[name])
+    if arima_search:
+        settings["arima"] = {k: v for k, v in settings["arima"].items() if k != "orders"}
     s = series if series is not None else load_series(name)
     h = int(horizon or settings["horizon"])
     window = settings["window"]
@@ -170,6 +180,7 @@ def run_series(
         t0 = time.perf_counter()
         label = f"{cell}_{strategy}"
         cfg = NetConfig(
+            **settings.get("net", {}),
             cell=cell,
             strategy="direct" if strategy == "online" else strategy,
             window=window,

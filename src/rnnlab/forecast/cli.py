@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 
 import click
@@ -27,13 +26,11 @@ SERIES_CHOICES = list(SETTINGS)
 
 
 def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    """The CPU as bench.cpu_info describes it, e.g. 'Intel(R) Xeon(R) ... (family 6, model 207)'."""
+    from ..bench import cpu_info
+
+    info = cpu_info()
+    return f"{info['model_name']} (family {info['family']}, model {info['model']})"
 
 
 @click.command("forecast")

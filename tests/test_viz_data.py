@@ -103,6 +103,8 @@ def test_views_and_dispatch(models):
         "generation",
         "vanishing-gradients",
         "bptt-flow",
+        "attention",
+        "forecast",
     )
     for view in data.VIEWS:
         result = data.compute(view, models, {})

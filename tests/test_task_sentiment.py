@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import rnnlab.datasets
 from rnnlab.cli import main
-from rnnlab.datasets.sentiment import SentimentDataset, Snippet
+from rnnlab.datasets.sentiment import SentimentDataset, Snippet, WordVocab
 from rnnlab.gradcheck import check_layer
 from rnnlab.layers import GlobalAveragePooling1D, GlobalMaxPooling1D
 from rnnlab.tasks import classification as cls
@@ -161,10 +161,25 @@ def test_cross_validation_protocol(data):
     assert "accuracy_std" in record["baselines"]["majority"]
 
 
-def test_restarts_keep_the_best_on_validation(data):
+def test_restarts_make_an_ensemble_that_classify_reproduces(data, tmp_path):
     s = task.SentimentTaskSettings(**{**SMALL, "restarts": 3, "max_epochs": 2})
-    fit = task.run_sentiment(data, s, seconds=60)["config"]["fit"][0]
-    assert len(fit["restarts"]) == 3 and fit["val_accuracy"] == max(fit["restarts"])
+    record = task.run_sentiment(data, s, seconds=60, out=tmp_path)
+    fit, m = record["config"]["fit"][0], record["metrics"]
+    assert fit["members"] == len(fit["restarts"]) == len(m["members"]) == 3
+    assert fit["val_accuracy"] == max(fit["restarts"])
+    best = clf.load_sentiment_model(tmp_path)  # the best single one on validation
+    assert best.metadata["test_accuracy"] == round(m["best_single"], 4)
+    members = clf.load_sentiment_models(tmp_path)
+    assert [x.metadata["member"] for x in members] == [0, 1, 2]
+    text = "the story was dull but the acting brilliant"
+    c = clf.classify_text(members, text)
+    ids, _ = WordVocab.from_config(members[0].metadata["words"]).encode(c.words)
+    mean = np.mean([clf.prefix_probabilities(x, ids) for x in members], axis=0)
+    np.testing.assert_allclose(c.prefix_p, mean, atol=1e-12)
+    # the reported accuracy is the ensemble's: rebuild it from the saved members
+    test = data.validation
+    p = np.mean([[clf.classify_text(x, t.text).prefix_p[-1] for t in test] for x in members], 0)
+    assert m["accuracy"] == pytest.approx(np.mean((p > 0.5) == data.labels("validation")))
 
 
 def test_missing_optional_dependency_skips_the_baseline(data, monkeypatch):

@@ -28,6 +28,7 @@ from ..layers import Dense, Embedding
 from ..model import Sequential
 
 MODEL_NAME = "model.safetensors"
+MEMBERS_DIR = "members"  # the ensemble of a task run: P is the mean over its members
 
 
 @dataclass
@@ -80,6 +81,20 @@ def load_sentiment_model(path: str | Path) -> Sequential:
     return model
 
 
+def load_sentiment_models(path: str | Path) -> list[Sequential]:
+    """Every model of a `rnnlab task sentiment` run: DIR/members/*.safetensors (the ensemble
+    whose mean P the run reported) if present, else [the one model]."""
+    path = Path(path)
+    first = load_sentiment_model(path)
+    folder = path / MEMBERS_DIR if path.is_dir() else path.parent / MEMBERS_DIR
+    files = sorted(folder.glob("member-*.safetensors")) if folder.is_dir() else []
+    models = [load_sentiment_model(f) for f in files] or [first]
+    for model, file in zip(models, files, strict=False):
+        if model.metadata["words"] != first.metadata["words"]:
+            raise ValueError(f"{file}: another word vocabulary than {path}'s model")
+    return models
+
+
 def prefix_features(model: Sequential, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(features (T, F), P(positive) (T,)) of the model on ids[:1], ids[:2], ..., ids[:T]:
     one padded batch of the T prefixes through the layers before the output (each layer's
@@ -103,11 +118,16 @@ def prefix_probabilities(model: Sequential, ids: np.ndarray) -> np.ndarray:
     return prefix_features(model, ids)[1]
 
 
-def classify_text(model: Sequential, text: str) -> Classification:
-    """The module docstring's verdict. Raises ValueError for a text with no word or no known
-    word (the message says which words were read)."""
+def classify_text(model: Sequential | list[Sequential], text: str) -> Classification:
+    """The module docstring's verdict, by one model or by the mean P(positive) of several
+    sharing one vocabulary. Raises ValueError for a text with no word or no known word (the
+    message says which words were read)."""
     if not isinstance(text, str):
         raise TypeError(f"classify: expected a str, got {type(text).__name__}")
+    models = [model] if isinstance(model, Sequential) else list(model)
+    if not models:
+        raise ValueError("classify: expected a model, got an empty list")
+    model = models[0]
     vocab = WordVocab.from_config(model.metadata["words"])
     words = tokenize(text)
     if not words:
@@ -121,7 +141,7 @@ def classify_text(model: Sequential, text: str) -> Classification:
             f"classify: none of the words {words[:8]} is in the model's vocabulary of "
             f"{len(vocab) - 2:,} words, so there is nothing to judge (it would say 0.5)"
         )
-    p = prefix_probabilities(model, ids)  # (T,)
+    p = np.mean([prefix_probabilities(m, ids) for m in models], axis=0)  # (T,)
     contributions = np.diff(p, prepend=0.5)
     names = model.metadata.get("labels", list(LABEL_NAMES))
     positive = p[-1] > 0.5
@@ -162,11 +182,13 @@ def format_classification(c: Classification) -> str:
 def classify(model_dir: Path, text: str) -> None:
     """Say whether TEXT is positive or negative, and how each word moved the verdict."""
     try:
-        model = load_sentiment_model(model_dir)
-        result = classify_text(model, text)
+        models = load_sentiment_models(model_dir)
+        result = classify_text(models, text)
     except (OSError, ValueError) as err:  # FormatError is a ValueError
         raise click.ClickException(str(err)) from None
     click.echo(format_classification(result))
+    if len(models) > 1:
+        click.echo(f"  (the mean of the run's {len(models)} models)")
 
 
 __all__ = [
@@ -175,6 +197,7 @@ __all__ = [
     "classify_text",
     "format_classification",
     "load_sentiment_model",
+    "load_sentiment_models",
     "prefix_features",
     "prefix_probabilities",
 ]

@@ -43,7 +43,7 @@ def no_external_resources(text: str) -> None:
     assert "url(http" not in text and "@import" not in text
 
 
-@pytest.mark.parametrize("view", data.VIEWS)
+@pytest.mark.parametrize("view", export.EXPORTABLE)
 def test_png_and_svg(tmp_path, models, view):
     png = export.export(view, tmp_path / "fig.png", models, SMALL[view])
     blob = png.read_bytes()
@@ -58,7 +58,7 @@ def test_png_and_svg(tmp_path, models, view):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png", "fig.svg"]  # no temps
 
 
-@pytest.mark.parametrize("view", data.VIEWS)
+@pytest.mark.parametrize("view", export.EXPORTABLE)
 def test_gif_is_animated_over_the_steps(tmp_path, models, view):
     path = export.export(view, tmp_path / "anim.gif", models, SMALL[view], fps=10)
     blob = path.read_bytes()
@@ -67,7 +67,7 @@ def test_gif_is_animated_over_the_steps(tmp_path, models, view):
         assert im.is_animated and im.n_frames >= 3
 
 
-@pytest.mark.parametrize("view", data.VIEWS)
+@pytest.mark.parametrize("view", export.EXPORTABLE)
 def test_html_is_self_contained(tmp_path, models, view):
     path = export.export(view, tmp_path / "page.html", models, SMALL[view])
     text = path.read_text(encoding="utf-8")

@@ -330,6 +330,7 @@ _DRAW: dict[str, tuple[Callable, Callable[[dict], int], tuple[float, float]]] = 
     "vanishing-gradients": (_draw_vanishing, lambda r: r["length"], (9, 5.5)),
     "bptt-flow": (_draw_bptt, lambda r: 2 * len(r["forward"]), (10, 8)),
 }
+EXPORTABLE = tuple(_DRAW)  # the explorer's views with a static figure (not attention, forecast)
 
 
 def figure(
@@ -338,7 +339,7 @@ def figure(
     """The matplotlib Figure of a view's data (`upto`: only the first `upto` steps)."""
     if view not in _DRAW:
         raise ValueError(
-            f"export: unknown view {view!r:.40}; expected one of {list(viz_data.VIEWS)}"
+            f"export: unknown view {view!r:.40}; expected one of {list(EXPORTABLE)}"
         )
     fig = _new_figure(*_DRAW[view][2])
     _draw(fig, view, result, params, upto)
@@ -432,7 +433,7 @@ def render(
         raise ValueError(f"export: expected format in {list(FORMATS)}, got {fmt!r:.20}")
     if view not in _DRAW:
         raise ValueError(
-            f"export: unknown view {view!r:.40}; expected one of {list(viz_data.VIEWS)}"
+            f"export: unknown view {view!r:.40}; expected one of {list(EXPORTABLE)}"
         )
     with np.errstate(all="ignore"):  # NaN cells of partial frames are expected
         if fmt == "gif":
@@ -463,9 +464,9 @@ def export(
     """
     path = Path(out_path)
     fmt = _fmt(path)
-    if view not in viz_data.VIEWS:
+    if view not in EXPORTABLE:
         raise ValueError(
-            f"export: unknown view {view!r:.40}; expected one of {list(viz_data.VIEWS)}"
+            f"export: unknown view {view!r:.40}; expected one of {list(EXPORTABLE)}"
         )
     if isinstance(dpi, bool) or not isinstance(dpi, int) or not 20 <= dpi <= 1200:
         raise ValueError(f"export: expected dpi in [20, 1200], got {dpi!r}")
@@ -495,7 +496,7 @@ _OPTION_PARAMS = (
 
 
 @click.command("viz")
-@click.argument("view", type=click.Choice(viz_data.VIEWS))
+@click.argument("view", type=click.Choice(EXPORTABLE))
 @click.option(
     "--out",
     "out",

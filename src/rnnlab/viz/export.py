@@ -338,9 +338,7 @@ def figure(
 ):
     """The matplotlib Figure of a view's data (`upto`: only the first `upto` steps)."""
     if view not in _DRAW:
-        raise ValueError(
-            f"export: unknown view {view!r:.40}; expected one of {list(EXPORTABLE)}"
-        )
+        raise ValueError(f"export: unknown view {view!r:.40}; expected one of {list(EXPORTABLE)}")
     fig = _new_figure(*_DRAW[view][2])
     _draw(fig, view, result, params, upto)
     return fig
@@ -432,9 +430,7 @@ def render(
     if fmt not in FORMATS:
         raise ValueError(f"export: expected format in {list(FORMATS)}, got {fmt!r:.20}")
     if view not in _DRAW:
-        raise ValueError(
-            f"export: unknown view {view!r:.40}; expected one of {list(EXPORTABLE)}"
-        )
+        raise ValueError(f"export: unknown view {view!r:.40}; expected one of {list(EXPORTABLE)}")
     with np.errstate(all="ignore"):  # NaN cells of partial frames are expected
         if fmt == "gif":
             return _gif_bytes(view, result, params, fps)
@@ -465,9 +461,7 @@ def export(
     path = Path(out_path)
     fmt = _fmt(path)
     if view not in EXPORTABLE:
-        raise ValueError(
-            f"export: unknown view {view!r:.40}; expected one of {list(EXPORTABLE)}"
-        )
+        raise ValueError(f"export: unknown view {view!r:.40}; expected one of {list(EXPORTABLE)}")
     if isinstance(dpi, bool) or not isinstance(dpi, int) or not 20 <= dpi <= 1200:
         raise ValueError(f"export: expected dpi in [20, 1200], got {dpi!r}")
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0.1 <= fps <= 60:

@@ -200,3 +200,15 @@ def test_page_reports_errors_and_recovers(page, server, zoo):
     expect(section).to_have_attribute("data-model", f"{root}/plain")
     assert section.locator("td.att-cell").count() == 0
     expect(section.locator('[data-role="panel-beam"]')).to_contain_text("no attention")
+
+
+def test_view_finds_runs_and_results_under_the_working_folder(tmp_path, monkeypatch, zoo):
+    """Without models.seq2seq_dirs the view looks in ./runs and ./results, two levels deep."""
+    import shutil
+
+    shutil.copytree(zoo[0] / "g2p", tmp_path / "runs" / "g2p")
+    shutil.copytree(zoo[0] / "fra", tmp_path / "results" / "nested" / "fra")
+    monkeypatch.chdir(tmp_path)
+    data = compute("attention", ExplorerModels.for_tests(), {"model": "runs/g2p", "text": "cat"})
+    assert [m["name"] for m in data["models"]] == ["results/nested/fra", "runs/g2p"]
+    assert data["greedy"]["attention"] and data["source"] == ["c", "a", "t", "</s>"]

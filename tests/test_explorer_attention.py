@@ -212,3 +212,23 @@ def test_view_finds_runs_and_results_under_the_working_folder(tmp_path, monkeypa
     data = compute("attention", ExplorerModels.for_tests(), {"model": "runs/g2p", "text": "cat"})
     assert [m["name"] for m in data["models"]] == ["results/nested/fra", "runs/g2p"]
     assert data["greedy"]["attention"] and data["source"] == ["c", "a", "t", "</s>"]
+
+
+def test_explore_seq2seq_option_gives_the_view_its_folders(tmp_path, monkeypatch, zoo):
+    from click.testing import CliRunner
+
+    from rnnlab.cli import main
+    from rnnlab.viz import server as viz_server
+
+    made = ExplorerModels.for_tests()
+    monkeypatch.setattr(ExplorerModels, "load_or_train", classmethod(lambda cls, **kw: made))
+    served = []
+    monkeypatch.setattr(viz_server, "serve", lambda app, sock, **kw: served.append(kw["view"]))
+    args = ["explore", "--no-browser", "--port", "0", "--view", "attention"]
+    res = CliRunner().invoke(main, [*args, "--seq2seq", str(zoo[0] / "g2p")])
+    assert res.exit_code == 0, res.output
+    assert served == ["attention"] and made.seq2seq_dirs == [zoo[0] / "g2p"]
+    data = compute("attention", made, {})
+    assert [m["name"] for m in data["models"]] == [(zoo[0] / "g2p").as_posix()]
+    res = CliRunner().invoke(main, [*args, "--seq2seq", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "does not exist" in res.output

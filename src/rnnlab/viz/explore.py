@@ -27,6 +27,14 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     help="The --out directory of `rnnlab task sentiment`: the hidden-state view offers its model.",
 )
 @click.option(
+    "--seq2seq",
+    "seq2seq_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder of `rnnlab task g2p|translate` runs (or one run's --out) for the attention "
+    "view; repeatable (default: runs/ and results/ here).",
+)
+@click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=8765,
@@ -57,7 +65,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
     default=None,
     help="Open the page on this view.",
 )
-def explore(model_path, sentiment_dir, port, host, no_browser, view):
+def explore(model_path, sentiment_dir, seq2seq_dirs, port, host, no_browser, view):
     """Watch networks unroll, remember and lose their gradients, in your browser."""
     from .models import ExplorerModels
     from .server import PortInUseError, bind_socket, create_app, serve
@@ -88,6 +96,7 @@ def explore(model_path, sentiment_dir, port, host, no_browser, view):
             )
         models = ExplorerModels.load_or_train(model_path=model_path, log=click.echo)
         models.task_sentiment = task_sentiment
+        models.seq2seq_dirs = list(seq2seq_dirs) or None
         allowed = LOOPBACK if host in LOOPBACK else None
         app = create_app(models, allowed_hosts=allowed, log=lambda t: click.echo(t, err=True))
         try:

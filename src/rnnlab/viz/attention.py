@@ -8,7 +8,8 @@ The numbers are the library's: the model directory is read by
 `rnnlab.tasks.seq2seq_train.load_model_dir` and decoded by its `decode` (the same call as
 `rnnlab g2p` / `rnnlab translate --attention`), so the page and the commands agree.
 
-Which models: the directories given to the explorer (`models.seq2seq_dirs`, a list of paths;
+Which models: the directories given to the explorer (`rnnlab explore --seq2seq DIR`, kept in
+`models.seq2seq_dirs`, a list of paths;
 each a model directory or a folder holding some), else `runs/` and `results/` under the
 current directory, searched two levels deep for a `model.json` of task g2p or translate. The
 page picks a model by its name (the path as found); no request names a file.

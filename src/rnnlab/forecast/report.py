@@ -127,10 +127,5 @@ def report_section(result: SeriesResult, pngs: dict[str, str], cell: str) -> str
     return "\n".join(lines) + "\n"
 
 
-def best_statistical(metrics: dict[str, dict]) -> float | None:
-    stats = [metrics[k]["mase"] for k in ("arima", "ets") if k in metrics]
-    return min(stats) if stats else None
-
-
 def baselines_only(metrics: dict[str, dict]) -> dict[str, dict]:
     return {k: v for k, v in metrics.items() if k in BASELINES}

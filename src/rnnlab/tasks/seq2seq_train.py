@@ -25,6 +25,14 @@ pairs; the weights of the lowest validation loss are kept; after `patience` vali
 without improvement the learning rate is halved (`lr_decay`). The steps of the schedule are
 counted in optimizer steps, never in seconds, so a resumed run makes the same choices.
 
+With `output_bias_prior`, the output bias starts at the log-frequencies of the target tokens
+(`log_prior`): the model starts at the unigram loss. Without it, on Tatoeba eng-fra (4,000
+target words) the attention decoder reached the unigram loss within 20 Adam steps by driving
+h̃ = tanh(W_c [c_t ; h_t]) into saturation (|h̃| > 0.99 everywhere: a constant vector that W_o
+turns into the missing bias), after which no gradient reached the recurrent layers and the loss
+stayed at 4.71 on one batch of 32 pairs; with it, the same batch is fitted to 0.02 in 200 steps
+(docs/seq2seq.md, "Translation").
+
 Checkpoint (`checkpoint=` path, written atomically every `checkpoint_every` seconds, at the
 end, and when the run is interrupted by KeyboardInterrupt): the weights, the best weights
 ("best/<param>"), Adam's moments and step count ("optimizer/<slot>/<param>"), the decoder's
@@ -47,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from .. import io, optimizers
-from .._validation import check_choice, check_positive_int, check_rate, describe
+from .._validation import check_bool, check_choice, check_positive_int, check_rate, describe
 from ..seq2seq import ATTENTIONS, BRIDGES, Decoder, Encoder, Seq2Seq, Vocabulary
 from ..seq2seq.vocab import SPECIALS
 from .run import Budget, ProgressLine
@@ -91,6 +99,7 @@ class Seq2SeqSettings:
     checkpoint_every: float = 60.0
     seed: int = 0
     dtype: str = "float32"
+    output_bias_prior: bool = False
 
     def __post_init__(self) -> None:
         who = "Seq2SeqSettings"
@@ -102,6 +111,7 @@ class Seq2SeqSettings:
         check_choice(self.dtype, who, "dtype", ("float32", "float64"))
         check_rate(self.sampling_probability, who, "sampling_probability")
         check_rate(self.lr_decay, who, "lr_decay")
+        check_bool(self.output_bias_prior, who, "output_bias_prior")
         for name in ("learning_rate", "clipnorm", "checkpoint_every"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -195,6 +205,14 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -
     return [batches[i] for i in order]
 
 
+def log_prior(targets: list[np.ndarray], size: int) -> np.ndarray:
+    """log p(y) − mean over the vocabulary, p the add-one smoothed frequency of each token id
+    (EOS included) in `targets` (the output bias of `output_bias_prior`)."""
+    counts = np.bincount(np.concatenate(targets), minlength=size).astype(np.float64) + 1.0
+    log_p = np.log(counts / counts.sum())
+    return log_p - log_p.mean()
+
+
 def _same_vocab(a: list[str], b: list[str], side: str) -> str | None:
     if a == b:
         return None
@@ -255,6 +273,9 @@ class Seq2SeqTrainer:
         )
         self.lengths = np.array([len(s) for s in self.train_src])
         self.model = build_model(settings, len(source_vocab), len(target_vocab))
+        if settings.output_bias_prior:
+            bias = self.model.params["decoder.output.bias"]
+            bias[...] = log_prior(self.train_tgt, len(target_vocab))
         self.optimizer = optimizers.Adam(
             learning_rate=settings.learning_rate, global_clipnorm=settings.clipnorm
         )

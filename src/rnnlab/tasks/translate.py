@@ -52,8 +52,15 @@ MAX_TRAIN_TOKENS = 50
 LONG_WORDS = 10
 ATTENTION_NAMES = {"bahdanau": "bahdanau", "luong": "general", "dot": "dot", "none": None}
 # tuned for the shared 2-core CPU (docs/seq2seq.md, "Translation")
-DEFAULTS = {"cell": "gru", "units": 256, "embed_dim": 128, "batch_size": 64}
-VOCAB_DEFAULTS = {"min_count": 2, "max_vocab": None}
+DEFAULTS = {
+    "cell": "gru",
+    "units": 256,
+    "embed_dim": 128,
+    "batch_size": 32,
+    "learning_rate": 2e-3,
+    "output_bias_prior": True,
+}
+VOCAB_DEFAULTS = {"min_count": 2, "max_vocab": 4000}
 N_EXAMPLES = 8
 
 
@@ -246,8 +253,7 @@ def _settings(options: dict[str, Any], resumed: dict[str, Any] | None) -> Seq2Se
                     f"{resumed.get(key)!r}; leave it out to continue the run"
                 )
         return Seq2SeqSettings.from_config(resumed)
-    base = {k: DEFAULTS[k] for k in ("cell", "units", "embed_dim", "batch_size")}
-    return Seq2SeqSettings(**{**base, **options})
+    return Seq2SeqSettings(**{**DEFAULTS, **options})
 
 
 def run_translate(
@@ -352,7 +358,9 @@ def run_translate(
 @click.option("--batch-size", type=int, default=None, help=f"[{DEFAULTS['batch_size']}]")
 @click.option("--learning-rate", type=float, default=None, help="Adam's [0.002]")
 @click.option("--min-count", type=int, default=None, help="vocabulary: words seen ≥ N times [2]")
-@click.option("--max-vocab", type=int, default=None, help="vocabulary: at most N words per side")
+@click.option(
+    "--max-vocab", type=int, default=None, help="vocabulary: at most N words a side [4000]"
+)
 @click.option("--beam", type=int, default=5, show_default=True, help="beam width for test")
 def translate_task(
     pair, attention, seconds, out, resume, min_count, max_vocab, beam, **given

@@ -190,3 +190,18 @@ def test_bad_data_is_refused(toy):
         Seq2SeqTrainer("toy", s, {"a": 1}, tv, train, valid)
     with pytest.raises(ValueError, match="unknown settings"):
         Seq2SeqSettings.from_config({"units": 3, "colour": "red"})
+
+
+def test_output_bias_prior_starts_at_the_unigram_loss(toy):
+    train, _, _, tv = toy
+    plain, prior = trainer(toy), trainer(toy, output_bias_prior=True)
+    counts = np.ones(len(tv))  # add-one smoothing
+    for seq in train[1]:
+        for token in [*seq, "<eos>"]:
+            counts[tv.stoi[token]] += 1
+    bias = prior.model.params["decoder.output.bias"].astype(np.float64)
+    p = np.exp(bias - bias.max())
+    np.testing.assert_allclose(p / p.sum(), counts / counts.sum(), rtol=1e-5)
+    assert abs(bias.mean()) < 1e-5
+    assert np.all(plain.model.params["decoder.output.bias"] == 0)
+    assert prior.validation_loss() < plain.validation_loss()

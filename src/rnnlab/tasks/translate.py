@@ -54,10 +54,10 @@ ATTENTION_NAMES = {"bahdanau": "bahdanau", "luong": "general", "dot": "dot", "no
 # tuned for the shared 2-core CPU (docs/seq2seq.md, "Translation")
 DEFAULTS = {
     "cell": "gru",
-    "units": 256,
+    "units": 128,
     "embed_dim": 128,
     "batch_size": 32,
-    "learning_rate": 2e-3,
+    "learning_rate": 3e-3,
     "output_bias_prior": True,
 }
 VOCAB_DEFAULTS = {"min_count": 2, "max_vocab": 4000}
@@ -356,7 +356,7 @@ def run_translate(
 @click.option("--embed-dim", type=int, default=None, help=f"[{DEFAULTS['embed_dim']}]")
 @click.option("--layers", "num_layers", type=int, default=None, help="layers per side [1]")
 @click.option("--batch-size", type=int, default=None, help=f"[{DEFAULTS['batch_size']}]")
-@click.option("--learning-rate", type=float, default=None, help="Adam's [0.002]")
+@click.option("--learning-rate", type=float, default=None, help="Adam's [0.003]")
 @click.option("--min-count", type=int, default=None, help="vocabulary: words seen ≥ N times [2]")
 @click.option(
     "--max-vocab", type=int, default=None, help="vocabulary: at most N words a side [4000]"

@@ -1731,8 +1731,19 @@ typedef struct {
 } min_args;
 
 typedef struct {
-    __m512 a, b, z, ht, dg, ip, kf, ki;
+    __m512 a, b, z, ht, dg, ip, sf, si; /* sf, si: σ(−k_f), σ(−k_i) (minLSTM) */
 } min_gates;
+
+/* σ(x) and σ(−x) from one exponential: e = e^−|x|, r = 1/(1 + e); for x >= 0 σ(x) = r and
+ * σ(−x) = e r, below the other way round */
+AVX512 static inline void sigmoid_pair512(__m512 x, __m512 *pos, __m512 *neg) {
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 e = exp512(_mm512_sub_ps(zero, _mm512_abs_ps(x)));
+    __m512 r = recip512(_mm512_add_ps(_mm512_set1_ps(1.0f), e)), er = _mm512_mul_ps(e, r);
+    __mmask16 ge = _mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ);
+    *pos = _mm512_mask_blend_ps(ge, er, r);
+    *neg = _mm512_mask_blend_ps(ge, r, er);
+}
 
 AVX512 static inline min_gates min_gates_at(const min_args *s, const float *p, int j) {
     const int H = s->H;
@@ -1745,15 +1756,15 @@ AVX512 static inline min_gates min_gates_at(const min_args *s, const float *p, i
     q.dg = _mm512_mask_mov_ps(_mm512_mul_ps(sg, _mm512_sub_ps(_mm512_set1_ps(1.0f), sg)), pos,
                               _mm512_set1_ps(1.0f));
     if (!s->lstm) {
-        __m512 k = _mm512_loadu_ps(p + j);
-        q.z = sigmoid512(k);
-        q.a = sigmoid512(_mm512_sub_ps(zero, k));
+        sigmoid_pair512(_mm512_loadu_ps(p + j), &q.z, &q.a); /* z = σ(k), a = σ(−k) */
         q.ip = q.z;
     } else {
         const __m512 lo = _mm512_set1_ps(-80.0f), hi = _mm512_set1_ps(80.0f);
-        q.kf = _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_loadu_ps(p + j)));
-        q.ki = _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_loadu_ps(p + H + j)));
-        __m512 f = sigmoid512(q.kf), i = sigmoid512(q.ki), sum = _mm512_add_ps(f, i);
+        __m512 f, i;
+        sigmoid_pair512(_mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_loadu_ps(p + j))), &f, &q.sf);
+        sigmoid_pair512(_mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_loadu_ps(p + H + j))), &i,
+                        &q.si);
+        __m512 sum = _mm512_add_ps(f, i);
         q.a = _mm512_div_ps(f, sum);
         q.ip = _mm512_div_ps(i, sum);
         q.z = q.ip;
@@ -1840,10 +1851,8 @@ AVX512 static void min_bwd_worker(void *ctx, int tid, int nth) {
                     _mm512_storeu_ps(dp + H + j, dv);
                 } else { /* ∂d = (∂a − ∂b h̃) a i'; ∂k_f = ∂d σ(−k_f), ∂k_i = −∂d σ(−k_i) */
                     __m512 dd = _mm512_mul_ps(r, _mm512_mul_ps(q.a, q.ip)); /* = −∂d */
-                    __m512 sf = sigmoid512(_mm512_sub_ps(zero, q.kf));
-                    __m512 si = sigmoid512(_mm512_sub_ps(zero, q.ki));
-                    _mm512_storeu_ps(dp + j, _mm512_sub_ps(zero, _mm512_mul_ps(dd, sf)));
-                    _mm512_storeu_ps(dp + H + j, _mm512_mul_ps(dd, si));
+                    _mm512_storeu_ps(dp + j, _mm512_sub_ps(zero, _mm512_mul_ps(dd, q.sf)));
+                    _mm512_storeu_ps(dp + H + j, _mm512_mul_ps(dd, q.si));
                     _mm512_storeu_ps(dp + 2 * H + j, dv);
                 }
                 _mm512_storeu_ps(carry + j, _mm512_mul_ps(q.a, mu));

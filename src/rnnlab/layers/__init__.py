@@ -9,7 +9,6 @@ from .core import Activation, Dense, Dropout
 from .embedding import Embedding
 from .input_layer import Input, InputLayer
 from .masking import Masking
-from .pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from .merge import (
     Add,
     Average,
@@ -23,6 +22,7 @@ from .merge import (
     subtract,
 )
 from .parallel import LRU, MinGRU, MinLSTM
+from .pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
 from .recurrent import Recurrent, layer_for_cell
 from .reshape import RepeatVector
 from .rnn import GRU, LSTM, Jordan, SimpleRNN

@@ -30,6 +30,11 @@ CONTEXT_SEASONS = 3  # history shown before the origin, in seasons (at least 3 h
 _cache: dict[Path, tuple[float, dict]] = {}
 
 
+def _r(x) -> float | None:
+    """A number as the explorer sends them: 5 significant digits (None stays None)."""
+    return None if x is None else float(f"{float(x):.5g}")
+
+
 def find_runs(roots) -> dict[str, Path]:
     """{name: file} of the forecasts.json in or under `roots` (two levels deep), by name."""
     found: dict[str, Path] = {}
@@ -99,12 +104,12 @@ def forecast_view(models, run: str = "", series: str = "", origin: int = -1) -> 
         out_models.append(
             {
                 "name": model,
-                "lower": [row[0] for row in q],
-                "median": [row[1] for row in q],
-                "upper": [row[2] for row in q],
-                "mae": sum(abs(t - row[1]) for t, row in zip(truth, q, strict=True)) / h,
+                "lower": [_r(row[0]) for row in q],
+                "median": [_r(row[1]) for row in q],
+                "upper": [_r(row[2]) for row in q],
+                "mae": _r(sum(abs(t - row[1]) for t, row in zip(truth, q, strict=True)) / h),
                 "covered": sum(row[0] <= t <= row[2] for t, row in zip(truth, q, strict=True)),
-                "mase": s["mase"].get(model),
+                "mase": _r(s["mase"].get(model)),
             }
         )
     return {
@@ -121,7 +126,7 @@ def forecast_view(models, run: str = "", series: str = "", origin: int = -1) -> 
         "start": start,
         "steps": list(range(start, o + h)),
         "dates": dates[start : o + h],
-        "truth": values[start : o + h],
+        "truth": [_r(v) for v in values[start : o + h]],
         "first_forecast_step": o,
         "models": out_models,
     }

@@ -55,6 +55,8 @@ def test_task_view_data_is_the_model_on_each_prefix(models):
     share = np.abs(np.array(d["h"]) * w).max(axis=0)
     assert d["top_units"] == list(np.argsort(-share, kind="stable")[:6])
     assert set(d["models"]) == {"explorer", "task"}
+    numbers = [*d["prediction"], *d["readout"], *np.ravel(d["h"])]
+    assert all(float(f"{x:.5g}") == x for x in numbers)  # 5 significant digits, as every view
 
 
 def test_explorer_model_gets_laden_units_too(models):

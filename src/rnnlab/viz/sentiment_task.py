@@ -28,6 +28,11 @@ from ..tasks.classify import prefix_features
 TOP_UNITS = 6
 
 
+def _r5(x) -> float:
+    """x rounded to 5 significant digits, as every number of the explorer's views."""
+    return float(f"{float(x):.5g}")
+
+
 def laden_units(features: np.ndarray, weight: np.ndarray, k: int | None = None) -> list[int]:
     """The k units with the largest max_t |w_u f_{t,u}|, largest first. features (T, F),
     weight (F,); k defaults to a quarter of the units, 1 to TOP_UNITS."""
@@ -50,7 +55,7 @@ def extras(models, features: np.ndarray, weight: np.ndarray, which: str) -> dict
         names["task"] = "rnnlab task sentiment: " + describe_task_model(models.task_sentiment)
     return {
         "top_units": laden_units(np.asarray(features, dtype=np.float64), weight),
-        "readout": [round(float(w), 5) for w in weight],
+        "readout": [_r5(w) for w in weight],
         "model": which,
         "models": names,
     }
@@ -67,8 +72,8 @@ def view_data(models, words: list[str]) -> dict[str, Any]:
         "words": words,
         "known": [bool(k) for k in known],
         "units": int(features.shape[1]),
-        "h": [[round(float(v), 5) for v in row] for row in features],
-        "prediction": [round(float(v), 5) for v in p],
+        "h": [[_r5(v) for v in row] for row in features],
+        "prediction": [_r5(v) for v in p],
         "label_names": list(model.metadata.get("labels", ["negative", "positive"])),
         **extras(models, features, model.layers[-1].params["weight"][0], "task"),
     }

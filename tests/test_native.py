@@ -1,4 +1,4 @@
-"""The compiled AVX-512 kernels (rnnlab._kernels via rnnlab.native).
+"""The compiled kernels (rnnlab._kernels_<path> via rnnlab.native), on every path the CPU runs.
 
 They must give the NumPy path's numbers (float32 rounding apart) in every case the LSTM
 dispatches to them — masks, final-state gradients, no output gradients, one step, one row,
@@ -8,29 +8,36 @@ float64 NumPy for every operand layout and every edge of the tiling (row tails, 
 depth blocks, depth 0). Thread counts must not change a single bit. The block pool must never
 hand out memory something still refers to.
 
-On a machine without AVX-512 or a C compiler these tests are skipped with the reason; with
-RNNLAB_REQUIRE_NATIVE=1 (set by .ci/run) that is an error instead.
+Each test runs once per kernel path (avx512, avx2, generic; tests/_native_paths.py), those in
+ONE_PATH on the default path only; a path the CPU cannot run is skipped with the reason. Where
+no path runs the module is skipped; with RNNLAB_REQUIRE_NATIVE=1 or auto (.ci/run) that is an
+error instead.
 """
 
 from __future__ import annotations
 
 import gc
-import os
 
 import numpy as np
 import pytest
 
 import rnnlab
+from _native_paths import native_path, pytest_generate_tests, require_or_skip_module  # noqa: F401
 from _torch import requires_torch, torch
 from helpers import ragged_mask
-from rnnlab import native
+from rnnlab import native, native_paths
 from rnnlab.cells import GRUCell, LSTMCell, lstm_native
 
-if not native.available():  # pragma: no cover - depends on the machine
-    reason = f"compiled kernels unavailable (built: {native.built()})"
-    if os.environ.get("RNNLAB_REQUIRE_NATIVE") == "1":
-        raise RuntimeError(f"RNNLAB_REQUIRE_NATIVE=1 but {reason}")
-    pytest.skip(reason, allow_module_level=True)
+require_or_skip_module()
+SLOW_CASES = ("-64-3-40-600-",)  # B, T, I, H of the largest packed-GEMM layer case
+ONE_PATH = {  # pure Python: no kernel arithmetic
+    "test_thread_settings_validate",
+    "test_pool_reuses_only_free_blocks",
+    "test_dispatch_conditions_and_reasons",
+    "test_cells_follow_the_dispatch",
+    "test_layer_with_recurrent_dropout_still_trains",
+    "test_packed_weights_are_reused_only_while_unchanged",
+}
 
 F32 = np.float32
 LSTM_CELL, GRU_CELL = LSTMCell(), GRUCell()
@@ -670,12 +677,11 @@ def test_dispatch_conditions_and_reasons(monkeypatch):
         for _, status in native.report()
     )
     native.set_enabled(True)
-    monkeypatch.setattr(native, "_CPU_OK", False)
-    assert native.why_not("gemm") == "the CPU has no AVX-512F"
-    monkeypatch.setattr(native, "_kernels", None)
-    assert native.why_not("gemm") == "the extension did not build" and not native.built()
-    monkeypatch.undo()
-    assert native.serves("gemm")
+    native.use_isa("off")
+    assert native.why_not("gemm") == "disabled by use_isa('off')" and not native.available()
+    assert native.isa() is None and native.built()
+    native.use_isa(None)
+    assert native.serves("gemm") and native.isa() == native_paths.runnable()[0]
 
 
 def test_cells_follow_the_dispatch(monkeypatch):

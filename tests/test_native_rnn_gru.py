@@ -10,21 +10,16 @@ dropout never reach them.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 import rnnlab
+from _native_paths import native_path, pytest_generate_tests, require_or_skip_module  # noqa: F401
 from _torch import requires_torch, torch
 from rnnlab import native
 from rnnlab.cells import GRUCell, SimpleRNNCell
 
-if not native.available():  # pragma: no cover - depends on the machine
-    reason = f"compiled kernels unavailable (built: {native.built()})"
-    if os.environ.get("RNNLAB_REQUIRE_NATIVE") == "1":
-        raise RuntimeError(f"RNNLAB_REQUIRE_NATIVE=1 but {reason}")
-    pytest.skip(reason, allow_module_level=True)
+require_or_skip_module()
 
 F32 = np.float32
 TOL = 1e-5  # relative to the largest magnitude of the NumPy result (at least 1)

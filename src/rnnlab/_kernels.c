@@ -42,22 +42,24 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define NR 64    /* columns of a packed panel: 4 vectors of 16 floats */
-#define MR 6     /* rows of a register tile */
+#include "_simd.h"
+
+#define NR 64    /* columns of a packed panel (4 AVX-512 vectors, 8 AVX2, 16 portable) */
 #define KC 128   /* depth of a cache block: a 128 x 64 float panel chunk is 32 KiB */
 #define RB 48    /* rows of a work item in the parallel GEMM */
 #define RBT 192  /* rows of a packed block of a transposed A */
 #define MAX_THREADS 64
+#define CHUNKS (16 / VL) /* vectors of one gate's 16 units in a fused tile */
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define HAVE_X86 1
-#include <immintrin.h>
-#define AVX512 __attribute__((target("avx512f,avx512dq,fma")))
-#else
-#define HAVE_X86 0
-#endif
+/* the module's name: _kernels_avx512, _kernels_avx2 or _kernels_generic */
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define STR_(a) #a
+#define STR(a) STR_(a)
+#define MODULE_NAME "_kernels_" STR(ISA_ID)
 
 /* ---------------------------------------------------------------- threads */
 
@@ -73,7 +75,7 @@ typedef struct {
 /* Flush denormals to zero (FTZ) and read them as zero (DAZ) while a kernel runs: saturated
  * gates make e^x and products of tiny numbers land below 1.2e-38, where x86 arithmetic takes a
  * microcode assist per operation (a trained char-LSTM ran 8x slower without this). */
-#if HAVE_X86
+#if SIMD_X86
 #define FTZ_DAZ 0x8040u
 static unsigned int denormals_off(void) {
     unsigned int old = _mm_getcsr();
@@ -81,6 +83,18 @@ static unsigned int denormals_off(void) {
     return old;
 }
 static void denormals_restore(unsigned int old) { _mm_setcsr(old); }
+#elif defined(__aarch64__)
+/* FPCR.FZ (bit 24): flush denormal inputs and results to zero */
+static unsigned int denormals_off(void) {
+    uint64_t old;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(old));
+    __asm__ volatile("msr fpcr, %0" : : "r"(old | (1ull << 24)));
+    return (unsigned int)old;
+}
+static void denormals_restore(unsigned int old) {
+    uint64_t v = old;
+    __asm__ volatile("msr fpcr, %0" : : "r"(v));
+}
 #else
 static unsigned int denormals_off(void) { return 0; }
 static void denormals_restore(unsigned int old) { (void)old; }
@@ -119,106 +133,61 @@ static void run_parallel(worker_fn fn, void *ctx, int nth) {
     for (int t = 1; t < started; t++) pthread_join(threads[t], NULL);
 }
 
-/* ---------------------------------------------------------------- vector math */
-#if HAVE_X86
-
-/* e^x: n = round(x log2 e), r = x - n ln2 (Cody-Waite split), e^r by a degree-6 polynomial
- * fitted here to e^r on |r| <= ln2/2 for least maximum relative error (Lawson iterations;
- * 1.9e-9 in exact arithmetic, 9.6e-8 evaluated in float32), then 2^n by vscalefps. NaN passes
- * through the clamps (vmaxps/vminps return their second operand when either is NaN). */
-AVX512 static inline __m512 exp512(__m512 x) {
-    x = _mm512_min_ps(_mm512_set1_ps(88.7f), x);
-    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(0.0013836841098964214f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.008374815806746483f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.04166822507977486f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.16666419804096222f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.49999991059303284f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
-/* 1/d for 1 <= d < 3.4e38 (1 + e^x with e^x clamped finite above): vrcp14ps (relative error
- * < 2^-14) refined by one Newton step r' = r (2 - d r): relative error ~2^-28, below float
- * rounding; pipelines where a division would not. */
-AVX512 static inline __m512 recip512(__m512 d) {
-    __m512 r = _mm512_rcp14_ps(d);
-    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
-}
-
-/* σ(x) = 1 / (1 + e^-x) */
-AVX512 static inline __m512 sigmoid512(__m512 x) {
-    __m512 one = _mm512_set1_ps(1.0f);
-    return recip512(_mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
-
-/* tanh x = 2σ(2x) - 1 (absolute error ~1e-7, the spacing of floats near 1) */
-AVX512 static inline __m512 tanh512(__m512 x) {
-    __m512 one = _mm512_set1_ps(1.0f);
-    __m512 e = exp512(_mm512_mul_ps(x, _mm512_set1_ps(-2.0f)));
-    return _mm512_fmsub_ps(_mm512_set1_ps(2.0f), recip512(_mm512_add_ps(one, e)), one);
-}
+/* ---------------------------------------------------------------- vector math
+ * vexp, vsigmoid, vtanh and the rest: _simd.h, one definition per instruction set. */
 
 /* ---------------------------------------------------------------- GEMM tile
- * acc[r][v] += sum_k A(r, k) * B[k][16v .. 16v+15] for r < mr, with A(r, k) at
- * a[r*a_rs + k*a_cs] and B's row k at bp + k*b_step, read by LOAD(row, v). mr is a constant
- * after inlining, so acc stays in registers. */
-#define TILE_LOOP(mr, LOAD, b_step)                                                       \
+ * acc[r][v] += sum_k A(r, k) * B[k][v*VS .. v*VS + VL-1] for r < mr, v < NV, with A(r, k) at
+ * a[r*a_rs + k*a_cs] and B's row k at bp + k*b_step, vector v read by LOAD(pointer, v). mr,
+ * NV and VS are constants after inlining, so acc stays in registers. The one inner loop of
+ * every kernel: the GEMM (NV = GV, VS = VL), the LSTM (the 4 gates of VL units, VS = 16), the
+ * GRU (3 gates, VS = 16) and the SimpleRNN (as the GEMM). */
+#define TILE_LOOP(mr, NV, VS, LOAD, b_step)                                               \
     for (int k = 0; k < kc; k++) {                                                        \
         const float *bk = bp + (long)k * (b_step);                                        \
-        __m512 b0 = LOAD(bk, 0), b1 = LOAD(bk, 1), b2 = LOAD(bk, 2), b3 = LOAD(bk, 3);    \
+        vf bv[NV];                                                                        \
+        for (int v = 0; v < (NV); v++) bv[v] = LOAD(bk + (v) * (VS), v);                  \
         const float *ak = a + (long)k * a_cs;                                             \
         for (int r = 0; r < (mr); r++) {                                                  \
-            __m512 av = _mm512_set1_ps(ak[(long)r * a_rs]);                               \
-            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);                               \
-            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);                               \
-            acc[r][2] = _mm512_fmadd_ps(av, b2, acc[r][2]);                               \
-            acc[r][3] = _mm512_fmadd_ps(av, b3, acc[r][3]);                               \
+            const vf av = vset1(ak[(long)r * a_rs]);                                      \
+            for (int v = 0; v < (NV); v++) acc[r][v] = vfma(av, bv[v], acc[r][v]);        \
         }                                                                                 \
     }
-#define LOAD_MASKED(row, v) _mm512_maskz_loadu_ps(m[v], (row) + 16 * (v))
-#define LOAD_PLAIN(row, v) _mm512_loadu_ps((row) + 16 * (v))
-/* any panel, columns beyond ncols masked off (masks m[4] in scope) */
-#define TILE_BODY(mr) TILE_LOOP(mr, LOAD_MASKED, b_rs)
-/* whole packed panels: plain loads (constant all-ones masks made gcc spill accumulators) */
-#define TILE_BODY_FULL(mr) TILE_LOOP(mr, LOAD_PLAIN, NR)
+#define LOAD_MASKED(p, v) vload_m((p), m[v])
+#define LOAD_PLAIN(p, v) vload(p)
 
-/* One GEMM register tile: C(mr x ncols) (=|+=) A(mr x kc) B(kc x ncols) [+ bias], B's row k
- * at bp + k*b_rs (64 for a packed panel, the matrix's row stride for an unpacked one). */
+/* One GEMM register tile: C(mr x ncols) (=|+=) A(mr x kc) B(kc x ncols) [+ bias] for
+ * ncols <= GV*VL, B's row k at bp + k*b_rs (64 for a packed panel, the matrix's row stride for
+ * an unpacked one). */
 #define DEFINE_GEMM_TILE(mr)                                                              \
-    AVX512 static void gemm_tile_##mr(int kc, const float *a, long a_rs, long a_cs,       \
-                                      const float *bp, long b_rs, float *c, long ldc,     \
-                                      int ncols, int accumulate, const float *bias) {     \
-        __m512 acc[mr][4];                                                                \
-        __mmask16 m[4];                                                                   \
-        for (int v = 0; v < 4; v++) {                                                     \
-            int left = ncols - 16 * v;                                                    \
-            m[v] = left >= 16 ? (__mmask16)0xFFFF                                         \
-                              : (left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1)); \
-        }                                                                                 \
+    static void gemm_tile_##mr(int kc, const float *a, long a_rs, long a_cs,              \
+                               const float *bp, long b_rs, float *c, long ldc, int ncols, \
+                               int accumulate, const float *bias) {                       \
+        vf acc[mr][GV];                                                                   \
+        vmask m[GV];                                                                      \
+        const int full = ncols >= GV * VL;                                                \
+        for (int v = 0; v < GV; v++) m[v] = vmask_n(ncols - VL * v);                      \
         for (int r = 0; r < (mr); r++)                                                    \
-            for (int v = 0; v < 4; v++) {                                                 \
+            for (int v = 0; v < GV; v++) {                                                \
                 if (accumulate)                                                           \
-                    acc[r][v] = _mm512_maskz_loadu_ps(m[v], c + (long)r * ldc + 16 * v);  \
+                    acc[r][v] = full ? vload(c + (long)r * ldc + VL * v)                  \
+                                     : vload_m(c + (long)r * ldc + VL * v, m[v]);         \
                 else if (bias)                                                            \
-                    acc[r][v] = _mm512_maskz_loadu_ps(m[v], bias + 16 * v);               \
+                    acc[r][v] = full ? vload(bias + VL * v) : vload_m(bias + VL * v, m[v]); \
                 else                                                                      \
-                    acc[r][v] = _mm512_setzero_ps();                                      \
+                    acc[r][v] = vzero();                                                  \
             }                                                                             \
         if (b_rs == NR) { /* packed: zero padded, plain loads (a masked load costs a uop   \
                              on the FMA ports of Intel cores) */                           \
-            TILE_BODY_FULL(mr)                                                            \
+            TILE_LOOP(mr, GV, VL, LOAD_PLAIN, NR)                                         \
         } else {                                                                          \
-            TILE_BODY(mr)                                                                 \
+            TILE_LOOP(mr, GV, VL, LOAD_MASKED, b_rs)                                      \
         }                                                                                 \
         for (int r = 0; r < (mr); r++)                                                    \
-            for (int v = 0; v < 4; v++)                                                   \
-                _mm512_mask_storeu_ps(c + (long)r * ldc + 16 * v, m[v], acc[r][v]);       \
+            for (int v = 0; v < GV; v++) {                                                \
+                if (full) vstore(c + (long)r * ldc + VL * v, acc[r][v]);                  \
+                else vstore_m(c + (long)r * ldc + VL * v, m[v], acc[r][v]);               \
+            }                                                                             \
     }
 
 DEFINE_GEMM_TILE(1)
@@ -228,19 +197,29 @@ DEFINE_GEMM_TILE(4)
 DEFINE_GEMM_TILE(5)
 DEFINE_GEMM_TILE(6)
 
-AVX512 static void gemm_tile(int mr, int kc, const float *a, long a_rs, long a_cs,
-                             const float *bp, long b_rs, float *c, long ldc, int ncols,
-                             int accumulate, const float *bias) {
-#define GEMM_TILE_ARGS kc, a, a_rs, a_cs, bp, b_rs, c, ldc, ncols, accumulate, bias
-    switch (mr) {
-    case 6: gemm_tile_6(GEMM_TILE_ARGS); break;
-    case 5: gemm_tile_5(GEMM_TILE_ARGS); break;
-    case 4: gemm_tile_4(GEMM_TILE_ARGS); break;
-    case 3: gemm_tile_3(GEMM_TILE_ARGS); break;
-    case 2: gemm_tile_2(GEMM_TILE_ARGS); break;
-    default: gemm_tile_1(GEMM_TILE_ARGS); break;
+/* Call tile##_mr(args) for mr = min(rows, MAX) (MAX <= 6, a tile shape constant of _simd.h) */
+#define TILE_SWITCH(tile, rows, MAX, ...)                                                 \
+    switch ((rows) < (MAX) ? (rows) : (MAX)) {                                            \
+    case 6: tile##_6(__VA_ARGS__); break;                                                 \
+    case 5: tile##_5(__VA_ARGS__); break;                                                 \
+    case 4: tile##_4(__VA_ARGS__); break;                                                 \
+    case 3: tile##_3(__VA_ARGS__); break;                                                 \
+    case 2: tile##_2(__VA_ARGS__); break;                                                 \
+    default: tile##_1(__VA_ARGS__); break;                                                \
     }
-#undef GEMM_TILE_ARGS
+
+/* C(rows m0 .. m1-1, panel columns up to ncols) for one depth block: tiles of MR_GEMM rows x
+ * GV*VL columns, the columns of the panel in the outer loop (a B sub-panel stays in L1 across
+ * the row tiles). */
+static void gemm_block(int m0, int m1, int kc, const float *a, long a_rs, long a_cs,
+                       const float *bp, long b_rs, float *c, long ldc, int ncols, int accumulate,
+                       const float *bias) {
+    for (int sc = 0; sc < ncols; sc += GV * VL)
+        for (int m = m0; m < m1; m += MR_GEMM) {
+            TILE_SWITCH(gemm_tile, m1 - m, MR_GEMM, kc, a + (long)(m - m0) * a_rs, a_rs, a_cs,
+                        bp + sc, b_rs, c + (long)(m - m0) * ldc + sc, ldc, ncols - sc,
+                        accumulate, bias ? bias + sc : NULL)
+        }
 }
 
 /* The share of C = A B (+ bias | + C) that thread tid of nth computes.
@@ -249,7 +228,9 @@ AVX512 static void gemm_tile(int mr, int kc, const float *a, long a_rs, long a_c
  * stride ldb: b_ps = 64, b_rs = ldb. C row-major with row stride ldc. Work items are
  * (panel, block of RB rows), panel-major, split into nth contiguous ranges. A transposed A
  * (a_rs == 1) is instead split by row blocks, each block copied into tile order once per
- * depth block and used against all panels (its rows would otherwise be a whole row apart). */
+ * depth block and used against all panels (its rows would otherwise be a whole row apart).
+ * Each element of C is one tile lane's sum in k order, whatever the split: thread counts
+ * change no bit. */
 typedef struct {
     int M, N, K;
     const float *a;
@@ -263,28 +244,27 @@ typedef struct {
 } gemm_args;
 
 /* Copy A(m0 .. m1-1, k0 .. k0+kc-1) of a transposed A (row m of A is column m of the
- * stored matrix) into tile order: abuf[tile][k][r], tile = MR rows. */
-AVX512 static void pack_a_block(const gemm_args *g, int m0, int m1, int k0, int kc, float *abuf) {
+ * stored matrix) into tile order: abuf[tile][k][r], tile = MR_GEMM rows. */
+static void pack_a_block(const gemm_args *g, int m0, int m1, int k0, int kc, float *abuf) {
     for (int k = 0; k < kc; k++) {
         const float *src = g->a + (long)(k0 + k) * g->a_cs + m0;
-        for (int m = m0; m < m1; m += MR) {
-            int mr = m1 - m < MR ? m1 - m : MR;
-            __mmask16 mk = (__mmask16)((1u << mr) - 1);
-            _mm512_mask_storeu_ps(abuf + (long)(m - m0) * kc + (long)k * mr, mk,
-                                  _mm512_maskz_loadu_ps(mk, src + (m - m0)));
+        for (int m = m0; m < m1; m += MR_GEMM) {
+            int mr = m1 - m < MR_GEMM ? m1 - m : MR_GEMM;
+            float *dst = abuf + (long)(m - m0) * kc + (long)k * mr;
+            for (int r = 0; r < mr; r++) dst[r] = src[m - m0 + r];
         }
     }
 }
 
-AVX512 static void gemm_part(const gemm_args *g, int tid, int nth) {
+static void gemm_part(const gemm_args *g, int tid, int nth) {
     const int panels = (g->N + NR - 1) / NR;
     const int blocks = (g->M + RB - 1) / RB;
-    if (g->a_rs == 1 && g->a_cs != 1 && g->M >= nth * MR) {
+    if (g->a_rs == 1 && g->a_cs != 1 && g->M >= nth * MR_GEMM) {
         /* Transposed A: each thread takes whole blocks of up to RBT rows; a (rows x KC) block
          * of A is packed once (into L2) and used against every panel of B (from L1). */
         float abuf[RBT * KC] __attribute__((aligned(64)));
         int rows = (g->M + 2 * nth - 1) / (2 * nth);
-        rows = (rows + MR - 1) / MR * MR;
+        rows = (rows + MR_GEMM - 1) / MR_GEMM * MR_GEMM;
         if (rows > RBT) rows = RBT;
         int tblocks = (g->M + rows - 1) / rows;
         int lo = tblocks * tid / nth, hi = tblocks * (tid + 1) / nth;
@@ -297,13 +277,15 @@ AVX512 static void gemm_part(const gemm_args *g, int tid, int nth) {
                 for (int p = 0; p < panels; p++) {
                     int ncols = g->N - p * NR < NR ? g->N - p * NR : NR;
                     const float *bias = g->bias ? g->bias + (long)p * NR : NULL;
-                    for (int m = m0; m < m1; m += MR) {
-                        int mr = m1 - m < MR ? m1 - m : MR;
-                        gemm_tile(mr, kc, abuf + (long)(m - m0) * kc, 1, mr,
-                                  g->b + (long)p * g->b_ps + (long)k0 * g->b_rs, g->b_rs,
-                                  g->c + (long)m * g->ldc + p * NR, g->ldc, ncols, accumulate,
-                                  bias);
-                    }
+                    const float *bp = g->b + (long)p * g->b_ps + (long)k0 * g->b_rs;
+                    for (int sc = 0; sc < ncols; sc += GV * VL)
+                        for (int m = m0; m < m1; m += MR_GEMM) {
+                            int mr = m1 - m < MR_GEMM ? m1 - m : MR_GEMM;
+                            TILE_SWITCH(gemm_tile, mr, MR_GEMM, kc, abuf + (long)(m - m0) * kc,
+                                        1, mr, bp + sc, g->b_rs,
+                                        g->c + (long)m * g->ldc + p * NR + sc, g->ldc,
+                                        ncols - sc, accumulate, bias ? bias + sc : NULL)
+                        }
                 }
                 if (g->K == 0) break;
             }
@@ -322,12 +304,9 @@ AVX512 static void gemm_part(const gemm_args *g, int tid, int nth) {
         for (int k0 = 0; k0 < g->K || k0 == 0; k0 += KC) {
             int kc = g->K - k0 < KC ? g->K - k0 : KC;
             int accumulate = k0 > 0 || g->beta;
-            for (int m = m0; m < m1; m += MR) {
-                int mr = m1 - m < MR ? m1 - m : MR;
-                gemm_tile(mr, kc, g->a + (long)m * g->a_rs + (long)k0 * g->a_cs, g->a_rs,
-                          g->a_cs, bpanel + (long)k0 * g->b_rs, g->b_rs,
-                          g->c + (long)m * g->ldc + p * NR, g->ldc, ncols, accumulate, bias);
-            }
+            gemm_block(m0, m1, kc, g->a + (long)m0 * g->a_rs + (long)k0 * g->a_cs, g->a_rs,
+                       g->a_cs, bpanel + (long)k0 * g->b_rs, g->b_rs,
+                       g->c + (long)m0 * g->ldc + p * NR, g->ldc, ncols, accumulate, bias);
             if (g->K == 0) break;
         }
     }
@@ -363,55 +342,54 @@ typedef struct {
 } lstm_fwd_args;
 
 #define DEFINE_LSTM_FWD_TILE(mr)                                                          \
-    AVX512 static void lstm_fwd_tile_##mr(const lstm_fwd_args *s, int t, int r0, int p) { \
+    static void lstm_fwd_tile_##mr(const lstm_fwd_args *s, int t, int r0, int p, int c) {  \
         const int B = s->B, H = s->H, kc = H;                                             \
-        const long G = 4L * H;                                                            \
+        const long G = 4L * H, u = 16L * p + VL * c; /* units u .. u+VL-1 */             \
         const long ts = s->ts, rs = s->rs;                                                \
         const float *h_prev = t ? s->hs + (t - 1) * ts * H : s->h0;                       \
         const long hp_rs = t ? rs * H : H; /* row stride of h_prev */                     \
         const float *c_prev = t ? s->cs + (long)(t - 1) * s->cs_t : s->c0;                \
         float *c_out = s->cs + (long)t * s->cs_t;                                         \
-        __m512 acc[mr][4];                                                                \
+        vf acc[mr][4];                                                                    \
         const long a_cs = 1;                                                              \
         if (s->gin) {                                                                     \
-            const float *gin = s->gin + (t * ts + r0 * rs) * G + (long)p * NR;            \
+            const float *gin = s->gin + (t * ts + r0 * rs) * G + (long)p * NR + VL * c;   \
             for (int r = 0; r < (mr); r++)                                                \
-                for (int v = 0; v < 4; v++)                                               \
-                    acc[r][v] = _mm512_loadu_ps(gin + r * rs * G + 16 * v);               \
+                for (int v = 0; v < 4; v++) acc[r][v] = vload(gin + r * rs * G + 16 * v); \
         } else { /* a = b + x_t W_ih^T, then + h W_hh^T below, in the same registers */    \
             for (int r = 0; r < (mr); r++)                                                \
                 for (int v = 0; v < 4; v++)                                               \
-                    acc[r][v] = _mm512_loadu_ps(s->bias + (long)p * NR + 16 * v);         \
+                    acc[r][v] = vload(s->bias + (long)p * NR + VL * c + 16 * v);          \
             const int kc = s->I;                                                          \
             const float *a = s->x + (t * ts + r0 * rs) * kc;                              \
-            const float *bp = s->wip + (long)p * kc * NR;                                 \
+            const float *bp = s->wip + (long)p * kc * NR + VL * c;                        \
             const long a_rs = rs * kc;                                                    \
-            TILE_BODY_FULL(mr)                                                            \
+            TILE_LOOP(mr, 4, 16, LOAD_PLAIN, NR)                                          \
         }                                                                                 \
-        const float *a = h_prev + r0 * hp_rs, *bp = s->wp + (long)p * H * NR;             \
+        const float *a = h_prev + r0 * hp_rs, *bp = s->wp + (long)p * H * NR + VL * c;    \
         const long a_rs = hp_rs;                                                          \
-        TILE_BODY_FULL(mr)                                                                \
+        TILE_LOOP(mr, 4, 16, LOAD_PLAIN, NR)                                              \
         for (int r = 0; r < (mr); r++) {                                                  \
-            const long b = r0 + r, off = b * H + 16L * p;                                 \
-            __m512 i = sigmoid512(acc[r][0]), f = sigmoid512(acc[r][1]);                  \
-            __m512 g = tanh512(acc[r][2]), o = sigmoid512(acc[r][3]);                     \
-            __m512 cp = _mm512_loadu_ps(c_prev + off);                                    \
-            __m512 c = _mm512_fmadd_ps(f, cp, _mm512_mul_ps(i, g));                       \
-            __m512 tc = tanh512(c);                                                       \
-            __m512 h = _mm512_mul_ps(o, tc);                                              \
+            const long b = r0 + r, off = b * H + u;                                       \
+            vf i = vsigmoid(acc[r][0]), f = vsigmoid(acc[r][1]);                          \
+            vf g = vtanh(acc[r][2]), o = vsigmoid(acc[r][3]);                             \
+            vf cp = vload(c_prev + off);                                                  \
+            vf cn = vfma(f, cp, vmul(i, g));                                              \
+            vf tc = vtanh(cn);                                                            \
+            vf h = vmul(o, tc);                                                           \
             if (s->mask && !s->mask[t * ts + b * rs]) {                                   \
-                h = _mm512_loadu_ps(h_prev + b * hp_rs + 16L * p);                        \
-                c = cp;                                                                   \
+                h = vload(h_prev + b * hp_rs + u);                                        \
+                cn = cp;                                                                  \
             }                                                                             \
-            _mm512_storeu_ps(s->hs + (t * ts + b * rs) * H + 16L * p, h);                 \
-            _mm512_storeu_ps(c_out + off, c);                                             \
-            if (s->tcs) _mm512_storeu_ps(s->tcs + (long)t * B * H + off, tc);             \
+            vstore(s->hs + (t * ts + b * rs) * H + u, h);                                 \
+            vstore(c_out + off, cn);                                                      \
+            if (s->tcs) vstore(s->tcs + (long)t * B * H + off, tc);                       \
             if (s->acts) {                                                                \
-                float *ac = s->acts + ((long)t * B + b) * G + 16L * p;                    \
-                _mm512_storeu_ps(ac, i);                                                  \
-                _mm512_storeu_ps(ac + H, f);                                              \
-                _mm512_storeu_ps(ac + 2L * H, g);                                         \
-                _mm512_storeu_ps(ac + 3L * H, o);                                         \
+                float *ac = s->acts + ((long)t * B + b) * G + u;                          \
+                vstore(ac, i);                                                            \
+                vstore(ac + H, f);                                                        \
+                vstore(ac + 2L * H, g);                                                   \
+                vstore(ac + 3L * H, o);                                                   \
             }                                                                             \
         }                                                                                 \
     }
@@ -426,7 +404,7 @@ DEFINE_LSTM_FWD_TILE(6)
 /* ---------------------------------------------------------------- GRU forward
  * Per step t, for batch rows b (torch.nn.GRU's variant; xp = W_ih x_t + b_ih with b_hr, b_hz
  * folded in, computed for all steps before the call):
- *   [a_r, a_z, q'] = h W_hh^T (one register tile: 3 gates x 16 units x 6 rows)
+ *   [a_r, a_z, q'] = h W_hh^T (one register tile: 3 gates x VL units x MR_GRU rows)
  *   r = σ(xp_r + a_r)   z = σ(xp_z + a_z)   q = q' + b_hn   n = tanh(xp_n + r q)
  *   h' = n + z (h - n)                      masked rows carry h. */
 typedef struct {
@@ -442,44 +420,35 @@ typedef struct {
 } gru_fwd_args;
 
 #define DEFINE_GRU_FWD_TILE(mr)                                                           \
-    AVX512 static void gru_fwd_tile_##mr(const gru_fwd_args *s, int t, int r0, int p) {   \
-        const int B = s->B, H = s->H;                                                     \
-        const long G = 3L * H;                                                            \
+    static void gru_fwd_tile_##mr(const gru_fwd_args *s, int t, int r0, int p, int c) {   \
+        const int B = s->B, H = s->H, kc = H;                                             \
+        const long G = 3L * H, a_rs = H, a_cs = 1;                                        \
         const float *h_prev = t ? s->hs + (long)(t - 1) * B * H : s->h0;                  \
-        __m512 acc[mr][3];                                                                \
+        vf acc[mr][3];                                                                    \
         for (int r = 0; r < (mr); r++)                                                    \
-            for (int v = 0; v < 3; v++) acc[r][v] = _mm512_setzero_ps();                  \
-        const float *a = h_prev + (long)r0 * H, *bp = s->wp + (long)p * H * 48;           \
-        for (int k = 0; k < H; k++) {                                                     \
-            const float *bk = bp + (long)k * 48;                                          \
-            __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);               \
-            __m512 b2 = _mm512_loadu_ps(bk + 32);                                         \
-            for (int r = 0; r < (mr); r++) {                                              \
-                __m512 av = _mm512_set1_ps(a[(long)r * H + k]);                           \
-                acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);                           \
-                acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);                           \
-                acc[r][2] = _mm512_fmadd_ps(av, b2, acc[r][2]);                           \
-            }                                                                             \
-        }                                                                                 \
-        const __m512 bn = _mm512_loadu_ps(s->b_hn + 16L * p);                             \
+            for (int v = 0; v < 3; v++) acc[r][v] = vzero();                              \
+        const float *a = h_prev + (long)r0 * H, *bp = s->wp + (long)p * H * 48 + VL * c;  \
+        TILE_LOOP(mr, 3, 16, LOAD_PLAIN, 48)                                              \
+        const long u = 16L * p + VL * c;                                                  \
+        const vf bn = vload(s->b_hn + u);                                                 \
         for (int r = 0; r < (mr); r++) {                                                  \
-            const long b = r0 + r, u = 16L * p, off = b * H + u;                          \
+            const long b = r0 + r, off = b * H + u;                                       \
             const float *xr = s->xp + ((long)t * B + b) * G + u;                          \
-            __m512 rg = sigmoid512(_mm512_add_ps(_mm512_loadu_ps(xr), acc[r][0]));        \
-            __m512 zg = sigmoid512(_mm512_add_ps(_mm512_loadu_ps(xr + H), acc[r][1]));    \
-            __m512 q = _mm512_add_ps(acc[r][2], bn);                                      \
-            __m512 ng = tanh512(_mm512_fmadd_ps(rg, q, _mm512_loadu_ps(xr + 2L * H)));    \
-            __m512 hp = _mm512_loadu_ps(h_prev + off);                                    \
-            __m512 h = _mm512_fmadd_ps(zg, _mm512_sub_ps(hp, ng), ng);                    \
+            vf rg = vsigmoid(vadd(vload(xr), acc[r][0]));                                 \
+            vf zg = vsigmoid(vadd(vload(xr + H), acc[r][1]));                             \
+            vf q = vadd(acc[r][2], bn);                                                   \
+            vf ng = vtanh(vfma(rg, q, vload(xr + 2L * H)));                               \
+            vf hp = vload(h_prev + off);                                                  \
+            vf h = vfma(zg, vsub(hp, ng), ng);                                            \
             if (s->mask && !s->mask[(long)t * B + b]) h = hp;                             \
-            _mm512_storeu_ps(s->hs + (long)t * B * H + off, h);                           \
+            vstore(s->hs + (long)t * B * H + off, h);                                     \
             if (s->gates) {                                                               \
                 float *g = s->gates + ((long)t * B + b) * G + u;                          \
-                _mm512_storeu_ps(g, rg);                                                  \
-                _mm512_storeu_ps(g + H, zg);                                              \
-                _mm512_storeu_ps(g + 2L * H, ng);                                         \
+                vstore(g, rg);                                                            \
+                vstore(g + H, zg);                                                        \
+                vstore(g + 2L * H, ng);                                                   \
             }                                                                             \
-            if (s->hn) _mm512_storeu_ps(s->hn + (long)t * B * H + off, q);                \
+            if (s->hn) vstore(s->hn + (long)t * B * H + off, q);                          \
         }                                                                                 \
     }
 
@@ -491,25 +460,20 @@ DEFINE_GRU_FWD_TILE(5)
 DEFINE_GRU_FWD_TILE(6)
 
 /* The forward time loops of the fused cells: this thread's batch rows lo .. hi-1 (see
- * lstm_fwd_worker for why rows), every step, every 16-unit panel, in tiles of up to MR rows. */
-#define ROW_TILE_TIME_LOOP(tile, s, lo, hi)                                               \
+ * lstm_fwd_worker for why rows), every step, every 16-unit panel and VL-unit chunk of it, in
+ * tiles of up to MAX rows. */
+#define ROW_TILE_TIME_LOOP(tile, MAX, s, lo, hi)                                          \
     for (int t = 0; t < (s)->T; t++)                                                      \
         for (int p = 0; p < (s)->H / 16; p++)                                             \
-            for (int r0 = (lo); r0 < (hi); r0 += MR) {                                    \
-                switch ((hi) - r0 < MR ? (hi) - r0 : MR) {                                \
-                case 6: tile##_6(s, t, r0, p); break;                                     \
-                case 5: tile##_5(s, t, r0, p); break;                                     \
-                case 4: tile##_4(s, t, r0, p); break;                                     \
-                case 3: tile##_3(s, t, r0, p); break;                                     \
-                case 2: tile##_2(s, t, r0, p); break;                                     \
-                default: tile##_1(s, t, r0, p); break;                                    \
-                }                                                                         \
-            }
+            for (int c = 0; c < CHUNKS; c++)                                              \
+                for (int r0 = (lo); r0 < (hi); r0 += (MAX)) {                             \
+                    TILE_SWITCH(tile, (hi) - r0, MAX, s, t, r0, p, c)                     \
+                }
 
-AVX512 static void gru_fwd_worker(void *ctx, int tid, int nth) {
+static void gru_fwd_worker(void *ctx, int tid, int nth) {
     gru_fwd_args *s = (gru_fwd_args *)ctx;
     const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
-    ROW_TILE_TIME_LOOP(gru_fwd_tile, s, lo, hi)
+    ROW_TILE_TIME_LOOP(gru_fwd_tile, MR_GRU, s, lo, hi)
 }
 
 /* Rows of the batch never interact, so each thread owns a contiguous range of rows for the
@@ -517,10 +481,10 @@ AVX512 static void gru_fwd_worker(void *ctx, int tid, int nth) {
  * packed weights (read-only) sit in every core's cache. Splitting the units instead needs a
  * barrier per step and moves half of h_{t-1} between cores every step: the same speed on a
  * quiet 2-core machine, but there every descheduled thread stalled the other at each step. */
-AVX512 static void lstm_fwd_worker(void *ctx, int tid, int nth) {
+static void lstm_fwd_worker(void *ctx, int tid, int nth) {
     lstm_fwd_args *s = (lstm_fwd_args *)ctx;
     const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
-    ROW_TILE_TIME_LOOP(lstm_fwd_tile, s, lo, hi)
+    ROW_TILE_TIME_LOOP(lstm_fwd_tile, MR_LSTM, s, lo, hi)
 }
 
 /* ---------------------------------------------------------------- LSTM backward
@@ -550,85 +514,51 @@ typedef struct {
                            as in lstm_fwd_args; acts, cs and tcs are time-major either way */
 } lstm_bwd_args;
 
-/* dst (16 x 16, row stride ldd) = src (16 x 16, row stride lds)^T in registers: unpack 32-bit
- * pairs, unpack 64-bit pairs, then two rounds of 128-bit lane shuffles. */
-AVX512 static inline void transpose16_regs(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
-        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
-    /* r[4q + j], 128-bit lane L: column 4L + j of rows 4q .. 4q+3 */
-    for (int j = 0; j < 4; j++) {
-        __m512 a = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
-        __m512 b = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
-        __m512 c = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
-        __m512 d = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
-        t[j] = _mm512_shuffle_f32x4(a, c, 0x88);
-        t[8 + j] = _mm512_shuffle_f32x4(a, c, 0xdd);
-        t[4 + j] = _mm512_shuffle_f32x4(b, d, 0x88);
-        t[12 + j] = _mm512_shuffle_f32x4(b, d, 0xdd);
-    }
-    for (int i = 0; i < 16; i++) r[i] = t[i];
-}
-
-AVX512 static void transpose16(const float *src, long lds, float *dst, long ldd) {
-    __m512 r[16];
-    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * lds);
-    transpose16_regs(r);
-    if (((uintptr_t)dst | (uintptr_t)(ldd * 4)) % 64 == 0) {
-        /* streaming stores: the transposed δ is read again only after the time loop, and
-         * written through the cache it would evict the packed W_hh the loop reads each step */
-        for (int i = 0; i < 16; i++) _mm512_stream_ps(dst + i * ldd, r[i]);
-    } else {
-        for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ldd, r[i]);
-    }
-}
-
 /* Pack Wᵀ with its columns picked: out[p][k][j] = w[cols[64p + j]][k] (w: R x K row-major),
- * columns past n zero. 16 source rows x 16 k at a time through the register transpose: one
- * pass, where NumPy needs a gather and a transposing copy (the LSTM's packed forward weights,
- * rebuilt after every optimizer step). */
-AVX512 static void pack_transposed(const float *w, long K, const int64_t *cols, long n,
-                                   float *out) {
+ * columns past n zero. 16 source rows x 16 k at a time through the block transpose: one pass,
+ * where NumPy needs a gather and a transposing copy (the LSTM's packed forward weights,
+ * rebuilt after every optimizer step). Partial blocks go through a zero-padded copy. */
+static void pack_transposed(const float *w, long K, const int64_t *cols, long n, float *out) {
     const long panels = (n + NR - 1) / NR;
+    float tmp[16 * 16] __attribute__((aligned(64)));
+    float tr[16 * 16] __attribute__((aligned(64)));
     for (long p = 0; p < panels; p++)
         for (long j0 = 0; j0 < NR; j0 += 16) {
             const float *rows[16];
+            int whole = 1;
             for (int i = 0; i < 16; i++) {
                 long j = p * NR + j0 + i;
                 rows[i] = j < n ? w + cols[j] * K : NULL;
+                whole &= rows[i] != NULL;
             }
             for (long k0 = 0; k0 < K; k0 += 16) {
                 const long kc = K - k0 < 16 ? K - k0 : 16;
-                const __mmask16 m = kc == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << kc) - 1);
-                __m512 r[16];
-                for (int i = 0; i < 16; i++)
-                    r[i] = rows[i] ? _mm512_maskz_loadu_ps(m, rows[i] + k0) : _mm512_setzero_ps();
-                transpose16_regs(r); /* r[kk] = k0 + kk of the 16 rows */
-                for (long kk = 0; kk < kc; kk++)
-                    _mm512_storeu_ps(out + (p * K + k0 + kk) * NR + j0, r[kk]);
+                float *dst = out + (p * K + k0) * NR + j0;
+                if (whole && kc == 16) {
+                    const float *src[16];
+                    for (int i = 0; i < 16; i++) src[i] = rows[i] + k0;
+                    transpose16_rows(src, dst, NR, 0);
+                    continue;
+                }
+                for (int i = 0; i < 16; i++) {
+                    memset(tmp + 16 * i, 0, sizeof(float) * 16);
+                    if (rows[i]) memcpy(tmp + 16 * i, rows[i] + k0, sizeof(float) * (size_t)kc);
+                }
+                transpose16(tmp, 16, tr, 16, 0); /* tr[kk] = k0 + kk of the 16 rows */
+                for (long kk = 0; kk < kc; kk++) memcpy(dst + kk * NR, tr + 16 * kk, sizeof(float) * 16);
             }
         }
 }
 
 /* δ_t of rows lo .. hi-1 also into d_pre_t (column t*B + b), 16 x 16 blocks at a time, so
  * that the weight gradients δᵀ [x | h] become a GEMM whose A rows are contiguous. */
-AVX512 static void transpose_deltas(const lstm_bwd_args *s, int t, int lo, int hi) {
+static void transpose_deltas(const lstm_bwd_args *s, int t, int lo, int hi) {
     const long G = 4L * s->H, col0 = (long)t * s->B, lds = s->rs * G;
     const float *src = s->d_pre + t * s->ts * G; /* δ of (t, row 0) */
     for (long g = 0; g < G; g += 16) {
         int b = lo;
         for (; b + 16 <= hi; b += 16)
-            transpose16(src + b * lds + g, lds, s->d_pre_t + g * s->ldt + col0 + b, s->ldt);
+            transpose16(src + b * lds + g, lds, s->d_pre_t + g * s->ldt + col0 + b, s->ldt, 1);
         for (; b < hi; b++)
             for (long j = 0; j < 16; j++)
                 s->d_pre_t[(g + j) * s->ldt + col0 + b] = src[b * lds + g + j];
@@ -638,69 +568,69 @@ AVX512 static void transpose_deltas(const lstm_bwd_args *s, int t, int lo, int h
 /* Store the four gate δ's of (row, units u .. u+15) and add them to the thread's bias-gradient
  * sums db (the bias gradient is Σ δ over rows and steps: summed here, while δ is in registers,
  * instead of by a pass over all of δ afterwards). */
-AVX512 static inline void store_deltas(const lstm_bwd_args *s, float *dp, float *db, __m512 di,
-                                       __m512 df, __m512 dg, __m512 d_o) {
+static inline void store_deltas(const lstm_bwd_args *s, float *dp, float *db, vf di,
+                                       vf df, vf dg, vf d_o) {
     const long H = s->H;
-    _mm512_storeu_ps(dp, di);
-    _mm512_storeu_ps(dp + H, df);
-    _mm512_storeu_ps(dp + 2 * H, dg);
-    _mm512_storeu_ps(dp + 3 * H, d_o);
+    vstore(dp, di);
+    vstore(dp + H, df);
+    vstore(dp + 2 * H, dg);
+    vstore(dp + 3 * H, d_o);
     if (db) {
-        _mm512_storeu_ps(db, _mm512_add_ps(_mm512_loadu_ps(db), di));
-        _mm512_storeu_ps(db + H, _mm512_add_ps(_mm512_loadu_ps(db + H), df));
-        _mm512_storeu_ps(db + 2 * H, _mm512_add_ps(_mm512_loadu_ps(db + 2 * H), dg));
-        _mm512_storeu_ps(db + 3 * H, _mm512_add_ps(_mm512_loadu_ps(db + 3 * H), d_o));
+        vstore(db, vadd(vload(db), di));
+        vstore(db + H, vadd(vload(db + H), df));
+        vstore(db + 2 * H, vadd(vload(db + 2 * H), dg));
+        vstore(db + 3 * H, vadd(vload(db + 3 * H), d_o));
     }
 }
 
-AVX512 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
+static void lstm_bwd_worker(void *ctx, int tid, int nth) {
     lstm_bwd_args *s = (lstm_bwd_args *)ctx;
     const int B = s->B, H = s->H;
     const long G = 4L * H;
-    const int U = H / 16;
+    const int U = H / VL;
     /* As in the forward, each thread owns a range of rows: no barriers (see lstm_fwd_worker). */
     const int lo = B * tid / nth, hi = B * (tid + 1) / nth;
     const long u_lo = (long)lo * U, u_hi = (long)hi * U;
-    const __m512 one = _mm512_set1_ps(1.0f);
+    const vf one = vset1(1.0f);
     const long ts = s->ts, rs = s->rs;
     gemm_args g = {hi - lo, H, (int)G, NULL, rs * G, 1, s->wp, G * NR, NR, NULL,
                    s->dh + (long)lo * H, H, 1};
     for (int t = s->T - 1; t >= 0; t--) {
         for (long it = u_lo; it < u_hi; it++) {
-            const long b = it / U, u = 16 * (it % U), off = b * H + u;
+            const long b = it / U, u = VL * (it % U), off = b * H + u;
             const long boff = (long)t * B * H + off;
             const float *ac = s->acts + ((long)t * B + b) * G + u;
             float *dp = s->d_pre + (t * ts + b * rs) * G + u;
-            __m512 dh = _mm512_loadu_ps(s->dh + off);
+            vf dh = vload(s->dh + off);
             if (s->d_out)
-                dh = _mm512_add_ps(dh, _mm512_loadu_ps(s->d_out + (t * ts + b * rs) * H + u));
+                dh = vadd(dh, vload(s->d_out + (t * ts + b * rs) * H + u));
             if (s->mask && !s->mask[t * ts + b * rs]) {
-                __m512 z = _mm512_setzero_ps();
+                vf z = vzero();
                 store_deltas(s, dp, NULL, z, z, z, z);
-                _mm512_storeu_ps(s->dh + off, dh); /* carried; the GEMM adds δ W_hh = 0 */
+                vstore(s->dh + off, dh); /* carried; the GEMM adds δ W_hh = 0 */
                 continue;
             }
-            __m512 i = _mm512_loadu_ps(ac), f = _mm512_loadu_ps(ac + H);
-            __m512 gg = _mm512_loadu_ps(ac + 2 * H), o = _mm512_loadu_ps(ac + 3 * H);
+            vf i = vload(ac), f = vload(ac + H);
+            vf gg = vload(ac + 2 * H), o = vload(ac + 3 * H);
             /* tanh c_t: stored by the forward, or recomputed (cheaper than its memory traffic) */
-    __m512 tc = s->tcs ? _mm512_loadu_ps(s->tcs + boff)
-                       : tanh512(_mm512_loadu_ps(s->cs + boff));
-            __m512 cp = _mm512_loadu_ps(t ? s->cs + boff - (long)B * H : s->c0 + off);
-            __m512 dc = _mm512_loadu_ps(s->dc + off);
-            dc = _mm512_fmadd_ps(_mm512_mul_ps(dh, o), _mm512_fnmadd_ps(tc, tc, one), dc);
+    vf tc = s->tcs ? vload(s->tcs + boff)
+                       : vtanh(vload(s->cs + boff));
+            vf cp = vload(t ? s->cs + boff - (long)B * H : s->c0 + off);
+            vf dc = vload(s->dc + off);
+            dc = vfma(vmul(dh, o), vfnma(tc, tc, one), dc);
             store_deltas(s, dp, s->dbias + b * G + u,
-                         _mm512_mul_ps(_mm512_mul_ps(dc, gg), _mm512_mul_ps(i, _mm512_sub_ps(one, i))),
-                         _mm512_mul_ps(_mm512_mul_ps(dc, cp), _mm512_mul_ps(f, _mm512_sub_ps(one, f))),
-                         _mm512_mul_ps(_mm512_mul_ps(dc, i), _mm512_fnmadd_ps(gg, gg, one)),
-                         _mm512_mul_ps(_mm512_mul_ps(dh, tc), _mm512_mul_ps(o, _mm512_sub_ps(one, o))));
-            _mm512_storeu_ps(s->dc + off, _mm512_mul_ps(dc, f));
-            _mm512_storeu_ps(s->dh + off, _mm512_setzero_ps());
+                         vmul(vmul(dc, gg), vmul(i, vsub(one, i))),
+                         vmul(vmul(dc, cp), vmul(f, vsub(one, f))),
+                         vmul(vmul(dc, i), vfnma(gg, gg, one)),
+                         vmul(vmul(dh, tc), vmul(o, vsub(one, o))));
+            vstore(s->dc + off, vmul(dc, f));
+            vstore(s->dh + off, vzero());
         }
         g.a = s->d_pre + (t * ts + lo * rs) * G;
         if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
         if (s->d_pre_t) transpose_deltas(s, t, lo, hi);
     }
-    _mm_sfence(); /* the streaming stores of d_pre_t are visible before the threads join */
+    vsfence(); /* the streaming stores of d_pre_t are visible before the threads join */
 }
 
 /* A time loop whose threads split the B batch rows (at most B threads), without the GIL. */
@@ -712,18 +642,40 @@ static void run_rows(worker_fn fn, void *ctx, int T, int B, int H, int nth) {
     Py_END_ALLOW_THREADS
 }
 
-#endif /* HAVE_X86 */
 
 /* ---------------------------------------------------------------- Python glue */
 
-static int cpu_ok(void) {
-#if HAVE_X86
+/* The x86 features that decide the paths: name -> present (nothing elsewhere). */
+static const char *const X86_FEATURES[] = {"avx512f", "avx512dq", "avx512bw", "avx512vl",
+                                           "avx2", "fma", NULL};
+
+static int has_feature(const char *name) {
+#if SIMD_X86
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("fma");
-#else
-    return 0;
+    if (!strcmp(name, "avx512f")) return __builtin_cpu_supports("avx512f");
+    if (!strcmp(name, "avx512dq")) return __builtin_cpu_supports("avx512dq");
+    if (!strcmp(name, "avx512bw")) return __builtin_cpu_supports("avx512bw");
+    if (!strcmp(name, "avx512vl")) return __builtin_cpu_supports("avx512vl");
+    if (!strcmp(name, "avx2")) return __builtin_cpu_supports("avx2");
+    if (!strcmp(name, "fma")) return __builtin_cpu_supports("fma");
 #endif
+    (void)name;
+    return 0;
+}
+
+/* True if this CPU runs this module's instruction set (the generic one runs anywhere). */
+static int cpu_ok(void) {
+    static int ok = -1;
+    if (ok < 0) {
+#if defined(RNNLAB_ISA_AVX512)
+        ok = has_feature("avx512f") && has_feature("avx512dq") && has_feature("fma");
+#elif defined(RNNLAB_ISA_AVX2)
+        ok = has_feature("avx2") && has_feature("fma");
+#else
+        ok = 1;
+#endif
+    }
+    return ok;
 }
 
 /* ---------------------------------------------------------------- argument parsing
@@ -895,7 +847,8 @@ static void release_all(Py_buffer *views, int n) {
 
 static int check_cpu(void) {
     if (!cpu_ok()) {
-        PyErr_SetString(PyExc_RuntimeError, "rnnlab._kernels: this CPU has no AVX-512F");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "rnnlab." MODULE_NAME ": this CPU cannot run the " STR(ISA_ID) " path");
         return -1;
     }
     return 0;
@@ -942,7 +895,6 @@ static PyObject *py_gemm(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         release_all(v, 4);
         return NULL;
     }
-#if HAVE_X86
     gemm_args g = {(int)M, (int)N, (int)K, v[0].buf, a_rs, a_cs, v[1].buf, b_ps, b_rs,
                    v[2].buf, v[3].buf, ldc, beta};
     if (M && N) {
@@ -950,7 +902,6 @@ static PyObject *py_gemm(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         run_parallel(gemm_worker, &g, nth);
         Py_END_ALLOW_THREADS
     }
-#endif
     release_all(v, 4);
     Py_RETURN_NONE;
 }
@@ -1000,12 +951,10 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *const *args, Py_ssize
         release_all(v, 12);
         return NULL;
     }
-#if HAVE_X86
     lstm_fwd_args s = {T, B, H, I, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
                        v[4].buf, v[5].buf, v[6].buf, v[7].buf, v[8].buf, cs_t, v[9].buf,
                        v[10].buf, v[11].buf, batch_major ? 1 : B, batch_major ? T : 1};
     run_rows(lstm_fwd_worker, &s, T, B, H, nth);
-#endif
     release_all(v, 12);
     Py_RETURN_NONE;
 }
@@ -1041,11 +990,9 @@ static PyObject *py_gru_forward(PyObject *self, PyObject *const *args, Py_ssize_
         release_all(v, 8);
         return NULL;
     }
-#if HAVE_X86
     gru_fwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
                       v[6].buf, v[7].buf};
     run_rows(gru_fwd_worker, &s, T, B, H, nth);
-#endif
     release_all(v, 8);
     Py_RETURN_NONE;
 }
@@ -1091,12 +1038,10 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *const *args, Py_ssiz
         release_all(v, 12);
         return NULL;
     }
-#if HAVE_X86
     lstm_bwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
                        v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, ldt, v[11].buf,
                        batch_major ? 1 : B, batch_major ? T : 1};
     run_rows(lstm_bwd_worker, &s, T, B, H, nth);
-#endif
     release_all(v, 12);
     Py_RETURN_NONE;
 }
@@ -1187,11 +1132,9 @@ static PyObject *py_pack_t(PyObject *self, PyObject *const *args, Py_ssize_t nar
         release_all(v, 3);
         return NULL;
     }
-#if HAVE_X86
     Py_BEGIN_ALLOW_THREADS
     pack_transposed(v[0].buf, (long)K, cols, (long)n, v[2].buf);
     Py_END_ALLOW_THREADS
-#endif
     release_all(v, 3);
     Py_RETURN_NONE;
 }
@@ -1213,29 +1156,14 @@ static PyObject *py_same(PyObject *self, PyObject *args) {
 
 /* all_finite(a): False if the float32 buffer holds an Inf or a NaN (exponent bits all ones).
  * One pass at memory speed, no temporary: the input check of every layer call. */
-#if HAVE_X86
-AVX512 static int all_finite_avx512(const float *p, Py_ssize_t n) {
-    const __m512i e = _mm512_set1_epi32(0x7f800000);
+static int all_finite_rows(const float *p, Py_ssize_t n) {
     Py_ssize_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        __mmask16 bad = 0;
-        for (int v = 0; v < 4; v++) {
-            __m512i a = _mm512_and_si512(_mm512_loadu_si512((const void *)(p + i + 16 * v)), e);
-            bad |= _mm512_cmpeq_epi32_mask(a, e);
-        }
+    for (; i + 4 * VL <= n; i += 4 * VL) {
+        int bad = 0;
+        for (int v = 0; v < 4; v++) bad |= vnonfinite(vload(p + i + VL * v));
         if (bad) return 0;
     }
-    for (; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        __m512i a = _mm512_and_si512(_mm512_maskz_loadu_epi32(m, p + i), e);
-        if (_mm512_mask_cmpeq_epi32_mask(m, a, e)) return 0;
-    }
-    return 1;
-}
-#endif
-
-static int all_finite_scalar(const float *p, Py_ssize_t n) {
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         uint32_t bits;
         memcpy(&bits, p + i, sizeof bits);
         if ((bits & 0x7f800000u) == 0x7f800000u) return 0;
@@ -1248,11 +1176,11 @@ static PyObject *py_all_finite(PyObject *self, PyObject *arg) {
     if (get_f32(arg, &v, 0, 0, 0, "a")) return NULL;
     Py_ssize_t n = v.len / 4;
     int ok;
-#if HAVE_X86
-    ok = cpu_ok() ? all_finite_avx512(v.buf, n) : all_finite_scalar(v.buf, n);
-#else
-    ok = all_finite_scalar(v.buf, n);
-#endif
+    if (check_cpu()) {
+        PyBuffer_Release(&v);
+        return NULL;
+    }
+    ok = all_finite_rows(v.buf, n);
     PyBuffer_Release(&v);
     return PyBool_FromLong(ok);
 }
@@ -1263,11 +1191,10 @@ static PyObject *py_all_finite(PyObject *self, PyObject *arg) {
  *   grad_n = (e^(x − m) / s − onehot(k)) / count      (0 for masked rows, which add no loss)
  * Returns Σ_n ℓ_n over the counted rows, accumulated in double. e^x is exp512 (relative error
  * ~1e-7); NumPy's path differs from it by float32 rounding. */
-#if HAVE_X86
-AVX512 static double sparse_xent_rows(const float *x, const int64_t *k, const uint8_t *mask,
-                                      float count, long N, long C, float *grad) {
+static double sparse_xent_rows(const float *x, const int64_t *k, const uint8_t *mask,
+                               float count, long N, long C, float *grad) {
     double total = 0.0;
-    const __m512 cnt = _mm512_set1_ps(count);
+    const vf cnt = vset1(count), ninf = vset1(-INFINITY);
     for (long n = 0; n < N; n++) {
         const float *xr = x + n * C;
         float *gr = grad + n * C;
@@ -1275,38 +1202,33 @@ AVX512 static double sparse_xent_rows(const float *x, const int64_t *k, const ui
             memset(gr, 0, (size_t)C * sizeof(float));
             continue;
         }
-        __m512 mv = _mm512_set1_ps(-INFINITY);
-        for (long c = 0; c < C; c += 16) {
-            __mmask16 m = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
-            mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), m, xr + c));
+        vf mv = ninf;
+        for (long c = 0; c < C; c += VL) mv = vmax(mv, vload_m_or(xr + c, vmask_n(C - c), ninf));
+        const float mx = vreduce_max(mv);
+        const vf mxv = vset1(mx);
+        vf sv = vzero();
+        for (long c = 0; c < C; c += VL) {
+            const vmask m = vmask_n(C - c);
+            vf e = vexp(vsub(vload_m(xr + c, m), mxv));
+            vstore_m(gr + c, m, e);
+            sv = vadd(sv, vload_m(gr + c, m)); /* the lanes past C add 0 */
         }
-        const float mx = _mm512_reduce_max_ps(mv);
-        const __m512 mxv = _mm512_set1_ps(mx);
-        __m512 sv = _mm512_setzero_ps();
-        for (long c = 0; c < C; c += 16) {
-            __mmask16 m = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
-            __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + c), mxv));
-            e = _mm512_maskz_mov_ps(m, e);
-            _mm512_mask_storeu_ps(gr + c, m, e);
-            sv = _mm512_add_ps(sv, e);
-        }
-        const float sum = _mm512_reduce_add_ps(sv); /* >= 1: the max term is e^0 */
-        const __m512 sumv = _mm512_set1_ps(sum);
-        for (long c = 0; c < C; c += 16) {
-            __mmask16 m = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
-            _mm512_mask_storeu_ps(gr + c, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, gr + c), sumv));
+        const float sum = vreduce_add(sv); /* >= 1: the max term is e^0 */
+        const vf sumv = vset1(sum);
+        for (long c = 0; c < C; c += VL) {
+            const vmask m = vmask_n(C - c);
+            vstore_m(gr + c, m, vdiv(vload_m(gr + c, m), sumv));
         }
         const long kk = (long)k[n];
         gr[kk] -= 1.0f;
-        for (long c = 0; c < C; c += 16) {
-            __mmask16 m = C - c >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c)) - 1);
-            _mm512_mask_storeu_ps(gr + c, m, _mm512_div_ps(_mm512_maskz_loadu_ps(m, gr + c), cnt));
+        for (long c = 0; c < C; c += VL) {
+            const vmask m = vmask_n(C - c);
+            vstore_m(gr + c, m, vdiv(vload_m(gr + c, m), cnt));
         }
         total += (double)(logf(sum) - (xr[kk] - mx));
     }
     return total;
 }
-#endif
 
 /* sparse_xent(N, C, x (N, C), k (N,) int64 in [0, C), mask (N,) uint8 or None, count,
  * grad (N, C)) -> Σ ℓ over counted rows (see above); grad written. */
@@ -1351,11 +1273,9 @@ static PyObject *py_sparse_xent(PyObject *self, PyObject *const *args, Py_ssize_
             return NULL;
         }
     double total = 0.0;
-#if HAVE_X86
     Py_BEGIN_ALLOW_THREADS
     total = sparse_xent_rows(v[0].buf, k, mask, count, (long)N, (long)C, v[3].buf);
     Py_END_ALLOW_THREADS
-#endif
     release_all(v, 4);
     return PyFloat_FromDouble(total);
 }
@@ -1366,7 +1286,7 @@ static PyObject *py_sparse_xent(PyObject *self, PyObject *const *args, Py_ssize_
  * correctly rounded, vectorised or not), so both give the same bits:
  *   m = m b1 + omb1 g      v = v b2 + omb2 g²      [vhat = max(vhat, v), used for v]
  *   p = p - step (m / (sqrt(v) / bc2 + eps))
- * The loop is compiled twice, for AVX-512 and for the baseline ISA. */
+ * The loop is compiled once per path (the compiler vectorises it for the path's ISA). */
 #define ADAM_LOOP                                                                          \
     for (Py_ssize_t i = 0; i < n; i++) {                                                  \
         float gi = g[i];                                                                  \
@@ -1386,10 +1306,7 @@ static PyObject *py_sparse_xent(PyObject *self, PyObject *const *args, Py_ssize_
         float *restrict vhat, Py_ssize_t n, float b1, float omb1, float b2, float omb2,   \
         float bc2, float eps, float step
 
-static void adam_generic(ADAM_ARGS) { ADAM_LOOP }
-#if HAVE_X86
-AVX512 static void adam_avx512(ADAM_ARGS) { ADAM_LOOP }
-#endif
+static void adam_rows(ADAM_ARGS) { ADAM_LOOP }
 
 /* adam(p, g, m, v, vhat (or None), b1, one_minus_b1, b2, one_minus_b2,
  *      bias_correction2 = sqrt(1-b2^t), eps, step = lr/(1-b1^t)) */
@@ -1424,12 +1341,7 @@ static PyObject *py_adam(PyObject *self, PyObject *const *args, Py_ssize_t nargs
                 return NULL;
             }
     Py_BEGIN_ALLOW_THREADS
-#if HAVE_X86
-    if (cpu_ok())
-        adam_avx512(pp, gp, mp, vp, hp, n, b1, omb1, b2, omb2, bc2, eps, step);
-    else
-#endif
-        adam_generic(pp, gp, mp, vp, hp, n, b1, omb1, b2, omb2, bc2, eps, step);
+    adam_rows(pp, gp, mp, vp, hp, n, b1, omb1, b2, omb2, bc2, eps, step);
     Py_END_ALLOW_THREADS
     release_all(v, 5);
     Py_RETURN_NONE;
@@ -1445,26 +1357,38 @@ static PyObject *py_adam(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     for (int w = 8; w; w /= 2)                                                            \
         for (int j = 0; j < w; j++) s[j] += s[j + w];                                     \
     return s[0];
-static double sum_squares_generic(const float *a, Py_ssize_t n) { SUM_SQUARES_BODY }
-#if HAVE_X86
-AVX512 static double sum_squares_avx512(const float *a, Py_ssize_t n) { SUM_SQUARES_BODY }
-#endif
+static double sum_squares_rows(const float *a, Py_ssize_t n) { SUM_SQUARES_BODY }
 
 static PyObject *py_sum_squares(PyObject *self, PyObject *arg) {
     Py_buffer v;
     if (get_f32(arg, &v, 0, 0, 0, "a")) return NULL;
     double total;
-#if HAVE_X86
-    total = cpu_ok() ? sum_squares_avx512(v.buf, v.len / 4) : sum_squares_generic(v.buf, v.len / 4);
-#else
-    total = sum_squares_generic(v.buf, v.len / 4);
-#endif
+    total = sum_squares_rows(v.buf, v.len / 4);
     PyBuffer_Release(&v);
     return PyFloat_FromDouble(total);
 }
 
 static PyObject *py_cpu_supported(PyObject *self, PyObject *noargs) {
     return PyBool_FromLong(cpu_ok());
+}
+
+/* cpu_features(): {feature: present} for the x86 features that decide the paths ({} on other
+ * architectures), as the CPU reports them (CPUID, read by the compiler's runtime). */
+static PyObject *py_cpu_features(PyObject *self, PyObject *noargs) {
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+#if SIMD_X86
+    for (int i = 0; X86_FEATURES[i]; i++) {
+        PyObject *v = PyBool_FromLong(has_feature(X86_FEATURES[i]));
+        if (PyDict_SetItemString(d, X86_FEATURES[i], v) < 0) {
+            Py_DECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+#endif
+    return d;
 }
 
 /* an entry point that takes its arguments by position or keyword (parse_args) */
@@ -1475,7 +1399,6 @@ static PyObject *py_cpu_supported(PyObject *self, PyObject *noargs) {
  * loop, which ran as NumPy around per-step GEMMs). Entry points take keywords (parse_args). As in the LSTM
  * loops, each thread owns a contiguous range of batch rows for the whole sequence (rows never
  * interact), so the threads never wait for each other. */
-#if HAVE_X86
 
 /* ---------------------------------------------------------------- SimpleRNN forward
  * Per step t, for batch rows b and columns 64p .. 64p+63 (one packed panel of W_hh^T):
@@ -1492,30 +1415,30 @@ typedef struct {
 } rnn_fwd_args;
 
 #define DEFINE_RNN_FWD_TILE(mr)                                                           \
-    AVX512 static void rnn_fwd_tile_##mr(const rnn_fwd_args *s, int t, int r0, int p) {   \
+    static void rnn_fwd_tile_##mr(const rnn_fwd_args *s, int t, int r0, int j) {          \
         const int H = s->H, kc = H;                                                       \
-        const long u0 = (long)p * NR, ts = s->ts, rs = s->rs;                             \
+        const long u0 = (long)j * GV * VL, ts = s->ts, rs = s->rs; /* columns u0 .. */    \
         const float *h_prev = t ? s->hs + (t - 1) * ts * H : s->h0;                       \
         const long hp_rs = t ? rs * H : H; /* row stride of h_prev */                     \
-        __mmask16 m[4];                                                                   \
-        for (int v = 0; v < 4; v++) m[v] = 16 * v < H - u0 ? (__mmask16)0xFFFF : 0;        \
-        __m512 acc[mr][4];                                                                \
+        const long left = (H - u0) / VL;   /* H % 16 == 0: whole vectors are valid */      \
+        const int nv = left < GV ? (int)left : GV;                                        \
+        vf acc[mr][GV];                                                                   \
         const float *ain = s->a_in + (t * ts + r0 * rs) * H + u0;                         \
         for (int r = 0; r < (mr); r++)                                                    \
-            for (int v = 0; v < 4; v++)                                                   \
-                acc[r][v] = _mm512_maskz_loadu_ps(m[v], ain + r * rs * H + 16 * v);       \
-        const float *a = h_prev + r0 * hp_rs, *bp = s->wp + u0 * H;                       \
+            for (int v = 0; v < GV; v++)                                                  \
+                acc[r][v] = v < nv ? vload(ain + r * rs * H + VL * v) : vzero();          \
+        const float *a = h_prev + r0 * hp_rs, *bp = s->wp + (u0 / NR) * NR * H + u0 % NR; \
         const long a_rs = hp_rs, a_cs = 1;                                                \
-        TILE_BODY_FULL(mr)                                                                \
-        const __m512 zero = _mm512_setzero_ps();                                          \
+        TILE_LOOP(mr, GV, VL, LOAD_PLAIN, NR)                                             \
+        const vf zero = vzero();                                                          \
         for (int r = 0; r < (mr); r++) {                                                  \
             const long b = r0 + r;                                                        \
             const int carry = s->mask && !s->mask[t * ts + b * rs];                       \
             float *out = s->hs + (t * ts + b * rs) * H + u0;                              \
-            for (int v = 0; v < 4; v++) {                                                 \
-                __m512 h = s->relu ? _mm512_max_ps(acc[r][v], zero) : tanh512(acc[r][v]); \
-                if (carry) h = _mm512_maskz_loadu_ps(m[v], h_prev + b * hp_rs + u0 + 16 * v); \
-                _mm512_mask_storeu_ps(out + 16 * v, m[v], h);                             \
+            for (int v = 0; v < nv; v++) {                                                \
+                vf h = s->relu ? vmax(zero, acc[r][v]) : vtanh(acc[r][v]);                \
+                if (carry) h = vload(h_prev + b * hp_rs + u0 + VL * v);                   \
+                vstore(out + VL * v, h);                                                  \
             }                                                                             \
         }                                                                                 \
     }
@@ -1527,33 +1450,26 @@ DEFINE_RNN_FWD_TILE(4)
 DEFINE_RNN_FWD_TILE(5)
 DEFINE_RNN_FWD_TILE(6)
 
-AVX512 static void rnn_fwd_worker(void *ctx, int tid, int nth) {
+static void rnn_fwd_worker(void *ctx, int tid, int nth) {
     rnn_fwd_args *s = (rnn_fwd_args *)ctx;
     const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
-    const int panels = (s->H + NR - 1) / NR;
+    const int chunks = (s->H + GV * VL - 1) / (GV * VL); /* column tiles of GV vectors */
     for (int t = 0; t < s->T; t++)
-        for (int p = 0; p < panels; p++)
-            for (int r0 = lo; r0 < hi; r0 += MR) {
-                switch (hi - r0 < MR ? hi - r0 : MR) {
-                case 6: rnn_fwd_tile_6(s, t, r0, p); break;
-                case 5: rnn_fwd_tile_5(s, t, r0, p); break;
-                case 4: rnn_fwd_tile_4(s, t, r0, p); break;
-                case 3: rnn_fwd_tile_3(s, t, r0, p); break;
-                case 2: rnn_fwd_tile_2(s, t, r0, p); break;
-                default: rnn_fwd_tile_1(s, t, r0, p); break;
-                }
+        for (int j = 0; j < chunks; j++)
+            for (int r0 = lo; r0 < hi; r0 += MR_GEMM) {
+                TILE_SWITCH(rnn_fwd_tile, hi - r0, MR_GEMM, s, t, r0, j)
             }
 }
 
 /* Rows lo .. hi-1 of src (row b at src + b*lds, G floats, G % 16 == 0) into columns col0 + b of
  * dst (G x ldt): the δ of a step transposed while it is in cache, so that the weight gradients
  * after the loop are GEMMs whose A rows are contiguous (streaming stores where aligned). */
-AVX512 static void transpose_rows(const float *src, long lds, long G, int lo, int hi, float *dst,
+static void transpose_rows(const float *src, long lds, long G, int lo, int hi, float *dst,
                                   long ldt, long col0) {
     for (long g = 0; g < G; g += 16) {
         int b = lo;
         for (; b + 16 <= hi; b += 16)
-            transpose16(src + b * lds + g, lds, dst + g * ldt + col0 + b, ldt);
+            transpose16(src + b * lds + g, lds, dst + g * ldt + col0 + b, ldt, 1);
         for (; b < hi; b++)
             for (long j = 0; j < 16; j++) dst[(g + j) * ldt + col0 + b] = src[b * lds + g + j];
     }
@@ -1582,11 +1498,11 @@ typedef struct {
                             (B, T, ·) when batch-major; dh, dbias, d_pre_t as above */
 } rnn_bwd_args;
 
-AVX512 static void rnn_bwd_worker(void *ctx, int tid, int nth) {
+static void rnn_bwd_worker(void *ctx, int tid, int nth) {
     rnn_bwd_args *s = (rnn_bwd_args *)ctx;
     const int B = s->B, H = s->H;
     const int lo = B * tid / nth, hi = B * (tid + 1) / nth;
-    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    const vf one = vset1(1.0f), zero = vzero();
     const long ts = s->ts, rs = s->rs;
     gemm_args g = {hi - lo, H, H, NULL, rs * H, 1, s->wp, (long)H * NR, NR, NULL,
                    s->dh + (long)lo * H, H, 1};
@@ -1595,27 +1511,27 @@ AVX512 static void rnn_bwd_worker(void *ctx, int tid, int nth) {
             const long row = t * ts + b * rs;
             const int carry = s->mask && !s->mask[row];
             float *dhr = s->dh + b * H, *dp = s->d_pre + row * H, *db = s->dbias + b * H;
-            for (long u = 0; u < H; u += 16) {
-                __m512 dh = _mm512_loadu_ps(dhr + u);
-                if (s->d_out) dh = _mm512_add_ps(dh, _mm512_loadu_ps(s->d_out + row * H + u));
+            for (long u = 0; u < H; u += VL) {
+                vf dh = vload(dhr + u);
+                if (s->d_out) dh = vadd(dh, vload(s->d_out + row * H + u));
                 if (carry) {
-                    _mm512_storeu_ps(dp + u, zero);
-                    _mm512_storeu_ps(dhr + u, dh); /* the GEMM adds δ W_hh = 0 to it */
+                    vstore(dp + u, zero);
+                    vstore(dhr + u, dh); /* the GEMM adds δ W_hh = 0 to it */
                     continue;
                 }
-                __m512 h = _mm512_loadu_ps(s->hs + row * H + u);
-                __m512 d = s->relu ? _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(h, zero, _CMP_GT_OQ), dh)
-                                   : _mm512_mul_ps(dh, _mm512_fnmadd_ps(h, h, one));
-                _mm512_storeu_ps(dp + u, d);
-                _mm512_storeu_ps(db + u, _mm512_add_ps(_mm512_loadu_ps(db + u), d));
-                _mm512_storeu_ps(dhr + u, zero);
+                vf h = vload(s->hs + row * H + u);
+                vf d = s->relu ? vwhere_pos(h, dh)
+                                   : vmul(dh, vfnma(h, h, one));
+                vstore(dp + u, d);
+                vstore(db + u, vadd(vload(db + u), d));
+                vstore(dhr + u, zero);
             }
         }
         g.a = s->d_pre + (t * ts + lo * rs) * H;
         if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
         transpose_rows(s->d_pre + t * ts * H, rs * H, H, lo, hi, s->d_pre_t, s->ldt, (long)t * B);
     }
-    _mm_sfence(); /* the streaming stores are visible before the threads join */
+    vsfence(); /* the streaming stores are visible before the threads join */
 }
 
 /* ---------------------------------------------------------------- GRU backward
@@ -1647,16 +1563,16 @@ typedef struct {
     float *dbias_h;      /* (B, H): row b gets Σ_t δn r of row b (the r, z parts are d_x's) */
 } gru_bwd_args;
 
-AVX512 static inline void add_to(float *p, __m512 v) {
-    _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), v));
+static inline void add_to(float *p, vf v) {
+    vstore(p, vadd(vload(p), v));
 }
 
-AVX512 static void gru_bwd_worker(void *ctx, int tid, int nth) {
+static void gru_bwd_worker(void *ctx, int tid, int nth) {
     gru_bwd_args *s = (gru_bwd_args *)ctx;
     const int B = s->B, H = s->H;
     const long G = 3L * H;
     const int lo = B * tid / nth, hi = B * (tid + 1) / nth;
-    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    const vf one = vset1(1.0f), zero = vzero();
     gemm_args g = {hi - lo, H, (int)G, NULL, G, 1, s->wp, G * NR, NR, NULL,
                    s->dh + (long)lo * H, H, 1};
     for (int t = s->T - 1; t >= 0; t--) {
@@ -1667,38 +1583,38 @@ AVX512 static void gru_bwd_worker(void *ctx, int tid, int nth) {
             const float *hp = t ? s->hs + (row - B) * H : s->h0 + b * H;
             float *dhr = s->dh + b * H, *dx = s->d_x + row * G, *dr = s->d_h + b * G;
             float *dbx = s->dbias_x + b * G, *dbh = s->dbias_h + b * H;
-            for (long u = 0; u < H; u += 16) {
-                __m512 dh = _mm512_loadu_ps(dhr + u);
-                if (s->d_out) dh = _mm512_add_ps(dh, _mm512_loadu_ps(s->d_out + row * H + u));
+            for (long u = 0; u < H; u += VL) {
+                vf dh = vload(dhr + u);
+                if (s->d_out) dh = vadd(dh, vload(s->d_out + row * H + u));
                 if (carry) {
                     for (int k = 0; k < 3; k++) {
-                        _mm512_storeu_ps(dx + k * H + u, zero);
-                        _mm512_storeu_ps(dr + k * H + u, zero);
+                        vstore(dx + k * H + u, zero);
+                        vstore(dr + k * H + u, zero);
                     }
-                    _mm512_storeu_ps(dhr + u, dh);
+                    vstore(dhr + u, dh);
                     continue;
                 }
-                __m512 r = _mm512_loadu_ps(gr + u), z = _mm512_loadu_ps(gr + H + u);
-                __m512 n = _mm512_loadu_ps(gr + 2 * H + u), q = _mm512_loadu_ps(qr + u);
-                __m512 h = _mm512_loadu_ps(hp + u);
-                __m512 dn = _mm512_mul_ps(dh, _mm512_mul_ps(_mm512_sub_ps(one, z),
-                                                            _mm512_fnmadd_ps(n, n, one)));
-                __m512 d_r = _mm512_mul_ps(_mm512_mul_ps(dn, q),
-                                           _mm512_mul_ps(r, _mm512_sub_ps(one, r)));
-                __m512 d_z = _mm512_mul_ps(_mm512_mul_ps(dh, _mm512_sub_ps(h, n)),
-                                           _mm512_mul_ps(z, _mm512_sub_ps(one, z)));
-                __m512 d_hn = _mm512_mul_ps(dn, r);
-                _mm512_storeu_ps(dx + u, d_r);
-                _mm512_storeu_ps(dx + H + u, d_z);
-                _mm512_storeu_ps(dx + 2 * H + u, dn);
-                _mm512_storeu_ps(dr + u, d_r);
-                _mm512_storeu_ps(dr + H + u, d_z);
-                _mm512_storeu_ps(dr + 2 * H + u, d_hn);
+                vf r = vload(gr + u), z = vload(gr + H + u);
+                vf n = vload(gr + 2 * H + u), q = vload(qr + u);
+                vf h = vload(hp + u);
+                vf dn = vmul(dh, vmul(vsub(one, z),
+                                                            vfnma(n, n, one)));
+                vf d_r = vmul(vmul(dn, q),
+                                           vmul(r, vsub(one, r)));
+                vf d_z = vmul(vmul(dh, vsub(h, n)),
+                                           vmul(z, vsub(one, z)));
+                vf d_hn = vmul(dn, r);
+                vstore(dx + u, d_r);
+                vstore(dx + H + u, d_z);
+                vstore(dx + 2 * H + u, dn);
+                vstore(dr + u, d_r);
+                vstore(dr + H + u, d_z);
+                vstore(dr + 2 * H + u, d_hn);
                 add_to(dbx + u, d_r);
                 add_to(dbx + H + u, d_z);
                 add_to(dbx + 2 * H + u, dn);
                 add_to(dbh + u, d_hn);
-                _mm512_storeu_ps(dhr + u, _mm512_mul_ps(dh, z)); /* + d_h W_hh below */
+                vstore(dhr + u, vmul(dh, z)); /* + d_h W_hh below */
             }
         }
         g.a = s->d_h + (long)lo * G;
@@ -1706,8 +1622,9 @@ AVX512 static void gru_bwd_worker(void *ctx, int tid, int nth) {
         transpose_rows(s->d_x + (long)t * B * G, G, G, lo, hi, s->d_x_t, s->ldt, (long)t * B);
         transpose_rows(s->d_h + 2 * H, G, H, lo, hi, s->d_hn_t, s->ldt, (long)t * B);
     }
-    _mm_sfence();
+    vsfence();
 }
+
 
 /* ---------------------------------------------------------------- minGRU / minLSTM scans
  * The minimal cells (cells/minimal.py, Feng et al. 2024): gates from the pre-activations
@@ -1718,7 +1635,7 @@ AVX512 static void gru_bwd_worker(void *ctx, int tid, int nth) {
  * A masked (b, t) keeps h (a = 1, b = 0). Backward runs t downwards with the carry
  * c = a_{t+1} μ_{t+1}: μ_t = d_out_t + c, ∂L/∂a_t = μ_t h_{t-1}, ∂L/∂b_t = μ_t, writes ∂L/∂p
  * and leaves ∂L/∂h_0 in dh (which holds ∂L/∂h_T on entry). Element (b, t) is row b*sb + t*st of
- * p, hs, d_out and mask (time- or batch-major). Work: (b, 16-unit block) pairs split over the
+ * p, hs, d_out and mask (time- or batch-major). Work: (b, VL-unit block) pairs split over the
  * threads. minLSTM clamps k_f, k_i to ±80 so that f + i stays a normal float (there σ is 1 or
  * below 2e-35 either way). Memory-bound: per element and direction a few floats read and
  * written (docs/parallel-rnn.md measures it against the machine's bandwidth). */
@@ -1731,61 +1648,58 @@ typedef struct {
 } min_args;
 
 typedef struct {
-    __m512 a, b, z, ht, dg, ip, sf, si; /* sf, si: σ(−k_f), σ(−k_i) (minLSTM) */
+    vf a, b, z, ht, dg, ip, sf, si; /* sf, si: σ(−k_f), σ(−k_i) (minLSTM) */
 } min_gates;
 
 /* σ(x) and σ(−x) from one exponential: e = e^−|x|, r = 1/(1 + e); for x >= 0 σ(x) = r and
  * σ(−x) = e r, below the other way round */
-AVX512 static inline void sigmoid_pair512(__m512 x, __m512 *pos, __m512 *neg) {
-    const __m512 zero = _mm512_setzero_ps();
-    __m512 e = exp512(_mm512_sub_ps(zero, _mm512_abs_ps(x)));
-    __m512 r = recip512(_mm512_add_ps(_mm512_set1_ps(1.0f), e)), er = _mm512_mul_ps(e, r);
-    __mmask16 ge = _mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ);
-    *pos = _mm512_mask_blend_ps(ge, er, r);
-    *neg = _mm512_mask_blend_ps(ge, r, er);
+SIMD_INLINE void sigmoid_pair(vf x, vf *pos, vf *neg) {
+    const vf zero = vzero();
+    vf e = vexp(vsub(zero, vmax(vsub(zero, x), x))); /* e^−|x| */
+    vf r = vrecip(vadd(vset1(1.0f), e)), er = vmul(e, r);
+    *pos = vselect_ge0(x, r, er);
+    *neg = vselect_ge0(x, er, r);
 }
 
-AVX512 static inline min_gates min_gates_at(const min_args *s, const float *p, int j) {
+SIMD_INLINE min_gates min_gates_at(const min_args *s, const float *p, int j) {
     const int H = s->H;
-    const __m512 zero = _mm512_setzero_ps();
+    const vf zero = vzero();
     min_gates q;
-    __m512 v = _mm512_loadu_ps(p + (s->lstm ? 2 : 1) * H + j);
-    __m512 sg = sigmoid512(_mm512_min_ps(v, zero));
-    q.ht = _mm512_add_ps(sg, _mm512_max_ps(v, zero));
-    __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GE_OQ);
-    q.dg = _mm512_mask_mov_ps(_mm512_mul_ps(sg, _mm512_sub_ps(_mm512_set1_ps(1.0f), sg)), pos,
-                              _mm512_set1_ps(1.0f));
+    vf v = vload(p + (s->lstm ? 2 : 1) * H + j);
+    vf sg = vsigmoid(vmin(v, zero));
+    q.ht = vadd(sg, vmax(v, zero));
+    q.dg = vselect_ge0(v, vset1(1.0f), vmul(sg, vsub(vset1(1.0f), sg)));
     if (!s->lstm) {
-        sigmoid_pair512(_mm512_loadu_ps(p + j), &q.z, &q.a); /* z = σ(k), a = σ(−k) */
+        sigmoid_pair(vload(p + j), &q.z, &q.a); /* z = σ(k), a = σ(−k) */
         q.ip = q.z;
+        q.sf = q.si = zero;
     } else {
-        const __m512 lo = _mm512_set1_ps(-80.0f), hi = _mm512_set1_ps(80.0f);
-        __m512 f, i;
-        sigmoid_pair512(_mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_loadu_ps(p + j))), &f, &q.sf);
-        sigmoid_pair512(_mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_loadu_ps(p + H + j))), &i,
-                        &q.si);
-        __m512 sum = _mm512_add_ps(f, i);
-        q.a = _mm512_div_ps(f, sum);
-        q.ip = _mm512_div_ps(i, sum);
+        const vf lo = vset1(-80.0f), hi = vset1(80.0f);
+        vf f, i;
+        sigmoid_pair(vmin(hi, vmax(lo, vload(p + j))), &f, &q.sf);
+        sigmoid_pair(vmin(hi, vmax(lo, vload(p + H + j))), &i, &q.si);
+        vf sum = vadd(f, i);
+        q.a = vdiv(f, sum);
+        q.ip = vdiv(i, sum);
         q.z = q.ip;
     }
-    q.b = _mm512_mul_ps(q.ip, q.ht);
+    q.b = vmul(q.ip, q.ht);
     return q;
 }
 
-/* units [u0, u1) of B * H/16 for thread tid */
+/* units [u0, u1) of B * H/VL for thread tid */
 static void min_units(const min_args *s, int tid, int nth, long *u0, long *u1) {
-    long U = (long)s->B * (s->H / 16);
+    long U = (long)s->B * (s->H / VL);
     *u0 = U * tid / nth;
     *u1 = U * (tid + 1) / nth;
 }
 
-/* Each thread walks t for its units of one batch row at a time, all its 16-unit blocks of a
+/* Each thread walks t for its units of one batch row at a time, all its VL-unit blocks of a
  * row per step: it reads and writes whole row stretches (what the prefetchers stream), the
  * states of its blocks in `carry`. */
-AVX512 static void min_fwd_worker(void *ctx, int tid, int nth) {
+static void min_fwd_worker(void *ctx, int tid, int nth) {
     const min_args *s = (const min_args *)ctx;
-    const int H = s->H, NB = H / 16, G = s->lstm ? 3 : 2;
+    const int H = s->H, NB = H / VL, G = s->lstm ? 3 : 2;
     long u0, u1;
     min_units(s, tid, nth, &u0, &u1);
     float *carry = (float *)malloc((size_t)H * sizeof(float));
@@ -1793,20 +1707,20 @@ AVX512 static void min_fwd_worker(void *ctx, int tid, int nth) {
     for (long u = u0; u < u1;) {
         const int b = (int)(u / NB), j0 = (int)(u % NB);
         const int j1 = (u1 - (long)b * NB) < NB ? (int)(u1 - (long)b * NB) : NB;
-        memcpy(carry + 16 * j0, s->h0 + (long)b * H + 16 * j0, (size_t)(j1 - j0) * 16 * 4);
+        memcpy(carry + VL * j0, s->h0 + (long)b * H + VL * j0, (size_t)(j1 - j0) * VL * 4);
         for (int t = 0; t < s->T; t++) {
             const long long row = b * s->sb + t * s->st;
             const int valid = !s->mask || s->mask[row];
             const float *p = s->pre + row * G * H;
             float *out = s->hs + row * H;
             for (int jb = j0; jb < j1; jb++) {
-                __m512 h = _mm512_loadu_ps(carry + 16 * jb);
+                vf h = vload(carry + VL * jb);
                 if (valid) {
-                    min_gates q = min_gates_at(s, p, 16 * jb);
-                    h = _mm512_fmadd_ps(q.a, h, q.b);
-                    _mm512_storeu_ps(carry + 16 * jb, h);
+                    min_gates q = min_gates_at(s, p, VL * jb);
+                    h = vfma(q.a, h, q.b);
+                    vstore(carry + VL * jb, h);
                 }
-                _mm512_storeu_ps(out + 16 * jb, h);
+                vstore(out + VL * jb, h);
             }
         }
         u += j1 - j0;
@@ -1814,10 +1728,10 @@ AVX512 static void min_fwd_worker(void *ctx, int tid, int nth) {
     free(carry);
 }
 
-AVX512 static void min_bwd_worker(void *ctx, int tid, int nth) {
+static void min_bwd_worker(void *ctx, int tid, int nth) {
     const min_args *s = (const min_args *)ctx;
-    const int H = s->H, NB = H / 16, G = s->lstm ? 3 : 2;
-    const __m512 zero = _mm512_setzero_ps();
+    const int H = s->H, NB = H / VL, G = s->lstm ? 3 : 2;
+    const vf zero = vzero();
     long u0, u1;
     min_units(s, tid, nth, &u0, &u1);
     float *carry = (float *)malloc((size_t)H * sizeof(float));
@@ -1825,7 +1739,7 @@ AVX512 static void min_bwd_worker(void *ctx, int tid, int nth) {
     for (long u = u0; u < u1;) {
         const int b = (int)(u / NB), j0 = (int)(u % NB);
         const int j1 = (u1 - (long)b * NB) < NB ? (int)(u1 - (long)b * NB) : NB;
-        memcpy(carry + 16 * j0, s->dh + (long)b * H + 16 * j0, (size_t)(j1 - j0) * 16 * 4);
+        memcpy(carry + VL * j0, s->dh + (long)b * H + VL * j0, (size_t)(j1 - j0) * VL * 4);
         for (int t = s->T - 1; t >= 0; t--) {
             const long long row = b * s->sb + t * s->st;
             float *dp = s->d_pre + row * G * H;
@@ -1834,37 +1748,35 @@ AVX512 static void min_bwd_worker(void *ctx, int tid, int nth) {
             const float *dout = s->d_out ? s->d_out + row * H : NULL;
             const int valid = !s->mask || s->mask[row];
             for (int jb = j0; jb < j1; jb++) {
-                const int j = 16 * jb;
-                __m512 mu = _mm512_loadu_ps(carry + j);
-                if (dout) mu = _mm512_add_ps(mu, _mm512_loadu_ps(dout + j));
+                const int j = VL * jb;
+                vf mu = vload(carry + j);
+                if (dout) mu = vadd(mu, vload(dout + j));
                 if (!valid) { /* a = 1, b = 0: the gradient passes to h_{t-1} unchanged */
-                    for (int g = 0; g < G; g++) _mm512_storeu_ps(dp + g * H + j, zero);
-                    _mm512_storeu_ps(carry + j, mu);
+                    for (int g = 0; g < G; g++) vstore(dp + g * H + j, zero);
+                    vstore(carry + j, mu);
                     continue;
                 }
                 min_gates q = min_gates_at(s, p, j);
-                __m512 da = _mm512_mul_ps(mu, _mm512_loadu_ps(hp + j));
-                __m512 dv = _mm512_mul_ps(_mm512_mul_ps(mu, q.ip), q.dg);
-                __m512 r = _mm512_fmsub_ps(mu, q.ht, da); /* ∂b h̃ − ∂a */
+                vf da = vmul(mu, vload(hp + j));
+                vf dv = vmul(vmul(mu, q.ip), q.dg);
+                vf r = vfms(mu, q.ht, da); /* ∂b h̃ − ∂a */
                 if (!s->lstm) { /* ∂k = (∂b h̃ − ∂a) z (1 − z), 1 − z = a */
-                    _mm512_storeu_ps(dp + j, _mm512_mul_ps(r, _mm512_mul_ps(q.z, q.a)));
-                    _mm512_storeu_ps(dp + H + j, dv);
+                    vstore(dp + j, vmul(r, vmul(q.z, q.a)));
+                    vstore(dp + H + j, dv);
                 } else { /* ∂d = (∂a − ∂b h̃) a i'; ∂k_f = ∂d σ(−k_f), ∂k_i = −∂d σ(−k_i) */
-                    __m512 dd = _mm512_mul_ps(r, _mm512_mul_ps(q.a, q.ip)); /* = −∂d */
-                    _mm512_storeu_ps(dp + j, _mm512_sub_ps(zero, _mm512_mul_ps(dd, q.sf)));
-                    _mm512_storeu_ps(dp + H + j, _mm512_mul_ps(dd, q.si));
-                    _mm512_storeu_ps(dp + 2 * H + j, dv);
+                    vf dd = vmul(r, vmul(q.a, q.ip)); /* = −∂d */
+                    vstore(dp + j, vsub(zero, vmul(dd, q.sf)));
+                    vstore(dp + H + j, vmul(dd, q.si));
+                    vstore(dp + 2 * H + j, dv);
                 }
-                _mm512_storeu_ps(carry + j, _mm512_mul_ps(q.a, mu));
+                vstore(carry + j, vmul(q.a, mu));
             }
         }
-        memcpy(s->dh + (long)b * H + 16 * j0, carry + 16 * j0, (size_t)(j1 - j0) * 16 * 4);
+        memcpy(s->dh + (long)b * H + VL * j0, carry + VL * j0, (size_t)(j1 - j0) * VL * 4);
         u += j1 - j0;
     }
     free(carry);
 }
-
-#endif /* HAVE_X86 */
 
 /* rnn_forward(T, B, H, a_in, w_hh, h0, hs, mask, relu, threads, batch_major=False): see
  * rnn_fwd_args; w_hh is W_hh^T packed by rnnlab.native.pack; batch_major: a_in, hs and mask
@@ -1895,11 +1807,9 @@ static PyObject *py_rnn_forward(PyObject *self, PyObject *const *args, Py_ssize_
         release_all(v, 5);
         return NULL;
     }
-#if HAVE_X86
     rnn_fwd_args s = {T, B, H, relu, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf,
                       batch_major ? 1 : B, batch_major ? T : 1};
     run_rows(rnn_fwd_worker, &s, T, B, H, nth);
-#endif
     release_all(v, 5);
     Py_RETURN_NONE;
 }
@@ -1941,12 +1851,10 @@ static PyObject *py_rnn_backward(PyObject *self, PyObject *const *args, Py_ssize
         release_all(v, 8);
         return NULL;
     }
-#if HAVE_X86
     rnn_bwd_args s = {T, B, H, relu, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf,
                       v[5].buf, v[6].buf, v[7].buf, (long)ldt, batch_major ? 1 : B,
                       batch_major ? T : 1};
     run_rows(rnn_bwd_worker, &s, T, B, H, nth);
-#endif
     release_all(v, 8);
     Py_RETURN_NONE;
 }
@@ -1993,12 +1901,10 @@ static PyObject *py_gru_backward(PyObject *self, PyObject *const *args, Py_ssize
         release_all(v, 14);
         return NULL;
     }
-#if HAVE_X86
     gru_bwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
                       v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[12].buf, v[13].buf, (long)ldt,
                       v[10].buf, v[11].buf};
     run_rows(gru_bwd_worker, &s, T, B, H, nth);
-#endif
     release_all(v, 14);
     Py_RETURN_NONE;
 }
@@ -2041,23 +1947,22 @@ static PyObject *py_min_scan(PyObject *self, PyObject *const *args, Py_ssize_t n
         release_all(v, 7);
         return NULL;
     }
-#if HAVE_X86
     min_args s = {T, B, H, lstm, v[0].buf, v[1].buf, v[4].buf, v[3].buf, v[2].buf, v[5].buf,
                   v[6].buf, sb, st};
-    long units = (long)B * (H / 16);
+    long units = (long)B * (H / VL);
     if (nth > units) nth = (int)units;
     if (T && B && H) {
         Py_BEGIN_ALLOW_THREADS
         run_parallel(backward ? min_bwd_worker : min_fwd_worker, &s, nth);
         Py_END_ALLOW_THREADS
     }
-#endif
     release_all(v, 7);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
-    {"cpu_supported", py_cpu_supported, METH_NOARGS, "True if this CPU runs the AVX-512 kernels."},
+    {"cpu_supported", py_cpu_supported, METH_NOARGS, "True if this CPU runs this path."},
+    {"cpu_features", py_cpu_features, METH_NOARGS, "The x86 features that decide the paths."},
     {"same", py_same, METH_VARARGS, "True if two contiguous buffers hold the same bytes."},
     {"all_finite", py_all_finite, METH_O, "False if a float32 buffer holds an Inf or a NaN."},
     {"adam", KW(py_adam), "One Adam step over float32 arrays, in place."},
@@ -2076,13 +1981,19 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels",
-                                    "AVX-512 float32 kernels for rnnlab (see rnnlab.native).",
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, MODULE_NAME,
+                                    "rnnlab's float32 kernels, the " STR(ISA_ID)
+                                    " path (see rnnlab.native).",
                                     -1, methods};
 
-PyMODINIT_FUNC PyInit__kernels(void) {
+/* PyInit__kernels_avx512 / _avx2 / _generic. Import it only where cpu_features() (of the
+ * generic module) says the CPU runs the path: the compiler may use the path's instructions
+ * anywhere in this translation unit. */
+PyMODINIT_FUNC CAT(PyInit__kernels_, ISA_ID)(void) {
     PyObject *m = PyModule_Create(&module);
-    if (m && (PyModule_AddIntConstant(m, "PANEL", NR) < 0)) {
+    if (m && (PyModule_AddIntConstant(m, "PANEL", NR) < 0 ||
+              PyModule_AddStringConstant(m, "ISA", STR(ISA_ID)) < 0 ||
+              PyModule_AddIntConstant(m, "VECTOR_FLOATS", VL) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

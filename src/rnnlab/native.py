@@ -1,12 +1,12 @@
-"""The compiled kernels (`rnnlab._kernels`): which one serves a call and why not, and the packing,
-threads and memory around them.
+"""The compiled kernels (`rnnlab._kernels_<path>`): which one serves a call and why not, and the
+packing, threads and memory around them.
 
-This module alone decides whether a compiled kernel serves a call; every caller asks it
-(`serves`) and runs its NumPy code otherwise — the same equations; tests/test_native.py holds
-the two paths to each other and to torch. A kernel serves when all of these hold:
+This module alone decides whether a compiled kernel serves a call (`serves`; else the caller
+runs its NumPy code, the same equations, held to it by tests/test_native.py). It serves when:
 
-- the extension built, the CPU has AVX-512F, and the kernels are enabled (`RNNLAB_NATIVE=0` or
-  `set_enabled(False)` turn them off);
+- a kernel path runs: the one chosen at import (rnnlab.native_paths: the best of avx512, avx2,
+  generic that built and that the CPU runs; `RNNLAB_ISA=avx512|avx2|generic|off` or
+  `use_isa()` choose), and the kernels are enabled (`RNNLAB_NATIVE=0`, `set_enabled(False)`);
 - the data are float32 (float64 always runs NumPy: the gradient checks run there);
 - for the fused time loops (LSTM, GRU, SimpleRNN, minGRU/minLSTM; both ways): the hidden size is
   a multiple of 16 and no recurrent dropout mask is active.
@@ -16,13 +16,10 @@ the two paths to each other and to torch. A kernel serves when all of these hold
     False
     >>> rnnlab.native.why_not("lstm", dtype="float32", units=100)
     'hidden size 100 is not a multiple of 16'
-    >>> rnnlab.native.report()          # every kernel entry and whether it serves here
-    >>> rnnlab.native.set_num_threads(1)
 
-Packed operands: a (K, N) matrix B becomes [ceil(N/64) panels][K][64] float32, zero padded, so
-the kernels' 6 × 64 register tiles read it contiguously. For the LSTM the columns of W_hhᵀ and
-W_ihᵀ are interleaved by `gate_interleave(H)`: panel p holds i, f, g, o of units 16p … 16p+15.
-Every kernel is called with keyword arguments (their names in `_kernels.c`).
+Packed operands (the same on every path): a (K, N) matrix B becomes [ceil(N/64) panels][K][64]
+float32, zero padded; the LSTM's W_hhᵀ and W_ihᵀ columns are interleaved by `gate_interleave(H)`:
+panel p holds i, f, g, o of units 16p … 16p+15. Kernels take keyword arguments (_kernels.c).
 """
 
 from __future__ import annotations
@@ -36,19 +33,16 @@ from typing import TypeVar
 
 import numpy as np
 
-try:  # the extension is optional: a machine without a C compiler installs without it
-    from . import _kernels
-except ImportError:  # pragma: no cover - exercised on machines without the build
-    _kernels = None
+from . import native_paths
+
+_choice = native_paths.default()  # the path in use; the modules are optional (no C compiler)
+_kernels = _choice.module
 
 PANEL = 64
 T = TypeVar("T")
 _MAX_THREADS = 64
-_CPU_OK = _kernels is not None and _kernels.cpu_supported()
 _disabled_by = "RNNLAB_NATIVE=0" if os.environ.get("RNNLAB_NATIVE", "1") == "0" else None
 _num_threads: int | None = None
-#: the minGRU/minLSTM scans (cells/minimal_native.py), keyword arguments as named in _kernels.c
-min_scan = getattr(_kernels, "min_scan", None)
 
 # -- which kernel serves a call ------------------------------------------------------------------
 #: every kernel entry: name -> what it computes
@@ -70,13 +64,32 @@ FUSED = ("lstm", "gru", "rnn", "minimal")
 
 
 def built() -> bool:
-    """True if the compiled extension imported."""
-    return _kernels is not None
+    """True if any kernel path was built (native_paths.built tells which)."""
+    return any(native_paths.built(isa) for isa in native_paths.ISAS)
 
 
 def available() -> bool:
-    """True if the compiled kernels run here at all: built, AVX-512F CPU, and enabled."""
-    return _CPU_OK and _disabled_by is None
+    """True if the compiled kernels run here at all: a path in use, and enabled."""
+    return _kernels is not None and _disabled_by is None
+
+
+def isa() -> str | None:
+    """The instruction-set path in use ("avx512", "avx2", "generic"), or None."""
+    return _choice.isa
+
+
+def use_isa(name: str | None) -> None:
+    """Switch to the path `name` ("avx512", "avx2", "generic", or "off"; None: the default
+    choice, $RNNLAB_ISA or the best path). A path this CPU cannot run raises RuntimeError with
+    the reason, and the path in use stays."""
+    global _choice, _kernels
+    _choice = native_paths.choose(name, strict=True)
+    _kernels = _choice.module
+
+
+def describe() -> str:
+    """One line: the path in use and why, the paths and whether they run here, the CPU."""
+    return native_paths.describe(_choice)
 
 
 def why_not(
@@ -90,9 +103,7 @@ def why_not(
     if kernel not in KERNELS:
         raise ValueError(f"rnnlab.native: expected a kernel in {list(KERNELS)}, got {kernel!r}")
     if _kernels is None:
-        return "the extension did not build"
-    if not _CPU_OK:
-        return "the CPU has no AVX-512F"
+        return _choice.reason
     if _disabled_by is not None:
         return f"disabled by {_disabled_by}"
     if dtype is not np.float32 and np.dtype(dtype) != np.float32:
@@ -459,35 +470,24 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # -- the fused time loops (rnnlab.cells calls them where serves() said so) ----------------------
-def lstm_forward(**arguments) -> None:
-    """The LSTM forward time loop (cells/lstm_native.py), its arguments by keyword as
-    _kernels.c names them above lstm_forward."""
-    _kernels.lstm_forward(**arguments)
+def _time_loop(name: str, cell_module: str) -> Callable[..., None]:
+    def loop(**arguments) -> None:
+        getattr(_kernels, name)(**arguments)  # the path in use, looked up at each call
+
+    loop.__name__ = loop.__qualname__ = name
+    loop.__doc__ = (
+        f"The {name} time loop ({cell_module}), its arguments by keyword as named in _kernels.c."
+    )
+    return loop
 
 
-def lstm_backward(**arguments) -> None:
-    """The LSTM backward time loop (cells/lstm_native.py), arguments as named in _kernels.c."""
-    _kernels.lstm_backward(**arguments)
-
-
-def gru_forward(**arguments) -> None:
-    """The GRU forward time loop (cells/gru_native.py), arguments as named in _kernels.c."""
-    _kernels.gru_forward(**arguments)
-
-
-def gru_backward(**arguments) -> None:
-    """The GRU backward time loop (cells/gru_native.py), arguments as named in _kernels.c."""
-    _kernels.gru_backward(**arguments)
-
-
-def rnn_forward(**arguments) -> None:
-    """The SimpleRNN forward time loop (cells/simple_native.py), arguments as in _kernels.c."""
-    _kernels.rnn_forward(**arguments)
-
-
-def rnn_backward(**arguments) -> None:
-    """The SimpleRNN backward time loop (cells/simple_native.py), arguments as in _kernels.c."""
-    _kernels.rnn_backward(**arguments)
+lstm_forward = _time_loop("lstm_forward", "cells/lstm_native.py")
+lstm_backward = _time_loop("lstm_backward", "cells/lstm_native.py")
+gru_forward = _time_loop("gru_forward", "cells/gru_native.py")
+gru_backward = _time_loop("gru_backward", "cells/gru_native.py")
+rnn_forward = _time_loop("rnn_forward", "cells/simple_native.py")
+rnn_backward = _time_loop("rnn_backward", "cells/simple_native.py")
+min_scan = _time_loop("min_scan", "cells/minimal_native.py")  # minGRU/minLSTM, both ways
 
 
 class RecurrentProduct:

@@ -15,6 +15,8 @@ def test_info_lists_every_kernel_and_why_not():
         assert result.exit_code == 0, result.output
         lines = result.output.splitlines()
         assert lines[0].startswith("CPU: ") and lines[1].startswith("kernels: ")
+        assert lines[1] == f"kernels: {native.describe()}; {native.num_threads()} threads"
+        assert f"path {native.isa()} (" in lines[1] and "CPU features: " in lines[1]
         for (what, status), line in zip(native.report(), lines[2:], strict=True):
             assert line.split() == [*what.split(), *status.split()]
         native.set_enabled(False)

@@ -251,7 +251,10 @@ static void pack_a_block(const gemm_args *g, int m0, int m1, int k0, int kc, flo
         for (int m = m0; m < m1; m += MR_GEMM) {
             int mr = m1 - m < MR_GEMM ? m1 - m : MR_GEMM;
             float *dst = abuf + (long)(m - m0) * kc + (long)k * mr;
-            for (int r = 0; r < mr; r++) dst[r] = src[m - m0 + r];
+            for (int r = 0; r < mr; r += VL) {
+                const vmask mk = vmask_n(mr - r);
+                vstore_m(dst + r, mk, vload_m(src + (m - m0) + r, mk));
+            }
         }
     }
 }
@@ -1435,7 +1438,8 @@ typedef struct {
             const long b = r0 + r;                                                        \
             const int carry = s->mask && !s->mask[t * ts + b * rs];                       \
             float *out = s->hs + (t * ts + b * rs) * H + u0;                              \
-            for (int v = 0; v < nv; v++) {                                                \
+            for (int v = 0; v < GV; v++) { /* constant bounds: acc stays in registers */  \
+                if (v >= nv) break;                                                       \
                 vf h = s->relu ? vmax(zero, acc[r][v]) : vtanh(acc[r][v]);                \
                 if (carry) h = vload(h_prev + b * hp_rs + u0 + VL * v);                   \
                 vstore(out + VL * v, h);                                                  \

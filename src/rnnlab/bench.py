@@ -249,12 +249,16 @@ def environment(reference: Reference | None = None) -> dict[str, Any]:
         None if reference is None else {"name": reference.name, "version": reference.version}
     )
     env["torch"] = None if reference is None or reference.name != "torch" else reference.version
-    kernels = {
+    from .bench_isa import reference_env
+
+    env["rnnlab_kernels"] = {
         "built": native.built(),
         "running": native.available(),
         "threads": native.num_threads(),
+        "path": native.isa(),
+        "paths": native.describe(),  # the path, why, the paths built and run, the CPU features
     }
-    env["rnnlab_kernels"] = kernels
+    env["reference_isa_env"] = reference_env()
     return env
 
 

@@ -59,8 +59,7 @@ def info(file):
         cpu = cpu_info()
         flags = " ".join(flag for flag, present in cpu["isa"].items() if present)
         click.echo(f"CPU: {cpu['model_name']} ({flags or 'ISA flags unknown'})")
-        built = "built" if native.built() else "not built"
-        click.echo(f"kernels: {built}, {native.num_threads()} threads")
+        click.echo(f"kernels: {native.describe()}; {native.num_threads()} threads")
         rows = native.report()
         width = max(len(what) for what, _ in rows)
         for what, status in rows:
@@ -420,9 +419,22 @@ class _Bar:
     help="Write the results to this file, or to DIR/bench-<cpu>.json for a directory "
     "(compared with the earlier results of the same CPU model).",
 )
-def bench(cells, configs, sweep, modes, against, reference_path, repeats, rounds, json_path):
+@click.option(
+    "--isa",
+    type=click.Choice(["avx512", "avx2", "generic"]),
+    default=None,
+    help="Run rnnlab's kernels on this path and hold torch to the same instruction set.",
+)
+def bench(cells, configs, sweep, modes, against, reference_path, repeats, rounds, json_path, isa):
     """Time rnnlab's layers against torch.nn in the same process (medians, interleaved)."""
     from . import bench as benchmod
+    from .bench_isa import force
+
+    if isa is not None:
+        try:
+            click.echo(f"# --isa {isa}: rnnlab's kernels on {isa}, reference with {force(isa)}")
+        except RuntimeError as err:
+            raise click.BadParameter(str(err), param_hint="--isa") from err
 
     if {"mingru", "minlstm", "lru"} & set(cells):
         from .bench_parallel import main as parallel_bench

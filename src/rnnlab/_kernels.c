@@ -344,58 +344,126 @@ typedef struct {
                             hs + (t*ts + b*rs) * H, mask[t, b] at mask[t*ts + b*rs] */
 } lstm_fwd_args;
 
+/* The cell update of rows r0 .. r0+mr-1, units u .. u+VL-1, from the gate sums acc[r][0..3]
+ * (in scope: s, t, r0, u, B, H, G, ts, rs, h_prev, hp_rs, c_prev, c_out). */
+#define LSTM_CELL_UPDATE(mr)                                                              \
+    for (int r = 0; r < (mr); r++) {                                                      \
+        const long b = r0 + r, off = b * H + u;                                           \
+        vf i = vsigmoid(acc[r][0]), f = vsigmoid(acc[r][1]);                              \
+        vf g = vtanh(acc[r][2]), o = vsigmoid(acc[r][3]);                                 \
+        vf cp = vload(c_prev + off);                                                      \
+        vf cn = vfma(f, cp, vmul(i, g));                                                  \
+        vf tc = vtanh(cn);                                                                \
+        vf h = vmul(o, tc);                                                               \
+        if (s->mask && !s->mask[t * ts + b * rs]) {                                       \
+            h = vload(h_prev + b * hp_rs + u);                                            \
+            cn = cp;                                                                      \
+        }                                                                                 \
+        vstore(s->hs + (t * ts + b * rs) * H + u, h);                                     \
+        vstore(c_out + off, cn);                                                          \
+        if (s->tcs) vstore(s->tcs + (long)t * B * H + off, tc);                           \
+        if (s->acts) {                                                                    \
+            float *ac = s->acts + ((long)t * B + b) * G + u;                              \
+            vstore(ac, i);                                                                \
+            vstore(ac + H, f);                                                            \
+            vstore(ac + 2L * H, g);                                                       \
+            vstore(ac + 3L * H, o);                                                       \
+        }                                                                                 \
+    }
+
+/* The step's state pointers (in scope: s, t) */
+#define LSTM_STEP_STATE                                                                   \
+    const int B = s->B, H = s->H;                                                         \
+    const long G = 4L * H, ts = s->ts, rs = s->rs;                                        \
+    const float *h_prev = t ? s->hs + (t - 1) * ts * H : s->h0;                           \
+    const long hp_rs = t ? rs * H : H; /* row stride of h_prev */                         \
+    const float *c_prev = t ? s->cs + (long)(t - 1) * s->cs_t : s->c0;                    \
+    float *c_out = s->cs + (long)t * s->cs_t;                                             \
+    (void)B;                                                                              \
+    (void)G;                                                                              \
+    (void)c_prev;                                                                         \
+    (void)c_out;
+
+/* The gate sums' start: x W_ih^T + b computed before the call (gin), or the bias */
+#define LSTM_ACC_START(mr)                                                                \
+    if (s->gin) {                                                                         \
+        const float *gin = s->gin + (t * ts + r0 * rs) * G + (long)p * NR + VL * c;       \
+        for (int r = 0; r < (mr); r++)                                                    \
+            for (int v = 0; v < 4; v++) acc[r][v] = vload(gin + r * rs * G + 16 * v);     \
+    } else {                                                                              \
+        for (int r = 0; r < (mr); r++)                                                    \
+            for (int v = 0; v < 4; v++)                                                   \
+                acc[r][v] = vload(s->bias + (long)p * NR + VL * c + 16 * v);              \
+    }
+
 #define DEFINE_LSTM_FWD_TILE(mr)                                                          \
     static void lstm_fwd_tile_##mr(const lstm_fwd_args *s, int t, int r0, int p, int c) {  \
-        const int B = s->B, H = s->H, kc = H;                                             \
-        const long G = 4L * H, u = 16L * p + VL * c; /* units u .. u+VL-1 */             \
-        const long ts = s->ts, rs = s->rs;                                                \
-        const float *h_prev = t ? s->hs + (t - 1) * ts * H : s->h0;                       \
-        const long hp_rs = t ? rs * H : H; /* row stride of h_prev */                     \
-        const float *c_prev = t ? s->cs + (long)(t - 1) * s->cs_t : s->c0;                \
-        float *c_out = s->cs + (long)t * s->cs_t;                                         \
+        LSTM_STEP_STATE                                                                   \
+        const long u = 16L * p + VL * c; /* units u .. u+VL-1 */                          \
         vf acc[mr][4];                                                                    \
         const long a_cs = 1;                                                              \
-        if (s->gin) {                                                                     \
-            const float *gin = s->gin + (t * ts + r0 * rs) * G + (long)p * NR + VL * c;   \
-            for (int r = 0; r < (mr); r++)                                                \
-                for (int v = 0; v < 4; v++) acc[r][v] = vload(gin + r * rs * G + 16 * v); \
-        } else { /* a = b + x_t W_ih^T, then + h W_hh^T below, in the same registers */    \
-            for (int r = 0; r < (mr); r++)                                                \
-                for (int v = 0; v < 4; v++)                                               \
-                    acc[r][v] = vload(s->bias + (long)p * NR + VL * c + 16 * v);          \
+        LSTM_ACC_START(mr)                                                                \
+        if (!s->gin) { /* a = b + x_t W_ih^T, then + h W_hh^T below, in the same registers */ \
             const int kc = s->I;                                                          \
             const float *a = s->x + (t * ts + r0 * rs) * kc;                              \
             const float *bp = s->wip + (long)p * kc * NR + VL * c;                        \
             const long a_rs = rs * kc;                                                    \
             TILE_LOOP(mr, 4, 16, LOAD_PLAIN, NR)                                          \
         }                                                                                 \
+        const int kc = H;                                                                 \
         const float *a = h_prev + r0 * hp_rs, *bp = s->wp + (long)p * H * NR + VL * c;    \
         const long a_rs = hp_rs;                                                          \
         TILE_LOOP(mr, 4, 16, LOAD_PLAIN, NR)                                              \
-        for (int r = 0; r < (mr); r++) {                                                  \
-            const long b = r0 + r, off = b * H + u;                                       \
-            vf i = vsigmoid(acc[r][0]), f = vsigmoid(acc[r][1]);                          \
-            vf g = vtanh(acc[r][2]), o = vsigmoid(acc[r][3]);                             \
-            vf cp = vload(c_prev + off);                                                  \
-            vf cn = vfma(f, cp, vmul(i, g));                                              \
-            vf tc = vtanh(cn);                                                            \
-            vf h = vmul(o, tc);                                                           \
-            if (s->mask && !s->mask[t * ts + b * rs]) {                                   \
-                h = vload(h_prev + b * hp_rs + u);                                        \
-                cn = cp;                                                                  \
-            }                                                                             \
-            vstore(s->hs + (t * ts + b * rs) * H + u, h);                                 \
-            vstore(c_out + off, cn);                                                      \
-            if (s->tcs) vstore(s->tcs + (long)t * B * H + off, tc);                       \
-            if (s->acts) {                                                                \
-                float *ac = s->acts + ((long)t * B + b) * G + u;                          \
-                vstore(ac, i);                                                            \
-                vstore(ac + H, f);                                                        \
-                vstore(ac + 2L * H, g);                                                   \
-                vstore(ac + 3L * H, o);                                                   \
-            }                                                                             \
+        LSTM_CELL_UPDATE(mr)                                                              \
+    }
+
+/* The same step with the depth in blocks (KB_LSTM > 0, the narrower paths): one call adds
+ * depth k0 .. k1-1 of the x part (x_part) or of the h part to the gate sums of rows r0 ..
+ * r0+mr-1 kept in buf (row r0 + r at buf + r*4*VL; first: start them), and with last, applies
+ * the cell update. All row tiles of a block run before the next block, so the block's packed
+ * weights stay in L1 across them: a whole gate group's ((I + H) x 4 cache lines) would not fit,
+ * and a VL-unit chunk uses half of each line it loads. Same sums in the same order as
+ * lstm_fwd_tile: the same bits. */
+#define DEFINE_LSTM_FWD_PART(mr)                                                          \
+    static void lstm_fwd_part_##mr(const lstm_fwd_args *s, int t, int r0, int p, int c,   \
+                                   int x_part, int k0, int k1, int first, int last,       \
+                                   float *buf) {                                          \
+        LSTM_STEP_STATE                                                                   \
+        const long u = 16L * p + VL * c;                                                  \
+        vf acc[mr][4];                                                                    \
+        const long a_cs = 1;                                                              \
+        if (first) {                                                                      \
+            LSTM_ACC_START(mr)                                                            \
+        } else {                                                                          \
+            for (int r = 0; r < (mr); r++)                                                \
+                for (int v = 0; v < 4; v++) acc[r][v] = vload(buf + (r * 4 + v) * VL);    \
+        }                                                                                 \
+        const int kc = k1 - k0;                                                           \
+        if (x_part) {                                                                     \
+            const float *a = s->x + (t * ts + r0 * rs) * s->I + k0;                       \
+            const float *bp = s->wip + ((long)p * s->I + k0) * NR + VL * c;               \
+            const long a_rs = rs * s->I;                                                  \
+            TILE_LOOP(mr, 4, 16, LOAD_PLAIN, NR)                                          \
+        } else if (kc > 0) {                                                              \
+            const float *a = h_prev + r0 * hp_rs + k0;                                    \
+            const float *bp = s->wp + ((long)p * H + k0) * NR + VL * c;                   \
+            const long a_rs = hp_rs;                                                      \
+            TILE_LOOP(mr, 4, 16, LOAD_PLAIN, NR)                                          \
+        }                                                                                 \
+        if (last) {                                                                       \
+            LSTM_CELL_UPDATE(mr)                                                          \
+        } else {                                                                          \
+            for (int r = 0; r < (mr); r++)                                                \
+                for (int v = 0; v < 4; v++) vstore(buf + (r * 4 + v) * VL, acc[r][v]);    \
         }                                                                                 \
     }
+
+DEFINE_LSTM_FWD_PART(1)
+DEFINE_LSTM_FWD_PART(2)
+DEFINE_LSTM_FWD_PART(3)
+DEFINE_LSTM_FWD_PART(4)
+DEFINE_LSTM_FWD_PART(5)
+DEFINE_LSTM_FWD_PART(6)
 
 DEFINE_LSTM_FWD_TILE(1)
 DEFINE_LSTM_FWD_TILE(2)
@@ -487,7 +555,31 @@ static void gru_fwd_worker(void *ctx, int tid, int nth) {
 static void lstm_fwd_worker(void *ctx, int tid, int nth) {
     lstm_fwd_args *s = (lstm_fwd_args *)ctx;
     const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
-    ROW_TILE_TIME_LOOP(lstm_fwd_tile, MR_LSTM, s, lo, hi)
+    float *buf = KB_LSTM > 0 && hi > lo ? malloc(sizeof(float) * 4 * VL * (size_t)(hi - lo)) : NULL;
+    if (!buf) { /* one tile runs the whole depth (AVX-512; or no memory for the sums) */
+        ROW_TILE_TIME_LOOP(lstm_fwd_tile, MR_LSTM, s, lo, hi)
+        return;
+    }
+    /* depth blocks: [x part (unless gin) | h part], each cut at KB_LSTM */
+    for (int t = 0; t < s->T; t++)
+        for (int p = 0; p < s->H / 16; p++)
+            for (int c = 0; c < CHUNKS; c++) {
+                int first = 1;
+                for (int x_part = s->gin ? 0 : 1; x_part >= 0; x_part--) {
+                    const int depth = x_part ? s->I : s->H;
+                    for (int k0 = 0; k0 < depth || (k0 == 0 && !x_part); k0 += KB_LSTM) {
+                        const int k1 = depth - k0 < KB_LSTM ? depth : k0 + KB_LSTM;
+                        const int last = !x_part && k1 >= depth;
+                        for (int r0 = lo; r0 < hi; r0 += MR_LSTM) {
+                            TILE_SWITCH(lstm_fwd_part, hi - r0, MR_LSTM, s, t, r0, p, c, x_part,
+                                        k0, k1, first, last, buf + (long)(r0 - lo) * 4 * VL)
+                        }
+                        first = 0;
+                        if (last) break;
+                    }
+                }
+            }
+    free(buf);
 }
 
 /* ---------------------------------------------------------------- LSTM backward

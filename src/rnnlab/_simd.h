@@ -15,6 +15,7 @@
  *   MR_GEMM x GV     rows x vectors of a GEMM / SimpleRNN tile: 6 x 4 (6 x 64 floats) on
  *                    AVX-512, 6 x 2 (6 x 16) on AVX2 and generic
  *   MR_LSTM          rows of an LSTM tile of 4 gates x VL units: 6, 3, 2
+ *   KB_LSTM          the LSTM forward's depth block (0: none), see lstm_fwd_part
  *   MR_GRU           rows of a GRU tile of 3 gates x VL units: 6, 4, 3
  *
  * The packed layouts (64-column panels; 16 units per gate group) are the same on every path,
@@ -43,6 +44,7 @@
 #define MR_GEMM 6
 #define GV 4
 #define MR_LSTM 6
+#define KB_LSTM 0 /* no depth blocking: 6 rows x 64 columns use whole cache lines */
 #define MR_GRU 6
 typedef __m512 vf;
 typedef __mmask16 vmask;
@@ -146,6 +148,7 @@ SIMD_INLINE void transpose16_rows(const float *const rows[16], float *dst, long 
 #define MR_GEMM 6
 #define GV 2
 #define MR_LSTM 3
+#define KB_LSTM 96 /* LSTM depth block: 96 x 4 cache lines = 24 KiB of weights in L1 */
 #define MR_GRU 4
 typedef __m256 vf;
 typedef __m256i vmask;
@@ -258,6 +261,7 @@ SIMD_INLINE void transpose16_rows(const float *const rows[16], float *dst, long 
 #define MR_GEMM 6
 #define GV 2
 #define MR_LSTM 2
+#define KB_LSTM 96
 #define MR_GRU 3
 typedef float vf __attribute__((vector_size(16)));
 typedef int32_t vi __attribute__((vector_size(16)));

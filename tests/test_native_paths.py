@@ -27,6 +27,7 @@ def avx2_only_cpu(monkeypatch):
     """The CPU's features as an AVX2 machine (no AVX-512) reports them."""
     features = {f: True for f in native_paths.FEATURES} | NO_AVX512
     monkeypatch.setattr(native_paths, "_features", features)
+    monkeypatch.delenv(native_paths.ENV, raising=False)  # the default choice, not a forced one
 
 
 def test_default_is_the_best_path_this_cpu_runs(monkeypatch):

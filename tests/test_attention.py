@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import rnnlab
 from _keras import keras, requires_keras
 from _torch import requires_torch, torch
 from rnnlab.gradcheck import TOLERANCE, numerical_gradient, relative_error
@@ -294,6 +295,7 @@ def test_attention_in_a_functional_model():
     from rnnlab.layers import Dense, Input
     from rnnlab.models import Model
 
+    rnnlab.config.set_seed(0)  # the layers' initial weights
     rng = np.random.default_rng(0)
     query, value = Input((T, 4)), Input((S, D))
     attention = BahdanauAttention(6, dtype="float64")

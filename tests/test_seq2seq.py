@@ -314,16 +314,17 @@ def _accuracy(hyps, tgt):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_learns_to_reverse_digits(seed):
-    """250 Adam steps of 32 pairs (3 s): low loss; beam (width 5) ≥ greedy. Checked on seeds
-    0–4: validation loss 0.001–0.004, greedy and beam accuracy 1.0 on each. (At learning rate
-    2e-2 and 150 steps the outcome swung with float32 rounding: loss 0.007–0.38.)"""
+    """250 Adam steps of 32 pairs (3 s): low loss; beam (width 5) ≥ greedy. At learning rate
+    5e-3, seeds 0–4 reach validation loss 0.0046–0.0058 on every kernel path (avx512, avx2,
+    generic, NumPy). At 1e-2 the outcome swung with float32 rounding: seed 2 reached 0.0019 on
+    AVX-512 but 0.19 on the generic path (no FMA), and at 2e-2 and 150 steps 0.007–0.38."""
     rng = np.random.default_rng(seed)
     model = Seq2Seq(
         Encoder(14, 16, 32, cell="gru", bidirectional=True, seed=seed),
         Decoder(14, 16, 32, cell="gru", attention="general", input_feeding=False, seed=seed + 1),
         seed=seed,
     )
-    opt = rnnlab.optimizers.Adam(learning_rate=1e-2, global_clipnorm=5.0)
+    opt = rnnlab.optimizers.Adam(learning_rate=5e-3, global_clipnorm=5.0)
     first = model.evaluate_loss(*_reversal(np.random.default_rng(99), 64))
     for _ in range(250):
         model.train_step(*_reversal(rng, 32), opt)

@@ -80,7 +80,7 @@ class Decoder:
         self.cell_options = dict(cell_options)
         self.dtype = config.resolve_dtype(dtype, who)
         self.seed = seed
-        self.rng = np.random.default_rng(seed)  # scheduled sampling draws
+        self.rng = config.spawn_rng(seed)  # scheduled sampling draws
         self.memory_size: int | None = None
         self.layers: list = []
         self.attention = None
@@ -92,8 +92,7 @@ class Decoder:
     def build(self, memory_size: int) -> None:
         self.memory_size = check_positive_int(memory_size, "Decoder", "memory_size")
         seeds = [
-            int(s)
-            for s in np.random.default_rng(self.seed).integers(0, 2**31, size=8 + self.num_layers)
+            int(s) for s in config.spawn_rng(self.seed).integers(0, 2**31, size=8 + self.num_layers)
         ]
         self.embedding = Embedding(self.vocab_size, self.embed_dim, dtype=self.dtype, seed=seeds[0])
         self.embedding.build((None,))

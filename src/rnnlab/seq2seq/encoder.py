@@ -50,7 +50,7 @@ class Encoder:
         self.cell_options = dict(cell_options)
         self.dtype = config.resolve_dtype(dtype, who)
         self.seed = seed
-        rng = np.random.default_rng(seed)
+        rng = config.spawn_rng(seed)  # without a seed, from rnnlab.config.set_seed's generator
         seeds = [int(s) for s in rng.integers(0, 2**31, size=num_layers + 1)]
         self.embedding = Embedding(vocab_size, embed_dim, dtype=self.dtype, seed=seeds[0])
         self.embedding.build((None,))

@@ -120,7 +120,7 @@ class Seq2Seq:
                 )
         elif self.bridge == "dense":
             F = len(enc.state_names) * dirs * enc.state_size
-            rng = np.random.default_rng(self.seed)
+            rng = config.spawn_rng(self.seed)
             glorot = initializers.get("glorot_uniform", "Seq2Seq")
             for layer in range(dec.num_layers):
                 for name in dec.state_names:

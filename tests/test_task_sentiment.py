@@ -119,7 +119,7 @@ def test_cv_folds_are_disjoint_and_cover():
 
 
 def test_settings_refuse_bad_values():
-    for bad in (dict(cell="rnn"), dict(pooling="sum"), dict(cv=1), dict(dropout=1.5)):
+    for bad in (dict(cell="jordan"), dict(pooling="sum"), dict(cv=1), dict(dropout=1.5)):
         with pytest.raises(ValueError):
             task.SentimentTaskSettings(**bad).validate()
 

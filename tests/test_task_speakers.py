@@ -130,7 +130,7 @@ def test_cli_refuses_a_used_out_dir(tmp_path):
     (tmp_path / "results.json").write_text("{}")
     result = CliRunner().invoke(main, ["task", "speakers", "--out", str(tmp_path)])
     assert result.exit_code == 1 and "already holds a run" in result.output
-    result = CliRunner().invoke(main, ["task", "speakers", "--cell", "rnn"])
+    result = CliRunner().invoke(main, ["task", "speakers", "--cell", "jordan"])
     assert result.exit_code == 2
 
 
@@ -140,3 +140,13 @@ def test_classify_refuses_a_speakers_model(data, tmp_path):
     result = CliRunner().invoke(main, ["classify", "--model", str(tmp_path), "good"])
     assert result.exit_code == 1 and "expected a sentiment model" in result.output
     assert "'speakers'" in result.output
+
+
+def test_any_family_a_layer_can_be_made_of_serves():
+    """--cell takes the registry's families (issue 17's minGRU here) through layer_for_cell."""
+    s = speakers.SpeakerTaskSettings(cell="mingru", units=16, max_epochs=1)
+    model = speakers.build_model(12, 9, s)
+    assert type(model.layers[1]).__name__ == "MinGRU"
+    x = np.random.default_rng(0).standard_normal((3, 7, 12)).astype(np.float32)
+    p = model.predict(x)
+    assert p.shape == (3, 9) and np.allclose(p.sum(axis=1), 1.0, atol=1e-5)

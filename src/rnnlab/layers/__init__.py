@@ -1,6 +1,7 @@
 """Layers following the Layer protocol (docs/design.md, "Layers").
 
 layer_for_cell(cell)   the layer class of a cell family (name, Cell class or instance)
+cells_by_units()       the families a model can stack from a name and `units` alone
 """
 
 from .attention import AdditiveAttention, Attention, BahdanauAttention, LuongAttention
@@ -23,7 +24,7 @@ from .merge import (
 )
 from .parallel import LRU, MinGRU, MinLSTM
 from .pooling import GlobalAveragePooling1D, GlobalMaxPooling1D
-from .recurrent import Recurrent, layer_for_cell
+from .recurrent import Recurrent, cells_by_units, layer_for_cell
 from .reshape import RepeatVector
 from .rnn import GRU, LSTM, Jordan, SimpleRNN
 from .wrappers import Bidirectional, TimeDistributed
@@ -61,6 +62,7 @@ __all__ = [
     "TimeDistributed",
     "add",
     "average",
+    "cells_by_units",
     "concatenate",
     "known_layer_types",
     "layer_for_cell",

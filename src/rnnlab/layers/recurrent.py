@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import inspect
 from typing import Any, ClassVar
 
 import numpy as np
@@ -483,6 +484,24 @@ def layer_for_cell(cell: str | type[Cell] | Cell) -> type[Recurrent]:
     return type(
         name, (Recurrent,), {"cell_class": cls, "__doc__": doc, "__module__": cls.__module__}
     )
+
+
+def cells_by_units() -> dict[str, type[Cell]]:
+    """The registered cell families whose layer needs nothing but `units` (every other argument
+    has a default), by name: those a model can stack from a name alone (`rnnlab train --cell`,
+    the tasks' `--cell`). Jordan, whose layer also needs `output_units`, is not one."""
+    return {name: cls for name, cls in sorted(CELLS.items()) if _takes_units_alone(cls)}
+
+
+def _takes_units_alone(cell: type[Cell]) -> bool:
+    params = list(inspect.signature(layer_for_cell(cell).__init__).parameters.values())[1:]
+    required = [
+        p.name
+        for p in params
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    return required == ["units"]
 
 
 def _layers_of_registered_cells() -> None:

@@ -11,8 +11,9 @@ held out. Protocols:
   the test set once, 10 % of the rest validation; the budget is shared equally; the metrics
   are the means over folds (and their standard deviation), the saved model is fold 1's.
 
-Model: word ids (B, T) → Embedding(V, E, mask_zero) (B, T, E) → Dropout → GRU|LSTM(H), or
-Bidirectional of it (2H) → pooling → Dropout → Dense(1, sigmoid) = P(positive) (B, 1):
+Model: word ids (B, T) → Embedding(V, E, mask_zero) (B, T, E) → Dropout → a recurrent layer
+(H) of any registered family (--cell, GRU by default), or Bidirectional of it (2H) → pooling
+→ Dropout → Dense(1, sigmoid) = P(positive) (B, 1):
 
     last:  v = h_T (the state after the last real word; both directions' for a BiRNN)
     mean:  v = Σ_t m_t h_t / Σ_t m_t          max: v_k = max_{t: m_t} h_{t,k}
@@ -42,14 +43,14 @@ from .. import losses, optimizers
 from .._validation import check_choice, check_positive_float, check_positive_int, check_rate
 from ..datasets.sentiment import LABEL_NAMES, SentimentDataset, WordVocab
 from ..layers import (
-    GRU,
-    LSTM,
     Bidirectional,
     Dense,
     Dropout,
     Embedding,
     GlobalAveragePooling1D,
     GlobalMaxPooling1D,
+    cells_by_units,
+    layer_for_cell,
 )
 from ..model import Sequential
 from ..training.sentiment import encode_sentences, pad_batch
@@ -67,7 +68,7 @@ from .run import Budget, ProgressLine, markdown_table, prepare_out, write_report
 TASK = "sentiment"
 MODEL_NAME = "model.safetensors"
 MEMBERS_DIR = "members"
-CELLS = ("gru", "lstm")
+CELLS = tuple(cells_by_units())  # every family a layer can be made of from `units` alone
 POOLINGS = ("last", "mean", "max")
 #: Kim (2014), Table 2, accuracy on MR (Pang & Lee 2005 sentence polarity, 10-fold CV)
 PUBLISHED = {
@@ -139,7 +140,7 @@ class SentimentTaskSettings:
 def build_model(n_words: int, s: SentimentTaskSettings) -> Sequential:
     """The compiled classifier of the module docstring over `n_words` word ids."""
     s.validate()
-    rnn_type = GRU if s.cell == "gru" else LSTM
+    rnn_type = layer_for_cell(s.cell)
     rnn = rnn_type(s.units, return_sequences=s.pooling != "last", name=s.cell, seed=s.seed + 1)
     layers = [Embedding(n_words, s.embedding, mask_zero=True, name="embedding", seed=s.seed)]
     if s.dropout:

@@ -5,8 +5,9 @@ Data: `rnnlab.datasets.japanese_vowels` (UCI Japanese Vowels, 270 train / 370 te
 and standard deviation; 10 % of the training utterances (stratified: 3 per speaker, seeded)
 are the validation set of early stopping.
 
-Model: frames (B, T, 12), zero-padded → Masking(0) → LSTM|GRU(H) or Bidirectional of it → the
-state after the last real frame (B, H) → Dropout → Dense(9, softmax), trained with sparse
+Model: frames (B, T, 12), zero-padded → Masking(0) → a recurrent layer (H) of any registered
+family (--cell, LSTM by default) or Bidirectional of it → the state after the last real frame
+(B, H) → Dropout → Dense(9, softmax), trained with sparse
 categorical cross-entropy and Adam (tasks/classification.py: early stopping on validation
 accuracy, ties broken by validation loss). A standardised real frame is never all zeros (checked),
 so the mask is exactly the padding.
@@ -29,7 +30,7 @@ import numpy as np
 from .. import losses, optimizers
 from .._validation import check_choice, check_positive_float, check_positive_int, check_rate
 from ..datasets.japanese_vowels import JapaneseVowels
-from ..layers import GRU, LSTM, Bidirectional, Dense, Dropout, Masking
+from ..layers import Bidirectional, Dense, Dropout, Masking, cells_by_units, layer_for_cell
 from ..model import Sequential
 from .classification import (
     balance_line,
@@ -43,7 +44,7 @@ from .run import Budget, ProgressLine, markdown_table, prepare_out, write_report
 
 TASK = "speakers"
 MODEL_NAME = "model.safetensors"
-CELLS = ("lstm", "gru")
+CELLS = tuple(cells_by_units())  # every family a layer can be made of from `units` alone
 #: test accuracy on this split, as published (docs/tasks.md has the sources)
 PUBLISHED = {
     "passing-through regions (Kudo et al. 1999)": 94.1,
@@ -86,7 +87,7 @@ class SpeakerTaskSettings:
 def build_model(n_features: int, n_classes: int, s: SpeakerTaskSettings) -> Sequential:
     """The compiled classifier of the module docstring."""
     s.validate()
-    rnn_type = LSTM if s.cell == "lstm" else GRU
+    rnn_type = layer_for_cell(s.cell)
     rnn = rnn_type(s.units, name=s.cell, seed=s.seed + 1)
     layers = [
         Masking(0.0, name="masking"),

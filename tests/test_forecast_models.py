@@ -126,8 +126,19 @@ def test_saved_forecaster_round_trip(tmp_path):
 
 def test_config_refuses_bad_values():
     with pytest.raises(ValueError, match="cell"):
-        NetConfig(cell="rnn")
+        NetConfig(cell="jordan")
     with pytest.raises(ValueError, match="strategy"):
         NetConfig(strategy="magic")
     with pytest.raises(ValueError, match="window"):
         NetConfig(window=0)
+
+
+@pytest.mark.parametrize("cell", ["mingru", "lru"])
+def test_any_family_a_layer_can_be_made_of_serves(cell):
+    """--cell takes the registry's families (issue 17's here) through layer_for_cell."""
+    from rnnlab.forecast.network import build_network
+
+    model = build_network(NetConfig(cell=cell, units=8), n_features=1, seed=0)
+    assert type(model.layers[0]).__name__ == {"mingru": "MinGRU", "lru": "LRU"}[cell]
+    x = np.random.default_rng(0).standard_normal((2, NetConfig().window, 1)).astype(np.float32)
+    assert np.isfinite(model.predict(x)).all()

@@ -96,6 +96,12 @@ CASES = {
         cell="rnn", bidirectional=True, input_feeding=False, layers=2
     ),
     "jordan_feeding_general": dict(cell="jordan", output_units=3),
+    # issue 17's parallel families: the decoder steps them, the encoder scans
+    "mingru_feeding_general": dict(cell="mingru", attention="general"),
+    "biminlstm_bahdanau_dense": dict(
+        cell="minlstm", bidirectional=True, attention="bahdanau", units=4
+    ),
+    "lru_dot_no_feeding": dict(cell="lru", attention="dot", input_feeding=False, units=4),
 }
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..io import atomic_write
 from ..tasks.run import Budget, ProgressLine, prepare_out, write_report, write_results
+from .network import CELLS
 from .report import (
     FORECASTS_NAME,
     METRICS,
@@ -48,7 +49,7 @@ def _cpu() -> str:
     default=None,
     help="forecast horizon H in steps (default: per series, e.g. 12 for airline)",
 )
-@click.option("--cell", type=click.Choice(["lstm", "gru"]), default="lstm", show_default=True)
+@click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True)
 @click.option(
     "--seconds",
     type=click.FloatRange(min=1),

@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import optimizers
-from ..layers import GRU, LSTM, Dense, Dropout
+from ..layers import Dense, Dropout, cells_by_units, layer_for_cell
 from ..model import Sequential
 from .metrics import QUANTILES
 from .windows import Scaler, origin_windows, training_windows
 
 STRATEGIES = ("direct", "seq", "recursive")
-CELLS = {"lstm": LSTM, "gru": GRU}
+CELLS = tuple(cells_by_units())  # every family a layer can be made of from `units` alone
 
 
 def pinball_grad(y: np.ndarray, q: np.ndarray, levels=QUANTILES) -> tuple[float, np.ndarray]:
@@ -99,7 +99,7 @@ class NetConfig:
 def build_network(cfg: NetConfig, n_features: int, seed: int) -> Sequential:
     k = len(QUANTILES)
     seq = cfg.strategy == "seq"
-    layers = [CELLS[cfg.cell](cfg.units, return_sequences=seq, seed=seed, name="rnn")]
+    layers = [layer_for_cell(cfg.cell)(cfg.units, return_sequences=seq, seed=seed, name="rnn")]
     if cfg.dropout > 0:
         layers.append(Dropout(cfg.dropout, seed=seed + 2, name="dropout"))
     layers.append(Dense(cfg.out_horizon * k, seed=seed + 1, name="head"))

@@ -29,6 +29,7 @@ import click
 
 from .._validation import check_choice, describe
 from ..datasets.cmudict import CMUDict, G2PEntry, load_cmudict
+from ..layers import cells_by_units
 from ..seq2seq import Vocabulary
 from .g2p_metrics import G2PScore, score
 from .run import (
@@ -58,7 +59,7 @@ ATTENTION_CHOICES = {
     "dot": "dot",
     "none": None,
 }
-CELLS = ("gru", "lstm", "rnn")
+CELLS = tuple(cells_by_units())  # every family a layer can be made of from `units` alone
 #: published marks on CMUdict (their split: 106,837 train / 12,000 test words, no stress)
 PUBLISHED = {
     "yao_zweig_2015_bilstm": {"per": 0.0545, "wer": 0.2355},

@@ -28,6 +28,7 @@ import click
 import numpy as np
 
 from ..datasets import tatoeba
+from ..layers import cells_by_units
 from ..seq2seq import Vocabulary
 from .run import (
     CHECKPOINT_NAME,
@@ -346,7 +347,7 @@ def run_translate(
 # -- commands -------------------------------------------------------------------------------------
 @click.command("translate")
 @click.option("--pair", type=click.Choice(tatoeba.PAIRS), default="eng-fra", show_default=True)
-@click.option("--cell", type=click.Choice(["gru", "lstm", "rnn"]), default=None, help="[gru]")
+@click.option("--cell", type=click.Choice(sorted(cells_by_units())), default=None, help="[gru]")
 @click.option("--attention", type=click.Choice(list(ATTENTION_NAMES)), default=None, help="[luong]")
 @click.option("--seconds", type=float, default=600.0, show_default=True, help="training budget")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="[runs/translate-PAIR]")

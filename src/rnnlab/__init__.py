@@ -17,6 +17,7 @@ from .config import no_grad
 from .io import FormatError, load_model, save_model
 from .layers import (
     GRU,
+    LRU,
     LSTM,
     Activation,
     Bidirectional,
@@ -25,6 +26,8 @@ from .layers import (
     Embedding,
     Jordan,
     Layer,
+    MinGRU,
+    MinLSTM,
     SimpleRNN,
     TimeDistributed,
     layer_from_config,
@@ -35,6 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GRU",
+    "LRU",
     "LSTM",
     "Activation",
     "Bidirectional",
@@ -45,6 +49,8 @@ __all__ = [
     "History",
     "Jordan",
     "Layer",
+    "MinGRU",
+    "MinLSTM",
     "NonFiniteError",
     "Sequential",
     "SimpleRNN",

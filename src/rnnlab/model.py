@@ -228,16 +228,14 @@ class Sequential:
             mask = sample_mask if mask is None else (mask & sample_mask)
         return mask
 
-    def _apply_gradients(self) -> bool:
-        """One optimizer step with the layers' gradients, after the backward pass; False (and
-        nothing updated, `nonfinite_report` naming the first culprit) if one is not finite."""
+    def _apply_gradients(self) -> None:
+        """One optimizer step with the layers' gradients, after the backward pass. Raises
+        NonFiniteError naming the first gradient that is not finite (nothing updated)."""
         grads = self.named_grads()
         for key, g in grads.items():
             if not native.all_finite(g):
-                self.nonfinite_report = f"first non-finite value in the gradient of {key}"
-                return False
+                raise NonFiniteError(f"the gradient of {key}")
         self.optimizer.step(self.named_params(), grads)
-        return True
 
     def train_on_batch(
         self, x, y, sample_mask=None, reset_metrics: bool = True
@@ -266,10 +264,9 @@ class Sequential:
             return {"loss": math.nan}
         try:
             self.backward(dy)
+            self._apply_gradients()
         except NonFiniteError as err:
             self.nonfinite_report = str(err)
-            return {"loss": math.nan}
-        if not self._apply_gradients():
             return {"loss": math.nan}
         logs = {"loss": value}
         for m in self.metrics:

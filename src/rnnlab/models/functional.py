@@ -291,10 +291,9 @@ class Model(Sequential):
         self._last_weight = self._batch_weight(preds, masks)
         try:
             self.graph.backward(d_preds)
+            self._apply_gradients()
         except NonFiniteError as err:
             self.nonfinite_report = str(err)
-            return {"loss": math.nan}
-        if not self._apply_gradients():
             return {"loss": math.nan}
         return self._update_metrics({"loss": total}, ys, preds, masks, values, reset_metrics)
 

@@ -95,11 +95,7 @@ class TBPTTTrainer:
         if not math.isfinite(value):
             raise NonFiniteError("the loss")
         model.backward(dy)
-        grads = model.named_grads()
-        for key, g in grads.items():
-            if not np.isfinite(g).all():
-                raise NonFiniteError(f"the gradient of {key}")
-        model.optimizer.step(model.named_params(), grads)
+        model._apply_gradients()  # the finite check and the step, as Sequential.train_on_batch
         return value, n
 
     # -- whole runs --------------------------------------------------------------------------------

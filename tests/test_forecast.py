@@ -168,6 +168,20 @@ def test_windows_targets_and_inverse():
 
 # -- the series ------------------------------------------------------------------------------------
 @pytest.mark.network
+def test_seasonal_features_period_and_harmonics():
+    x = (np.arange(1.0, 41.0) ** 1.5)[:, None]
+    sc = Scaler.fit(
+        x, target=0, season=4, log=False, level=False, seasonal=True, period=4.5, harmonics=2
+    )
+    f = sc.features(sc.transform(x))  # (39, 1 + 4): the difference, sin j·φ and cos j·φ, j = 1, 2
+    assert f.shape == (39, 5) == (39, sc.n_features)
+    angle = 2 * np.pi * np.arange(1, 40) / 4.5
+    assert f[:, 1] == pytest.approx(np.sin(angle)) and f[:, 4] == pytest.approx(np.cos(2 * angle))
+    for bad in (dict(period=1.0), dict(harmonics=0)):
+        with pytest.raises(ValueError, match="period > 1 and harmonics"):
+            Scaler.fit(x, target=0, season=4, log=False, level=False, seasonal=True, **bad)
+
+
 def test_series_read_from_pinned_archives():
     co2 = series_data.load_series("co2")
     assert co2.values.shape == (2284, 1) and co2.missing == 59 and co2.season == 52

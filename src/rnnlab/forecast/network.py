@@ -14,9 +14,10 @@ Loss: the pinball loss averaged over quantiles τ ∈ {0.1, 0.5, 0.9}, horizons 
 
 so the 0.1 and 0.9 heads bound an 80% interval (checked by coverage, forecast/metrics.py) and
 the 0.5 head is the point forecast. Quantile heads trained on the windows they fit come out too
-narrow on new data, so after training the interval is widened (or narrowed) about the median by
-one factor c, the 0.8 quantile over the validation windows of the c each point needs to lie
-inside (split-conformal calibration): q̂_lo ← q̂_mid − c (q̂_mid − q̂_lo), likewise q̂_hi.
+narrow on new data, so the interval is widened (or narrowed) about the median by a factor c_k
+per horizon step, split-conformal (forecast/calibrate.py): from the validation windows after
+training, and with `forecast(..., recalibrate=True)` also from the later windows whose truths
+arrived before each origin.
 
 A forecaster is an ensemble of `members` networks trained from different seeds (quantiles
 averaged), each keeping the weights of its best validation loss (the last `val_fraction` of the
@@ -34,8 +35,9 @@ import numpy as np
 from .. import optimizers
 from ..layers import Dense, Dropout, cells_by_units, layer_for_cell
 from ..model import Sequential
+from .calibrate import interval_scores, rolling_factors, step_factors, widen
 from .metrics import QUANTILES
-from .windows import Scaler, origin_windows, training_windows
+from .windows import Scaler, origin_changes, origin_windows, training_windows
 
 STRATEGIES = ("direct", "seq", "recursive")
 CELLS = tuple(cells_by_units())  # every family a layer can be made of from `units` alone
@@ -48,17 +50,6 @@ def pinball_grad(y: np.ndarray, q: np.ndarray, levels=QUANTILES) -> tuple[float,
     loss = float(np.mean(np.maximum(tau * u, (tau - 1) * u)))
     grad = ((u < 0).astype(q.dtype) - tau) / q.size
     return loss, grad
-
-
-def calibration_factor(y: np.ndarray, q: np.ndarray, level: float = 0.8) -> float:
-    """The factor c that puts a `level` share of the truths y (...) inside the intervals
-    q (..., 3) widened about their medians by c (see the module docstring)."""
-    lo, mid, hi = q[..., 0], q[..., 1], q[..., 2]
-    eps = 1e-9
-    need = np.where(
-        y < mid, (mid - y) / np.maximum(mid - lo, eps), (y - mid) / np.maximum(hi - mid, eps)
-    )
-    return float(np.clip(np.quantile(need, level), 0.2, 20.0))
 
 
 @dataclass
@@ -131,15 +122,21 @@ class Forecaster:
         self.cfg, self.scaler = cfg, scaler
         self.models: list[Sequential] = []
         self.history: list[dict] = []
-        self.interval_scale = 1.0
+        self.interval_scale = np.ones(cfg.out_horizon)  # c_k per horizon step, (H_out,)
+        self.cal_scores: np.ndarray | None = None  # validation scores, (n_val, H_out)
+        self.fit_length = 0  # points of the series it was trained on
 
     # -- training ------------------------------------------------------------------------------
+    def held_out(self, n_windows: int) -> int:
+        """How many of the last training windows are held out for validation."""
+        return max(1, round(self.cfg.val_fraction * n_windows)) if n_windows >= 8 else 0
+
     def _data(self, z: np.ndarray):
         cfg = self.cfg
         x, y = training_windows(
             self.scaler, z, cfg.window, cfg.out_horizon, per_step=cfg.strategy == "seq"
         )
-        n_val = max(1, round(cfg.val_fraction * len(x))) if len(x) >= 8 else 0
+        n_val = self.held_out(len(x))
         return (x[: len(x) - n_val], y[: len(y) - n_val]), (
             x[len(x) - n_val :],
             y[len(y) - n_val :],
@@ -178,10 +175,30 @@ class Forecaster:
             self.models.append(
                 self._fit_member(xt, yt, xv, yv, share, cfg.seed + 1000 * m, progress)
             )
+        self.fit_length = len(z)
         if len(xv):
             yv_last = yv[:, -1] if cfg.strategy == "seq" else yv
-            self.interval_scale = calibration_factor(yv_last, self._raw_quantiles(xv))
+            self.calibrate(interval_scores(yv_last, self.raw_quantiles(xv)))
         return self
+
+    def calibrate(self, scores: np.ndarray) -> None:
+        """Per-step factors from held-out scores (n, H_out) (forecast/calibrate.py)."""
+        self.cal_scores = np.asarray(scores, dtype=np.float64)
+        self.interval_scale = step_factors(self.cal_scores)
+
+    def rolling_scale(self, z: np.ndarray, origins) -> np.ndarray | None:
+        """Factors (n, H_out) per origin: the validation scores and those of the windows after
+        the fit (never trained on) whose truths arrived before the origin; None when there is
+        nothing to add (no validation scores, or no window after the fit)."""
+        cfg, sc = self.cfg, self.scaler
+        h = cfg.out_horizon
+        first = max(self.fit_length - h + 1, cfg.window + 1)
+        later = np.arange(first, max(origins))  # origins o′ of windows not trained on
+        if self.cal_scores is None or later.size == 0:
+            return None
+        raw = self.raw_quantiles(origin_windows(sc, z, later, cfg.window))  # (m, H, 3)
+        y = origin_changes(sc, z, later, h)  # (m, H), NaN: not arrived
+        return rolling_factors(self.cal_scores, interval_scores(y, raw), later, origins)
 
     def _fit_member(self, xt, yt, xv, yv, seconds, seed, progress) -> Sequential:
         cfg = self.cfg
@@ -215,7 +232,7 @@ class Forecaster:
         return model
 
     # -- forecasting ---------------------------------------------------------------------------
-    def _raw_quantiles(self, x: np.ndarray) -> np.ndarray:
+    def raw_quantiles(self, x: np.ndarray) -> np.ndarray:
         h = self.cfg.out_horizon
         qs = []
         for model in self.models:
@@ -223,17 +240,25 @@ class Forecaster:
             qs.append(q[:, -1] if self.cfg.strategy == "seq" else q)
         return np.sort(np.mean(qs, axis=0), axis=-1)
 
-    def predict_scaled(self, x: np.ndarray) -> np.ndarray:
-        """Ensemble mean of the scaled quantiles, sorted, interval calibrated: (n, H_out, 3)."""
-        q = self._raw_quantiles(x)
-        mid = q[..., 1:2]
-        c = self.interval_scale
-        return np.concatenate(
-            [mid - c * (mid - q[..., :1]), mid, mid + c * (q[..., 2:] - mid)], axis=-1
-        )
+    def predict_scaled(self, x: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
+        """Ensemble mean of the scaled quantiles, sorted, interval calibrated: (n, H_out, 3);
+        `scale` (H_out,) or (n, H_out) replaces the stored per-step factors."""
+        return widen(self.raw_quantiles(x), self.interval_scale if scale is None else scale)
 
-    def forecast(self, z: np.ndarray, origins, horizon: int | None = None) -> np.ndarray:
-        """(n, H, 3) quantile forecasts in series units from each origin o (history z[:o])."""
+    def forecast(
+        self,
+        z: np.ndarray,
+        origins,
+        horizon: int | None = None,
+        *,
+        recalibrate: bool = False,
+        scale: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(n, H, 3) quantile forecasts in series units from each origin o (history z[:o]).
+
+        With `recalibrate`, z continues the series the model was fitted on and the interval
+        factors at each origin also use the windows after the fit whose truths arrived before
+        it (`rolling_scale`; direct and seq); `scale` (n, H_out) gives the factors instead."""
         if not self.models:
             raise RuntimeError("Forecaster.forecast: call fit() first")
         h = self.cfg.horizon if horizon is None else int(horizon)
@@ -243,7 +268,9 @@ class Forecaster:
         if h > self.cfg.horizon:
             raise ValueError(f"horizon {h}: this model was trained for at most {self.cfg.horizon}")
         x = origin_windows(self.scaler, z, origins, self.cfg.window)
-        q = self.predict_scaled(x)[:, :h]  # (n, H, 3)
+        if scale is None and recalibrate:
+            scale = self.rolling_scale(z, origins)
+        q = self.predict_scaled(x, scale)[:, :h]  # (n, H, 3)
         z0 = np.array([z[o - 1, self.scaler.target] for o in origins])[:, None, None]
         return self.scaler.unscale(z0, q)
 
@@ -275,8 +302,9 @@ class Forecaster:
 
 
 def save_forecaster(fc: Forecaster, folder, extra: dict | None = None) -> list:
-    """Write every member to `folder`/member{k}.safetensors with the config, the scaler and the
-    interval factor in the model's metadata."""
+    """Write every member to `folder`/member{k}.safetensors with the config, the scaler, the
+    per-step interval factors and the fitted length in the model's metadata (not the
+    validation scores: a loaded forecaster keeps its factors, it does not recalibrate)."""
     from pathlib import Path
 
     folder = Path(folder)
@@ -288,7 +316,8 @@ def save_forecaster(fc: Forecaster, folder, extra: dict | None = None) -> list:
             "forecast": {
                 "config": cfg,
                 "scaler": fc.scaler.to_dict(),
-                "interval_scale": fc.interval_scale,
+                "interval_scale": np.asarray(fc.interval_scale).tolist(),
+                "fit_length": fc.fit_length,
                 **(extra or {}),
             }
         }
@@ -316,6 +345,9 @@ def load_forecaster(folder) -> tuple[Forecaster, dict]:
         raise ValueError(f"{files[0]}: not a forecaster (no 'forecast' metadata)")
     fc = Forecaster(NetConfig(**meta["config"]), Scaler(**meta["scaler"]))
     fc.models = models
-    fc.interval_scale = float(meta.get("interval_scale", 1.0))
-    extra = {k: v for k, v in meta.items() if k not in ("config", "scaler", "interval_scale")}
+    scale = np.asarray(meta.get("interval_scale", 1.0), dtype=np.float64)
+    fc.interval_scale = np.broadcast_to(scale, (fc.cfg.out_horizon,)).copy()  # a float before
+    fc.fit_length = int(meta.get("fit_length", 0))
+    own = ("config", "scaler", "interval_scale", "fit_length")
+    extra = {k: v for k, v in meta.items() if k not in own}
     return fc, extra

@@ -6,7 +6,9 @@
 The order is: load the series, choose origins (forecast/evaluate.py), fit the scaler on the
 history before the first origin, fit and forecast the baselines (timed), then share what is
 left of the budget between the networks: direct 45%, many-to-many 20%, recursive 15% and the
-online learner 20%.
+online learner 20% (which starts from the direct ensemble and keeps learning on the points after
+the first origin; forecast/online.py). The direct and many-to-many intervals are recalibrated at
+each origin on the windows whose truths arrived before it (forecast/calibrate.py).
 """
 
 from __future__ import annotations
@@ -151,6 +153,8 @@ def run_series(
         log=settings["log"],
         level=settings["level"],
         seasonal=settings["seasonal"],
+        period=settings.get("period"),
+        harmonics=settings.get("harmonics", 1),
     )
     z = scaler.transform(s.values)
     zt = z[:, s.target]
@@ -186,20 +190,26 @@ def run_series(
             window=window,
             horizon=h,
             seed=seed,
-            members=1 if strategy == "online" else members,
+            members=members,
         )
         if strategy == "online":
-            q, facts = run_online(cfg, scaler, z, origins, budget[strategy], progress)
+            q, facts = run_online(
+                cfg, scaler, z, origins, budget[strategy], progress, start=result.forecaster
+            )
             result.facts["online"] = facts
         else:
             fc = Forecaster(cfg, scaler).fit(z[: origins[0]], budget[strategy], progress)
-            q = fc.forecast(z, origins)
-            result.facts[label] = {"members": fc.history, "interval_scale": fc.interval_scale}
+            q = fc.forecast(z, origins, recalibrate=True)
+            result.facts[label] = {
+                "members": fc.history,
+                "interval_scale": [round(float(c), 4) for c in fc.interval_scale],
+            }
             if strategy == "direct":
                 result.forecaster = fc
         record(label, q, time.perf_counter() - t0)
     direct, online = f"{cell}_direct", f"{cell}_online"
     if direct in result.metrics and online in result.metrics:
+        # after warm-up = every evaluation origin (forecast/online.py): the same origins
         result.facts["online_vs_offline_mase"] = (
             result.metrics[online]["mase"] / result.metrics[direct]["mase"]
         )

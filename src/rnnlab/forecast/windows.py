@@ -6,7 +6,8 @@ at each step τ by
 
     Δz_τ / s_Δ                     first differences, scaled by their training std s_Δ (F,)
     (z_τ − μ) / σ                  the level, standardised (stationary series only: `level`)
-    sin, cos (2π τ / m)            the phase in the season m (`seasonal`)
+    sin, cos (2π j τ / P), j=1..K  the phase in the season (`seasonal`): period P = m unless
+                                   set (co2: 52.1775 weeks, the year), K `harmonics`
 
 so the network sees differences (a trend does not move its inputs out of the training range)
 and, where the level carries information (sunspots), the level. A window ending at step t
@@ -41,16 +42,34 @@ class Scaler:
     level_std: list[float]
     #: steps from the phase origin of the training series to z[0] (a user's CSV starts elsewhere)
     phase_offset: int = 0
+    #: the seasonal features' period in steps (0: the season m) and their number of harmonics
+    period: float = 0.0
+    harmonics: int = 1
 
     @classmethod
     def fit(
-        cls, x: np.ndarray, *, target: int, season: int, log: bool, level: bool, seasonal: bool
+        cls,
+        x: np.ndarray,
+        *,
+        target: int,
+        season: int,
+        log: bool,
+        level: bool,
+        seasonal: bool,
+        period: float | None = None,
+        harmonics: int = 1,
     ) -> Scaler:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or not 0 <= target < x.shape[1] or len(x) < 3:
             raise ValueError(
                 f"Scaler.fit: expected (T ≥ 3, F) values and a target column, got "
                 f"{x.shape} and {target!r}"
+            )
+        bad_period = period is not None and not period > 1
+        if bad_period or not isinstance(harmonics, int) or harmonics < 1:
+            raise ValueError(
+                f"Scaler.fit: expected a period > 1 and harmonics ≥ 1, got {period!r} and "
+                f"{harmonics!r}"
             )
         z = _log_column(x, target) if log else x
         d = np.diff(z, axis=0)
@@ -70,6 +89,8 @@ class Scaler:
             diff_scale.tolist(),
             np.mean(z, axis=0).tolist(),
             level_std.tolist(),
+            period=float(period or 0.0),
+            harmonics=int(harmonics),
         )
 
     def to_dict(self) -> dict:
@@ -86,7 +107,8 @@ class Scaler:
     @property
     def n_features(self) -> int:
         f = len(self.diff_scale)
-        return f * (2 if self.level else 1) + (2 if self.seasonal and self.season > 1 else 0)
+        seasonal = 2 * self.harmonics if self.seasonal and self.season > 1 else 0
+        return f * (2 if self.level else 1) + seasonal
 
     def features(self, z: np.ndarray, start: int = 0) -> np.ndarray:
         """(..., T−1, D) features of steps 1..T−1 of z (..., T, F) (step 0 has no difference);
@@ -99,9 +121,10 @@ class Scaler:
         if self.seasonal and self.season > 1:
             first = start + self.phase_offset + 1
             tau = np.arange(first, first + z.shape[-2] - 1)[:, None]
-            angle = 2 * np.pi * tau / self.season  # (T-1, 1)
-            phase = np.concatenate([np.sin(angle), np.cos(angle)], axis=1)
-            parts.append(np.broadcast_to(phase, (*d.shape[:-1], 2)))
+            j = np.arange(1, self.harmonics + 1)[None, :]
+            angle = 2 * np.pi * j * tau / (self.period or self.season)  # (T-1, K)
+            phase = np.concatenate([np.sin(angle), np.cos(angle)], axis=1)  # (T-1, 2K)
+            parts.append(np.broadcast_to(phase, (*d.shape[:-1], phase.shape[1])))
         return np.concatenate(parts, axis=-1)
 
     def unscale(self, z_origin: float, y: np.ndarray) -> np.ndarray:
@@ -154,3 +177,13 @@ def origin_windows(scaler: Scaler, z: np.ndarray, origins, window: int) -> np.nd
             raise ValueError(f"origin {o}: expected at least {window + 1} points of history")
         out.append(feats[t - window : t])  # rows t-L..t-1 = steps t-L+1..t
     return np.stack(out).astype(np.float32)
+
+
+def origin_changes(scaler: Scaler, z: np.ndarray, origins, horizon: int) -> np.ndarray:
+    """The scaled targets (n, H) of forecasts from each origin o: (z_{o−1+k} − z_{o−1}) / s_Δ
+    for k = 1..H, NaN where the step lies beyond z."""
+    origins = np.asarray(origins, dtype=np.int64)
+    zt = z[:, scaler.target]
+    idx = origins[:, None] + np.arange(horizon)  # (n, H) steps forecast
+    change = zt[np.minimum(idx, len(z) - 1)] - zt[origins - 1][:, None]
+    return np.where(idx < len(z), change / scaler.diff_scale[scaler.target], np.nan)

@@ -48,10 +48,20 @@
 #include "_simd.h"
 
 #define NR 64    /* columns of a packed panel (4 AVX-512 vectors, 8 AVX2, 16 portable) */
-#define KC 128   /* depth of a cache block: a 128 x 64 float panel chunk is 32 KiB */
-#define RB 48    /* rows of a work item in the parallel GEMM */
-#define RBT 192  /* rows of a packed block of a transposed A */
 #define MAX_THREADS 64
+
+/* Blocking parameters, read at run time: rnnlab.native_tuning sets them per CPU
+ * microarchitecture (set_tuning); these are the defaults. None of them changes a result: every
+ * element of C is one tile lane's sum in k order whatever the blocks (a partial sum stored to
+ * C and loaded back is exact). */
+typedef struct {
+    int kc;            /* depth of a cache block: a 128 x 64 float panel chunk is 32 KiB (L1) */
+    int rb;            /* rows of a work item of the parallel GEMM (row-major A, panel-major) */
+    int rbt;           /* rows of a packed block of a transposed A (gemm_rows_outer) */
+    int kb_lstm;        /* the LSTM forward's depth block (0: none), see lstm_fwd_part */
+    int spread_threads; /* start helper threads off the caller's CPU (start_elsewhere) */
+} tuning_t;
+static tuning_t tune = {128, 48, 192, KB_LSTM, 0};
 #define CHUNKS (16 / VL) /* vectors of one gate's 16 units in a fused tile */
 
 /* the module's name: _kernels_avx512, _kernels_avx2 or _kernels_generic */
@@ -109,6 +119,34 @@ static void *thread_main(void *p) {
     return NULL;
 }
 
+/* Thread attributes that start a new thread on the CPUs this process may use other than the
+ * calling thread's, or NULL (tune.spread_threads off, nth threads would not fit, or the CPUs
+ * are unknown). Linux starts a new thread on its creator's CPU and moves it only later: on
+ * a 2-vCPU Xeon (family 6 model 207) both threads of a few-millisecond GEMM shared one CPU
+ * long enough to cut the two-thread speed-up from 1.9x to 1.4x. */
+static pthread_attr_t *start_elsewhere(int nth, pthread_attr_t *attr) {
+#if defined(__linux__)
+    cpu_set_t allowed;
+    if (!tune.spread_threads || nth < 2 || sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+        return NULL;
+    const int here = sched_getcpu();
+    if (here < 0 || here >= CPU_SETSIZE || !CPU_ISSET(here, &allowed) ||
+        CPU_COUNT(&allowed) < nth)
+        return NULL;
+    CPU_CLR(here, &allowed);
+    if (pthread_attr_init(attr) != 0) return NULL;
+    if (pthread_attr_setaffinity_np(attr, sizeof allowed, &allowed) != 0) {
+        pthread_attr_destroy(attr);
+        return NULL;
+    }
+    return attr;
+#else
+    (void)nth;
+    (void)attr;
+    return NULL;
+#endif
+}
+
 /* Run fn(ctx, tid, nth) for tid = 0 .. nth-1, tid 0 on the calling thread. The threads wait at
  * a gate until all of them exist; if the system refuses one, the others are cancelled and the
  * work runs on the calling thread alone. */
@@ -120,17 +158,38 @@ static void run_parallel(worker_fn fn, void *ctx, int nth) {
     if (nth < 1) nth = 1;
     if (nth > MAX_THREADS) nth = MAX_THREADS;
     int started = 1;
+    pthread_attr_t attr, *spread = start_elsewhere(nth, &attr);
     for (int t = 1; t < nth; t++) {
         args[t] = (thread_arg){fn, ctx, t, nth, &gate};
-        if (pthread_create(&threads[t], NULL, thread_main, &args[t]) != 0) break;
+        if (pthread_create(&threads[t], spread, thread_main, &args[t]) != 0) break;
         started++;
     }
+    if (spread) pthread_attr_destroy(spread);
     int n = started == nth ? nth : 1;
     atomic_store_explicit(&gate, n == nth ? 1 : -1, memory_order_release);
     unsigned int csr = denormals_off();
     fn(ctx, 0, n);
     denormals_restore(csr);
     for (int t = 1; t < started; t++) pthread_join(threads[t], NULL);
+}
+
+/* A barrier for the threads of one run_parallel call that split each step of a time loop:
+ * spins briefly (a step is tens of microseconds), then yields the core, so a descheduled
+ * partner costs a wait, not a core spinning against it. */
+typedef struct {
+    atomic_int count, phase;
+    int n;
+} step_barrier;
+
+static void barrier_wait(step_barrier *b) {
+    const int phase = atomic_load_explicit(&b->phase, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&b->count, 1, memory_order_acq_rel) == b->n - 1) {
+        atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+        atomic_store_explicit(&b->phase, phase + 1, memory_order_release);
+        return;
+    }
+    for (int spins = 0; atomic_load_explicit(&b->phase, memory_order_acquire) == phase; spins++)
+        if (spins > 4000) sched_yield();
 }
 
 /* ---------------------------------------------------------------- vector math
@@ -226,7 +285,7 @@ static void gemm_block(int m0, int m1, int kc, const float *a, long a_rs, long a
  * A(M x K) at a[m*a_rs + k*a_cs]. B(K x N): panel p (columns 64p ..) starts at b + p*b_ps and
  * its row k at + k*b_rs — packed: b_ps = 64K, b_rs = 64; a plain row-major matrix with row
  * stride ldb: b_ps = 64, b_rs = ldb. C row-major with row stride ldc. Work items are
- * (panel, block of RB rows), panel-major, split into nth contiguous ranges. A transposed A
+ * (panel, block of tune.rb rows), panel-major, split into nth contiguous ranges. A transposed A
  * (a_rs == 1) is instead split by row blocks, each block copied into tile order once per
  * depth block and used against all panels (its rows would otherwise be a whole row apart).
  * Each element of C is one tile lane's sum in k order, whatever the split: thread counts
@@ -259,53 +318,70 @@ static void pack_a_block(const gemm_args *g, int m0, int m1, int k0, int kc, flo
     }
 }
 
-static void gemm_part(const gemm_args *g, int tid, int nth) {
+/* A transposed A, rows outer: this thread's blocks of rows (the rows split into a multiple of
+ * nth blocks of at most tune.rbt rows, so that the threads get equal shares); each (rows x kc)
+ * block of A is packed once (into L2: its rows would otherwise be a whole row apart) and used
+ * against every panel of B, each kc x 64 chunk of which stays in L1 across the row tiles. */
+static void gemm_panels(const gemm_args *g, int p0, int p1);
+
+static void gemm_rows_outer(const gemm_args *g, int tid, int nth) {
     const int panels = (g->N + NR - 1) / NR;
-    const int blocks = (g->M + RB - 1) / RB;
-    if (g->a_rs == 1 && g->a_cs != 1 && g->M >= nth * MR_GEMM) {
-        /* Transposed A: each thread takes whole blocks of up to RBT rows; a (rows x KC) block
-         * of A is packed once (into L2) and used against every panel of B (from L1). */
-        float abuf[RBT * KC] __attribute__((aligned(64)));
-        int rows = (g->M + 2 * nth - 1) / (2 * nth);
-        rows = (rows + MR_GEMM - 1) / MR_GEMM * MR_GEMM;
-        if (rows > RBT) rows = RBT;
-        int tblocks = (g->M + rows - 1) / rows;
-        int lo = tblocks * tid / nth, hi = tblocks * (tid + 1) / nth;
+    int per = (g->M + nth * tune.rbt - 1) / (nth * tune.rbt); /* blocks per thread */
+    int rows = (g->M + nth * per - 1) / (nth * per);
+    rows = (rows + MR_GEMM - 1) / MR_GEMM * MR_GEMM;
+    const int tblocks = (g->M + rows - 1) / rows;
+    const int lo = tblocks * tid / nth, hi = tblocks * (tid + 1) / nth;
+    const int kcap = g->K < tune.kc ? (g->K > 0 ? g->K : 1) : tune.kc;
+    float *abuf = hi > lo ? aligned_alloc(64, ((sizeof(float) * (size_t)rows * kcap + 63) / 64) * 64)
+                          : NULL;
+    if (hi > lo && !abuf) { /* no memory for the block: the panel-major order needs none */
+        gemm_args one = *g;
         for (int blk = lo; blk < hi; blk++) {
             int m0 = blk * rows, m1 = m0 + rows < g->M ? m0 + rows : g->M;
-            for (int k0 = 0; k0 < g->K || k0 == 0; k0 += KC) {
-                int kc = g->K - k0 < KC ? g->K - k0 : KC;
-                int accumulate = k0 > 0 || g->beta;
-                pack_a_block(g, m0, m1, k0, kc, abuf);
-                for (int p = 0; p < panels; p++) {
-                    int ncols = g->N - p * NR < NR ? g->N - p * NR : NR;
-                    const float *bias = g->bias ? g->bias + (long)p * NR : NULL;
-                    const float *bp = g->b + (long)p * g->b_ps + (long)k0 * g->b_rs;
-                    for (int sc = 0; sc < ncols; sc += GV * VL)
-                        for (int m = m0; m < m1; m += MR_GEMM) {
-                            int mr = m1 - m < MR_GEMM ? m1 - m : MR_GEMM;
-                            TILE_SWITCH(gemm_tile, mr, MR_GEMM, kc, abuf + (long)(m - m0) * kc,
-                                        1, mr, bp + sc, g->b_rs,
-                                        g->c + (long)m * g->ldc + p * NR + sc, g->ldc,
-                                        ncols - sc, accumulate, bias ? bias + sc : NULL)
-                        }
-                }
-                if (g->K == 0) break;
-            }
+            one.M = m1 - m0;
+            one.a = g->a + (long)m0 * g->a_rs;
+            one.c = g->c + (long)m0 * g->ldc;
+            for (int p = 0; p < panels; p++)
+                gemm_panels(&one, p, p + 1);
         }
         return;
     }
-    long items = (long)panels * blocks;
-    long lo = items * tid / nth, hi = items * (tid + 1) / nth;
-    for (long it = lo; it < hi; it++) {
+    for (int blk = lo; blk < hi; blk++) {
+        int m0 = blk * rows, m1 = m0 + rows < g->M ? m0 + rows : g->M;
+        for (int k0 = 0; k0 < g->K || k0 == 0; k0 += tune.kc) {
+            int kc = g->K - k0 < tune.kc ? g->K - k0 : tune.kc;
+            int accumulate = k0 > 0 || g->beta;
+            pack_a_block(g, m0, m1, k0, kc, abuf);
+            for (int p = 0; p < panels; p++) {
+                int ncols = g->N - p * NR < NR ? g->N - p * NR : NR;
+                const float *bias = g->bias ? g->bias + (long)p * NR : NULL;
+                const float *bp = g->b + (long)p * g->b_ps + (long)k0 * g->b_rs;
+                for (int sc = 0; sc < ncols; sc += GV * VL)
+                    for (int m = m0; m < m1; m += MR_GEMM) {
+                        int mr = m1 - m < MR_GEMM ? m1 - m : MR_GEMM;
+                        TILE_SWITCH(gemm_tile, mr, MR_GEMM, kc, abuf + (long)(m - m0) * kc, 1,
+                                    mr, bp + sc, g->b_rs, g->c + (long)m * g->ldc + p * NR + sc,
+                                    g->ldc, ncols - sc, accumulate, bias ? bias + sc : NULL)
+                    }
+            }
+            if (g->K == 0) break;
+        }
+    }
+    free(abuf);
+}
+
+/* Panel-major: work items (panel, block of tune.rb rows) it0 .. it1-1, A read in place. */
+static void gemm_items(const gemm_args *g, long it0, long it1) {
+    const int blocks = (g->M + tune.rb - 1) / tune.rb;
+    for (long it = it0; it < it1; it++) {
         int p = (int)(it / blocks), blk = (int)(it % blocks);
         int ncols = g->N - p * NR;
         if (ncols > NR) ncols = NR;
-        int m0 = blk * RB, m1 = m0 + RB < g->M ? m0 + RB : g->M;
+        int m0 = blk * tune.rb, m1 = m0 + tune.rb < g->M ? m0 + tune.rb : g->M;
         const float *bpanel = g->b + (long)p * g->b_ps;
         const float *bias = g->bias ? g->bias + (long)p * NR : NULL;
-        for (int k0 = 0; k0 < g->K || k0 == 0; k0 += KC) {
-            int kc = g->K - k0 < KC ? g->K - k0 : KC;
+        for (int k0 = 0; k0 < g->K || k0 == 0; k0 += tune.kc) {
+            int kc = g->K - k0 < tune.kc ? g->K - k0 : tune.kc;
             int accumulate = k0 > 0 || g->beta;
             gemm_block(m0, m1, kc, g->a + (long)m0 * g->a_rs + (long)k0 * g->a_cs, g->a_rs,
                        g->a_cs, bpanel + (long)k0 * g->b_rs, g->b_rs,
@@ -313,6 +389,22 @@ static void gemm_part(const gemm_args *g, int tid, int nth) {
             if (g->K == 0) break;
         }
     }
+}
+
+/* All rows of panels p0 .. p1-1 (panel-major order) */
+static void gemm_panels(const gemm_args *g, int p0, int p1) {
+    const long blocks = (g->M + tune.rb - 1) / tune.rb;
+    gemm_items(g, p0 * blocks, p1 * blocks);
+}
+
+static void gemm_part(const gemm_args *g, int tid, int nth) {
+    const int panels = (g->N + NR - 1) / NR;
+    if (g->a_rs == 1 && g->a_cs != 1 && g->M >= nth * MR_GEMM) {
+        gemm_rows_outer(g, tid, nth);
+        return;
+    }
+    const long items = (long)panels * ((g->M + tune.rb - 1) / tune.rb);
+    gemm_items(g, items * tid / nth, items * (tid + 1) / nth);
 }
 
 static void gemm_worker(void *ctx, int tid, int nth) { gemm_part((const gemm_args *)ctx, tid, nth); }
@@ -342,6 +434,8 @@ typedef struct {
     long ts, rs;         /* element strides of step t and batch row b in x, gin, hs and mask,
                             per feature: x[t, b] at x + (t*ts + b*rs) * I, hs[t, b] at
                             hs + (t*ts + b*rs) * H, mask[t, b] at mask[t*ts + b*rs] */
+    step_barrier *bar;   /* the threads split the units of every step (lstm_fwd_units_worker),
+                            or NULL: they split the rows (lstm_fwd_worker) */
 } lstm_fwd_args;
 
 /* The cell update of rows r0 .. r0+mr-1, units u .. u+VL-1, from the gate sums acc[r][0..3]
@@ -417,7 +511,8 @@ typedef struct {
         LSTM_CELL_UPDATE(mr)                                                              \
     }
 
-/* The same step with the depth in blocks (KB_LSTM > 0, the narrower paths): one call adds
+/* The same step with the depth in blocks (tune.kb_lstm > 0; KB_LSTM by default on the narrower
+ * paths): one call adds
  * depth k0 .. k1-1 of the x part (x_part) or of the h part to the gate sums of rows r0 ..
  * r0+mr-1 kept in buf (row r0 + r at buf + r*4*VL; first: start them), and with last, applies
  * the cell update. All row tiles of a block run before the next block, so the block's packed
@@ -547,38 +642,65 @@ static void gru_fwd_worker(void *ctx, int tid, int nth) {
     ROW_TILE_TIME_LOOP(gru_fwd_tile, MR_GRU, s, lo, hi)
 }
 
-/* Rows of the batch never interact, so each thread owns a contiguous range of rows for the
- * whole sequence and runs it with no barrier: it reads only its own rows of h_{t-1}, and the
- * packed weights (read-only) sit in every core's cache. Splitting the units instead needs a
- * barrier per step and moves half of h_{t-1} between cores every step: the same speed on a
- * quiet 2-core machine, but there every descheduled thread stalled the other at each step. */
+/* One step t of rows lo .. hi-1 and 16-unit panels p0 .. p1-1: whole-depth tiles, or with
+ * tune.kb_lstm > 0 depth blocks [x part (unless gin) | h part] whose gate sums wait in buf
+ * (4 VL floats per row), the block's packed weights staying in L1 across the row tiles. */
+static void lstm_fwd_step(const lstm_fwd_args *s, int t, int lo, int hi, int p0, int p1,
+                          float *buf) {
+    for (int p = p0; p < p1; p++)
+        for (int c = 0; c < CHUNKS; c++) {
+            if (!buf) {
+                for (int r0 = lo; r0 < hi; r0 += MR_LSTM) {
+                    TILE_SWITCH(lstm_fwd_tile, hi - r0, MR_LSTM, s, t, r0, p, c)
+                }
+                continue;
+            }
+            int first = 1;
+            for (int x_part = s->gin ? 0 : 1; x_part >= 0; x_part--) {
+                const int depth = x_part ? s->I : s->H, kb = tune.kb_lstm;
+                for (int k0 = 0; k0 < depth || (k0 == 0 && !x_part); k0 += kb) {
+                    const int k1 = depth - k0 < kb ? depth : k0 + kb;
+                    const int last = !x_part && k1 >= depth;
+                    for (int r0 = lo; r0 < hi; r0 += MR_LSTM) {
+                        TILE_SWITCH(lstm_fwd_part, hi - r0, MR_LSTM, s, t, r0, p, c, x_part, k0,
+                                    k1, first, last, buf + (long)(r0 - lo) * 4 * VL)
+                    }
+                    first = 0;
+                    if (last) break;
+                }
+            }
+        }
+}
+
+/* The sums buffer of the depth-blocked step for `rows` rows, or NULL (whole-depth tiles: no
+ * blocking asked, or no memory for the sums) */
+static float *lstm_fwd_buf(int rows) {
+    return tune.kb_lstm > 0 && rows > 0 ? malloc(sizeof(float) * 4 * VL * (size_t)rows) : NULL;
+}
+
+/* Rows of the batch never interact, so each thread can own a contiguous range of rows for the
+ * whole sequence and run it with no barrier: it reads only its own rows of h_{t-1}, and the
+ * packed weights (read-only) sit in every core's cache — when they fit in it: each thread
+ * streams all of them every step. */
 static void lstm_fwd_worker(void *ctx, int tid, int nth) {
     lstm_fwd_args *s = (lstm_fwd_args *)ctx;
     const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
-    float *buf = KB_LSTM > 0 && hi > lo ? malloc(sizeof(float) * 4 * VL * (size_t)(hi - lo)) : NULL;
-    if (!buf) { /* one tile runs the whole depth (AVX-512; or no memory for the sums) */
-        ROW_TILE_TIME_LOOP(lstm_fwd_tile, MR_LSTM, s, lo, hi)
-        return;
+    float *buf = lstm_fwd_buf(hi - lo);
+    for (int t = 0; t < s->T; t++) lstm_fwd_step(s, t, lo, hi, 0, s->H / 16, buf);
+    free(buf);
+}
+
+/* The units split: each thread owns a range of 16-unit panels for the whole sequence, all
+ * rows, so it streams only its share of the packed weights every step (which may then stay in
+ * its core's L2 across steps); a barrier per step, since step t + 1 reads all of h_t. */
+static void lstm_fwd_units_worker(void *ctx, int tid, int nth) {
+    lstm_fwd_args *s = (lstm_fwd_args *)ctx;
+    const int P = s->H / 16, p0 = P * tid / nth, p1 = P * (tid + 1) / nth;
+    float *buf = lstm_fwd_buf(s->B);
+    for (int t = 0; t < s->T; t++) {
+        lstm_fwd_step(s, t, 0, s->B, p0, p1, buf);
+        if (nth > 1) barrier_wait(s->bar); /* nth is 1 if the system refused a thread */
     }
-    /* depth blocks: [x part (unless gin) | h part], each cut at KB_LSTM */
-    for (int t = 0; t < s->T; t++)
-        for (int p = 0; p < s->H / 16; p++)
-            for (int c = 0; c < CHUNKS; c++) {
-                int first = 1;
-                for (int x_part = s->gin ? 0 : 1; x_part >= 0; x_part--) {
-                    const int depth = x_part ? s->I : s->H;
-                    for (int k0 = 0; k0 < depth || (k0 == 0 && !x_part); k0 += KB_LSTM) {
-                        const int k1 = depth - k0 < KB_LSTM ? depth : k0 + KB_LSTM;
-                        const int last = !x_part && k1 >= depth;
-                        for (int r0 = lo; r0 < hi; r0 += MR_LSTM) {
-                            TILE_SWITCH(lstm_fwd_part, hi - r0, MR_LSTM, s, t, r0, p, c, x_part,
-                                        k0, k1, first, last, buf + (long)(r0 - lo) * 4 * VL)
-                        }
-                        first = 0;
-                        if (last) break;
-                    }
-                }
-            }
     free(buf);
 }
 
@@ -1010,15 +1132,16 @@ static PyObject *py_gemm(PyObject *self, PyObject *const *args, Py_ssize_t nargs
  *              is time-major either way. */
 static PyObject *py_lstm_forward(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                  PyObject *kwnames) {
-    static argspec spec = {"lstm_forward", "iiiiOOOOOOOOOLOOOpi",
+    static argspec spec = {"lstm_forward", "iiiiOOOOOOOOOLOOOpi|p",
                             {"T", "B", "H", "I", "x", "w_ih", "bias", "gates_in", "w_hh", "h0",
                              "c0", "hs", "cs", "cs_step", "acts", "tanh_cs", "mask",
-                             "batch_major", "threads", NULL}};
-    int T, B, H, I, nth, batch_major;
+                             "batch_major", "threads", "split_units", NULL}};
+    int T, B, H, I, nth, batch_major, split_units = 0;
     long long cs_t;
     PyObject *ox, *owip, *obias, *ogin, *owp, *oh0, *oc0, *ohs, *ocs, *oacts, *otcs, *omask;
     if (parse_args(&spec, args, nargs, kwnames, &T, &B, &H, &I, &ox, &owip, &obias, &ogin, &owp,
-                   &oh0, &oc0, &ohs, &ocs, &cs_t, &oacts, &otcs, &omask, &batch_major, &nth))
+                   &oh0, &oc0, &ohs, &ocs, &cs_t, &oacts, &otcs, &omask, &batch_major, &nth,
+                   &split_units))
         return NULL;
     const int gin_all = ogin != Py_None;
     if (check_cpu() || check_dims(T, "T") || check_dims(B, "B") || check_dims(H, "H") ||
@@ -1048,8 +1171,20 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *const *args, Py_ssize
     }
     lstm_fwd_args s = {T, B, H, I, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
                        v[4].buf, v[5].buf, v[6].buf, v[7].buf, v[8].buf, cs_t, v[9].buf,
-                       v[10].buf, v[11].buf, batch_major ? 1 : B, batch_major ? T : 1};
-    run_rows(lstm_fwd_worker, &s, T, B, H, nth);
+                       v[10].buf, v[11].buf, batch_major ? 1 : B, batch_major ? T : 1, NULL};
+    if (split_units && nth > 1 && T && B && H) { /* at most one thread per 16-unit panel */
+        step_barrier bar;
+        if (nth > H / 16) nth = H / 16;
+        atomic_init(&bar.count, 0);
+        atomic_init(&bar.phase, 0);
+        bar.n = nth;
+        s.bar = &bar;
+        Py_BEGIN_ALLOW_THREADS
+        run_parallel(lstm_fwd_units_worker, &s, nth);
+        Py_END_ALLOW_THREADS
+    } else {
+        run_rows(lstm_fwd_worker, &s, T, B, H, nth);
+    }
     release_all(v, 12);
     Py_RETURN_NONE;
 }
@@ -2056,6 +2191,42 @@ static PyObject *py_min_scan(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
+/* set_tuning(kc=, rb=, rbt=, kb_lstm=, spread_threads=): set the tuning parameters given
+ * (all checked before any is set); tuning(): the current ones as a dict. */
+static const char *const TUNING_NAMES[] = {"kc", "rb", "rbt", "kb_lstm", "spread_threads", NULL};
+
+static PyObject *py_tuning(PyObject *self, PyObject *noargs) {
+    (void)self;
+    (void)noargs;
+    return Py_BuildValue("{sisisisisi}", "kc", tune.kc, "rb", tune.rb, "rbt", tune.rbt,
+                         "kb_lstm", tune.kb_lstm, "spread_threads", tune.spread_threads);
+}
+
+static PyObject *py_set_tuning(PyObject *self, PyObject *args, PyObject *kwargs) {
+    (void)self;
+    tuning_t t = tune;
+    static char *names[] = {"kc", "rb", "rbt", "kb_lstm", "spread_threads", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$iiiii:set_tuning", names, &t.kc, &t.rb,
+                                     &t.rbt, &t.kb_lstm, &t.spread_threads))
+        return NULL;
+    const int value[] = {t.kc, t.rb, t.rbt, t.kb_lstm, t.spread_threads};
+    const int lo[] = {16, MR_GEMM, MR_GEMM, 0, 0};
+    const int hi[] = {4096, 4096, 4096, 4096, 1};
+    for (int i = 0; TUNING_NAMES[i]; i++)
+        if (value[i] < lo[i] || value[i] > hi[i]) {
+            PyErr_Format(PyExc_ValueError, "set_tuning: expected %s in %d .. %d, got %d",
+                         TUNING_NAMES[i], lo[i], hi[i], value[i]);
+            return NULL;
+        }
+    if (t.kb_lstm > 0 && t.kb_lstm < 16) {
+        PyErr_Format(PyExc_ValueError, "set_tuning: expected kb_lstm 0 (none) or >= 16, got %d",
+                     t.kb_lstm);
+        return NULL;
+    }
+    tune = t;
+    return py_tuning(self, NULL);
+}
+
 static PyMethodDef methods[] = {
     {"cpu_supported", py_cpu_supported, METH_NOARGS, "True if this CPU runs this path."},
     {"cpu_features", py_cpu_features, METH_NOARGS, "The x86 features that decide the paths."},
@@ -2074,6 +2245,9 @@ static PyMethodDef methods[] = {
     {"rnn_forward", KW(py_rnn_forward), "Fused SimpleRNN time loop (forward)."},
     {"rnn_backward", KW(py_rnn_backward), "Fused SimpleRNN time loop (backward)."},
     {"min_scan", KW(py_min_scan), "minGRU/minLSTM scans (forward or backward)."},
+    {"tuning", py_tuning, METH_NOARGS, "The blocking parameters in use, as a dict."},
+    {"set_tuning", (PyCFunction)(void (*)(void))py_set_tuning, METH_VARARGS | METH_KEYWORDS,
+     "Set blocking parameters by keyword; returns them all."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2089,7 +2263,8 @@ PyMODINIT_FUNC CAT(PyInit__kernels_, ISA_ID)(void) {
     PyObject *m = PyModule_Create(&module);
     if (m && (PyModule_AddIntConstant(m, "PANEL", NR) < 0 ||
               PyModule_AddStringConstant(m, "ISA", STR(ISA_ID)) < 0 ||
-              PyModule_AddIntConstant(m, "VECTOR_FLOATS", VL) < 0)) {
+              PyModule_AddIntConstant(m, "VECTOR_FLOATS", VL) < 0 ||
+              PyModule_AddIntConstant(m, "KB_LSTM", KB_LSTM) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

@@ -10,10 +10,10 @@ reports medians, tokens/s (B·T per call), the ratio reference time / rnnlab tim
 faster), the GFLOP/s each side achieves counting the GEMMs only, and those as fractions of this
 machine's float32 GEMM peak: the best of rnnlab's packed kernel, NumPy's BLAS and the
 reference's GEMM at 1024³, each measured and recorded. It records the CPU (model, vendor,
-family/model, the ISA flags that matter, L2 size), the BLAS library, its kernel
-("architecture") and threads, and the OPENBLAS_* variables, which change the kernel OpenBLAS
-picks; results are kept as one JSON per CPU model (`results_path`), and the regression warning
-compares with the JSON recorded on the same CPU model.
+family/model, the ISA flags that matter, L2 size), the kernel path and tuning, the BLAS library,
+its kernel ("architecture") and threads, and the OPENBLAS_* variables (they change the kernel
+OpenBLAS picks); results are kept as one JSON per CPU model (`results_path`), and the regression
+warning compares with the JSON recorded on the same CPU model.
 
 The package never imports torch. The reference is a Python file loaded by path
 (`load_reference`): `benchmarks/torch_reference.py` of the source checkout rnnlab runs from, or
@@ -238,11 +238,8 @@ def environment(reference: Reference | None = None) -> dict[str, Any]:
         from threadpoolctl import threadpool_info
 
         keys = ("internal_api", "version", "architecture", "num_threads", "threading_layer")
-        env["blas"] = [
-            {k: info.get(k) for k in keys}
-            for info in threadpool_info()
-            if info.get("user_api") == "blas"
-        ]
+        blas = [info for info in threadpool_info() if info.get("user_api") == "blas"]
+        env["blas"] = [{k: info.get(k) for k in keys} for info in blas]
     except ImportError:
         env["blas"] = "threadpoolctl not installed"
     env["reference"] = (
@@ -257,6 +254,7 @@ def environment(reference: Reference | None = None) -> dict[str, Any]:
         "threads": native.num_threads(),
         "path": native.isa(),
         "paths": native.describe(),  # the path, why, the paths built and run, the CPU features
+        "tuning": {**asdict(native.tuning().tuning), "source": native.tuning().source},
     }
     env["reference_isa_env"] = reference_env()
     return env

@@ -25,7 +25,6 @@ panel p holds i, f, g, o of units 16p … 16p+15. Kernels take keyword arguments
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -33,10 +32,12 @@ from typing import TypeVar
 
 import numpy as np
 
-from . import native_paths
+from . import native_memory, native_paths, native_tuning
+from .native_memory import empty, pooled_blocks  # noqa: F401 - rnnlab.native's API
 
 _choice = native_paths.default()  # the path in use; the modules are optional (no C compiler)
 _kernels = _choice.module
+_tuning_asked: str | None = None  # use_tuning()'s name, kept across use_isa()
 
 PANEL = 64
 T = TypeVar("T")
@@ -85,11 +86,33 @@ def use_isa(name: str | None) -> None:
     global _choice, _kernels
     _choice = native_paths.choose(name, strict=True)
     _kernels = _choice.module
+    use_tuning(_tuning_asked)
+
+
+def tuning() -> native_tuning.Chosen:
+    """The tuning in use (rnnlab.native_tuning: blocking and threading per CPU) and why."""
+    return _tuning
+
+
+def use_tuning(name: str | None) -> None:
+    """Switch to the tuning `name` (a key of native_tuning.TUNINGS; ValueError otherwise), or
+    with None to $RNNLAB_TUNING's, else the table's for this CPU and path. Changes no result."""
+    global _tuning, _tuning_asked
+    cpu = native_paths.cpu_id()
+    if name is None:
+        chosen = native_tuning.from_environment(cpu, _choice.isa)
+    else:
+        chosen = native_tuning.choose(cpu, _choice.isa, name)
+    if _kernels is not None:
+        _kernels.set_tuning(**chosen.tuning.kernel_parameters(_kernels.KB_LSTM))
+    _tuning, _tuning_asked = chosen, name
 
 
 def describe() -> str:
-    """One line: the path in use and why, the paths and whether they run here, the CPU."""
-    return native_paths.describe(_choice)
+    """One line: the path in use and why, the paths and whether they run here, the CPU, and
+    the tuning."""
+    t = _tuning
+    return f"{native_paths.describe(_choice)}; tuning {t.tuning.name} ({t.source})"
 
 
 def why_not(
@@ -193,80 +216,13 @@ def threads_for(flops_per_sync: float) -> int:
     return 1 if flops_per_sync < 2.5e5 else num_threads()
 
 
-# -- memory --------------------------------------------------------------------------------------
-def _aligned_view(raw: np.ndarray, n: int, shape: tuple[int, ...]) -> np.ndarray:
-    start = (-raw.ctypes.data % 64) // 4
-    return raw[start : start + n].reshape(shape)
-
-
-def _aligned_empty(shape: tuple[int, ...]) -> np.ndarray:
-    """An uninitialised float32 array whose data starts on a 64-byte boundary."""
-    n = int(np.prod(shape))
-    return _aligned_view(np.empty(n + 16, dtype=np.float32), n, shape)
-
-
-# Large blocks are recycled: a fresh multi-megabyte array costs a page fault per 4 KiB on first
-# touch (measured: the LSTM forward at (32, 64, 64, 128) took 1.36 ms with fresh cache arrays
-# against 0.69 ms with reused ones). A pooled block is handed out again only when nothing but the
-# pool refers to it — no array, view or buffer made from it is alive — so reuse is invisible.
-_POOL_MIN = 1 << 16  # elements (256 KiB)
-_POOL_LIMIT = 1 << 29  # bytes kept at most (512 MiB)
-_pool: dict[int, list[np.ndarray]] = {}
-_pool_bytes = 0
-_pool_lock = threading.Lock()
-
-
-def _free_refs() -> int:
-    """The reference count of a pooled block nothing else holds, seen from inside a loop over
-    its bucket (the list entry, the loop variable, getrefcount's argument), measured here
-    because interpreters differ."""
-    bucket = [np.empty(1)]
-    for raw in bucket:
-        return sys.getrefcount(raw)
-    raise AssertionError  # pragma: no cover
-
-
-_FREE_REFS = _free_refs()
-
-
-def empty(shape: tuple[int, ...]) -> np.ndarray:
-    """An uninitialised, 64-byte aligned float32 array; large ones come from the block pool."""
-    global _pool_bytes
-    n = int(np.prod(shape))
-    if n < _POOL_MIN:
-        return _aligned_empty(shape)
-    with _pool_lock:
-        bucket = _pool.setdefault(n, [])
-        for raw in bucket:
-            if sys.getrefcount(raw) == _FREE_REFS:
-                return _aligned_view(raw, n, shape)
-        raw = np.empty(n + 16, dtype=np.float32)
-        if _pool_bytes + raw.nbytes <= _POOL_LIMIT:
-            bucket.append(raw)
-            _pool_bytes += raw.nbytes
-        return _aligned_view(raw, n, shape)
-
-
-def pooled_blocks(n: int) -> int:
-    """How many blocks of n float32 elements the pool holds (free or in use)."""
-    with _pool_lock:
-        return len(_pool.get(n, ()))
-
-
+# -- memory (rnnlab.native_memory) ---------------------------------------------------------------
 def empty_cache() -> int:
     """Drop the pooled blocks that nothing uses and the packed-weight cache; returns the bytes
     still held by the pool."""
-    global _pool_bytes
-    with _pool_lock:
+    with _cache_lock:
         _pack_cache.clear()
-        for n, bucket in list(_pool.items()):
-            kept = []
-            for raw in bucket:
-                if sys.getrefcount(raw) > _FREE_REFS:
-                    kept.append(raw)
-            _pool[n] = kept
-        _pool_bytes = sum(raw.nbytes for bucket in _pool.values() for raw in bucket)
-        return _pool_bytes
+    return native_memory.release_free()
 
 
 # Packed operands are cached by the identity of their source arrays and reused only while the
@@ -275,12 +231,13 @@ def empty_cache() -> int:
 # with fixed weights packs once (the LSTM's packing cost 0.13–0.85 ms per call).
 _PACK_CACHE_SIZE = 16
 _pack_cache: OrderedDict[tuple, tuple[tuple[np.ndarray, ...], object]] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 def cached(tag: str, sources: tuple[np.ndarray, ...], build: Callable[[], T]) -> T:
     """build(), or its result from an earlier call whose sources held the same bytes."""
     key = (tag, *(id(a) for a in sources))
-    with _pool_lock:
+    with _cache_lock:
         hit = _pack_cache.get(key)
         if hit is not None:
             copies, result = hit
@@ -294,7 +251,7 @@ def cached(tag: str, sources: tuple[np.ndarray, ...], build: Callable[[], T]) ->
                 _pack_cache.move_to_end(key)
                 return result
     result = build()
-    with _pool_lock:
+    with _cache_lock:
         _pack_cache[key] = (tuple(np.array(a, copy=True) for a in sources), result)
         while len(_pack_cache) > _PACK_CACHE_SIZE:
             _pack_cache.popitem(last=False)
@@ -598,3 +555,6 @@ def sparse_xent(
         count=float(count),
         grad=grad,
     )
+
+
+use_tuning(None)  # the tuning for this CPU and path, at import

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import native
+from .. import native, native_tuning
 from .base import Array, Cache, Params
 
 
@@ -71,6 +71,9 @@ def forward(
         "lstm.forward", _sources(params), lambda: _pack_forward(params, H)
     )
     threads = native.threads_for(8.0 * B * H * H)
+    # the threads split each step's units (not the rows) where the tuning says the weights a
+    # thread would stream per step are too many for its cache
+    split_units = native_tuning.lstm_split_units(native.tuning().tuning, H, I, threads)
     if threads == 1:  # one thread for the loop: project all steps first, on all threads
         gates_in = native.gemm(x.reshape(T * B, I), w_ih, 4 * H, bias=bias)  # laid out as x
     else:
@@ -102,6 +105,7 @@ def forward(
         mask=_mask_bytes(mask),
         batch_major=batch_major,
         threads=threads,
+        split_units=split_units,
     )
     if T == 0:
         h_T, c_T = h0.copy(), c0.copy()

@@ -1,0 +1,165 @@
+"""Tuning of the compiled kernels per CPU microarchitecture: a table keyed on the CPU's vendor,
+family and model (`native_paths.cpu_id()`) and the instruction-set path in use, chosen once at
+import (`RNNLAB_TUNING=<name>` forces one; `rnnlab.native.use_tuning(name)` switches).
+
+A tuning sets blocking and threading parameters, never the arithmetic: every element of every
+result is the same sum in the same order whichever tuning runs (tests/test_native_tuning.py
+holds each one to the NumPy path and to the others, bit for bit).
+
+    kc              depth of a GEMM cache block (a kc x 64 panel chunk stays in L1)
+    rb              rows of a GEMM work item (row-major A)
+    rbt             rows of a packed block of a transposed A
+    kb_lstm         the LSTM forward's depth block (0: whole-depth register tiles; None: the
+                    path's default, 0 on AVX-512, 96 on AVX2 and generic)
+    spread_threads  start helper threads on CPUs other than the caller's
+    lstm_units_bytes  the LSTM forward splits each step's units between the threads (a barrier
+                    per step) instead of the batch rows (none) when the packed weights one thread
+                    would stream per step under the row split reach this many bytes (0: never)
+
+Why a table and not a calibration at first use: on the shared 2-vCPU machines this was tuned on,
+the same GEMM sweep run three times in a row picked different winners for 4 of 7 shapes (run-to
+-run spread 15-30 % on 1-10 ms calls, docs/native.md): a few seconds of calibration would pick
+by noise, differently per run, and no test could pin it. The table holds what repeated,
+interleaved measurements chose, and a test pins each CPU's entry.
+
+    >>> from rnnlab import native_tuning
+    >>> native_tuning.choose({"vendor": "GenuineIntel", "family": 6, "model": 207}, "avx512").name
+    'intel-sapphire-rapids'
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import asdict, dataclass, replace
+
+ENV = "RNNLAB_TUNING"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """One tuning: its `name`, its parameters (module docstring), and `measured` (where and how
+    its values were chosen)."""
+
+    name: str
+    measured: str
+    kc: int = 128
+    rb: int = 48
+    rbt: int = 192
+    kb_lstm: int | None = None
+    spread_threads: bool = False
+    lstm_units_bytes: int = 0
+
+    def kernel_parameters(self, kb_lstm_default: int) -> dict[str, int]:
+        """The parameters the compiled module takes (its set_tuning keywords), kb_lstm None
+        given as the path's default."""
+        values = {k: v for k, v in asdict(self).items() if k in _KERNEL_KEYS}
+        if values["kb_lstm"] is None:
+            values["kb_lstm"] = kb_lstm_default
+        return {k: int(v) for k, v in values.items()}
+
+
+_KERNEL_KEYS = ("kc", "rb", "rbt", "kb_lstm", "spread_threads")
+
+#: every tuning by name
+TUNINGS: dict[str, Tuning] = {
+    t.name: t
+    for t in (
+        Tuning(
+            "default",
+            "the compile-time values (tuned on AMD Zen 5, 2026-11): CPUs not in the table",
+        ),
+        Tuning(
+            "amd-zen",
+            "AMD EPYC Zen 5 (family 26), 2026-11-22: every rnnlab/torch ratio >= 1.0 with these "
+            "values (docs/benchmarks.md); unchanged since, not re-measured",
+        ),
+        Tuning(
+            "intel-sapphire-rapids",
+            "Intel Xeon family 6 model 207 (Emerald Rapids, the Sapphire Rapids core), "
+            "2026-12-06: kc 256 / rb 96 ran the LSTM's weight-gradient GEMM 1.3-1.6x faster "
+            "(C2: 244-269 against 156 GFLOP/s); the units split ran the C3 forward loop 6-10 % "
+            "faster (its 6 MiB of weights a step exceed the 2 MiB L2); docs/native.md",
+            kc=256,
+            rb=96,
+            spread_threads=True,
+            lstm_units_bytes=3 << 20,
+        ),
+    )
+}
+
+#: (vendor, family, models or None for any, paths or None for any) -> tuning name, first match
+TABLE: tuple[tuple[str, int, frozenset[int] | None, frozenset[str] | None, str], ...] = (
+    # Sapphire Rapids (143), Emerald Rapids (207), Granite Rapids (173, 174): Golden/Redwood
+    # Cove cores with 2 MiB of L2; measured on 207
+    (
+        "GenuineIntel",
+        6,
+        frozenset({143, 207, 173, 174}),
+        frozenset({"avx512"}),
+        "intel-sapphire-rapids",
+    ),
+    # Zen 4 (family 25) and Zen 5 (family 26)
+    ("AuthenticAMD", 25, None, None, "amd-zen"),
+    ("AuthenticAMD", 26, None, None, "amd-zen"),
+)
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The tuning in use and why (`source`)."""
+
+    tuning: Tuning
+    source: str
+
+
+def lookup(cpu: dict, isa: str | None) -> str | None:
+    """The table's tuning name for a CPU (`native_paths.cpu_id()`) and path, or None."""
+    for vendor, family, models, isas, name in TABLE:
+        if cpu.get("vendor") != vendor or cpu.get("family") != family:
+            continue
+        if models is not None and cpu.get("model") not in models:
+            continue
+        if isas is not None and isa not in isas:
+            continue
+        return name
+    return None
+
+
+def _cpu_text(cpu: dict) -> str:
+    vendor = cpu.get("vendor") or "unknown vendor"
+    return f"{vendor} family {cpu.get('family')} model {cpu.get('model')}"
+
+
+def choose(cpu: dict, isa: str | None, requested: str | None = None) -> Chosen:
+    """The tuning for a CPU and path: `requested` (a name of TUNINGS; ValueError naming them
+    otherwise), else the table's entry, else "default"."""
+    if requested is not None:
+        if requested not in TUNINGS:
+            raise ValueError(f"expected a tuning in {sorted(TUNINGS)}, got {requested!r}")
+        return Chosen(TUNINGS[requested], "requested")
+    name = lookup(cpu, isa)
+    if name is None:
+        return Chosen(TUNINGS["default"], f"no table entry for {_cpu_text(cpu)} on {isa}")
+    return Chosen(TUNINGS[name], f"table: {_cpu_text(cpu)} on {isa}")
+
+
+def from_environment(cpu: dict, isa: str | None) -> Chosen:
+    """choose() with $RNNLAB_TUNING: an unknown name warns and the table decides."""
+    requested = os.environ.get(ENV) or None
+    try:
+        chosen = choose(cpu, isa, requested)
+    except ValueError as error:
+        warnings.warn(f"rnnlab: {ENV} ignored: {error}", RuntimeWarning, stacklevel=3)
+        return choose(cpu, isa)
+    if requested is not None:
+        chosen = replace(chosen, source=f"{ENV}={requested}")
+    return chosen
+
+
+def lstm_split_units(tuning: Tuning, H: int, I: int, threads: int) -> bool:
+    """Whether the LSTM forward splits each step's units between `threads` threads: the packed
+    [W_ih | W_hh] one thread streams per step under the row split, 4·4H·(I + H) bytes, reach
+    the tuning's lstm_units_bytes."""
+    limit = tuning.lstm_units_bytes
+    return threads > 1 and limit > 0 and 16 * H * (I + H) >= limit

@@ -146,13 +146,16 @@ def main() -> None:
                 }
             )
             cells = " | ".join(f"{gflops[t.name]:.0f}" for t in tunings)
-            lines.append(
-                f"| {config} | {case} | {cells} | {'' if blas_gflops is None else f'{blas_gflops:.0f}'} | {'yes' if same else '**no**'} |"
-            )
+            blas_text = "" if blas_gflops is None else f"{blas_gflops:.0f}"
+            same_text = "yes" if same else "**no**"
+            lines.append(f"| {config} | {case} | {cells} | {blas_text} | {same_text} |")
             print(lines[-1], flush=True)
     native.use_tuning(None)
     env = bench.environment()
-    note = f"GFLOP/s on 2 threads, medians of {args.rounds} rounds; {bench.describe_cpu(env['cpu'])}; load {env['load_average']}"
+    cpu = bench.describe_cpu(env["cpu"])
+    note = (
+        f"GFLOP/s on 2 threads, medians of {args.rounds} rounds; {cpu}; load {env['load_average']}"
+    )
     print(note)
     if args.markdown:
         args.markdown.write_text("\n".join([note, "", *lines]) + "\n")

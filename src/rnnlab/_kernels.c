@@ -729,6 +729,7 @@ typedef struct {
                            order by whichever thread owns the row: thread counts change no bit) */
     long ts, rs;        /* strides of step t and row b in d_out, d_pre and mask, per feature,
                            as in lstm_fwd_args; acts, cs and tcs are time-major either way */
+    step_barrier *bar;  /* the units split (lstm_bwd_units_worker), or NULL: the rows split */
 } lstm_bwd_args;
 
 /* Pack Wᵀ with its columns picked: out[p][k][j] = w[cols[64p + j]][k] (w: R x K row-major),
@@ -767,12 +768,13 @@ static void pack_transposed(const float *w, long K, const int64_t *cols, long n,
         }
 }
 
-/* δ_t of rows lo .. hi-1 also into d_pre_t (column t*B + b), 16 x 16 blocks at a time, so
+/* δ_t of rows lo .. hi-1, gate columns g0 .. g1-1 (multiples of 16), also into d_pre_t
+ * (column t*B + b), 16 x 16 blocks at a time, so
  * that the weight gradients δᵀ [x | h] become a GEMM whose A rows are contiguous. */
-static void transpose_deltas(const lstm_bwd_args *s, int t, int lo, int hi) {
+static void transpose_deltas(const lstm_bwd_args *s, int t, int lo, int hi, long g0, long g1) {
     const long G = 4L * s->H, col0 = (long)t * s->B, lds = s->rs * G;
     const float *src = s->d_pre + t * s->ts * G; /* δ of (t, row 0) */
-    for (long g = 0; g < G; g += 16) {
+    for (long g = g0; g < g1; g += 16) {
         int b = lo;
         for (; b + 16 <= hi; b += 16)
             transpose16(src + b * lds + g, lds, s->d_pre_t + g * s->ldt + col0 + b, s->ldt, 1);
@@ -800,27 +802,20 @@ static inline void store_deltas(const lstm_bwd_args *s, float *dp, float *db, vf
     }
 }
 
-static void lstm_bwd_worker(void *ctx, int tid, int nth) {
-    lstm_bwd_args *s = (lstm_bwd_args *)ctx;
+/* The cell part of backward step t for rows lo .. hi-1 and units u0 .. u1-1: δ_t into d_pre
+ * (and the bias sums), dc carried to step t-1, and dh set up for the GEMM dh += δ_t W_hh: 0,
+ * or carried unchanged by masked rows (whose δ is 0). */
+static void lstm_bwd_cells(const lstm_bwd_args *s, int t, int lo, int hi, long u0, long u1) {
     const int B = s->B, H = s->H;
-    const long G = 4L * H;
-    const int U = H / VL;
-    /* As in the forward, each thread owns a range of rows: no barriers (see lstm_fwd_worker). */
-    const int lo = B * tid / nth, hi = B * (tid + 1) / nth;
-    const long u_lo = (long)lo * U, u_hi = (long)hi * U;
+    const long G = 4L * H, ts = s->ts, rs = s->rs;
     const vf one = vset1(1.0f);
-    const long ts = s->ts, rs = s->rs;
-    gemm_args g = {hi - lo, H, (int)G, NULL, rs * G, 1, s->wp, G * NR, NR, NULL,
-                   s->dh + (long)lo * H, H, 1};
-    for (int t = s->T - 1; t >= 0; t--) {
-        for (long it = u_lo; it < u_hi; it++) {
-            const long b = it / U, u = VL * (it % U), off = b * H + u;
-            const long boff = (long)t * B * H + off;
+    for (long b = lo; b < hi; b++)
+        for (long u = u0; u < u1; u += VL) {
+            const long off = b * H + u, boff = (long)t * B * H + off;
             const float *ac = s->acts + ((long)t * B + b) * G + u;
             float *dp = s->d_pre + (t * ts + b * rs) * G + u;
             vf dh = vload(s->dh + off);
-            if (s->d_out)
-                dh = vadd(dh, vload(s->d_out + (t * ts + b * rs) * H + u));
+            if (s->d_out) dh = vadd(dh, vload(s->d_out + (t * ts + b * rs) * H + u));
             if (s->mask && !s->mask[t * ts + b * rs]) {
                 vf z = vzero();
                 store_deltas(s, dp, NULL, z, z, z, z);
@@ -830,24 +825,73 @@ static void lstm_bwd_worker(void *ctx, int tid, int nth) {
             vf i = vload(ac), f = vload(ac + H);
             vf gg = vload(ac + 2 * H), o = vload(ac + 3 * H);
             /* tanh c_t: stored by the forward, or recomputed (cheaper than its memory traffic) */
-    vf tc = s->tcs ? vload(s->tcs + boff)
-                       : vtanh(vload(s->cs + boff));
+            vf tc = s->tcs ? vload(s->tcs + boff) : vtanh(vload(s->cs + boff));
             vf cp = vload(t ? s->cs + boff - (long)B * H : s->c0 + off);
             vf dc = vload(s->dc + off);
             dc = vfma(vmul(dh, o), vfnma(tc, tc, one), dc);
-            store_deltas(s, dp, s->dbias + b * G + u,
-                         vmul(vmul(dc, gg), vmul(i, vsub(one, i))),
+            store_deltas(s, dp, s->dbias + b * G + u, vmul(vmul(dc, gg), vmul(i, vsub(one, i))),
                          vmul(vmul(dc, cp), vmul(f, vsub(one, f))),
                          vmul(vmul(dc, i), vfnma(gg, gg, one)),
                          vmul(vmul(dh, tc), vmul(o, vsub(one, o))));
             vstore(s->dc + off, vmul(dc, f));
             vstore(s->dh + off, vzero());
         }
-        g.a = s->d_pre + (t * ts + lo * rs) * G;
+}
+
+/* As in the forward, each thread can own a range of rows: no barriers (see lstm_fwd_worker),
+ * but each streams all of the packed W_hh every step. */
+static void lstm_bwd_worker(void *ctx, int tid, int nth) {
+    lstm_bwd_args *s = (lstm_bwd_args *)ctx;
+    const int B = s->B, H = s->H;
+    const long G = 4L * H;
+    const int lo = B * tid / nth, hi = B * (tid + 1) / nth;
+    gemm_args g = {hi - lo, H, (int)G, NULL, s->rs * G, 1, s->wp, G * NR, NR, NULL,
+                   s->dh + (long)lo * H, H, 1};
+    for (int t = s->T - 1; t >= 0; t--) {
+        lstm_bwd_cells(s, t, lo, hi, 0, H);
+        g.a = s->d_pre + (t * s->ts + lo * s->rs) * G;
         if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
-        if (s->d_pre_t) transpose_deltas(s, t, lo, hi);
+        if (s->d_pre_t) transpose_deltas(s, t, lo, hi, 0, G);
     }
     vsfence(); /* the streaming stores of d_pre_t are visible before the threads join */
+}
+
+/* The units split: each thread owns a range of 64-unit panels of dh (the packed W_hh's panels)
+ * and those units' δ, for all rows, so it streams only its share of W_hh every step; a barrier
+ * between δ_t and the GEMM, which reads all of δ_t. Step t-1's cell part touches only this
+ * thread's units of dh, dc, d_pre[t-1]: no second barrier. */
+static void lstm_bwd_units_worker(void *ctx, int tid, int nth) {
+    lstm_bwd_args *s = (lstm_bwd_args *)ctx;
+    const int B = s->B, H = s->H, P = (H + NR - 1) / NR;
+    const long G = 4L * H;
+    const int p0 = P * tid / nth, p1 = P * (tid + 1) / nth;
+    const long u0 = (long)p0 * NR, u1 = (long)p1 * NR < H ? (long)p1 * NR : H;
+    const long rs = s->rs * G; /* row stride of δ_t */
+    gemm_args g = {B, H, (int)G, NULL, rs, 1, s->wp, G * NR, NR, NULL, s->dh, H, 1};
+    for (int t = s->T - 1; t >= 0; t--) {
+        lstm_bwd_cells(s, t, 0, B, u0, u1);
+        if (nth > 1) barrier_wait(s->bar); /* nth is 1 if the system refused a thread */
+        g.a = s->d_pre + t * s->ts * G;
+        if (p1 > p0) gemm_panels(&g, p0, p1); /* dh[:, units] += δ_t W_hh[:, units] */
+        if (s->d_pre_t)
+            for (long q = 0; q < 4; q++) transpose_deltas(s, t, 0, B, q * H + u0, q * H + u1);
+    }
+    vsfence();
+}
+
+/* A time loop whose threads split each step's units (at most `most` threads), with the step
+ * barrier at *bar, without the GIL. */
+static void run_units(worker_fn fn, void *ctx, step_barrier **bar, int nth, int most) {
+    step_barrier b;
+    if (nth > most) nth = most;
+    atomic_init(&b.count, 0);
+    atomic_init(&b.phase, 0);
+    b.n = nth;
+    *bar = &b;
+    Py_BEGIN_ALLOW_THREADS
+    run_parallel(fn, ctx, nth);
+    Py_END_ALLOW_THREADS
+    *bar = NULL;
 }
 
 /* A time loop whose threads split the B batch rows (at most B threads), without the GIL. */
@@ -1172,19 +1216,10 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *const *args, Py_ssize
     lstm_fwd_args s = {T, B, H, I, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
                        v[4].buf, v[5].buf, v[6].buf, v[7].buf, v[8].buf, cs_t, v[9].buf,
                        v[10].buf, v[11].buf, batch_major ? 1 : B, batch_major ? T : 1, NULL};
-    if (split_units && nth > 1 && T && B && H) { /* at most one thread per 16-unit panel */
-        step_barrier bar;
-        if (nth > H / 16) nth = H / 16;
-        atomic_init(&bar.count, 0);
-        atomic_init(&bar.phase, 0);
-        bar.n = nth;
-        s.bar = &bar;
-        Py_BEGIN_ALLOW_THREADS
-        run_parallel(lstm_fwd_units_worker, &s, nth);
-        Py_END_ALLOW_THREADS
-    } else {
+    if (split_units && nth > 1 && T && B && H) /* at most one thread per 16-unit panel */
+        run_units(lstm_fwd_units_worker, &s, &s.bar, nth, H / 16);
+    else
         run_rows(lstm_fwd_worker, &s, T, B, H, nth);
-    }
     release_all(v, 12);
     Py_RETURN_NONE;
 }
@@ -1232,15 +1267,16 @@ static PyObject *py_gru_forward(PyObject *self, PyObject *const *args, Py_ssize_
  *               d_pre_t: δ transposed, (4H, ld_pre_t); d_bias: (B, 4H) zeros */
 static PyObject *py_lstm_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                   PyObject *kwnames) {
-    static argspec spec = {"lstm_backward", "iiiOOOOOOOOOOOLOpi",
+    static argspec spec = {"lstm_backward", "iiiOOOOOOOOOOOLOpi|p",
                             {"T", "B", "H", "acts", "cs", "c0", "tanh_cs", "d_out", "w_hh",
                              "mask", "dh", "dc", "d_pre", "d_pre_t", "ld_pre_t", "d_bias",
-                             "batch_major", "threads", NULL}};
-    int T, B, H, nth, batch_major;
+                             "batch_major", "threads", "split_units", NULL}};
+    int T, B, H, nth, batch_major, split_units = 0;
     long long ldt;
     PyObject *oacts, *ocs, *oc0, *otcs, *odout, *owp, *omask, *odh, *odc, *odpre, *odpt, *odb;
     if (parse_args(&spec, args, nargs, kwnames, &T, &B, &H, &oacts, &ocs, &oc0, &otcs, &odout,
-                   &owp, &omask, &odh, &odc, &odpre, &odpt, &ldt, &odb, &batch_major, &nth))
+                   &owp, &omask, &odh, &odc, &odpre, &odpt, &ldt, &odb, &batch_major, &nth,
+                   &split_units))
         return NULL;
     if (odpt != Py_None && (ldt < (long long)T * B || ldt > (1LL << 26))) {
         PyErr_Format(PyExc_ValueError, "lstm_backward: expected T*B <= ld_pre_t <= 2^26, got %lld", ldt);
@@ -1270,8 +1306,11 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *const *args, Py_ssiz
     }
     lstm_bwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
                        v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, ldt, v[11].buf,
-                       batch_major ? 1 : B, batch_major ? T : 1};
-    run_rows(lstm_bwd_worker, &s, T, B, H, nth);
+                       batch_major ? 1 : B, batch_major ? T : 1, NULL};
+    if (split_units && nth > 1 && T && B && H) /* at most one thread per 64-unit panel of dh */
+        run_units(lstm_bwd_units_worker, &s, &s.bar, nth, (H + NR - 1) / NR);
+    else
+        run_rows(lstm_bwd_worker, &s, T, B, H, nth);
     release_all(v, 12);
     Py_RETURN_NONE;
 }

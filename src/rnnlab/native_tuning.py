@@ -12,9 +12,10 @@ holds each one to the NumPy path and to the others, bit for bit).
     kb_lstm         the LSTM forward's depth block (0: whole-depth register tiles; None: the
                     path's default, 0 on AVX-512, 96 on AVX2 and generic)
     spread_threads  start helper threads on CPUs other than the caller's
-    lstm_units_bytes  the LSTM forward splits each step's units between the threads (a barrier
-                    per step) instead of the batch rows (none) when the packed weights one thread
-                    would stream per step under the row split reach this many bytes (0: never)
+    lstm_units_bytes  the LSTM's time loops split each step's units between the threads (a
+                    barrier per step) instead of the batch rows (none) when the packed weights
+                    one thread would stream per step under the row split reach this many bytes
+                    (0: never)
 
 Why a table and not a calibration at first use: on the shared 2-vCPU machines this was tuned on,
 the same GEMM sweep run three times in a row picked different winners for 4 of 7 shapes (run-to
@@ -158,8 +159,8 @@ def from_environment(cpu: dict, isa: str | None) -> Chosen:
 
 
 def lstm_split_units(tuning: Tuning, H: int, I: int, threads: int) -> bool:
-    """Whether the LSTM forward splits each step's units between `threads` threads: the packed
-    [W_ih | W_hh] one thread streams per step under the row split, 4·4H·(I + H) bytes, reach
-    the tuning's lstm_units_bytes."""
+    """Whether an LSTM time loop splits each step's units between `threads` threads: the packed
+    weights one thread streams per step under the row split, 4·4H·(I + H) bytes (the forward's
+    [W_ih | W_hh]; the backward's W_hh with I = 0), reach the tuning's lstm_units_bytes."""
     limit = tuning.lstm_units_bytes
     return threads > 1 and limit > 0 and 16 * H * (I + H) >= limit

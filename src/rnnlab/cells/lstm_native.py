@@ -134,6 +134,7 @@ def backward(cache: Cache, d_outputs: Array | None, d_final: tuple[Array | None,
     ld_pre_t = T * B + 16
     d_pre_t = native.empty((4 * H, ld_pre_t))
     threads = native.threads_for(8.0 * B * H * H)
+    split_units = native_tuning.lstm_split_units(native.tuning().tuning, H, 0, threads)  # W_hh
     tanh_cs = None if cache.tanh_cs is None else _f32(cache.tanh_cs)
     d_bias = np.zeros((B, 4 * H), np.float32)  # per batch row Σ_t δ, summed in the loop
     native.lstm_backward(
@@ -155,6 +156,7 @@ def backward(cache: Cache, d_outputs: Array | None, d_final: tuple[Array | None,
         d_bias=d_bias,
         batch_major=batch_major,
         threads=threads,
+        split_units=split_units,
     )
     # [dW_ih | dW_hh] = δᵀ [x | h_prev] as ONE GEMM with contiguous rows of δᵀ. B operands are
     # packed (plain rows 2^k floats apart alias in the L1 cache).

@@ -87,16 +87,16 @@ def isolated(name, M, N, K, repeats) -> dict[int, tuple[float, float]]:
 
 
 # -- the same GEMMs on NumPy's BLAS, for the in-context comparison -------------------------------
-def _blas_forward(params, x, h0, mask=None, activation="tanh"):
+def _blas_forward(params, x, h0, mask=None, activation="tanh", batch_major=False):
     x, h0 = simple_native._f32(x), simple_native._f32(h0)
-    T, B, I = x.shape
+    B, T, I = x.shape if batch_major else (x.shape[1], x.shape[0], x.shape[2])
     H = h0.shape[1]
-    a_in = x.reshape(T * B, I) @ params["weight_ih"].T
+    a_in = x.reshape(T * B, I) @ params["weight_ih"].T  # rows in x's order, as shipped
     a_in += params["bias_ih"] + params["bias_hh"]
     w_hh = params["weight_hh"]
     packed = native.cached("simple.h_whh", (w_hh,), lambda: native.pack(w_hh.T))
-    hs = native.empty((T, B, H))
-    native._kernels.rnn_forward(
+    hs = native.empty((B, T, H) if batch_major else (T, B, H))
+    native.rnn_forward(
         T=T,
         B=B,
         H=H,
@@ -107,6 +107,7 @@ def _blas_forward(params, x, h0, mask=None, activation="tanh"):
         mask=simple_native._mask_bytes(mask),
         relu=activation == "relu",
         threads=native.threads_for(2.0 * B * H * H),
+        batch_major=batch_major,
     )
     return hs
 
@@ -121,7 +122,9 @@ class _Stacked(tuple):
         return _Stacked((both[:, :i_pad] if s.stop is not None else both[:, i_pad:], i_pad))
 
 
-def _blas_stacked(x, h0, hs):
+def _blas_stacked(x, h0, hs, batch_major=False):
+    if batch_major:  # rows in time-major order t·B + b, as shipped
+        x, hs = x.swapaxes(0, 1), hs.swapaxes(0, 1)
     T, B, I = x.shape
     H = hs.shape[2]
     i_pad = -(-I // PANEL) * PANEL

@@ -9,10 +9,10 @@ For each configuration of `rnnlab bench` it times, on two threads, every bulk GE
 training step runs — the input projection x W_ihᵀ, the weight gradients δᵀ [x | h] and the input
 gradient δ W_ih, each at its shape — and the LSTM's forward time loop (training and inference)
 and backward loop, under each tuning: the table's (`--tunings`) and variants of the first one
-(`--try name=value,...`, any Tuning field). The tunings alternate call by call, round by round,
-so that a burst of load elsewhere on a shared machine hits all of them; each cell of the table is
-the median over rounds of the best of 3 calls, with NumPy's BLAS at the same GEMM shapes beside.
-The results also check that every tuning gives the same bits.
+(`--try name=value,...`, any Tuning field). The tunings alternate call by call, in an order
+rotated every round, so that a burst of load elsewhere on a shared machine hits all of them; each
+cell of the table is the median over rounds of the best of 3 calls, with NumPy's BLAS at the same
+GEMM shapes beside. The results also check that every tuning gives the same bits.
 """
 
 from __future__ import annotations
@@ -125,8 +125,8 @@ def main() -> None:
         for case, (flops, ours, theirs, result) in _cases(config, np.random.default_rng(0)).items():
             times = {t.name: [] for t in tunings}
             blas, bits = [], {}
-            for _ in range(args.rounds):
-                for t in tunings:
+            for r in range(args.rounds):
+                for t in tunings[r % len(tunings) :] + tunings[: r % len(tunings)]:  # rotated
                     native.use_tuning(t.name)
                     times[t.name].append(_best_of(ours))
                     bits.setdefault(t.name, np.array(result(), copy=True))
@@ -142,6 +142,7 @@ def main() -> None:
                     "gflops": gflops,
                     "blas": blas_gflops,
                     "ms": {n: 1e3 * statistics.median(v) for n, v in times.items()},
+                    "ms_per_round": {n: [1e3 * x for x in v] for n, v in times.items()},
                     "same_bits": same,
                 }
             )

@@ -8,6 +8,7 @@ every kernel path the CPU runs (tests/_native_paths.py).
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -43,6 +44,7 @@ EXTREME = Tuning(
     kb_lstm=16,
     spread_threads=True,
     lstm_units_bytes=1,
+    lstm_bwd_units_bytes=1,
 )
 
 
@@ -71,18 +73,15 @@ def test_table_pins_each_cpu():
                 chosen = native_tuning.choose(cpu, isa)
                 assert chosen.tuning.name == expected[id(cpu), isa], (cpu, isa)
     zen = native_tuning.TUNINGS["amd-zen"]
-    assert (zen.kc, zen.rb, zen.rbt, zen.kb_lstm, zen.spread_threads, zen.lstm_units_bytes) == (
-        128,
-        48,
-        192,
-        None,
-        False,
-        0,
-    )
+    assert dataclasses.astuple(zen)[2:] == (128, 48, 192, None, False, 0, 0)
     assert native_tuning.TUNINGS["default"].kernel_parameters(0) == zen.kernel_parameters(0)
     intel = native_tuning.TUNINGS["intel-sapphire-rapids"]
     assert (intel.kc, intel.rb, intel.rbt, intel.kb_lstm) == (256, 96, 192, None)
-    assert (intel.spread_threads, intel.lstm_units_bytes) == (True, 3 << 20)
+    assert (intel.spread_threads, intel.lstm_units_bytes, intel.lstm_bwd_units_bytes) == (
+        True,
+        3 << 20,
+        0,
+    )
     unknown = native_tuning.choose({"vendor": None, "family": None, "model": None}, "generic")
     assert unknown.tuning.name == "default"
     assert unknown.source == "no table entry for unknown vendor family None model None on generic"

@@ -12,10 +12,11 @@ holds each one to the NumPy path and to the others, bit for bit).
     kb_lstm         the LSTM forward's depth block (0: whole-depth register tiles; None: the
                     path's default, 0 on AVX-512, 96 on AVX2 and generic)
     spread_threads  start helper threads on CPUs other than the caller's
-    lstm_units_bytes  the LSTM's time loops split each step's units between the threads (a
+    lstm_units_bytes  the LSTM forward loop splits each step's units between the threads (a
                     barrier per step) instead of the batch rows (none) when the packed weights
                     one thread would stream per step under the row split reach this many bytes
                     (0: never)
+    lstm_bwd_units_bytes  the same for the LSTM backward loop (its per-step weights: W_hh)
 
 Why a table and not a calibration at first use: on the shared 2-vCPU machines this was tuned on,
 the same GEMM sweep run three times in a row picked different winners for 4 of 7 shapes (run-to
@@ -50,6 +51,7 @@ class Tuning:
     kb_lstm: int | None = None
     spread_threads: bool = False
     lstm_units_bytes: int = 0
+    lstm_bwd_units_bytes: int = 0
 
     def kernel_parameters(self, kb_lstm_default: int) -> dict[str, int]:
         """The parameters the compiled module takes (its set_tuning keywords), kb_lstm None
@@ -77,10 +79,11 @@ TUNINGS: dict[str, Tuning] = {
         ),
         Tuning(
             "intel-sapphire-rapids",
-            "Intel Xeon family 6 model 207 (Emerald Rapids, the Sapphire Rapids core), "
-            "2026-12-06: kc 256 / rb 96 ran the LSTM's weight-gradient GEMM 1.3-1.6x faster "
-            "(C2: 244-269 against 156 GFLOP/s); the units split ran the C3 forward loop 6-10 % "
-            "faster (its 6 MiB of weights a step exceed the 2 MiB L2); docs/native.md",
+            "Intel Xeon family 6 model 207 (Emerald Rapids, the Sapphire Rapids core), 2026-12-06, "
+            "benchmarks/tuning_sweep.py (docs/native.md): spread_threads ran the C1/C2 bulk GEMMs "
+            "1.4-1.9x faster; kc 256 / rb 96 the C2 weight-gradient GEMM up to 1.7x; the units "
+            "split the C3 forward loop 7-14 % faster (6 MiB of weights a step against 2 MiB of "
+            "L2), but the C3 backward loop 5-8 % slower, so the backward keeps the row split",
             kc=256,
             rb=96,
             spread_threads=True,
@@ -158,9 +161,10 @@ def from_environment(cpu: dict, isa: str | None) -> Chosen:
     return chosen
 
 
-def lstm_split_units(tuning: Tuning, H: int, I: int, threads: int) -> bool:
+def lstm_split_units(tuning: Tuning, H: int, I: int, threads: int, backward: bool = False) -> bool:
     """Whether an LSTM time loop splits each step's units between `threads` threads: the packed
     weights one thread streams per step under the row split, 4·4H·(I + H) bytes (the forward's
-    [W_ih | W_hh]; the backward's W_hh with I = 0), reach the tuning's lstm_units_bytes."""
-    limit = tuning.lstm_units_bytes
+    [W_ih | W_hh]; the backward's W_hh with I = 0), reach the tuning's lstm_units_bytes
+    (lstm_bwd_units_bytes for the backward)."""
+    limit = tuning.lstm_bwd_units_bytes if backward else tuning.lstm_units_bytes
     return threads > 1 and limit > 0 and 16 * H * (I + H) >= limit

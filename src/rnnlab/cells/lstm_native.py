@@ -134,7 +134,7 @@ def backward(cache: Cache, d_outputs: Array | None, d_final: tuple[Array | None,
     ld_pre_t = T * B + 16
     d_pre_t = native.empty((4 * H, ld_pre_t))
     threads = native.threads_for(8.0 * B * H * H)
-    split_units = native_tuning.lstm_split_units(native.tuning().tuning, H, 0, threads)  # W_hh
+    split_units = native_tuning.lstm_split_units(native.tuning().tuning, H, 0, threads, True)
     tanh_cs = None if cache.tanh_cs is None else _f32(cache.tanh_cs)
     d_bias = np.zeros((B, 4 * H), np.float32)  # per batch row Σ_t δ, summed in the loop
     native.lstm_backward(

@@ -43,6 +43,7 @@ EXTREME = Tuning(
     rbt=6,
     kb_lstm=16,
     spread_threads=True,
+    gather_rows=True,
     lstm_units_bytes=1,
     lstm_bwd_units_bytes=1,
 )
@@ -71,10 +72,16 @@ def test_table_pins_each_cpu():
     for cpu, isa, name in expected:
         assert native_tuning.choose(cpu, isa).tuning.name == name, (cpu, isa)
     zen = native_tuning.TUNINGS["amd-zen"]
-    assert dataclasses.astuple(zen)[2:] == (128, 48, 192, None, False, 0, 0)
+    assert dataclasses.astuple(zen)[2:] == (128, 48, 192, None, False, False, 0, 0)
     assert native_tuning.TUNINGS["default"].kernel_parameters(0) == zen.kernel_parameters(0)
     intel = native_tuning.TUNINGS["intel-sapphire-rapids"]
-    assert (intel.kc, intel.rb, intel.rbt, intel.kb_lstm) == (256, 96, 192, None)
+    assert (intel.kc, intel.rb, intel.rbt, intel.kb_lstm, intel.gather_rows) == (
+        256,
+        96,
+        192,
+        None,
+        True,
+    )
     assert (intel.spread_threads, intel.lstm_units_bytes, intel.lstm_bwd_units_bytes) == (
         True,
         3 << 20,
@@ -102,6 +109,7 @@ def test_requests_and_errors():
         "rbt": 192,
         "kb_lstm": native._kernels.KB_LSTM,
         "spread_threads": 0,
+        "gather_rows": 0,
     }
     isa = native.isa()
     native.use_isa(isa)  # a requested tuning survives a change of path
@@ -149,7 +157,14 @@ def _env() -> dict[str, str]:
 def test_set_tuning_checks_every_value():
     k = native._kernels
     before = k.tuning()
-    for name, bad in (("kc", 8), ("rb", 1), ("rbt", 5000), ("kb_lstm", 7), ("spread_threads", 2)):
+    for name, bad in (
+        ("kc", 8),
+        ("rb", 1),
+        ("rbt", 5000),
+        ("kb_lstm", 7),
+        ("spread_threads", 2),
+        ("gather_rows", -1),
+    ):
         with pytest.raises(ValueError, match=f"expected {name} "):
             k.set_tuning(**{name: bad})
         assert k.tuning() == before  # nothing set
@@ -201,7 +216,12 @@ def test_gemm_same_bits_under_every_tuning(monkeypatch, M, K, N):
 
 @pytest.mark.parametrize(
     ("T", "B", "I", "H", "layout"),
-    [(6, 7, 24, 64, "time"), (5, 13, 40, 208, "time"), (4, 9, 16, 48, "batch")],
+    [
+        (6, 7, 24, 64, "time"),
+        (5, 13, 40, 208, "time"),
+        (4, 9, 16, 48, "batch"),
+        (5, 13, 40, 208, "batch"),
+    ],
 )
 def test_lstm_same_bits_under_every_tuning(monkeypatch, T, B, I, H, layout):
     """Including the units split (EXTREME always splits the units) and depth blocks, with a

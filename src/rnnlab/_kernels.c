@@ -60,8 +60,9 @@ typedef struct {
     int rbt;           /* rows of a packed block of a transposed A (gemm_rows_outer) */
     int kb_lstm;        /* the LSTM forward's depth block (0: none), see lstm_fwd_part */
     int spread_threads; /* start helper threads off the caller's CPU (start_elsewhere) */
+    int gather_rows;    /* batch-major LSTM forward: copy each step's rows (lstm_fwd_local) */
 } tuning_t;
-static tuning_t tune = {128, 48, 192, KB_LSTM, 0};
+static tuning_t tune = {128, 48, 192, KB_LSTM, 0, 0};
 #define CHUNKS (16 / VL) /* vectors of one gate's 16 units in a fused tile */
 
 /* the module's name: _kernels_avx512, _kernels_avx2 or _kernels_generic */
@@ -436,6 +437,8 @@ typedef struct {
                             hs + (t*ts + b*rs) * H, mask[t, b] at mask[t*ts + b*rs] */
     step_barrier *bar;   /* the threads split the units of every step (lstm_fwd_units_worker),
                             or NULL: they split the rows (lstm_fwd_worker) */
+    const float *xg, *hg; /* this thread's copy of step t's rows of x_t (B x I) and h_{t-1}
+                             (B x H), read by the tiles instead of x and h_{t-1}, or NULL */
 } lstm_fwd_args;
 
 /* The cell update of rows r0 .. r0+mr-1, units u .. u+VL-1, from the gate sums acc[r][0..3]
@@ -499,14 +502,15 @@ typedef struct {
         LSTM_ACC_START(mr)                                                                \
         if (!s->gin) { /* a = b + x_t W_ih^T, then + h W_hh^T below, in the same registers */ \
             const int kc = s->I;                                                          \
-            const float *a = s->x + (t * ts + r0 * rs) * kc;                              \
+            const float *a = s->xg ? s->xg + (long)r0 * kc : s->x + (t * ts + r0 * rs) * kc; \
             const float *bp = s->wip + (long)p * kc * NR + VL * c;                        \
-            const long a_rs = rs * kc;                                                    \
+            const long a_rs = s->xg ? kc : rs * kc;                                       \
             TILE_LOOP(mr, 4, 16, LOAD_PLAIN, NR)                                          \
         }                                                                                 \
         const int kc = H;                                                                 \
-        const float *a = h_prev + r0 * hp_rs, *bp = s->wp + (long)p * H * NR + VL * c;    \
-        const long a_rs = hp_rs;                                                          \
+        const float *a = s->hg ? s->hg + (long)r0 * H : h_prev + r0 * hp_rs;               \
+        const float *bp = s->wp + (long)p * H * NR + VL * c;                              \
+        const long a_rs = s->hg ? H : hp_rs;                                              \
         TILE_LOOP(mr, 4, 16, LOAD_PLAIN, NR)                                              \
         LSTM_CELL_UPDATE(mr)                                                              \
     }
@@ -535,14 +539,15 @@ typedef struct {
         }                                                                                 \
         const int kc = k1 - k0;                                                           \
         if (x_part) {                                                                     \
-            const float *a = s->x + (t * ts + r0 * rs) * s->I + k0;                       \
+            const float *a = (s->xg ? s->xg + (long)r0 * s->I                             \
+                                    : s->x + (t * ts + r0 * rs) * s->I) + k0;             \
             const float *bp = s->wip + ((long)p * s->I + k0) * NR + VL * c;               \
-            const long a_rs = rs * s->I;                                                  \
+            const long a_rs = s->xg ? s->I : rs * s->I;                                   \
             TILE_LOOP(mr, 4, 16, LOAD_PLAIN, NR)                                          \
         } else if (kc > 0) {                                                              \
-            const float *a = h_prev + r0 * hp_rs + k0;                                    \
+            const float *a = (s->hg ? s->hg + (long)r0 * H : h_prev + r0 * hp_rs) + k0;    \
             const float *bp = s->wp + ((long)p * H + k0) * NR + VL * c;                   \
-            const long a_rs = hp_rs;                                                      \
+            const long a_rs = s->hg ? H : hp_rs;                                          \
             TILE_LOOP(mr, 4, 16, LOAD_PLAIN, NR)                                          \
         }                                                                                 \
         if (last) {                                                                       \
@@ -678,30 +683,65 @@ static float *lstm_fwd_buf(int rows) {
     return tune.kb_lstm > 0 && rows > 0 ? malloc(sizeof(float) * 4 * VL * (size_t)rows) : NULL;
 }
 
+/* With tune.gather_rows, a batch-major loop (rows T steps apart) reads step t's rows of x_t and
+ * h_{t-1} from a contiguous copy per thread (lstm_fwd_gather): rows 4 KiB-multiples apart
+ * share L1 sets and a page each. Returns the thread's args (the copy's pointers set; the
+ * caller frees loc->xg), or s itself when there is nothing to gather or no memory. */
+static const lstm_fwd_args *lstm_fwd_local(const lstm_fwd_args *s, lstm_fwd_args *loc) {
+    if (!tune.gather_rows || s->rs == 1 || s->T < 2) return s;
+    const size_t n = (size_t)s->B * ((s->gin ? 0 : s->I) + s->H);
+    float *buf = malloc(sizeof(float) * (n ? n : 1));
+    if (!buf) return s;
+    *loc = *s;
+    loc->xg = s->gin ? NULL : buf;
+    loc->hg = buf + (s->gin ? 0 : (size_t)s->B * s->I);
+    return loc;
+}
+
+/* Copy step t's rows lo .. hi-1 of x_t (unless the projection was computed first) and of
+ * h_{t-1} into the thread's buffers (row b at xg + b*I, hg + b*H) */
+static void lstm_fwd_gather(const lstm_fwd_args *s, int t, int lo, int hi) {
+    LSTM_STEP_STATE
+    for (long b = lo; b < hi; b++) {
+        if (s->xg)
+            memcpy((float *)s->xg + b * s->I, s->x + (t * ts + b * rs) * s->I,
+                   sizeof(float) * (size_t)s->I);
+        memcpy((float *)s->hg + b * H, h_prev + b * hp_rs, sizeof(float) * (size_t)H);
+    }
+}
+
 /* Rows of the batch never interact, so each thread can own a contiguous range of rows for the
  * whole sequence and run it with no barrier: it reads only its own rows of h_{t-1}, and the
  * packed weights (read-only) sit in every core's cache — when they fit in it: each thread
  * streams all of them every step. */
 static void lstm_fwd_worker(void *ctx, int tid, int nth) {
-    lstm_fwd_args *s = (lstm_fwd_args *)ctx;
+    lstm_fwd_args loc;
+    const lstm_fwd_args *s = lstm_fwd_local((const lstm_fwd_args *)ctx, &loc);
     const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
     float *buf = lstm_fwd_buf(hi - lo);
-    for (int t = 0; t < s->T; t++) lstm_fwd_step(s, t, lo, hi, 0, s->H / 16, buf);
+    for (int t = 0; t < s->T; t++) {
+        if (s->hg) lstm_fwd_gather(s, t, lo, hi);
+        lstm_fwd_step(s, t, lo, hi, 0, s->H / 16, buf);
+    }
     free(buf);
+    if (s == &loc) free((void *)(loc.xg ? loc.xg : loc.hg));
 }
 
 /* The units split: each thread owns a range of 16-unit panels for the whole sequence, all
  * rows, so it streams only its share of the packed weights every step (which may then stay in
  * its core's L2 across steps); a barrier per step, since step t + 1 reads all of h_t. */
 static void lstm_fwd_units_worker(void *ctx, int tid, int nth) {
-    lstm_fwd_args *s = (lstm_fwd_args *)ctx;
+    lstm_fwd_args loc;
+    const lstm_fwd_args *s = lstm_fwd_local((const lstm_fwd_args *)ctx, &loc);
     const int P = s->H / 16, p0 = P * tid / nth, p1 = P * (tid + 1) / nth;
     float *buf = lstm_fwd_buf(s->B);
     for (int t = 0; t < s->T; t++) {
+        if (s->hg) lstm_fwd_gather(s, t, 0, s->B);
         lstm_fwd_step(s, t, 0, s->B, p0, p1, buf);
         if (nth > 1) barrier_wait(s->bar); /* nth is 1 if the system refused a thread */
     }
     free(buf);
+    if (s == &loc) free((void *)(loc.xg ? loc.xg : loc.hg));
 }
 
 /* ---------------------------------------------------------------- LSTM backward
@@ -2230,27 +2270,30 @@ static PyObject *py_min_scan(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
-/* set_tuning(kc=, rb=, rbt=, kb_lstm=, spread_threads=): set the tuning parameters given
+/* set_tuning(kc=, rb=, rbt=, kb_lstm=, spread_threads=, gather_rows=): set those given
  * (all checked before any is set); tuning(): the current ones as a dict. */
-static const char *const TUNING_NAMES[] = {"kc", "rb", "rbt", "kb_lstm", "spread_threads", NULL};
+static const char *const TUNING_NAMES[] = {"kc",      "rb",           "rbt",
+                                            "kb_lstm", "spread_threads", "gather_rows",
+                                            NULL};
 
 static PyObject *py_tuning(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
-    return Py_BuildValue("{sisisisisi}", "kc", tune.kc, "rb", tune.rb, "rbt", tune.rbt,
-                         "kb_lstm", tune.kb_lstm, "spread_threads", tune.spread_threads);
+    return Py_BuildValue("{sisisisisisi}", "kc", tune.kc, "rb", tune.rb, "rbt", tune.rbt,
+                         "kb_lstm", tune.kb_lstm, "spread_threads", tune.spread_threads,
+                         "gather_rows", tune.gather_rows);
 }
 
 static PyObject *py_set_tuning(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
     tuning_t t = tune;
-    static char *names[] = {"kc", "rb", "rbt", "kb_lstm", "spread_threads", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$iiiii:set_tuning", names, &t.kc, &t.rb,
-                                     &t.rbt, &t.kb_lstm, &t.spread_threads))
+    static char *names[] = {"kc", "rb", "rbt", "kb_lstm", "spread_threads", "gather_rows", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$iiiiii:set_tuning", names, &t.kc, &t.rb,
+                                     &t.rbt, &t.kb_lstm, &t.spread_threads, &t.gather_rows))
         return NULL;
-    const int value[] = {t.kc, t.rb, t.rbt, t.kb_lstm, t.spread_threads};
-    const int lo[] = {16, MR_GEMM, MR_GEMM, 0, 0};
-    const int hi[] = {4096, 4096, 4096, 4096, 1};
+    const int value[] = {t.kc, t.rb, t.rbt, t.kb_lstm, t.spread_threads, t.gather_rows};
+    const int lo[] = {16, MR_GEMM, MR_GEMM, 0, 0, 0};
+    const int hi[] = {4096, 4096, 4096, 4096, 1, 1};
     for (int i = 0; TUNING_NAMES[i]; i++)
         if (value[i] < lo[i] || value[i] > hi[i]) {
             PyErr_Format(PyExc_ValueError, "set_tuning: expected %s in %d .. %d, got %d",

@@ -490,7 +490,10 @@ def test_profile_phases_times_every_kernel_call(cell):
     assert {"loop fwd", "loop bwd", "dW GEMM", "dx GEMM"} <= set(kernels)
     assert profile.UNATTRIBUTED not in kernels
     assert all(v > 0 for v in kernels.values())
-    assert sum(kernels.values()) + phases["outside"] <= phases["instrumented"]
+    # the parts are differences of the same clock's readings: equal sums can differ in the last
+    # bits, so the bound allows float rounding (not time)
+    parts = sum(kernels.values()) + phases["outside"]
+    assert parts <= phases["instrumented"] * (1 + 1e-9) + 1e-12
     assert set(untimed) == {"outside", "instrumented"}
 
 

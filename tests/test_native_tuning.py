@@ -9,6 +9,7 @@ every kernel path the CPU runs (tests/_native_paths.py).
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 
@@ -149,8 +150,6 @@ def test_environment_override_and_info():
 
 
 def _env() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if k != "RNNLAB_TUNING"}
 
 

@@ -333,8 +333,8 @@ static void gemm_rows_outer(const gemm_args *g, int tid, int nth) {
     const int tblocks = (g->M + rows - 1) / rows;
     const int lo = tblocks * tid / nth, hi = tblocks * (tid + 1) / nth;
     const int kcap = g->K < tune.kc ? (g->K > 0 ? g->K : 1) : tune.kc;
-    float *abuf = hi > lo ? aligned_alloc(64, ((sizeof(float) * (size_t)rows * kcap + 63) / 64) * 64)
-                          : NULL;
+    const size_t abytes = (sizeof(float) * (size_t)rows * kcap + 63) / 64 * 64;
+    float *abuf = hi > lo ? aligned_alloc(64, abytes) : NULL;
     if (hi > lo && !abuf) { /* no memory for the block: the panel-major order needs none */
         gemm_args one = *g;
         for (int blk = lo; blk < hi; blk++) {
@@ -342,8 +342,7 @@ static void gemm_rows_outer(const gemm_args *g, int tid, int nth) {
             one.M = m1 - m0;
             one.a = g->a + (long)m0 * g->a_rs;
             one.c = g->c + (long)m0 * g->ldc;
-            for (int p = 0; p < panels; p++)
-                gemm_panels(&one, p, p + 1);
+            gemm_panels(&one, 0, panels);
         }
         return;
     }
@@ -437,8 +436,8 @@ typedef struct {
                             hs + (t*ts + b*rs) * H, mask[t, b] at mask[t*ts + b*rs] */
     step_barrier *bar;   /* the threads split the units of every step (lstm_fwd_units_worker),
                             or NULL: they split the rows (lstm_fwd_worker) */
-    const float *xg, *hg; /* this thread's copy of step t's rows of x_t (B x I) and h_{t-1}
-                             (B x H), read by the tiles instead of x and h_{t-1}, or NULL */
+    float *xg, *hg;      /* this thread's copy of step t's rows of x_t (B x I) and h_{t-1}
+                            (B x H), read by the tiles instead of x and h_{t-1}, or NULL */
 } lstm_fwd_args;
 
 /* The cell update of rows r0 .. r0+mr-1, units u .. u+VL-1, from the gate sums acc[r][0..3]
@@ -704,9 +703,9 @@ static void lstm_fwd_gather(const lstm_fwd_args *s, int t, int lo, int hi) {
     LSTM_STEP_STATE
     for (long b = lo; b < hi; b++) {
         if (s->xg)
-            memcpy((float *)s->xg + b * s->I, s->x + (t * ts + b * rs) * s->I,
+            memcpy(s->xg + b * s->I, s->x + (t * ts + b * rs) * s->I,
                    sizeof(float) * (size_t)s->I);
-        memcpy((float *)s->hg + b * H, h_prev + b * hp_rs, sizeof(float) * (size_t)H);
+        memcpy(s->hg + b * H, h_prev + b * hp_rs, sizeof(float) * (size_t)H);
     }
 }
 
@@ -724,7 +723,7 @@ static void lstm_fwd_worker(void *ctx, int tid, int nth) {
         lstm_fwd_step(s, t, lo, hi, 0, s->H / 16, buf);
     }
     free(buf);
-    if (s == &loc) free((void *)(loc.xg ? loc.xg : loc.hg));
+    if (s == &loc) free(loc.xg ? loc.xg : loc.hg);
 }
 
 /* The units split: each thread owns a range of 16-unit panels for the whole sequence, all
@@ -741,7 +740,7 @@ static void lstm_fwd_units_worker(void *ctx, int tid, int nth) {
         if (nth > 1) barrier_wait(s->bar); /* nth is 1 if the system refused a thread */
     }
     free(buf);
-    if (s == &loc) free((void *)(loc.xg ? loc.xg : loc.hg));
+    if (s == &loc) free(loc.xg ? loc.xg : loc.hg);
 }
 
 /* ---------------------------------------------------------------- LSTM backward
@@ -2272,9 +2271,8 @@ static PyObject *py_min_scan(PyObject *self, PyObject *const *args, Py_ssize_t n
 
 /* set_tuning(kc=, rb=, rbt=, kb_lstm=, spread_threads=, gather_rows=): set those given
  * (all checked before any is set); tuning(): the current ones as a dict. */
-static const char *const TUNING_NAMES[] = {"kc",      "rb",           "rbt",
-                                            "kb_lstm", "spread_threads", "gather_rows",
-                                            NULL};
+static char *TUNING_NAMES[] = {"kc", "rb", "rbt", "kb_lstm", "spread_threads", "gather_rows",
+                               NULL};
 
 static PyObject *py_tuning(PyObject *self, PyObject *noargs) {
     (void)self;
@@ -2287,9 +2285,9 @@ static PyObject *py_tuning(PyObject *self, PyObject *noargs) {
 static PyObject *py_set_tuning(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
     tuning_t t = tune;
-    static char *names[] = {"kc", "rb", "rbt", "kb_lstm", "spread_threads", "gather_rows", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$iiiiii:set_tuning", names, &t.kc, &t.rb,
-                                     &t.rbt, &t.kb_lstm, &t.spread_threads, &t.gather_rows))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$iiiiii:set_tuning", TUNING_NAMES, &t.kc,
+                                     &t.rb, &t.rbt, &t.kb_lstm, &t.spread_threads,
+                                     &t.gather_rows))
         return NULL;
     const int value[] = {t.kc, t.rb, t.rbt, t.kb_lstm, t.spread_threads, t.gather_rows};
     const int lo[] = {16, MR_GEMM, MR_GEMM, 0, 0, 0};

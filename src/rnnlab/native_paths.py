@@ -22,9 +22,8 @@ A module is imported only after the CPU's features say it runs here: the compile
 path's instructions anywhere in it. The CPU's features come from the generic module (the
 compiler's CPUID reading), or from /proc/cpuinfo when that did not build.
 
-Issue 23's per-microarchitecture tuning belongs beside this choice: `cpu_id()` gives the key
-(vendor, family, model) a tuning table would be keyed on, and `Choice` is where the chosen
-tuning and its source would be carried to rnnlab.native and `rnnlab info`.
+`cpu_id()` gives the key (vendor, family, model) of the per-microarchitecture tuning table in
+rnnlab.native_tuning, which rnnlab.native applies to the chosen path.
 """
 
 from __future__ import annotations
@@ -102,9 +101,19 @@ def cpu_features() -> dict[str, bool]:
     return dict(_features)
 
 
+_cpu_id: dict[str, str | int | None] | None = None
+
+
 def cpu_id() -> dict[str, str | int | None]:
-    """The CPU's vendor, family and model from /proc/cpuinfo (None where unknown): the key of
-    a per-microarchitecture choice."""
+    """The CPU's vendor, family and model from /proc/cpuinfo (None where unknown), read once: the
+    key of the per-microarchitecture tuning (rnnlab.native_tuning)."""
+    global _cpu_id
+    if _cpu_id is None:
+        _cpu_id = _read_cpu_id()
+    return dict(_cpu_id)
+
+
+def _read_cpu_id() -> dict[str, str | int | None]:
     fields: dict[str, str] = {}
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")

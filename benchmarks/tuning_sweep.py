@@ -3,7 +3,7 @@ rnnlab.native_tuning is chosen).
 
     .venv/bin/python benchmarks/tuning_sweep.py [--tunings default,intel-sapphire-rapids]
         [--try kc=256,rb=96 --try lstm_units_bytes=1] [--configs C1,C2,C3] [--rounds 7]
-        [--json benchmarks/results/] [--markdown FILE]
+        [--layout time|batch] [--cases loop] [--json benchmarks/results/] [--markdown FILE]
 
 For each configuration of `rnnlab bench` it times, on two threads, every bulk GEMM an LSTM
 training step runs — the input projection x W_ihᵀ, the weight gradients δᵀ [x | h] and the input
@@ -12,7 +12,9 @@ and backward loop, under each tuning: the table's (`--tunings`) and variants of 
 (`--try name=value,...`, any Tuning field). The tunings alternate call by call, in an order
 rotated every round, so that a burst of load elsewhere on a shared machine hits all of them; each
 cell of the table is the median over rounds of the best of 3 calls, with NumPy's BLAS at the same
-GEMM shapes beside. The results also check that every tuning gives the same bits.
+GEMM shapes beside. The results also check that every tuning gives the same bits. --layout
+batch runs the loops on batch-major (B, T, ·) data, as the layers hold it (default: time-major);
+--cases keeps the cases whose name contains one of the given words.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def _best_of(fn, calls: int = 3) -> float:
     return best
 
 
-def _cases(config: str, rng: np.random.Generator) -> dict[str, tuple]:
+def _cases(config: str, rng: np.random.Generator, layout: str = "time") -> dict[str, tuple]:
     """name -> (flops, rnnlab callable, NumPy callable or None, result getter)"""
     B, T, I, H = bench.CONFIGS[config]
     G, TB = 4 * H, T * B
@@ -87,14 +89,16 @@ def _cases(config: str, rng: np.random.Generator) -> dict[str, tuple]:
             lambda out=out: out,
         )
     kept = {}
+    if layout == "batch":
+        x, d_out = (np.ascontiguousarray(v.swapaxes(0, 1)) for v in (x, d_out))
 
     def forward(keep: bool):
-        kept["fwd"] = cell.forward(params, x, states, keep_cache=keep)
+        kept["fwd"] = cell.forward(params, x, states, keep_cache=keep, layout=layout)
 
     def backward():
         kept["bwd"] = cell.backward(kept["train"][2], d_out, (None, None))
 
-    kept["train"] = cell.forward(params, x, states)
+    kept["train"] = cell.forward(params, x, states, layout=layout)
     step = 2.0 * TB * G * (I + H)
     cases["forward loop (inference)"] = (step, lambda: forward(False), None, lambda: kept["fwd"][0])
     cases["forward loop (training)"] = (step, lambda: forward(True), None, lambda: kept["fwd"][0])
@@ -108,6 +112,8 @@ def main() -> None:
     p.add_argument("--try", dest="variants", action="append", default=[])
     p.add_argument("--configs", default="C1,C2,C3")
     p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--layout", choices=("time", "batch"), default="time")
+    p.add_argument("--cases", default="", help="comma-separated words; default: every case")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--markdown", type=Path, default=None)
     args = p.parse_args()
@@ -122,7 +128,11 @@ def main() -> None:
     )
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
     for config in args.configs.split(","):
-        for case, (flops, ours, theirs, result) in _cases(config, np.random.default_rng(0)).items():
+        cases = _cases(config, np.random.default_rng(0), args.layout)
+        words = [w for w in args.cases.split(",") if w]
+        for case, (flops, ours, theirs, result) in cases.items():
+            if words and not any(w in case for w in words):
+                continue
             times = {t.name: [] for t in tunings}
             blas, bits = [], {}
             for r in range(args.rounds):
@@ -155,7 +165,8 @@ def main() -> None:
     env = bench.environment()
     cpu = bench.describe_cpu(env["cpu"])
     note = (
-        f"GFLOP/s on 2 threads, medians of {args.rounds} rounds; {cpu}; load {env['load_average']}"
+        f"GFLOP/s on 2 threads, medians of {args.rounds} rounds, {args.layout}-major loops; {cpu}; "
+        f"load {env['load_average']}"
     )
     print(note)
     if args.markdown:

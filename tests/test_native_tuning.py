@@ -88,6 +88,8 @@ def test_table_pins_each_cpu():
         3 << 20,
         0,
     )
+    intel_avx2 = native_tuning.TUNINGS["intel-sapphire-rapids-avx2"]
+    assert dataclasses.astuple(intel_avx2)[2:] == (128, 48, 192, None, True, True, 3 << 20, 0)
     unknown = native_tuning.choose({"vendor": None, "family": None, "model": None}, "generic")
     assert unknown.tuning.name == "default"
     assert unknown.source == "no table entry for unknown vendor family None model None on generic"

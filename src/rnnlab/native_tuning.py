@@ -12,8 +12,10 @@ holds each one to the NumPy path and to the others, bit for bit).
     kb_lstm         the LSTM forward's depth block (0: whole-depth register tiles; None: the
                     path's default, 0 on AVX-512, 96 on AVX2 and generic)
     spread_threads  start helper threads on CPUs other than the caller's
-    gather_rows     the batch-major LSTM forward copies each step's rows of x_t and h_{t-1}
-                    into a contiguous buffer per thread (rows T steps apart share L1 sets)
+    gather_rows     the batch-major LSTM loops work on contiguous copies of each step's rows
+                    (rows T steps apart share L1 and L2 sets): the forward copies x_t and
+                    h_{t-1} into a buffer per thread, the backward writes δ_t into a step
+                    buffer that its GEMM reads, then copies it out
     lstm_units_bytes  the LSTM forward loop splits each step's units between the threads (a
                     barrier per step) instead of the batch rows (none) when the packed weights
                     one thread would stream per step under the row split reach this many bytes
@@ -87,7 +89,8 @@ TUNINGS: dict[str, Tuning] = {
             "1.4-1.9x faster; kc 256 / rb 96 the C2 weight-gradient GEMM up to 1.7x; the units "
             "split the C3 forward loop 7-14 % faster (6 MiB of weights a step against 2 MiB of "
             "L2), but the C3 backward loop 5-8 % slower, so the backward keeps the row split; "
-            "gather_rows ran the batch-major C3 forward 5-8 % faster (as fast as time-major)",
+            "gather_rows ran the batch-major C3 forward 5-8 % faster (as fast as time-major) "
+            "and, 2026-12-06 (session 7), its backward loop 6-9 % faster",
             kc=256,
             rb=96,
             spread_threads=True,
@@ -98,8 +101,12 @@ TUNINGS: dict[str, Tuning] = {
             "intel-sapphire-rapids-avx2",
             "the AVX2 path forced on the same Xeon, 2026-12-06, benchmarks/tuning_sweep.py: "
             "spread_threads ran the C1/C2 bulk GEMMs 1.6-1.9x faster, the units split the C3 "
-            "inference loop 18 % (training: no change); kc 256 / rb 96 changed nothing there",
+            "inference loop 18 % (training: no change); kc 256 / rb 96 changed nothing there; "
+            "gather_rows (2026-12-06, benchmarks/tuning_sweep.py --layout batch) ran the "
+            "batch-major C3 loops 1.2-2.4x faster (forward inference 53 -> 129 GFLOP/s, "
+            "backward 82 -> 96)",
             spread_threads=True,
+            gather_rows=True,
             lstm_units_bytes=3 << 20,
         ),
     )

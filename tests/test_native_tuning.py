@@ -253,8 +253,10 @@ def test_lstm_same_bits_under_every_tuning(monkeypatch, T, B, I, H, layout):
     _under_each_tuning(monkeypatch, compute)
 
 
+@pytest.mark.parametrize("layout", ["time", "batch"])
 @pytest.mark.parametrize("cell", [GRUCell(), SimpleRNNCell()], ids=["gru", "rnn"])
-def test_gru_and_simple_rnn_same_bits_under_every_tuning(monkeypatch, cell):
+def test_gru_and_simple_rnn_same_bits_under_every_tuning(monkeypatch, cell, layout):
+    """Both layouts: the batch-major SimpleRNN backward gathers δ_t under gather_rows."""
     rng = np.random.default_rng(7)
     T, B, I, H = 5, 11, 70, 48
     params = {
@@ -264,9 +266,11 @@ def test_gru_and_simple_rnn_same_bits_under_every_tuning(monkeypatch, cell):
     x = rng.standard_normal((T, B, I)).astype(F32)
     states = (rng.standard_normal((B, H)).astype(F32),)
     d_out = rng.standard_normal((T, B, H)).astype(F32)
+    if layout == "batch":
+        x, d_out = (np.ascontiguousarray(v.swapaxes(0, 1)) for v in (x, d_out))
 
     def compute():
-        hs, final, cache = cell.forward(params, x, states)
+        hs, final, cache = cell.forward(params, x, states, layout=layout)
         dx, d_states, grads = cell.backward(cache, d_out, (None,))
         return (hs, *final, dx, *d_states, *grads.values())
 

@@ -1828,13 +1828,18 @@ DEFINE_RNN_FWD_TILE(4)
 DEFINE_RNN_FWD_TILE(5)
 DEFINE_RNN_FWD_TILE(6)
 
+/* Row tiles outer: a tile's rows of h_{t-1} stay in L1 across the column tiles. (The
+ * columns-outer order kept a column tile's B in L1 across the row tiles only where it fits: on
+ * AVX2 a 16-column tile of W_hh^T spans H lines in a quarter of L1's sets; at C3 the rows-outer
+ * order ran the inference 81 -> 69 ms there, and changed nothing on AVX-512: Intel Xeon
+ * family 6 model 207, 2026-12-06.) */
 static void rnn_fwd_worker(void *ctx, int tid, int nth) {
     rnn_fwd_args *s = (rnn_fwd_args *)ctx;
     const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
     const int chunks = (s->H + GV * VL - 1) / (GV * VL); /* column tiles of GV vectors */
     for (int t = 0; t < s->T; t++)
-        for (int j = 0; j < chunks; j++)
-            for (int r0 = lo; r0 < hi; r0 += MR_GEMM) {
+        for (int r0 = lo; r0 < hi; r0 += MR_GEMM)
+            for (int j = 0; j < chunks; j++) {
                 TILE_SWITCH(rnn_fwd_tile, hi - r0, MR_GEMM, s, t, r0, j)
             }
 }
@@ -1874,6 +1879,9 @@ typedef struct {
     long ldt;
     long ts, rs;         /* row (t, b) of hs, d_out, d_pre and mask is row t*ts + b*rs:
                             (B, T, ·) when batch-major; dh, dbias, d_pre_t as above */
+    float *dloc;         /* with tune.gather_rows and a batch-major d_pre: (B, H) for δ_t,
+                            which the GEMM and the transpose read before it is copied to d_pre
+                            (as lstm_bwd_args.dloc); or NULL */
 } rnn_bwd_args;
 
 static void rnn_bwd_worker(void *ctx, int tid, int nth) {
@@ -1888,7 +1896,8 @@ static void rnn_bwd_worker(void *ctx, int tid, int nth) {
         for (long b = lo; b < hi; b++) {
             const long row = t * ts + b * rs;
             const int carry = s->mask && !s->mask[row];
-            float *dhr = s->dh + b * H, *dp = s->d_pre + row * H, *db = s->dbias + b * H;
+            float *dhr = s->dh + b * H, *db = s->dbias + b * H;
+            float *dp = s->dloc ? s->dloc + b * H : s->d_pre + row * H;
             for (long u = 0; u < H; u += VL) {
                 vf dh = vload(dhr + u);
                 if (s->d_out) dh = vadd(dh, vload(s->d_out + row * H + u));
@@ -1905,9 +1914,15 @@ static void rnn_bwd_worker(void *ctx, int tid, int nth) {
                 vstore(dhr + u, zero);
             }
         }
-        g.a = s->d_pre + (t * ts + lo * rs) * H;
+        const float *delta = s->dloc ? s->dloc : s->d_pre + t * ts * H; /* δ of (t, row 0) */
+        g.a_rs = s->dloc ? H : rs * H;
+        g.a = delta + lo * g.a_rs;
         if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
-        transpose_rows(s->d_pre + t * ts * H, rs * H, H, lo, hi, s->d_pre_t, s->ldt, (long)t * B);
+        transpose_rows(delta, g.a_rs, H, lo, hi, s->d_pre_t, s->ldt, (long)t * B);
+        if (s->dloc)
+            for (long b = lo; b < hi; b++)
+                memcpy(s->d_pre + (t * ts + b * rs) * H, s->dloc + b * H,
+                       sizeof(float) * (size_t)H);
     }
     vsfence(); /* the streaming stores are visible before the threads join */
 }
@@ -2231,8 +2246,11 @@ static PyObject *py_rnn_backward(PyObject *self, PyObject *const *args, Py_ssize
     }
     rnn_bwd_args s = {T, B, H, relu, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf,
                       v[5].buf, v[6].buf, v[7].buf, (long)ldt, batch_major ? 1 : B,
-                      batch_major ? T : 1};
+                      batch_major ? T : 1, NULL};
+    if (tune.gather_rows && batch_major && T > 1 && B > 1)
+        s.dloc = malloc(sizeof(float) * (size_t)BH); /* NULL: δ stays in d_pre */
     run_rows(rnn_bwd_worker, &s, T, B, H, nth);
+    free(s.dloc);
     release_all(v, 8);
     Py_RETURN_NONE;
 }

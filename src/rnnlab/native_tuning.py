@@ -15,7 +15,8 @@ holds each one to the NumPy path and to the others, bit for bit).
     gather_rows     the batch-major LSTM loops work on contiguous copies of each step's rows
                     (rows T steps apart share L1 and L2 sets): the forward copies x_t and
                     h_{t-1} into a buffer per thread, the backward writes δ_t into a step
-                    buffer that its GEMM reads, then copies it out
+                    buffer that its GEMM reads, then copies it out (the SimpleRNN backward
+                    too)
     lstm_units_bytes  the LSTM forward loop splits each step's units between the threads (a
                     barrier per step) instead of the batch rows (none) when the packed weights
                     one thread would stream per step under the row split reach this many bytes

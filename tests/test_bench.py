@@ -394,6 +394,21 @@ def test_regressions_compare_with_the_same_cpu_model(tmp_path, monkeypatch):
     )
 
 
+def test_baseline_has_the_same_kernel_path(tmp_path, monkeypatch):
+    """A `bench --isa avx2` run is compared with AVX2 figures, never with the AVX-512 ones."""
+    monkeypatch.setattr(bench, "SOURCE_ROOT", tmp_path / "checkout")
+    env = bench.environment()
+    for name, path in (("avx512.json", "avx512"), ("avx2.json", "avx2")):
+        kernels = dict(env["rnnlab_kernels"] or {}, path=path)
+        bench.save_json(
+            tmp_path / name, _records(100.0), dict(env, cpu=INTEL, rnnlab_kernels=kernels), 1.0
+        )
+    new = tmp_path / "new.json"
+    assert bench.find_baseline(new, INTEL, _records(1.0), "avx2") == tmp_path / "avx2.json"
+    assert bench.find_baseline(new, INTEL, _records(1.0), "avx512") == tmp_path / "avx512.json"
+    assert bench.find_baseline(new, INTEL, _records(1.0), "generic") is None
+
+
 def test_cli_writes_json_named_by_cpu(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "SOURCE_ROOT", tmp_path / "checkout")
     monkeypatch.setattr(bench, "gemm_peak", lambda reference=None: {"numpy": 9.0, "peak": 9.0})

@@ -491,11 +491,12 @@ def bench(cells, configs, sweep, modes, against, reference_path, repeats, rounds
         f"average {env['load_average']} at the start, {benchmod.load_average()} now"
     )
     if json_path is not None:
-        baseline = benchmod.find_baseline(json_path, cpu, records)
+        kernel_path = (env.get("rnnlab_kernels") or {}).get("path")
+        baseline = benchmod.find_baseline(json_path, cpu, records, kernel_path)
         if baseline is None:
-            click.echo("# no earlier results of this CPU model to compare with")
+            click.echo("# no earlier results of this CPU model and kernel path to compare with")
         else:
-            click.echo(f"# compared with {baseline} (same CPU model)")
+            click.echo(f"# compared with {baseline} (same CPU model and kernel path)")
             for warning in benchmod.regressions(records, baseline):
                 click.echo(f"warning: {warning}", err=True)
         benchmod.save_json(json_path, records, env, peaks)

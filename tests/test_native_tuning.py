@@ -47,6 +47,7 @@ EXTREME = Tuning(
     gather_rows=True,
     lstm_units_bytes=1,
     lstm_bwd_units_bytes=1,
+    depth_outer=True,
 )
 
 
@@ -73,7 +74,7 @@ def test_table_pins_each_cpu():
     for cpu, isa, name in expected:
         assert native_tuning.choose(cpu, isa).tuning.name == name, (cpu, isa)
     zen = native_tuning.TUNINGS["amd-zen"]
-    assert dataclasses.astuple(zen)[2:] == (128, 48, 192, None, False, False, 0, 0)
+    assert dataclasses.astuple(zen)[2:] == (128, 48, 192, None, False, False, 0, 0, False)
     assert native_tuning.TUNINGS["default"].kernel_parameters(0) == zen.kernel_parameters(0)
     intel = native_tuning.TUNINGS["intel-sapphire-rapids"]
     assert (intel.kc, intel.rb, intel.rbt, intel.kb_lstm, intel.gather_rows) == (
@@ -83,13 +84,24 @@ def test_table_pins_each_cpu():
         None,
         True,
     )
-    assert (intel.spread_threads, intel.lstm_units_bytes, intel.lstm_bwd_units_bytes) == (
+    assert (
+        intel.spread_threads,
+        intel.lstm_units_bytes,
+        intel.lstm_bwd_units_bytes,
+        intel.depth_outer,
+    ) == (True, 3 << 20, 0, True)
+    intel_avx2 = native_tuning.TUNINGS["intel-sapphire-rapids-avx2"]
+    assert dataclasses.astuple(intel_avx2)[2:] == (
+        128,
+        48,
+        192,
+        None,
+        True,
         True,
         3 << 20,
         0,
+        True,
     )
-    intel_avx2 = native_tuning.TUNINGS["intel-sapphire-rapids-avx2"]
-    assert dataclasses.astuple(intel_avx2)[2:] == (128, 48, 192, None, True, True, 3 << 20, 0)
     unknown = native_tuning.choose({"vendor": None, "family": None, "model": None}, "generic")
     assert unknown.tuning.name == "default"
     assert unknown.source == "no table entry for unknown vendor family None model None on generic"
@@ -113,6 +125,7 @@ def test_requests_and_errors():
         "kb_lstm": native._kernels.KB_LSTM,
         "spread_threads": 0,
         "gather_rows": 0,
+        "depth_outer": 0,
     }
     isa = native.isa()
     native.use_isa(isa)  # a requested tuning survives a change of path
@@ -165,6 +178,7 @@ def test_set_tuning_checks_every_value():
         ("kb_lstm", 7),
         ("spread_threads", 2),
         ("gather_rows", -1),
+        ("depth_outer", 2),
     ):
         with pytest.raises(ValueError, match=f"expected {name} "):
             k.set_tuning(**{name: bad})

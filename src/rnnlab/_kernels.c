@@ -62,8 +62,9 @@ typedef struct {
     int spread_threads; /* start helper threads off the caller's CPU (start_elsewhere) */
     int gather_rows;    /* batch-major LSTM loops: contiguous copies of each step's rows
                            (lstm_fwd_local, lstm_bwd_args.dloc) */
+    int depth_outer;    /* GEMM with a row-major A: depth blocks outer (gemm_depth_outer) */
 } tuning_t;
-static tuning_t tune = {128, 48, 192, KB_LSTM, 0, 0};
+static tuning_t tune = {128, 48, 192, KB_LSTM, 0, 0, 0};
 #define CHUNKS (16 / VL) /* vectors of one gate's 16 units in a fused tile */
 
 /* the module's name: _kernels_avx512, _kernels_avx2 or _kernels_generic */
@@ -402,14 +403,16 @@ static void gemm_panels(const gemm_args *g, int p0, int p1) {
     gemm_items(g, p0 * blocks, p1 * blocks);
 }
 
-/* A row-major A with rows enough for a block of tune.rb rows per thread: this thread's share
+/* With tune.depth_outer, a row-major A with rows enough for a block of tune.rb rows per thread:
+ * this thread's share
  * of the rows (the rows split evenly, in whole tiles), the depth blocks outer, then the
  * thread's blocks of tune.rb rows, then the panels. A is read from memory once (the
  * panel-major order of gemm_items reads it once per panel), and each kc-deep block of B (kc x
  * N) stays in L2 across the thread's row blocks. On an Intel Xeon (family 6 model 207, AVX-512,
  * two threads, 2026-12-06, interleaved medians) this ran the C3 weight-gradient GEMM
  * (2048 x 8192 x 768) at 280 GFLOP/s against 246 and the C3 input gradient at 252 against 224;
- * on the AVX2 path it changed nothing measurable. */
+ * on the AVX2 path it changed nothing measurable. Off elsewhere: not measured on AMD Zen, whose
+ * L2 is half this core's. */
 static void gemm_depth_outer(const gemm_args *g, int tid, int nth) {
     const int panels = (g->N + NR - 1) / NR;
     const int tiles = (g->M + MR_GEMM - 1) / MR_GEMM;
@@ -438,7 +441,7 @@ static void gemm_part(const gemm_args *g, int tid, int nth) {
         gemm_rows_outer(g, tid, nth);
         return;
     }
-    if (g->a_cs == 1 && g->M >= nth * tune.rb) {
+    if (tune.depth_outer && g->a_cs == 1 && g->M >= nth * tune.rb) {
         gemm_depth_outer(g, tid, nth);
         return;
     }
@@ -1828,20 +1831,30 @@ DEFINE_RNN_FWD_TILE(4)
 DEFINE_RNN_FWD_TILE(5)
 DEFINE_RNN_FWD_TILE(6)
 
-/* Row tiles outer: a tile's rows of h_{t-1} stay in L1 across the column tiles. (The
- * columns-outer order kept a column tile's B in L1 across the row tiles only where it fits: on
- * AVX2 a 16-column tile of W_hh^T spans H lines in a quarter of L1's sets; at C3 the rows-outer
- * order ran the inference 81 -> 69 ms there, and changed nothing on AVX-512: Intel Xeon
- * family 6 model 207, 2026-12-06.) */
+/* Where a column tile is narrower than a panel (AVX2, generic), row tiles outer: a tile's rows
+ * of h_{t-1} stay in L1 across the column tiles, where the columns-outer order counted on
+ * keeping a column tile of W_hh^T in L1 across the row tiles — on AVX2 a 16-column tile spans H
+ * lines in a quarter of L1's sets. At C3 rows outer ran the inference 81 -> 69 ms on AVX2 and
+ * changed nothing on AVX-512 (Intel Xeon family 6 model 207, 2026-12-06), where the columns
+ * stay outer: a whole panel per column tile, re-read from L2 across the row tiles, as measured
+ * on Zen 5 (1 MiB of L2, which W_hh^T at C3 fills). */
 static void rnn_fwd_worker(void *ctx, int tid, int nth) {
     rnn_fwd_args *s = (rnn_fwd_args *)ctx;
     const int lo = s->B * tid / nth, hi = s->B * (tid + 1) / nth;
     const int chunks = (s->H + GV * VL - 1) / (GV * VL); /* column tiles of GV vectors */
-    for (int t = 0; t < s->T; t++)
+    for (int t = 0; t < s->T; t++) {
+#if GV * VL < NR
         for (int r0 = lo; r0 < hi; r0 += MR_GEMM)
             for (int j = 0; j < chunks; j++) {
                 TILE_SWITCH(rnn_fwd_tile, hi - r0, MR_GEMM, s, t, r0, j)
             }
+#else
+        for (int j = 0; j < chunks; j++)
+            for (int r0 = lo; r0 < hi; r0 += MR_GEMM) {
+                TILE_SWITCH(rnn_fwd_tile, hi - r0, MR_GEMM, s, t, r0, j)
+            }
+#endif
+    }
 }
 
 /* Rows lo .. hi-1 of src (row b at src + b*lds, G floats, G % 16 == 0) into columns col0 + b of
@@ -2356,29 +2369,30 @@ static PyObject *py_min_scan(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
-/* set_tuning(kc=, rb=, rbt=, kb_lstm=, spread_threads=, gather_rows=): set those given
- * (all checked before any is set); tuning(): the current ones as a dict. */
+/* set_tuning(kc=, rb=, rbt=, kb_lstm=, spread_threads=, gather_rows=, depth_outer=): set those
+ * given (all checked before any is set); tuning(): the current ones as a dict. */
 static char *TUNING_NAMES[] = {"kc", "rb", "rbt", "kb_lstm", "spread_threads", "gather_rows",
-                               NULL};
+                               "depth_outer", NULL};
 
 static PyObject *py_tuning(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
-    return Py_BuildValue("{sisisisisisi}", "kc", tune.kc, "rb", tune.rb, "rbt", tune.rbt,
+    return Py_BuildValue("{sisisisisisisi}", "kc", tune.kc, "rb", tune.rb, "rbt", tune.rbt,
                          "kb_lstm", tune.kb_lstm, "spread_threads", tune.spread_threads,
-                         "gather_rows", tune.gather_rows);
+                         "gather_rows", tune.gather_rows, "depth_outer", tune.depth_outer);
 }
 
 static PyObject *py_set_tuning(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
     tuning_t t = tune;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$iiiiii:set_tuning", TUNING_NAMES, &t.kc,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$iiiiiii:set_tuning", TUNING_NAMES, &t.kc,
                                      &t.rb, &t.rbt, &t.kb_lstm, &t.spread_threads,
-                                     &t.gather_rows))
+                                     &t.gather_rows, &t.depth_outer))
         return NULL;
-    const int value[] = {t.kc, t.rb, t.rbt, t.kb_lstm, t.spread_threads, t.gather_rows};
-    const int lo[] = {16, MR_GEMM, MR_GEMM, 0, 0, 0};
-    const int hi[] = {4096, 4096, 4096, 4096, 1, 1};
+    const int value[] = {t.kc, t.rb, t.rbt, t.kb_lstm, t.spread_threads, t.gather_rows,
+                         t.depth_outer};
+    const int lo[] = {16, MR_GEMM, MR_GEMM, 0, 0, 0, 0};
+    const int hi[] = {4096, 4096, 4096, 4096, 1, 1, 1};
     for (int i = 0; TUNING_NAMES[i]; i++)
         if (value[i] < lo[i] || value[i] > hi[i]) {
             PyErr_Format(PyExc_ValueError, "set_tuning: expected %s in %d .. %d, got %d",

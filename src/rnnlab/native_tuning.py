@@ -22,6 +22,8 @@ holds each one to the NumPy path and to the others, bit for bit).
                     one thread would stream per step under the row split reach this many bytes
                     (0: never)
     lstm_bwd_units_bytes  the same for the LSTM backward loop (its per-step weights: W_hh)
+    depth_outer     a GEMM with a row-major A splits its rows evenly between the threads and
+                    runs the depth blocks outermost (A read once, not once per 64-column panel)
 
 Why a table and not a calibration at first use: on the shared 2-vCPU machines this was tuned on,
 the same GEMM sweep run three times in a row picked different winners for 4 of 7 shapes (run-to
@@ -58,6 +60,7 @@ class Tuning:
     gather_rows: bool = False
     lstm_units_bytes: int = 0
     lstm_bwd_units_bytes: int = 0
+    depth_outer: bool = False
 
     def kernel_parameters(self, kb_lstm_default: int) -> dict[str, int]:
         """The parameters the compiled module takes (its set_tuning keywords), kb_lstm None
@@ -68,7 +71,7 @@ class Tuning:
         return {k: int(v) for k, v in values.items()}
 
 
-_KERNEL_KEYS = ("kc", "rb", "rbt", "kb_lstm", "spread_threads", "gather_rows")
+_KERNEL_KEYS = ("kc", "rb", "rbt", "kb_lstm", "spread_threads", "gather_rows", "depth_outer")
 
 #: every tuning by name
 TUNINGS: dict[str, Tuning] = {
@@ -91,12 +94,14 @@ TUNINGS: dict[str, Tuning] = {
             "split the C3 forward loop 7-14 % faster (6 MiB of weights a step against 2 MiB of "
             "L2), but the C3 backward loop 5-8 % slower, so the backward keeps the row split; "
             "gather_rows ran the batch-major C3 forward 5-8 % faster (as fast as time-major) "
-            "and, 2026-12-06 (session 7), its backward loop 6-9 % faster",
+            "and, 2026-12-06 (session 7), its backward loop 6-9 % faster; depth_outer ran the "
+            "C3 weight and input gradient GEMMs 12-14 % faster (docs/native.md)",
             kc=256,
             rb=96,
             spread_threads=True,
             gather_rows=True,
             lstm_units_bytes=3 << 20,
+            depth_outer=True,
         ),
         Tuning(
             "intel-sapphire-rapids-avx2",
@@ -105,9 +110,11 @@ TUNINGS: dict[str, Tuning] = {
             "inference loop 18 % (training: no change); kc 256 / rb 96 changed nothing there; "
             "gather_rows (2026-12-06, benchmarks/tuning_sweep.py --layout batch) ran the "
             "batch-major C3 loops 1.2-2.4x faster (forward inference 53 -> 129 GFLOP/s, "
-            "backward 82 -> 96)",
+            "backward 82 -> 96); depth_outer changed nothing beyond noise alone and is on, as in "
+            "the bench runs of docs/benchmarks.md",
             spread_threads=True,
             gather_rows=True,
+            depth_outer=True,
             lstm_units_bytes=3 << 20,
         ),
     )

@@ -372,9 +372,9 @@ def test_one_json_per_cpu_model(tmp_path):
 def test_regressions_compare_with_the_same_cpu_model(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "SOURCE_ROOT", tmp_path / "checkout")  # not the real results
     _save(tmp_path / "bench-amd.json", _records(400.0, 2.0), AMD)  # a faster machine
-    assert bench.find_baseline(tmp_path / "new.json", INTEL, _records(100.0)) is None
+    assert bench.find_baseline(tmp_path / "new.json", INTEL, _records(100.0), None) is None
     _save(tmp_path / "bench-intel.json", _records(200.0, 1.0), INTEL)
-    baseline = bench.find_baseline(tmp_path / "new.json", INTEL, _records(100.0))
+    baseline = bench.find_baseline(tmp_path / "new.json", INTEL, _records(100.0), None)
     assert baseline == tmp_path / "bench-intel.json"
     (warning,) = bench.regressions(_records(100.0), baseline)
     assert "50% below the 200 recorded in" in warning
@@ -383,13 +383,13 @@ def test_regressions_compare_with_the_same_cpu_model(tmp_path, monkeypatch):
     assert bench.regressions(_records(190.0, 0.95), baseline) == []
     assert bench.regressions(_records(100.0), tmp_path / "missing.json") == []
     other_rows = [bench.Record(**{**vars(_records(1.0)[0]), "config": "C1"})]
-    assert bench.find_baseline(tmp_path / "new.json", INTEL, other_rows) is None
+    assert bench.find_baseline(tmp_path / "new.json", INTEL, other_rows, None) is None
     kept = tmp_path / "checkout" / "benchmarks" / "results"  # the source tree's results
     kept.mkdir(parents=True)
     _save(kept / "bench-intel-xeon-6-207.json", _records(200.0), INTEL)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    assert bench.find_baseline(elsewhere / "x.json", INTEL, _records(1.0)) == (
+    assert bench.find_baseline(elsewhere / "x.json", INTEL, _records(1.0), None) == (
         kept / "bench-intel-xeon-6-207.json"
     )
 

@@ -501,22 +501,12 @@ def recorded_cpu(path: str | os.PathLike) -> dict[str, Any] | None:
     return env.get("cpu") if isinstance(env, dict) else None
 
 
-def recorded_kernel_path(data: dict) -> str | None:
-    """The kernel path (avx512, avx2, generic) a bench JSON's rnnlab ran on, or None."""
-    kernels = (data.get("environment") or {}).get("rnnlab_kernels")
-    return kernels.get("path") if isinstance(kernels, dict) else None
-
-
 def find_baseline(
-    path: str | os.PathLike,
-    cpu: dict[str, Any],
-    records: list[Record],
-    kernel_path: str | None = None,
+    path: str | os.PathLike, cpu: dict[str, Any], records: list[Record], kernel_path: str | None
 ) -> Path | None:
-    """The earlier JSON to compare a run with: `path` itself when it was recorded on the same
-    CPU model, else another bench JSON of that CPU model beside it or in the source tree's
-    benchmarks/results/ that has some of the same rows; with `kernel_path`, only a JSON whose
-    rnnlab ran on that path (a `bench --isa avx2` run is not compared with AVX-512 figures)."""
+    """The earlier JSON to compare a run with: `path` itself when recorded on the same CPU
+    model and kernel path (None: any path), else such a bench JSON beside it or in the source
+    tree's benchmarks/results/ that has some of the same rows."""
     path = Path(path)
     rows = {(r.cell, r.config, r.mode) for r in records}
     folders = [path.parent, SOURCE_ROOT / "benchmarks" / "results"]
@@ -525,9 +515,9 @@ def find_baseline(
         data = _read(candidate) if candidate.is_file() else None
         if data is None or not same_cpu(recorded_cpu(candidate), cpu):
             continue
-        if kernel_path is not None and recorded_kernel_path(data) != kernel_path:
-            continue
-        if any((r.get("cell"), r.get("config"), r.get("mode")) in rows for r in data["records"]):
+        kernels = (data.get("environment") or {}).get("rnnlab_kernels") or {}
+        keys = {(r.get("cell"), r.get("config"), r.get("mode")) for r in data["records"]}
+        if (kernel_path is None or kernels.get("path") == kernel_path) and keys & rows:
             return candidate
     return None
 

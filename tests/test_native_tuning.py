@@ -48,6 +48,7 @@ EXTREME = Tuning(
     lstm_units_bytes=1,
     lstm_bwd_units_bytes=1,
     depth_outer=True,
+    stream_stores=True,
 )
 
 
@@ -74,7 +75,7 @@ def test_table_pins_each_cpu():
     for cpu, isa, name in expected:
         assert native_tuning.choose(cpu, isa).tuning.name == name, (cpu, isa)
     zen = native_tuning.TUNINGS["amd-zen"]
-    assert dataclasses.astuple(zen)[2:] == (128, 48, 192, None, False, False, 0, 0, False)
+    assert dataclasses.astuple(zen)[2:] == (128, 48, 192, None, False, False, 0, 0, False, False)
     assert native_tuning.TUNINGS["default"].kernel_parameters(0) == zen.kernel_parameters(0)
     intel = native_tuning.TUNINGS["intel-sapphire-rapids"]
     assert (intel.kc, intel.rb, intel.rbt, intel.kb_lstm, intel.gather_rows) == (
@@ -89,7 +90,8 @@ def test_table_pins_each_cpu():
         intel.lstm_units_bytes,
         intel.lstm_bwd_units_bytes,
         intel.depth_outer,
-    ) == (True, 3 << 20, 0, True)
+        intel.stream_stores,
+    ) == (True, 3 << 20, 0, True, True)
     intel_avx2 = native_tuning.TUNINGS["intel-sapphire-rapids-avx2"]
     assert dataclasses.astuple(intel_avx2)[2:] == (
         128,
@@ -100,6 +102,7 @@ def test_table_pins_each_cpu():
         True,
         3 << 20,
         0,
+        True,
         True,
     )
     unknown = native_tuning.choose({"vendor": None, "family": None, "model": None}, "generic")
@@ -126,6 +129,7 @@ def test_requests_and_errors():
         "spread_threads": 0,
         "gather_rows": 0,
         "depth_outer": 0,
+        "stream_stores": 0,
     }
     isa = native.isa()
     native.use_isa(isa)  # a requested tuning survives a change of path
@@ -179,6 +183,7 @@ def test_set_tuning_checks_every_value():
         ("spread_threads", 2),
         ("gather_rows", -1),
         ("depth_outer", 2),
+        ("stream_stores", -1),
     ):
         with pytest.raises(ValueError, match=f"expected {name} "):
             k.set_tuning(**{name: bad})

@@ -63,8 +63,10 @@ typedef struct {
     int gather_rows;    /* batch-major LSTM loops: contiguous copies of each step's rows
                            (lstm_fwd_local, lstm_bwd_args.dloc) */
     int depth_outer;    /* GEMM with a row-major A: depth blocks outer (gemm_depth_outer) */
+    int stream_stores;  /* the LSTM loops write what only a later pass reads (the forward's gate
+                           activations, the backward's copy of δ) with streaming stores */
 } tuning_t;
-static tuning_t tune = {128, 48, 192, KB_LSTM, 0, 0, 0};
+static tuning_t tune = {128, 48, 192, KB_LSTM, 0, 0, 0, 0};
 #define CHUNKS (16 / VL) /* vectors of one gate's 16 units in a fused tile */
 
 /* the module's name: _kernels_avx512, _kernels_avx2 or _kernels_generic */
@@ -480,6 +482,7 @@ typedef struct {
                             or NULL: they split the rows (lstm_fwd_worker) */
     float *xg, *hg;      /* this thread's copy of step t's rows of x_t (B x I) and h_{t-1}
                             (B x H), read by the tiles instead of x and h_{t-1}, or NULL */
+    int acts_nt;         /* store acts with streaming stores (see py_lstm_forward) */
 } lstm_fwd_args;
 
 /* The cell update of rows r0 .. r0+mr-1, units u .. u+VL-1, from the gate sums acc[r][0..3]
@@ -502,10 +505,17 @@ typedef struct {
         if (s->tcs) vstore(s->tcs + (long)t * B * H + off, tc);                           \
         if (s->acts) {                                                                    \
             float *ac = s->acts + ((long)t * B + b) * G + u;                              \
-            vstore(ac, i);                                                                \
-            vstore(ac + H, f);                                                            \
-            vstore(ac + 2L * H, g);                                                       \
-            vstore(ac + 3L * H, o);                                                       \
+            if (s->acts_nt) {                                                             \
+                vstream(ac, i);                                                           \
+                vstream(ac + H, f);                                                       \
+                vstream(ac + 2L * H, g);                                                  \
+                vstream(ac + 3L * H, o);                                                  \
+            } else {                                                                      \
+                vstore(ac, i);                                                            \
+                vstore(ac + H, f);                                                        \
+                vstore(ac + 2L * H, g);                                                   \
+                vstore(ac + 3L * H, o);                                                   \
+            }                                                                             \
         }                                                                                 \
     }
 
@@ -764,6 +774,7 @@ static void lstm_fwd_worker(void *ctx, int tid, int nth) {
         if (s->hg) lstm_fwd_gather(s, t, lo, hi);
         lstm_fwd_step(s, t, lo, hi, 0, s->H / 16, buf);
     }
+    vsfence(); /* the streaming stores of acts are visible before the threads join */
     free(buf);
     if (s == &loc) free(loc.xg ? loc.xg : loc.hg);
 }
@@ -781,6 +792,7 @@ static void lstm_fwd_units_worker(void *ctx, int tid, int nth) {
         lstm_fwd_step(s, t, 0, s->B, p0, p1, buf);
         if (nth > 1) barrier_wait(s->bar); /* nth is 1 if the system refused a thread */
     }
+    vsfence(); /* the streaming stores of acts are visible before the threads join */
     free(buf);
     if (s == &loc) free(loc.xg ? loc.xg : loc.hg);
 }
@@ -831,9 +843,14 @@ static void delta_copy_out(const lstm_bwd_args *s, int t, int lo, int hi, long g
     long lds;
     const float *src = delta_rows(s, t, &lds);
     const long G = 4L * s->H;
-    for (long b = lo; b < hi; b++)
-        memcpy(s->d_pre + (t * s->ts + b * s->rs) * G + g0, src + b * lds + g0,
-               sizeof(float) * (size_t)(g1 - g0));
+    for (long b = lo; b < hi; b++) {
+        float *dst = s->d_pre + (t * s->ts + b * s->rs) * G + g0;
+        const float *from = src + b * lds + g0;
+        if (tune.stream_stores && (uintptr_t)dst % (sizeof(float) * VL) == 0) /* read later */
+            for (long j = 0; j < g1 - g0; j += VL) vstream(dst + j, vload(from + j));
+        else
+            memcpy(dst, from, sizeof(float) * (size_t)(g1 - g0));
+    }
 }
 
 /* Pack Wᵀ with its columns picked: out[p][k][j] = w[cols[64p + j]][k] (w: R x K row-major),
@@ -1324,6 +1341,11 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *const *args, Py_ssize
     lstm_fwd_args s = {T, B, H, I, v[0].buf, v[1].buf, v[2].buf, v[3].buf,
                        v[4].buf, v[5].buf, v[6].buf, v[7].buf, v[8].buf, cs_t, v[9].buf,
                        v[10].buf, v[11].buf, batch_major ? 1 : B, batch_major ? T : 1, NULL};
+    /* The gate activations are read only by the backward, after the loop (from memory: they
+     * are T x B x 4H floats): streaming stores spare the loop their cache pollution and the
+     * reads for ownership — where one tile writes whole cache lines (a gate's 16 units in one
+     * vector: AVX-512) and the array is aligned. */
+    s.acts_nt = tune.stream_stores && CHUNKS == 1 && s.acts && (uintptr_t)s.acts % 64 == 0;
     if (split_units && nth > 1 && T && B && H) /* at most one thread per 16-unit panel */
         run_units(lstm_fwd_units_worker, &s, &s.bar, nth, H / 16);
     else
@@ -2369,30 +2391,32 @@ static PyObject *py_min_scan(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
-/* set_tuning(kc=, rb=, rbt=, kb_lstm=, spread_threads=, gather_rows=, depth_outer=): set those
- * given (all checked before any is set); tuning(): the current ones as a dict. */
+/* set_tuning(kc=, rb=, rbt=, kb_lstm=, spread_threads=, gather_rows=, depth_outer=,
+ * stream_stores=): set those given (all checked before any is set); tuning(): the current ones
+ * as a dict. */
 static char *TUNING_NAMES[] = {"kc", "rb", "rbt", "kb_lstm", "spread_threads", "gather_rows",
-                               "depth_outer", NULL};
+                               "depth_outer", "stream_stores", NULL};
 
 static PyObject *py_tuning(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
-    return Py_BuildValue("{sisisisisisisi}", "kc", tune.kc, "rb", tune.rb, "rbt", tune.rbt,
+    return Py_BuildValue("{sisisisisisisisi}", "kc", tune.kc, "rb", tune.rb, "rbt", tune.rbt,
                          "kb_lstm", tune.kb_lstm, "spread_threads", tune.spread_threads,
-                         "gather_rows", tune.gather_rows, "depth_outer", tune.depth_outer);
+                         "gather_rows", tune.gather_rows, "depth_outer", tune.depth_outer,
+                         "stream_stores", tune.stream_stores);
 }
 
 static PyObject *py_set_tuning(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
     tuning_t t = tune;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$iiiiiii:set_tuning", TUNING_NAMES, &t.kc,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$iiiiiiii:set_tuning", TUNING_NAMES, &t.kc,
                                      &t.rb, &t.rbt, &t.kb_lstm, &t.spread_threads,
-                                     &t.gather_rows, &t.depth_outer))
+                                     &t.gather_rows, &t.depth_outer, &t.stream_stores))
         return NULL;
     const int value[] = {t.kc, t.rb, t.rbt, t.kb_lstm, t.spread_threads, t.gather_rows,
-                         t.depth_outer};
-    const int lo[] = {16, MR_GEMM, MR_GEMM, 0, 0, 0, 0};
-    const int hi[] = {4096, 4096, 4096, 4096, 1, 1, 1};
+                         t.depth_outer, t.stream_stores};
+    const int lo[] = {16, MR_GEMM, MR_GEMM, 0, 0, 0, 0, 0};
+    const int hi[] = {4096, 4096, 4096, 4096, 1, 1, 1, 1};
     for (int i = 0; TUNING_NAMES[i]; i++)
         if (value[i] < lo[i] || value[i] > hi[i]) {
             PyErr_Format(PyExc_ValueError, "set_tuning: expected %s in %d .. %d, got %d",

@@ -51,6 +51,8 @@ typedef __mmask16 vmask;
 
 SIMD_INLINE vf vload(const float *p) { return _mm512_loadu_ps(p); }
 SIMD_INLINE void vstore(float *p, vf v) { _mm512_storeu_ps(p, v); }
+/* a streaming (non-temporal) store: p aligned to the vector; vsfence() before others read it */
+SIMD_INLINE void vstream(float *p, vf v) { _mm512_stream_ps(p, v); }
 SIMD_INLINE vmask vmask_n(long n) {
     return n >= 16 ? (vmask)0xFFFF : (n <= 0 ? (vmask)0 : (vmask)((1u << n) - 1));
 }
@@ -155,6 +157,7 @@ typedef __m256i vmask;
 
 SIMD_INLINE vf vload(const float *p) { return _mm256_loadu_ps(p); }
 SIMD_INLINE void vstore(float *p, vf v) { _mm256_storeu_ps(p, v); }
+SIMD_INLINE void vstream(float *p, vf v) { _mm256_stream_ps(p, v); }
 SIMD_INLINE vmask vmask_n(long n) {
     int k = n >= 8 ? 8 : (n <= 0 ? 0 : (int)n);
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -273,6 +276,7 @@ SIMD_INLINE vf vload(const float *p) {
     return v;
 }
 SIMD_INLINE void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
+SIMD_INLINE void vstream(float *p, vf v) { vstore(p, v); }
 SIMD_INLINE vmask vmask_n(long n) { return n >= VL ? VL : (n <= 0 ? 0 : n); }
 SIMD_INLINE vf vzero(void) { return (vf){0.0f, 0.0f, 0.0f, 0.0f}; }
 SIMD_INLINE vf vset1(float x) { return (vf){x, x, x, x}; }

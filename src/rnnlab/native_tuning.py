@@ -24,6 +24,9 @@ holds each one to the NumPy path and to the others, bit for bit).
     lstm_bwd_units_bytes  the same for the LSTM backward loop (its per-step weights: W_hh)
     depth_outer     a GEMM with a row-major A splits its rows evenly between the threads and
                     runs the depth blocks outermost (A read once, not once per 64-column panel)
+    stream_stores   the LSTM loops write what only a later pass reads — the forward's gate
+                    activations (where a vector holds a gate's 16 units: AVX-512), the
+                    backward's copy of δ_t into d_pre — with streaming stores
 
 Why a table and not a calibration at first use: on the shared 2-vCPU machines this was tuned on,
 the same GEMM sweep run three times in a row picked different winners for 4 of 7 shapes (run-to
@@ -61,6 +64,7 @@ class Tuning:
     lstm_units_bytes: int = 0
     lstm_bwd_units_bytes: int = 0
     depth_outer: bool = False
+    stream_stores: bool = False
 
     def kernel_parameters(self, kb_lstm_default: int) -> dict[str, int]:
         """The parameters the compiled module takes (its set_tuning keywords), kb_lstm None
@@ -71,7 +75,16 @@ class Tuning:
         return {k: int(v) for k, v in values.items()}
 
 
-_KERNEL_KEYS = ("kc", "rb", "rbt", "kb_lstm", "spread_threads", "gather_rows", "depth_outer")
+_KERNEL_KEYS = (
+    "kc",
+    "rb",
+    "rbt",
+    "kb_lstm",
+    "spread_threads",
+    "gather_rows",
+    "depth_outer",
+    "stream_stores",
+)
 
 #: every tuning by name
 TUNINGS: dict[str, Tuning] = {
@@ -95,13 +108,15 @@ TUNINGS: dict[str, Tuning] = {
             "L2), but the C3 backward loop 5-8 % slower, so the backward keeps the row split; "
             "gather_rows ran the batch-major C3 forward 5-8 % faster (as fast as time-major) "
             "and, 2026-12-06 (session 7), its backward loop 6-9 % faster; depth_outer ran the "
-            "C3 weight and input gradient GEMMs 12-14 % faster (docs/native.md)",
+            "C3 weight and input gradient GEMMs 12-14 % faster; stream_stores LSTM training "
+            "C3 13 %, C1 2 %, C2 1.5 % faster (docs/native.md)",
             kc=256,
             rb=96,
             spread_threads=True,
             gather_rows=True,
             lstm_units_bytes=3 << 20,
             depth_outer=True,
+            stream_stores=True,
         ),
         Tuning(
             "intel-sapphire-rapids-avx2",
@@ -111,10 +126,12 @@ TUNINGS: dict[str, Tuning] = {
             "gather_rows (2026-12-06, benchmarks/tuning_sweep.py --layout batch) ran the "
             "batch-major C3 loops 1.2-2.4x faster (forward inference 53 -> 129 GFLOP/s, "
             "backward 82 -> 96); depth_outer changed nothing beyond noise alone and is on, as in "
-            "the bench runs of docs/benchmarks.md",
+            "the bench runs of docs/benchmarks.md; stream_stores (δ's copy only on AVX2) LSTM "
+            "training C2 1 %, C3 4 % faster",
             spread_threads=True,
             gather_rows=True,
             depth_outer=True,
+            stream_stores=True,
             lstm_units_bytes=3 << 20,
         ),
     )

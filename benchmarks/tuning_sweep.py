@@ -127,9 +127,9 @@ def main() -> None:
         "| cfg | case | " + " | ".join(t.name for t in tunings) + " | NumPy's BLAS | same bits |"
     )
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
+    words = [w for w in args.cases.split(",") if w]
     for config in args.configs.split(","):
         cases = _cases(config, np.random.default_rng(0), args.layout)
-        words = [w for w in args.cases.split(",") if w]
         for case, (flops, ours, theirs, result) in cases.items():
             if words and not any(w in case for w in words):
                 continue

@@ -197,6 +197,29 @@ static void barrier_wait(step_barrier *b) {
         if (spins > 4000) sched_yield();
 }
 
+/* Copy rows lo .. hi-1 of n floats: row b from src + b*lds to dst + b*ldd, with streaming stores
+ * where asked and dst is vector-aligned (data read only by a later pass; vsfence() before
+ * another thread reads it). The batch-major loops' gathers and copy-outs. */
+static void copy_rows(float *dst, long ldd, const float *src, long lds, long lo, long hi, long n,
+                      int stream) {
+    for (long b = lo; b < hi; b++) {
+        float *d = dst + b * ldd;
+        const float *f = src + b * lds;
+        if (stream && n % VL == 0 && (uintptr_t)d % (sizeof(float) * VL) == 0)
+            for (long j = 0; j < n; j += VL) vstream(d + j, vload(f + j));
+        else
+            memcpy(d, f, sizeof(float) * (size_t)n);
+    }
+}
+
+/* A store, or a streaming one (p vector-aligned) */
+static inline void vput(float *p, vf v, int stream) {
+    if (stream)
+        vstream(p, v);
+    else
+        vstore(p, v);
+}
+
 /* ---------------------------------------------------------------- vector math
  * vexp, vsigmoid, vtanh and the rest: _simd.h, one definition per instruction set. */
 
@@ -406,9 +429,8 @@ static void gemm_panels(const gemm_args *g, int p0, int p1) {
 }
 
 /* With tune.depth_outer, a row-major A with rows enough for a block of tune.rb rows per thread:
- * this thread's share
- * of the rows (the rows split evenly, in whole tiles), the depth blocks outer, then the
- * thread's blocks of tune.rb rows, then the panels. A is read from memory once (the
+ * this thread's share of the rows (the rows split evenly, in whole tiles), the depth blocks
+ * outer, then the thread's blocks of tune.rb rows, then the panels. A is read from memory once (the
  * panel-major order of gemm_items reads it once per panel), and each kc-deep block of B (kc x
  * N) stays in L2 across the thread's row blocks. On an Intel Xeon (family 6 model 207, AVX-512,
  * two threads, 2026-12-06, interleaved medians) this ran the C3 weight-gradient GEMM
@@ -418,8 +440,8 @@ static void gemm_panels(const gemm_args *g, int p0, int p1) {
 static void gemm_depth_outer(const gemm_args *g, int tid, int nth) {
     const int panels = (g->N + NR - 1) / NR;
     const int tiles = (g->M + MR_GEMM - 1) / MR_GEMM;
-    const int r0 = tiles * tid / nth * MR_GEMM, r1 = tiles * (tid + 1) / nth * MR_GEMM;
-    const int lo = r0, hi = r1 < g->M ? r1 : g->M;
+    const int lo = tiles * tid / nth * MR_GEMM, end = tiles * (tid + 1) / nth * MR_GEMM;
+    const int hi = end < g->M ? end : g->M;
     for (int k0 = 0; k0 < g->K || k0 == 0; k0 += tune.kc) {
         const int kc = g->K - k0 < tune.kc ? g->K - k0 : tune.kc;
         const int accumulate = k0 > 0 || g->beta;
@@ -505,17 +527,10 @@ typedef struct {
         if (s->tcs) vstore(s->tcs + (long)t * B * H + off, tc);                           \
         if (s->acts) {                                                                    \
             float *ac = s->acts + ((long)t * B + b) * G + u;                              \
-            if (s->acts_nt) {                                                             \
-                vstream(ac, i);                                                           \
-                vstream(ac + H, f);                                                       \
-                vstream(ac + 2L * H, g);                                                  \
-                vstream(ac + 3L * H, o);                                                  \
-            } else {                                                                      \
-                vstore(ac, i);                                                            \
-                vstore(ac + H, f);                                                        \
-                vstore(ac + 2L * H, g);                                                   \
-                vstore(ac + 3L * H, o);                                                   \
-            }                                                                             \
+            vput(ac, i, s->acts_nt);                                                      \
+            vput(ac + H, f, s->acts_nt);                                                  \
+            vput(ac + 2L * H, g, s->acts_nt);                                             \
+            vput(ac + 3L * H, o, s->acts_nt);                                             \
         }                                                                                 \
     }
 
@@ -753,12 +768,8 @@ static const lstm_fwd_args *lstm_fwd_local(const lstm_fwd_args *s, lstm_fwd_args
  * h_{t-1} into the thread's buffers (row b at xg + b*I, hg + b*H) */
 static void lstm_fwd_gather(const lstm_fwd_args *s, int t, int lo, int hi) {
     LSTM_STEP_STATE
-    for (long b = lo; b < hi; b++) {
-        if (s->xg)
-            memcpy(s->xg + b * s->I, s->x + (t * ts + b * rs) * s->I,
-                   sizeof(float) * (size_t)s->I);
-        memcpy(s->hg + b * H, h_prev + b * hp_rs, sizeof(float) * (size_t)H);
-    }
+    if (s->xg) copy_rows(s->xg, s->I, s->x + t * ts * s->I, rs * s->I, lo, hi, s->I, 0);
+    copy_rows(s->hg, H, h_prev, hp_rs, lo, hi, H, 0);
 }
 
 /* Rows of the batch never interact, so each thread can own a contiguous range of rows for the
@@ -842,15 +853,9 @@ static void delta_copy_out(const lstm_bwd_args *s, int t, int lo, int hi, long g
     if (!s->dloc) return;
     long lds;
     const float *src = delta_rows(s, t, &lds);
-    const long G = 4L * s->H;
-    for (long b = lo; b < hi; b++) {
-        float *dst = s->d_pre + (t * s->ts + b * s->rs) * G + g0;
-        const float *from = src + b * lds + g0;
-        if (tune.stream_stores && (uintptr_t)dst % (sizeof(float) * VL) == 0) /* read later */
-            for (long j = 0; j < g1 - g0; j += VL) vstream(dst + j, vload(from + j));
-        else
-            memcpy(dst, from, sizeof(float) * (size_t)(g1 - g0));
-    }
+    const long G = 4L * s->H; /* d_pre is read after the loop (dx): streaming stores may serve */
+    copy_rows(s->d_pre + t * s->ts * G + g0, s->rs * G, src + g0, lds, lo, hi, g1 - g0,
+              tune.stream_stores);
 }
 
 /* Pack Wᵀ with its columns picked: out[p][k][j] = w[cols[64p + j]][k] (w: R x K row-major),
@@ -931,12 +936,13 @@ static void lstm_bwd_cells(const lstm_bwd_args *s, int t, int lo, int hi, long u
     const int B = s->B, H = s->H;
     const long G = 4L * H, ts = s->ts, rs = s->rs;
     const vf one = vset1(1.0f);
+    long lds;
+    float *delta = delta_rows(s, t, &lds); /* δ of (t, row 0) */
     for (long b = lo; b < hi; b++)
         for (long u = u0; u < u1; u += VL) {
             const long off = b * H + u, boff = (long)t * B * H + off;
             const float *ac = s->acts + ((long)t * B + b) * G + u;
-            float *dp = (s->dloc ? s->dloc + ((long)(t & 1) * B + b) * G
-                                 : s->d_pre + (t * ts + b * rs) * G) + u;
+            float *dp = delta + b * lds + u;
             vf dh = vload(s->dh + off);
             if (s->d_out) dh = vadd(dh, vload(s->d_out + (t * ts + b * rs) * H + u));
             if (s->mask && !s->mask[t * ts + b * rs]) {
@@ -1954,10 +1960,7 @@ static void rnn_bwd_worker(void *ctx, int tid, int nth) {
         g.a = delta + lo * g.a_rs;
         if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
         transpose_rows(delta, g.a_rs, H, lo, hi, s->d_pre_t, s->ldt, (long)t * B);
-        if (s->dloc)
-            for (long b = lo; b < hi; b++)
-                memcpy(s->d_pre + (t * ts + b * rs) * H, s->dloc + b * H,
-                       sizeof(float) * (size_t)H);
+        if (s->dloc) copy_rows(s->d_pre + t * ts * H, rs * H, s->dloc, H, lo, hi, H, 0);
     }
     vsfence(); /* the streaming stores are visible before the threads join */
 }

@@ -19,7 +19,8 @@ function names; a call no rule matches is reported as "GEMM (unattributed)"):
     loop bwd       the backward loop's kernel (LSTM), or its per-step δ W_hh GEMMs (SimpleRNN,
                    GRU, whose loops are Python)
     dW GEMM        the weight gradients after the backward loop (δᵀ [x | h_prev])
-    dx GEMM        the input gradient δ W_ih
+    dx GEMM        the input gradient δ W_ih (the LSTM's is in loop bwd where its tuning's
+                   lstm_bwd_dx_bytes puts it in the backward loop)
     packing        packing GEMM operands into panels (the pack kernels)
     NumPy (cells)  time inside rnnlab.cells functions outside every kernel: the gate elementwise
                    work done in NumPy (GRU backward, SimpleRNN's activation and slope, bias adds,

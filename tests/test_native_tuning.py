@@ -47,6 +47,7 @@ EXTREME = Tuning(
     gather_rows=True,
     lstm_units_bytes=1,
     lstm_bwd_units_bytes=1,
+    lstm_bwd_dx_bytes=1 << 40,
     depth_outer=True,
     stream_stores=True,
 )
@@ -75,7 +76,19 @@ def test_table_pins_each_cpu():
     for cpu, isa, name in expected:
         assert native_tuning.choose(cpu, isa).tuning.name == name, (cpu, isa)
     zen = native_tuning.TUNINGS["amd-zen"]
-    assert dataclasses.astuple(zen)[2:] == (128, 48, 192, None, False, False, 0, 0, False, False)
+    assert dataclasses.astuple(zen)[2:] == (
+        128,
+        48,
+        192,
+        None,
+        False,
+        False,
+        0,
+        0,
+        0,
+        False,
+        False,
+    )
     assert native_tuning.TUNINGS["default"].kernel_parameters(0) == zen.kernel_parameters(0)
     intel = native_tuning.TUNINGS["intel-sapphire-rapids"]
     assert (intel.kc, intel.rb, intel.rbt, intel.kb_lstm, intel.gather_rows) == (
@@ -89,9 +102,10 @@ def test_table_pins_each_cpu():
         intel.spread_threads,
         intel.lstm_units_bytes,
         intel.lstm_bwd_units_bytes,
+        intel.lstm_bwd_dx_bytes,
         intel.depth_outer,
         intel.stream_stores,
-    ) == (True, 3 << 20, 0, True, True)
+    ) == (True, 3 << 20, 0, 1 << 20, True, True)
     intel_avx2 = native_tuning.TUNINGS["intel-sapphire-rapids-avx2"]
     assert dataclasses.astuple(intel_avx2)[2:] == (
         128,
@@ -102,6 +116,7 @@ def test_table_pins_each_cpu():
         True,
         3 << 20,
         0,
+        1 << 20,
         True,
         True,
     )
@@ -294,3 +309,37 @@ def test_gru_and_simple_rnn_same_bits_under_every_tuning(monkeypatch, cell, layo
         return (hs, *final, dx, *d_states, *grads.values())
 
     _under_each_tuning(monkeypatch, compute)
+
+
+def test_lstm_loop_rules():
+    """The units split from lstm_units_bytes up, dx in the backward loop up to
+    lstm_bwd_dx_bytes (16·H·(H + I) bytes of packed W_hh and W_ih), never at 0."""
+    rule = dataclasses.replace(
+        native_tuning.TUNINGS["default"], lstm_units_bytes=3 << 20, lstm_bwd_dx_bytes=1 << 20
+    )
+    # C1 (H 128, I 64): 0.375 MiB; C2 (256, 128): 1.5 MiB
+    assert native_tuning.lstm_dx_in_loop(rule, 128, 64)
+    assert not native_tuning.lstm_dx_in_loop(rule, 256, 128)
+    assert native_tuning.lstm_dx_in_loop(rule, 128, 384)  # exactly 1 MiB
+    assert not native_tuning.lstm_dx_in_loop(rule, 128, 385)
+    assert not native_tuning.lstm_dx_in_loop(native_tuning.TUNINGS["default"], 16, 1)
+    assert native_tuning.lstm_split_units(rule, 512, 256, 2)  # C3's forward: 6 MiB
+    assert not native_tuning.lstm_split_units(rule, 512, 256, 1)
+    assert not native_tuning.lstm_split_units(rule, 256, 128, 2)
+
+
+def test_lstm_backward_takes_w_ih_and_dx_together():
+    B, T, H, I = 2, 3, 16, 5
+    f = np.zeros
+    args = dict(
+        T=T, B=B, H=H, acts=f((T, B, 4 * H), F32), cs=f((T, B, H), F32), c0=f((B, H), F32),
+        tanh_cs=None, d_out=None, w_hh=native.pack(f((4 * H, H), F32)), mask=None,
+        dh=f((B, H), F32), dc=f((B, H), F32), d_pre=f((T, B, 4 * H), F32), d_pre_t=None,
+        ld_pre_t=0, d_bias=f((B, 4 * H), F32), batch_major=False, threads=1,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="expected w_ih and dx both or neither"):
+        native._kernels.lstm_backward(**args, w_ih=native.pack(f((4 * H, I), F32)), I=I)
+    with pytest.raises(ValueError, match="dx: expected at least 30 elements, got 29"):
+        native._kernels.lstm_backward(
+            **args, w_ih=native.pack(f((4 * H, I), F32)), dx=f(29, F32), I=I
+        )

@@ -836,7 +836,12 @@ typedef struct {
     step_barrier *bar;  /* the units split (lstm_bwd_units_worker), or NULL: the rows split */
     float *dloc;        /* with tune.gather_rows and a batch-major d_pre: two (B, 4H) buffers
                            for δ_t (step t in the (t & 1)-th), which the cells write, the GEMM
-                           and the transpose read, and which is then copied to d_pre; or NULL */
+                           and the transpose read, and which is then copied to d_pre (unless
+                           dx is computed in the loop: then nothing reads d_pre); or NULL */
+    const float *wxp;   /* packed W_ih (4H x I): [I/64][4H][64], or NULL: dx is not computed */
+    float *dx;          /* with wxp: dx_t = δ_t W_ih for every step, laid out as d_out (per
+                           feature I) */
+    int I;
 } lstm_bwd_args;
 
 /* Where δ of step t, row 0 is, and the row stride: the contiguous step buffer, or d_pre (rows
@@ -850,7 +855,7 @@ static float *delta_rows(const lstm_bwd_args *s, int t, long *lds) {
 
 /* Copy δ_t of rows lo .. hi-1, gate columns g0 .. g1-1 from the step buffer to d_pre */
 static void delta_copy_out(const lstm_bwd_args *s, int t, int lo, int hi, long g0, long g1) {
-    if (!s->dloc) return;
+    if (!s->dloc || s->dx) return;
     long lds;
     const float *src = delta_rows(s, t, &lds);
     const long G = 4L * s->H; /* d_pre is read after the loop (dx): streaming stores may serve */
@@ -967,8 +972,19 @@ static void lstm_bwd_cells(const lstm_bwd_args *s, int t, int lo, int hi, long u
         }
 }
 
+/* dx_t = δ_t W_ih: the GEMM of rows lo .. hi-1 (δ_t at a, row stride a_rs), panels p0 .. p1-1
+ * of dx's I columns, while δ_t is in cache (after the loop, dx = δ W_ih would read all of δ
+ * from memory again, and the batch-major loop would first copy δ out to d_pre for it). */
+static void lstm_bwd_dx(const lstm_bwd_args *s, int t, int lo, int hi, int p0, int p1,
+                        const float *a, long a_rs) {
+    const long G = 4L * s->H, I = s->I;
+    gemm_args g = {hi - lo, (int)I, (int)G, a + lo * a_rs, a_rs, 1, s->wxp, G * NR, NR, NULL,
+                   s->dx + (t * s->ts + lo * s->rs) * I, s->rs * I, 0};
+    if (hi > lo && p1 > p0) gemm_panels(&g, p0, p1);
+}
+
 /* As in the forward, each thread can own a range of rows: no barriers (see lstm_fwd_worker),
- * but each streams all of the packed W_hh every step. */
+ * but each streams all of the packed W_hh (and W_ih, for dx) every step. */
 static void lstm_bwd_worker(void *ctx, int tid, int nth) {
     lstm_bwd_args *s = (lstm_bwd_args *)ctx;
     const int B = s->B, H = s->H;
@@ -978,8 +994,12 @@ static void lstm_bwd_worker(void *ctx, int tid, int nth) {
                    s->dh + (long)lo * H, H, 1};
     for (int t = s->T - 1; t >= 0; t--) {
         lstm_bwd_cells(s, t, lo, hi, 0, H);
-        g.a = delta_rows(s, t, &g.a_rs) + lo * g.a_rs;
+        long lds;
+        const float *delta = delta_rows(s, t, &lds);
+        g.a = delta + lo * lds;
+        g.a_rs = lds;
         if (hi > lo) gemm_part(&g, 0, 1); /* dh += δ_t W_hh for this thread's rows */
+        if (s->wxp) lstm_bwd_dx(s, t, lo, hi, 0, (s->I + NR - 1) / NR, delta, lds);
         if (s->d_pre_t) transpose_deltas(s, t, lo, hi, 0, G);
         delta_copy_out(s, t, lo, hi, 0, G);
     }
@@ -1002,6 +1022,10 @@ static void lstm_bwd_units_worker(void *ctx, int tid, int nth) {
         if (nth > 1) barrier_wait(s->bar); /* nth is 1 if the system refused a thread */
         g.a = delta_rows(s, t, &g.a_rs);
         if (p1 > p0) gemm_panels(&g, p0, p1); /* dh[:, units] += δ_t W_hh[:, units] */
+        if (s->wxp) { /* dx_t's panels split as dh's are */
+            const int PI = (s->I + NR - 1) / NR;
+            lstm_bwd_dx(s, t, 0, B, PI * tid / nth, PI * (tid + 1) / nth, g.a, g.a_rs);
+        }
         for (long q = 0; q < 4; q++) {
             if (s->d_pre_t) transpose_deltas(s, t, 0, B, q * H + u0, q * H + u1);
             delta_copy_out(s, t, 0, B, q * H + u0, q * H + u1);
@@ -1399,21 +1423,30 @@ static PyObject *py_gru_forward(PyObject *self, PyObject *const *args, Py_ssize_
 }
 
 /* lstm_backward(T, B, H, acts, cs, c0, tanh_cs, d_out, w_hh, mask, dh, dc, d_pre, d_pre_t,
- *               ld_pre_t, d_bias, batch_major, threads); w_hh: W_hh packed (4H x H);
- *               d_pre_t: δ transposed, (4H, ld_pre_t); d_bias: (B, 4H) zeros */
+ *               ld_pre_t, d_bias, batch_major, threads, split_units=0, w_ih=None, dx=None,
+ *               I=0); w_hh: W_hh packed (4H x H); d_pre_t: δ transposed, (4H, ld_pre_t);
+ *               d_bias: (B, 4H) zeros; w_ih: W_ih packed (4H x I) and dx (laid out as d_out,
+ *               I features): dx = δ W_ih computed in the loop (then d_pre's contents are
+ *               undefined when the loop gathers δ: only dx is its use) */
 static PyObject *py_lstm_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                   PyObject *kwnames) {
-    static argspec spec = {"lstm_backward", "iiiOOOOOOOOOOOLOpi|p",
+    static argspec spec = {"lstm_backward", "iiiOOOOOOOOOOOLOpi|pOOi",
                             {"T", "B", "H", "acts", "cs", "c0", "tanh_cs", "d_out", "w_hh",
                              "mask", "dh", "dc", "d_pre", "d_pre_t", "ld_pre_t", "d_bias",
-                             "batch_major", "threads", "split_units", NULL}};
-    int T, B, H, nth, batch_major, split_units = 0;
+                             "batch_major", "threads", "split_units", "w_ih", "dx", "I", NULL}};
+    int T, B, H, nth, batch_major, split_units = 0, I = 0;
     long long ldt;
     PyObject *oacts, *ocs, *oc0, *otcs, *odout, *owp, *omask, *odh, *odc, *odpre, *odpt, *odb;
+    PyObject *owx = Py_None, *odx = Py_None;
     if (parse_args(&spec, args, nargs, kwnames, &T, &B, &H, &oacts, &ocs, &oc0, &otcs, &odout,
                    &owp, &omask, &odh, &odc, &odpre, &odpt, &ldt, &odb, &batch_major, &nth,
-                   &split_units))
+                   &split_units, &owx, &odx, &I))
         return NULL;
+    if ((owx == Py_None) != (odx == Py_None)) {
+        PyErr_SetString(PyExc_ValueError, "lstm_backward: expected w_ih and dx both or neither");
+        return NULL;
+    }
+    if (owx != Py_None && check_dims(I, "I")) return NULL;
     if (odpt != Py_None && (ldt < (long long)T * B || ldt > (1LL << 26))) {
         PyErr_Format(PyExc_ValueError, "lstm_backward: expected T*B <= ld_pre_t <= 2^26, got %lld", ldt);
         return NULL;
@@ -1425,9 +1458,11 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *const *args, Py_ssiz
         return NULL;
     }
     long long BH = (long long)B * H, panels = (H + NR - 1) / NR;
-    Py_buffer v[12];
+    Py_buffer v[14];
     memset(v, 0, sizeof v);
-    if (get_f32(odb, &v[11], (long long)B * 4 * H, 1, 0, "d_bias") ||
+    if (get_f32(owx, &v[12], (I + NR - 1) / NR * 4LL * H * NR, 0, 1, "w_ih") ||
+        get_f32(odx, &v[13], (long long)T * B * I, 1, 1, "dx") ||
+        get_f32(odb, &v[11], (long long)B * 4 * H, 1, 0, "d_bias") ||
         get_f32(odpt, &v[10], 4 * (long long)H * ldt, 1, 1, "d_pre_t") ||
         get_f32(oacts, &v[0], T * BH * 4, 0, 0, "acts") ||
         get_f32(ocs, &v[1], T * BH, 0, 0, "cs") || get_f32(oc0, &v[2], BH, 0, 0, "c0") ||
@@ -1437,12 +1472,13 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *const *args, Py_ssiz
         get_u8(omask, &v[6], (long long)T * B, "mask") ||
         get_f32(odh, &v[7], BH, 1, 0, "dh") || get_f32(odc, &v[8], BH, 1, 0, "dc") ||
         get_f32(odpre, &v[9], T * BH * 4, 1, 0, "d_pre")) {
-        release_all(v, 12);
+        release_all(v, 14);
         return NULL;
     }
     lstm_bwd_args s = {T, B, H, v[0].buf, v[1].buf, v[2].buf, v[3].buf, v[4].buf, v[5].buf,
                        v[6].buf, v[7].buf, v[8].buf, v[9].buf, v[10].buf, ldt, v[11].buf,
-                       batch_major ? 1 : B, batch_major ? T : 1, NULL, NULL};
+                       batch_major ? 1 : B, batch_major ? T : 1, NULL, NULL, v[12].buf,
+                       v[13].buf, I};
     if (tune.gather_rows && batch_major && T > 1 && B > 1)
         s.dloc = malloc(sizeof(float) * 2 * (size_t)BH * 4); /* NULL: δ stays in d_pre */
     if (split_units && nth > 1 && T && B && H) /* at most one thread per 64-unit panel of dh */
@@ -1450,11 +1486,40 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *const *args, Py_ssiz
     else
         run_rows(lstm_bwd_worker, &s, T, B, H, nth);
     free(s.dloc);
-    release_all(v, 12);
+    release_all(v, 14);
     Py_RETURN_NONE;
 }
 
-/* pack(b, K, N, ldb, out, K_out, row0, group=1, group_stride=0): K rows of the row-major b
+typedef struct {
+    const float *b;
+    float *out;
+    long long K, N, ldb, Kout, row0, group, gstride;
+} pack_args;
+
+/* Rows of the thread's share of pack()'s K rows, each read once (row outer, its panels
+ * inner: the rows of a batch-major source are T steps apart, and a panel-outer order read
+ * each once per panel); a whole panel's 64 floats in vector moves. */
+static void pack_rows(void *ctx, int tid, int nth) {
+    const pack_args *a = (const pack_args *)ctx;
+    const long long k0 = a->K * tid / nth, k1 = a->K * (tid + 1) / nth;
+    const long long panels = (a->N + NR - 1) / NR;
+    for (long long k = k0; k < k1; k++) {
+        const long long src = a->group == 1 ? k : k / a->group + (k % a->group) * a->gstride;
+        const float *row = a->b + src * a->ldb;
+        for (long long p = 0; p < panels; p++) {
+            float *dst = a->out + (p * a->Kout + a->row0 + k) * NR;
+            const long long n0 = p * NR, nc = a->N - n0 < NR ? a->N - n0 : NR;
+            if (nc == NR) {
+                for (int j = 0; j < NR; j += VL) vstore(dst + j, vload(row + n0 + j));
+                continue;
+            }
+            memcpy(dst, row + n0, (size_t)nc * sizeof(float));
+            memset(dst + nc, 0, (size_t)(NR - nc) * sizeof(float));
+        }
+    }
+}
+
+/* pack(b, K, N, ldb, out, K_out, row0, group=1, group_stride=0, threads=1): K rows of the row-major b
  * (row stride ldb, N columns) into rows row0 .. row0+K-1 of the packed out [P][K_out][64];
  * out's padding columns are zeroed. Row k of the packed block is row
  * (k / group) + (k % group) * group_stride of b: group = 1 packs rows in order; group = B,
@@ -1462,13 +1527,14 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *const *args, Py_ssiz
  * b's row b*T + t). */
 static PyObject *py_pack(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames) {
-    static argspec spec = {"pack", "OLLLOLL|LL",
+    static argspec spec = {"pack", "OLLLOLL|LLi",
                             {"b", "K", "N", "ldb", "out", "K_out", "row0", "group",
-                             "group_stride", NULL}};
+                             "group_stride", "threads", NULL}};
     long long K, N, ldb, row0, Kout, group = 1, gstride = 0;
+    int nth = 1;
     PyObject *ob, *oout;
     if (parse_args(&spec, args, nargs, kwnames, &ob, &K, &N, &ldb, &oout, &Kout, &row0, &group,
-                   &gstride))
+                   &gstride, &nth))
         return NULL;
     if (check_dims(K, "K") || check_dims(N, "N") || check_dims(Kout, "K_out") || ldb < N ||
         row0 < 0 || row0 + K > Kout || group < 1 || gstride < 0 || K % group != 0) {
@@ -1486,18 +1552,13 @@ static PyObject *py_pack(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         release_all(v, 2);
         return NULL;
     }
-    const float *b = v[0].buf;
-    float *out = v[1].buf;
+    pack_args a = {v[0].buf, v[1].buf, K, N, ldb, Kout, row0, group, gstride};
+    if (nth > K) nth = K > 0 ? (int)K : 1;
     Py_BEGIN_ALLOW_THREADS
-    for (long long p = 0; p < panels; p++) {
-        long long n0 = p * NR, nc = N - n0 < NR ? N - n0 : NR;
-        for (long long k = 0; k < K; k++) {
-            float *dst = out + (p * Kout + row0 + k) * NR;
-            long long src = group == 1 ? k : k / group + (k % group) * gstride;
-            memcpy(dst, b + src * ldb + n0, (size_t)nc * sizeof(float));
-            if (nc < NR) memset(dst + nc, 0, (size_t)(NR - nc) * sizeof(float));
-        }
-    }
+    if (nth > 1)
+        run_parallel(pack_rows, &a, nth);
+    else
+        pack_rows(&a, 0, 1);
     Py_END_ALLOW_THREADS
     release_all(v, 2);
     Py_RETURN_NONE;

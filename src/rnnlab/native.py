@@ -267,6 +267,12 @@ def gate_interleave(H: int) -> np.ndarray:
     return (gates + panels + lanes).reshape(-1)
 
 
+def _pack_threads(elements: int) -> int:
+    """Threads for a row-major pack: all from 2^18 floats (1 MiB; a thread's start costs
+    ~30 µs, the copy ~0.1 ms a MiB)."""
+    return num_threads() if elements >= 1 << 18 else 1
+
+
 def pack(
     b: np.ndarray,
     columns: np.ndarray | None = None,
@@ -299,6 +305,7 @@ def pack(
             row0=row0,
             group=max(B, 1),
             group_stride=T,
+            threads=_pack_threads(steps * B * N),
         )
         return out
     K, N = b.shape
@@ -315,7 +322,16 @@ def pack(
         b = np.ascontiguousarray(b, dtype=np.float32)
         if out is None:
             out = empty((-(-N // PANEL), K, PANEL))
-        _kernels.pack(b=b, K=K, N=N, ldb=N, out=out, K_out=out.shape[1], row0=row0)
+        _kernels.pack(
+            b=b,
+            K=K,
+            N=N,
+            ldb=N,
+            out=out,
+            K_out=out.shape[1],
+            row0=row0,
+            threads=_pack_threads(K * N),
+        )
         return out
     n = len(columns)
     P = -(-n // PANEL)

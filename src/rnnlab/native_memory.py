@@ -3,6 +3,7 @@ pool of blocks (rnnlab.native.empty)."""
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 
@@ -16,7 +17,7 @@ def _aligned_view(raw: np.ndarray, n: int, shape: tuple[int, ...]) -> np.ndarray
 
 def _aligned_empty(shape: tuple[int, ...]) -> np.ndarray:
     """An uninitialised float32 array whose data starts on a 64-byte boundary."""
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     return _aligned_view(np.empty(n + 16, dtype=np.float32), n, shape)
 
 
@@ -47,7 +48,7 @@ _FREE_REFS = _free_refs()
 def empty(shape: tuple[int, ...]) -> np.ndarray:
     """An uninitialised, 64-byte aligned float32 array; large ones come from the block pool."""
     global _pool_bytes
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     if n < _POOL_MIN:
         return _aligned_empty(shape)
     with _pool_lock:

@@ -22,6 +22,10 @@ holds each one to the NumPy path and to the others, bit for bit).
                     one thread would stream per step under the row split reach this many bytes
                     (0: never)
     lstm_bwd_units_bytes  the same for the LSTM backward loop (its per-step weights: W_hh)
+    lstm_bwd_dx_bytes  the LSTM backward loop also computes dx_t = δ_t W_ih every step, while
+                    δ_t is in cache, instead of dx = δ W_ih as one GEMM after the loop (which
+                    reads all of δ from memory again), when the packed W_hh and W_ih, 16·H·(H +
+                    I) bytes, are at most this many (0: never)
     depth_outer     a GEMM with a row-major A splits its rows evenly between the threads and
                     runs the depth blocks outermost (A read once, not once per 64-column panel)
     stream_stores   the LSTM loops write what only a later pass reads — the forward's gate
@@ -63,6 +67,7 @@ class Tuning:
     gather_rows: bool = False
     lstm_units_bytes: int = 0
     lstm_bwd_units_bytes: int = 0
+    lstm_bwd_dx_bytes: int = 0
     depth_outer: bool = False
     stream_stores: bool = False
 
@@ -109,7 +114,9 @@ TUNINGS: dict[str, Tuning] = {
             "gather_rows ran the batch-major C3 forward 5-8 % faster (as fast as time-major) "
             "and, 2026-12-06 (session 7), its backward loop 6-9 % faster; depth_outer ran the "
             "C3 weight and input gradient GEMMs 12-14 % faster; stream_stores LSTM training "
-            "C3 13 %, C1 2 %, C2 1.5 % faster (docs/native.md)",
+            "C3 13 %, C1 2 %, C2 1.5 % faster (docs/native.md); lstm_bwd_dx_bytes (session 8) "
+            "LSTM training C1 4-7 % faster, C2 and C3 unchanged within noise, so up to C1's "
+            "0.4 MiB",
             kc=256,
             rb=96,
             spread_threads=True,
@@ -117,6 +124,7 @@ TUNINGS: dict[str, Tuning] = {
             lstm_units_bytes=3 << 20,
             depth_outer=True,
             stream_stores=True,
+            lstm_bwd_dx_bytes=1 << 20,
         ),
         Tuning(
             "intel-sapphire-rapids-avx2",
@@ -127,12 +135,14 @@ TUNINGS: dict[str, Tuning] = {
             "batch-major C3 loops 1.2-2.4x faster (forward inference 53 -> 129 GFLOP/s, "
             "backward 82 -> 96); depth_outer changed nothing beyond noise alone and is on, as in "
             "the bench runs of docs/benchmarks.md; stream_stores (δ's copy only on AVX2) LSTM "
-            "training C2 1 %, C3 4 % faster",
+            "training C2 1 %, C3 4 % faster; lstm_bwd_dx_bytes (session 8) LSTM training C1 "
+            "3-8 % faster, C2 and C3 unchanged within noise",
             spread_threads=True,
             gather_rows=True,
             depth_outer=True,
             stream_stores=True,
             lstm_units_bytes=3 << 20,
+            lstm_bwd_dx_bytes=1 << 20,
         ),
     )
 }
@@ -210,3 +220,9 @@ def lstm_split_units(tuning: Tuning, H: int, I: int, threads: int, backward: boo
     (lstm_bwd_units_bytes for the backward)."""
     limit = tuning.lstm_bwd_units_bytes if backward else tuning.lstm_units_bytes
     return threads > 1 and limit > 0 and 16 * H * (I + H) >= limit
+
+
+def lstm_dx_in_loop(tuning: Tuning, H: int, I: int) -> bool:
+    """Whether the LSTM backward loop computes dx_t = δ_t W_ih per step: the packed W_hh and
+    W_ih, 16·H·(H + I) bytes, are at most the tuning's lstm_bwd_dx_bytes."""
+    return 0 < 16 * H * (H + I) <= tuning.lstm_bwd_dx_bytes

@@ -36,6 +36,10 @@ class LSTMCache(HiddenSequenceCache):
     cs: Array  # (T, B, H) c_t after every step
     tanh_cs: Array | None  # (T, B, H) tanh c_t, or None (the kernels do not keep it)
     acts: Array  # (T, B, 4H) i, f, g, o after their nonlinearities
+    # a kernel forward's packed W_hh and W_ih for its backward, packed (or found in
+    # rnnlab.native's cache) with the forward's weights: one check of the weights per training
+    # step, not one per pass; None: the backward packs or looks them up itself
+    packed: tuple[Array, Array] | None = None
 
 
 @register
@@ -117,7 +121,7 @@ class LSTMCell(Cell):
         )
         if kept is None:
             return hs, finals, None
-        cs, acts = kept
+        cs, acts, packed = kept
         cache = LSTMCache(
             params=params,
             x=x,
@@ -130,6 +134,7 @@ class LSTMCell(Cell):
             tanh_cs=None,
             acts=acts,
             batch_major=batch_major,
+            packed=packed,
         )
         return hs, finals, cache
 

@@ -9,8 +9,11 @@ LSTMCell. Where they run:
               i, f, g, o, c', h' in registers   then stored (and the cache, when kept)
               (one thread, i.e. small batches: x W_ihᵀ + b for all steps first, on all threads)
     backward: per step the pointwise δ's, then dh = δ W_hh as one packed GEMM and δ transposed
-              into (4H, T·B); after the loop [dW_ih | dW_hh] = δᵀ [x | h_prev] and dx = δ W_ih
-              as packed GEMMs.
+              into (4H, T·B) (and dx_t = δ_t W_ih, where the tuning's lstm_bwd_dx_bytes says
+              so: small layers); after the loop [dW_ih | dW_hh] = δᵀ [x | h_prev] (and
+              dx = δ W_ih) as packed GEMMs.
+Training packs the forward's and the backward's weights under one check of the weights' bytes
+(the backward takes its packs from the cache).
 Both loops read and write x, hs, the output gradients, δ and dx either time-major (T, B, ·) or
 batch-major (B, T, ·), as the layers hold them (batch_major=True; no transposing copies between
 layer and kernel); cs and the gate activations stay time-major.
@@ -58,7 +61,8 @@ def forward(
     batch_major: bool = False,
 ):
     """x (T, B, I), or (B, T, I) with batch_major (mask (T, B) or (B, T) likewise); states
-    (h0, c0). Returns hs (laid out as x), (h_T, c_T), and (cs, acts) for the cache, or None.
+    (h0, c0). Returns hs (laid out as x), (h_T, c_T), and (cs, acts, the backward's packed
+    weights) for the cache, or None.
     """
     h0, c0 = (_f32(s) for s in states)
     x = _f32(x)
@@ -67,9 +71,16 @@ def forward(
     else:
         T, B, I = x.shape
     H = h0.shape[1]
-    w_ih, w_hh, bias = native.cached(
-        "lstm.forward", _sources(params), lambda: _pack_forward(params, H)
-    )
+    if keep_cache:  # training: the backward's packed weights too, under one check
+        (w_ih, w_hh, bias), packed = native.cached(
+            "lstm.train",
+            _sources(params),
+            lambda: (_pack_forward(params, H), _pack_backward(params)),
+        )
+    else:
+        w_ih, w_hh, bias = native.cached(
+            "lstm.forward", _sources(params), lambda: _pack_forward(params, H)
+        )
     threads = native.threads_for(8.0 * B * H * H)
     # the threads split each step's units (not the rows) where the tuning says the weights a
     # thread would stream per step are too many for its cache
@@ -112,7 +123,7 @@ def forward(
     else:
         h_T = (hs[:, -1] if batch_major else hs[-1]).copy()
         c_T = cs[-1].copy() if keep_cache else cs
-    return hs, (h_T, c_T), ((cs, acts) if keep_cache else None)
+    return hs, (h_T, c_T), ((cs, acts, packed) if keep_cache else None)
 
 
 def backward(cache: Cache, d_outputs: Array | None, d_final: tuple[Array | None, ...]):
@@ -127,7 +138,7 @@ def backward(cache: Cache, d_outputs: Array | None, d_final: tuple[Array | None,
     dc = np.zeros((B, H), np.float32) if d_final[1] is None else _f32(d_final[1]).copy()
     d_out = None if d_outputs is None else _f32(d_outputs)
     d_pre = native.empty((B, T, 4 * H) if batch_major else (T, B, 4 * H))  # laid out as x
-    w_hh, w_ih = native.cached(
+    w_hh, w_ih = cache.packed or native.cached(
         "lstm.backward", _sources(params)[:2], lambda: _pack_backward(params)
     )
     # δ also transposed, (4H, T·B) with rows padded by 16 floats (2^k strides alias in L1)
@@ -137,6 +148,8 @@ def backward(cache: Cache, d_outputs: Array | None, d_final: tuple[Array | None,
     split_units = native_tuning.lstm_split_units(native.tuning().tuning, H, 0, threads, True)
     tanh_cs = None if cache.tanh_cs is None else _f32(cache.tanh_cs)
     d_bias = np.zeros((B, 4 * H), np.float32)  # per batch row Σ_t δ, summed in the loop
+    dx = native.empty((*d_pre.shape[:2], I))  # laid out as x
+    dx_in_loop = native_tuning.lstm_dx_in_loop(native.tuning().tuning, H, I)
     native.lstm_backward(
         T=T,
         B=B,
@@ -157,6 +170,9 @@ def backward(cache: Cache, d_outputs: Array | None, d_final: tuple[Array | None,
         batch_major=batch_major,
         threads=threads,
         split_units=split_units,
+        w_ih=w_ih if dx_in_loop else None,
+        dx=dx if dx_in_loop else None,
+        I=I,
     )
     # [dW_ih | dW_hh] = δᵀ [x | h_prev] as ONE GEMM with contiguous rows of δᵀ. B operands are
     # packed (plain rows 2^k floats apart alias in the L1 cache).
@@ -180,5 +196,6 @@ def backward(cache: Cache, d_outputs: Array | None, d_final: tuple[Array | None,
         "bias_ih": d_bias.sum(axis=0),
     }
     grads["bias_hh"] = grads["bias_ih"].copy()
-    dx = native.gemm(d_pre.reshape(T * B, 4 * H), w_ih, I, out=np.empty((T * B, I), np.float32))
-    return dx.reshape((*d_pre.shape[:2], I)), (dh, dc), grads
+    if not dx_in_loop:
+        native.gemm(d_pre.reshape(T * B, 4 * H), w_ih, I, out=dx.reshape(T * B, I))
+    return dx, (dh, dc), grads

@@ -50,6 +50,7 @@ EXTREME = Tuning(
     lstm_bwd_dx_bytes=1 << 40,
     depth_outer=True,
     stream_stores=True,
+    dynamic_split=True,
 )
 
 
@@ -88,6 +89,7 @@ def test_table_pins_each_cpu():
         0,
         False,
         False,
+        False,
     )
     assert native_tuning.TUNINGS["default"].kernel_parameters(0) == zen.kernel_parameters(0)
     intel = native_tuning.TUNINGS["intel-sapphire-rapids"]
@@ -105,7 +107,8 @@ def test_table_pins_each_cpu():
         intel.lstm_bwd_dx_bytes,
         intel.depth_outer,
         intel.stream_stores,
-    ) == (True, 3 << 20, 0, 1 << 20, True, True)
+        intel.dynamic_split,
+    ) == (True, 3 << 20, 0, 1 << 20, True, True, True)
     intel_avx2 = native_tuning.TUNINGS["intel-sapphire-rapids-avx2"]
     assert dataclasses.astuple(intel_avx2)[2:] == (
         128,
@@ -117,6 +120,7 @@ def test_table_pins_each_cpu():
         3 << 20,
         0,
         1 << 20,
+        True,
         True,
         True,
     )
@@ -145,6 +149,7 @@ def test_requests_and_errors():
         "gather_rows": 0,
         "depth_outer": 0,
         "stream_stores": 0,
+        "dynamic_split": 0,
     }
     isa = native.isa()
     native.use_isa(isa)  # a requested tuning survives a change of path
@@ -199,6 +204,7 @@ def test_set_tuning_checks_every_value():
         ("gather_rows", -1),
         ("depth_outer", 2),
         ("stream_stores", -1),
+        ("dynamic_split", 2),
     ):
         with pytest.raises(ValueError, match=f"expected {name} "):
             k.set_tuning(**{name: bad})
@@ -343,3 +349,21 @@ def test_lstm_backward_takes_w_ih_and_dx_together():
         native._kernels.lstm_backward(
             **args, w_ih=native.pack(f((4 * H, I), F32)), dx=f(29, F32), I=I
         )
+
+
+def test_dynamic_split_same_bits_whoever_takes_the_items(monkeypatch):
+    """Which thread takes which (depth block, rows) item varies from call to call: the result
+    does not (20 two-thread calls against one thread, with small items to race for)."""
+    monkeypatch.setitem(native_tuning.TUNINGS, EXTREME.name, EXTREME)
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((301, 515)).astype(F32)
+    b = rng.standard_normal((515, 77)).astype(F32)
+    packed = native.pack(b)
+    native.use_tuning(EXTREME.name)
+    try:
+        alone = native.gemm(a, packed, 77, threads=1)
+        for _ in range(20):
+            np.testing.assert_array_equal(native.gemm(a, packed, 77, threads=2), alone)
+    finally:
+        native.use_tuning(None)  # while EXTREME is still in the table
+    np.testing.assert_allclose(alone, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)

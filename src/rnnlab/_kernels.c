@@ -65,8 +65,10 @@ typedef struct {
     int depth_outer;    /* GEMM with a row-major A: depth blocks outer (gemm_depth_outer) */
     int stream_stores;  /* the LSTM loops write what only a later pass reads (the forward's gate
                            activations, the backward's copy of δ) with streaming stores */
+    int dynamic_split;  /* the depth-outer GEMM's threads take work items from a shared
+                           counter instead of equal shares (gemm_depth_shared) */
 } tuning_t;
-static tuning_t tune = {128, 48, 192, KB_LSTM, 0, 0, 0, 0};
+static tuning_t tune = {128, 48, 192, KB_LSTM, 0, 0, 0, 0, 0};
 #define CHUNKS (16 / VL) /* vectors of one gate's 16 units in a fused tile */
 
 /* the module's name: _kernels_avx512, _kernels_avx2 or _kernels_generic */
@@ -332,7 +334,17 @@ typedef struct {
     float *c;
     long ldc;
     int beta;
+    struct gemm_share *share; /* the threads' shared work counter (gemm_depth_shared), or NULL */
 } gemm_args;
+
+/* The depth-outer GEMM's work split at run time (gemm_depth_shared): claimed[d * chunks + r]
+ * is set by the thread that takes depth block d of rows chunk r; done[r] counts the depth
+ * blocks finished on rows chunk r. */
+typedef struct gemm_share {
+    atomic_int *claimed;
+    atomic_int *done;
+    int chunks;
+} gemm_share;
 
 /* Copy A(m0 .. m1-1, k0 .. k0+kc-1) of a transposed A (row m of A is column m of the
  * stored matrix) into tile order: abuf[tile][k][r], tile = MR_GEMM rows. */
@@ -459,8 +471,54 @@ static void gemm_depth_outer(const gemm_args *g, int tid, int nth) {
     }
 }
 
+/* Depth block d of rows chunk r (tune.rb rows) for every panel, once block d-1 of it is done
+ * (by whichever thread took it: a running one, see gemm_depth_shared). */
+static void gemm_depth_item(const gemm_args *g, int d, int r) {
+    gemm_share *sh = g->share;
+    for (int spins = 0; atomic_load_explicit(&sh->done[r], memory_order_acquire) < d; spins++)
+        if (spins > 4000) sched_yield();
+    const int panels = (g->N + NR - 1) / NR;
+    const int k0 = d * tune.kc, kc = g->K - k0 < tune.kc ? g->K - k0 : tune.kc;
+    const int m0 = r * tune.rb, m1 = m0 + tune.rb < g->M ? m0 + tune.rb : g->M;
+    for (int p = 0; p < panels; p++) {
+        const int ncols = g->N - p * NR < NR ? g->N - p * NR : NR;
+        gemm_block(m0, m1, kc, g->a + (long)m0 * g->a_rs + k0, g->a_rs, 1,
+                   g->b + (long)p * g->b_ps + (long)k0 * g->b_rs, g->b_rs,
+                   g->c + (long)m0 * g->ldc + p * NR, g->ldc, ncols, k0 > 0 || g->beta,
+                   g->bias ? g->bias + (long)p * NR : NULL);
+    }
+    atomic_store_explicit(&sh->done[r], d + 1, memory_order_release);
+}
+
+/* gemm_depth_outer's order with work taken at run time: in each depth block a thread does the
+ * unclaimed chunks of its own equal share of the rows chunks, front to back, then those still
+ * unclaimed in the others' shares, back to front. Where the two vCPUs run at one speed, each
+ * does its own share as with equal shares (its rows of C stay in its cache); where one runs
+ * slower for a while (a busy hyperthread sibling on a shared host), the other takes the end of
+ * its share. A thread leaves a depth block only when every chunk of it is claimed, so a wait for
+ * block d-1 of a chunk is a wait for a running thread. */
+static void gemm_depth_shared(const gemm_args *g, int tid, int nth) {
+    gemm_share *sh = g->share;
+    const int blocks = g->K ? (g->K + tune.kc - 1) / tune.kc : 1, n = sh->chunks;
+    for (int d = 0; d < blocks; d++) {
+        atomic_int *claimed = sh->claimed + (long)d * n;
+        for (int j = 0; j < nth; j++) {
+            const int owner = (tid + j) % nth, lo = n * owner / nth, hi = n * (owner + 1) / nth;
+            for (int i = 0; i < hi - lo; i++) {
+                const int r = j == 0 ? lo + i : hi - 1 - i;
+                if (!atomic_exchange_explicit(&claimed[r], 1, memory_order_relaxed))
+                    gemm_depth_item(g, d, r);
+            }
+        }
+    }
+}
+
 static void gemm_part(const gemm_args *g, int tid, int nth) {
     const int panels = (g->N + NR - 1) / NR;
+    if (g->share) {
+        gemm_depth_shared(g, tid, nth);
+        return;
+    }
     if (g->a_rs == 1 && g->a_cs != 1 && g->M >= nth * MR_GEMM) {
         gemm_rows_outer(g, tid, nth);
         return;
@@ -1312,12 +1370,21 @@ static PyObject *py_gemm(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     gemm_args g = {(int)M, (int)N, (int)K, v[0].buf, a_rs, a_cs, v[1].buf, b_ps, b_rs,
-                   v[2].buf, v[3].buf, ldc, beta};
+                   v[2].buf, v[3].buf, ldc, beta, NULL};
+    gemm_share share;
+    if (tune.dynamic_split && tune.depth_outer && nth > 1 && a_cs == 1 && M >= (long long)nth * tune.rb) {
+        share.chunks = (int)((M + tune.rb - 1) / tune.rb);
+        const size_t blocks = K ? (size_t)((K + tune.kc - 1) / tune.kc) : 1;
+        share.done = calloc((size_t)share.chunks * (blocks + 1), sizeof(atomic_int));
+        share.claimed = share.done + share.chunks;
+        if (share.done) g.share = &share; /* else: the equal shares */
+    }
     if (M && N) {
         Py_BEGIN_ALLOW_THREADS
         run_parallel(gemm_worker, &g, nth);
         Py_END_ALLOW_THREADS
     }
+    if (g.share) free((void *)share.done);
     release_all(v, 4);
     Py_RETURN_NONE;
 }
@@ -2459,28 +2526,30 @@ static PyObject *py_min_scan(PyObject *self, PyObject *const *args, Py_ssize_t n
  * stream_stores=): set those given (all checked before any is set); tuning(): the current ones
  * as a dict. */
 static char *TUNING_NAMES[] = {"kc", "rb", "rbt", "kb_lstm", "spread_threads", "gather_rows",
-                               "depth_outer", "stream_stores", NULL};
+                               "depth_outer", "stream_stores", "dynamic_split", NULL};
 
 static PyObject *py_tuning(PyObject *self, PyObject *noargs) {
     (void)self;
     (void)noargs;
-    return Py_BuildValue("{sisisisisisisisi}", "kc", tune.kc, "rb", tune.rb, "rbt", tune.rbt,
+    return Py_BuildValue("{sisisisisisisisisi}", "kc", tune.kc, "rb", tune.rb, "rbt", tune.rbt,
                          "kb_lstm", tune.kb_lstm, "spread_threads", tune.spread_threads,
                          "gather_rows", tune.gather_rows, "depth_outer", tune.depth_outer,
-                         "stream_stores", tune.stream_stores);
+                         "stream_stores", tune.stream_stores, "dynamic_split",
+                         tune.dynamic_split);
 }
 
 static PyObject *py_set_tuning(PyObject *self, PyObject *args, PyObject *kwargs) {
     (void)self;
     tuning_t t = tune;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$iiiiiiii:set_tuning", TUNING_NAMES, &t.kc,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$iiiiiiiii:set_tuning", TUNING_NAMES, &t.kc,
                                      &t.rb, &t.rbt, &t.kb_lstm, &t.spread_threads,
-                                     &t.gather_rows, &t.depth_outer, &t.stream_stores))
+                                     &t.gather_rows, &t.depth_outer, &t.stream_stores,
+                                     &t.dynamic_split))
         return NULL;
     const int value[] = {t.kc, t.rb, t.rbt, t.kb_lstm, t.spread_threads, t.gather_rows,
-                         t.depth_outer, t.stream_stores};
-    const int lo[] = {16, MR_GEMM, MR_GEMM, 0, 0, 0, 0, 0};
-    const int hi[] = {4096, 4096, 4096, 4096, 1, 1, 1, 1};
+                         t.depth_outer, t.stream_stores, t.dynamic_split};
+    const int lo[] = {16, MR_GEMM, MR_GEMM, 0, 0, 0, 0, 0, 0};
+    const int hi[] = {4096, 4096, 4096, 4096, 1, 1, 1, 1, 1};
     for (int i = 0; TUNING_NAMES[i]; i++)
         if (value[i] < lo[i] || value[i] > hi[i]) {
             PyErr_Format(PyExc_ValueError, "set_tuning: expected %s in %d .. %d, got %d",

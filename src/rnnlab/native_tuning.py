@@ -28,6 +28,10 @@ holds each one to the NumPy path and to the others, bit for bit).
                     I) bytes, are at most this many (0: never)
     depth_outer     a GEMM with a row-major A splits its rows evenly between the threads and
                     runs the depth blocks outermost (A read once, not once per 64-column panel)
+    dynamic_split   the depth-outer GEMM's threads take (depth block, tune.rb rows) items from
+                    a shared counter instead of equal shares of the rows: where one vCPU runs
+                    slower for a while (a busy hyperthread sibling on a shared host), the other
+                    takes more of the work
     stream_stores   the LSTM loops write what only a later pass reads — the forward's gate
                     activations (where a vector holds a gate's 16 units: AVX-512), the
                     backward's copy of δ_t into d_pre — with streaming stores
@@ -70,6 +74,7 @@ class Tuning:
     lstm_bwd_dx_bytes: int = 0
     depth_outer: bool = False
     stream_stores: bool = False
+    dynamic_split: bool = False
 
     def kernel_parameters(self, kb_lstm_default: int) -> dict[str, int]:
         """The parameters the compiled module takes (its set_tuning keywords), kb_lstm None
@@ -89,6 +94,7 @@ _KERNEL_KEYS = (
     "gather_rows",
     "depth_outer",
     "stream_stores",
+    "dynamic_split",
 )
 
 #: every tuning by name
@@ -116,7 +122,9 @@ TUNINGS: dict[str, Tuning] = {
             "C3 weight and input gradient GEMMs 12-14 % faster; stream_stores LSTM training "
             "C3 13 %, C1 2 %, C2 1.5 % faster (docs/native.md); lstm_bwd_dx_bytes (session 8) "
             "LSTM training C1 4-7 % faster, C2 and C3 unchanged within noise, so up to C1's "
-            "0.4 MiB",
+            "0.4 MiB; dynamic_split (session 8) the C1-C3 weight and input gradient GEMMs 10-35 % "
+            "faster in the machine's slow spells (one vCPU slowed), within 2-4 % either way in "
+            "calm ones",
             kc=256,
             rb=96,
             spread_threads=True,
@@ -125,6 +133,7 @@ TUNINGS: dict[str, Tuning] = {
             depth_outer=True,
             stream_stores=True,
             lstm_bwd_dx_bytes=1 << 20,
+            dynamic_split=True,
         ),
         Tuning(
             "intel-sapphire-rapids-avx2",
@@ -136,13 +145,15 @@ TUNINGS: dict[str, Tuning] = {
             "backward 82 -> 96); depth_outer changed nothing beyond noise alone and is on, as in "
             "the bench runs of docs/benchmarks.md; stream_stores (δ's copy only on AVX2) LSTM "
             "training C2 1 %, C3 4 % faster; lstm_bwd_dx_bytes (session 8) LSTM training C1 "
-            "3-8 % faster, C2 and C3 unchanged within noise",
+            "3-8 % faster, C2 and C3 unchanged within noise; dynamic_split the C1-C3 "
+            "gradient GEMMs 7-23 % faster in slow spells",
             spread_threads=True,
             gather_rows=True,
             depth_outer=True,
             stream_stores=True,
             lstm_units_bytes=3 << 20,
             lstm_bwd_dx_bytes=1 << 20,
+            dynamic_split=True,
         ),
     )
 }

@@ -12,8 +12,9 @@ arguments — and attributing each call to a phase by the kernel's name and the 
 functions on the Python stack that made it (rules in `phase_of`, keyed to the cell code's
 function names; a call no rule matches is reported as "GEMM (unattributed)"):
 
-    input GEMM     x W_ihᵀ (+ b) for all steps at once (GRU, SimpleRNN; the LSTM only when its
-                   loop runs on one thread — otherwise the projection is inside its loop kernel)
+    input GEMM     x W_ihᵀ (+ b) for all steps at once (GRU, SimpleRNN; the LSTM when its loop
+                   runs on one thread or its tuning's lstm_project_bytes says so — otherwise
+                   the projection is inside its loop kernel)
     loop fwd       the forward time loop's kernel (LSTM, GRU), or its per-step h W_hhᵀ GEMMs
                    (SimpleRNN, whose loop is Python)
     loop bwd       the backward loop's kernel (LSTM), or its per-step δ W_hh GEMMs (SimpleRNN,

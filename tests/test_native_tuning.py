@@ -52,6 +52,10 @@ EXTREME = Tuning(
     stream_stores=True,
     dynamic_split=True,
 )
+# the row split with the input projected first on two threads (EXTREME always splits units)
+PROJECT_FIRST = dataclasses.replace(
+    EXTREME, name="test-project-first", lstm_units_bytes=0, lstm_project_bytes=1
+)
 
 
 @pytest.fixture(autouse=True)
@@ -87,6 +91,7 @@ def test_table_pins_each_cpu():
         0,
         0,
         0,
+        0,
         False,
         False,
         False,
@@ -104,11 +109,12 @@ def test_table_pins_each_cpu():
         intel.spread_threads,
         intel.lstm_units_bytes,
         intel.lstm_bwd_units_bytes,
+        intel.lstm_project_bytes,
         intel.lstm_bwd_dx_bytes,
         intel.depth_outer,
         intel.stream_stores,
         intel.dynamic_split,
-    ) == (True, 3 << 20, 0, 1 << 20, True, True, True)
+    ) == (True, 3 << 20, 0, 1 << 20, 1 << 20, True, True, True)
     intel_avx2 = native_tuning.TUNINGS["intel-sapphire-rapids-avx2"]
     assert dataclasses.astuple(intel_avx2)[2:] == (
         128,
@@ -119,6 +125,7 @@ def test_table_pins_each_cpu():
         True,
         3 << 20,
         0,
+        1 << 20,
         1 << 20,
         True,
         True,
@@ -217,6 +224,7 @@ def _under_each_tuning(monkeypatch, compute):
     """compute() under every tuning of the table and EXTREME, on 1 and 2 threads: the results
     must be the same bits."""
     monkeypatch.setitem(native_tuning.TUNINGS, EXTREME.name, EXTREME)
+    monkeypatch.setitem(native_tuning.TUNINGS, PROJECT_FIRST.name, PROJECT_FIRST)
     runs = {}
     try:
         for name in native_tuning.TUNINGS:
@@ -332,6 +340,13 @@ def test_lstm_loop_rules():
     assert native_tuning.lstm_split_units(rule, 512, 256, 2)  # C3's forward: 6 MiB
     assert not native_tuning.lstm_split_units(rule, 512, 256, 1)
     assert not native_tuning.lstm_split_units(rule, 256, 128, 2)
+    # the projection first: one thread always; two from 1 MiB until the units split (3 MiB)
+    rule = dataclasses.replace(rule, lstm_project_bytes=1 << 20)
+    assert native_tuning.lstm_project_first(rule, 128, 64, 1)
+    assert not native_tuning.lstm_project_first(rule, 128, 64, 2)  # C1: 0.375 MiB
+    assert native_tuning.lstm_project_first(rule, 256, 128, 2)  # C2: 1.5 MiB
+    assert not native_tuning.lstm_project_first(rule, 512, 256, 2)  # C3: the units split
+    assert not native_tuning.lstm_project_first(native_tuning.TUNINGS["default"], 256, 128, 2)
 
 
 def test_lstm_backward_takes_w_ih_and_dx_together():

@@ -22,6 +22,11 @@ holds each one to the NumPy path and to the others, bit for bit).
                     one thread would stream per step under the row split reach this many bytes
                     (0: never)
     lstm_bwd_units_bytes  the same for the LSTM backward loop (its per-step weights: W_hh)
+    lstm_project_bytes  the LSTM forward on two or more threads projects every step's input
+                    first (x W_ihᵀ + b as one GEMM) instead of inside each step's register
+                    tiles, when the packed [W_ih | W_hh] one thread would stream per step,
+                    16·H·(I + H) bytes, reach this many and the units split is not taken
+                    (0: never; one thread always projects first)
     lstm_bwd_dx_bytes  the LSTM backward loop also computes dx_t = δ_t W_ih every step, while
                     δ_t is in cache, instead of dx = δ W_ih as one GEMM after the loop (which
                     reads all of δ from memory again), when the packed W_hh and W_ih, 16·H·(H +
@@ -71,6 +76,7 @@ class Tuning:
     gather_rows: bool = False
     lstm_units_bytes: int = 0
     lstm_bwd_units_bytes: int = 0
+    lstm_project_bytes: int = 0
     lstm_bwd_dx_bytes: int = 0
     depth_outer: bool = False
     stream_stores: bool = False
@@ -124,7 +130,9 @@ TUNINGS: dict[str, Tuning] = {
             "LSTM training C1 4-7 % faster, C2 and C3 unchanged within noise, so up to C1's "
             "0.4 MiB; dynamic_split (session 8) the C1-C3 weight and input gradient GEMMs 10-35 % "
             "faster in the machine's slow spells (one vCPU slowed), within 2-4 % either way in "
-            "calm ones",
+            "calm ones; lstm_project_bytes (session 8) LSTM C2 inference 2-5 % faster with the "
+            "projection first (four A/Bs), training -3.5 to +1.4 %, C1 2-9 % and C3 10 % slower, "
+            "so from C2's 1.5 MiB up to the units split's 3 MiB",
             kc=256,
             rb=96,
             spread_threads=True,
@@ -132,6 +140,7 @@ TUNINGS: dict[str, Tuning] = {
             lstm_units_bytes=3 << 20,
             depth_outer=True,
             stream_stores=True,
+            lstm_project_bytes=1 << 20,
             lstm_bwd_dx_bytes=1 << 20,
             dynamic_split=True,
         ),
@@ -146,12 +155,15 @@ TUNINGS: dict[str, Tuning] = {
             "the bench runs of docs/benchmarks.md; stream_stores (δ's copy only on AVX2) LSTM "
             "training C2 1 %, C3 4 % faster; lstm_bwd_dx_bytes (session 8) LSTM training C1 "
             "3-8 % faster, C2 and C3 unchanged within noise; dynamic_split the C1-C3 "
-            "gradient GEMMs 7-23 % faster in slow spells",
+            "gradient GEMMs 7-23 % faster in slow spells; "
+            "lstm_project_bytes C2 inference 1.5-5 % faster (four A/Bs), training 1-3.5 %, C1 "
+            "1-13 % and C3 8 % slower",
             spread_threads=True,
             gather_rows=True,
             depth_outer=True,
             stream_stores=True,
             lstm_units_bytes=3 << 20,
+            lstm_project_bytes=1 << 20,
             lstm_bwd_dx_bytes=1 << 20,
             dynamic_split=True,
         ),
@@ -231,6 +243,17 @@ def lstm_split_units(tuning: Tuning, H: int, I: int, threads: int, backward: boo
     (lstm_bwd_units_bytes for the backward)."""
     limit = tuning.lstm_bwd_units_bytes if backward else tuning.lstm_units_bytes
     return threads > 1 and limit > 0 and 16 * H * (I + H) >= limit
+
+
+def lstm_project_first(tuning: Tuning, H: int, I: int, threads: int) -> bool:
+    """Whether the LSTM forward projects every step's input first (one GEMM, x W_ihᵀ + b) and
+    its loop then streams only W_hh: always on one thread; on more, where the packed
+    [W_ih | W_hh], 16·H·(I + H) bytes, reach the tuning's lstm_project_bytes and the units
+    split is not taken."""
+    if threads == 1:
+        return True
+    limit = tuning.lstm_project_bytes
+    return 0 < limit <= 16 * H * (I + H) and not lstm_split_units(tuning, H, I, threads)
 
 
 def lstm_dx_in_loop(tuning: Tuning, H: int, I: int) -> bool:

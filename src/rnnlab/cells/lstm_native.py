@@ -7,7 +7,8 @@ LSTMCell. Where they run:
     per step, per thread's batch rows, in register tiles of 6 rows × (4 gates × 16 units):
               a = b_ih + b_hh + x_t W_ihᵀ + h W_hhᵀ   one accumulation in the same registers
               i, f, g, o, c', h' in registers   then stored (and the cache, when kept)
-              (one thread, i.e. small batches: x W_ihᵀ + b for all steps first, on all threads)
+              (one thread, i.e. small batches, or where the tuning's lstm_project_bytes says so:
+              x W_ihᵀ + b for all steps first, on all threads)
     backward: per step the pointwise δ's, then dh = δ W_hh as one packed GEMM and δ transposed
               into (4H, T·B) (and dx_t = δ_t W_ih, where the tuning's lstm_bwd_dx_bytes says
               so: small layers); after the loop [dW_ih | dW_hh] = δᵀ [x | h_prev] (and
@@ -85,7 +86,9 @@ def forward(
     # the threads split each step's units (not the rows) where the tuning says the weights a
     # thread would stream per step are too many for its cache
     split_units = native_tuning.lstm_split_units(native.tuning().tuning, H, I, threads)
-    if threads == 1:  # one thread for the loop: project all steps first, on all threads
+    # project all steps first, on all threads, where one thread runs the loop or the tuning says
+    # the loop's per-step weights are better W_hh alone
+    if native_tuning.lstm_project_first(native.tuning().tuning, H, I, threads):
         gates_in = native.gemm(x.reshape(T * B, I), w_ih, 4 * H, bias=bias)  # laid out as x
     else:
         gates_in = None  # x_t W_ihᵀ + b accumulated in the step's register tiles

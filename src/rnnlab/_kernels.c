@@ -452,6 +452,12 @@ static void gemm_depth_rows(const gemm_args *g, int m0, int m1, int k0, int kc) 
     }
 }
 
+/* Whether gemm_depth_outer's order serves: tune.depth_outer, a row-major A, and rows enough for
+ * a block of tune.rb rows per thread */
+static int depth_outer_serves(const gemm_args *g, int nth) {
+    return tune.depth_outer && g->a_cs == 1 && g->M >= (long)nth * tune.rb;
+}
+
 /* With tune.depth_outer, a row-major A with rows enough for a block of tune.rb rows per thread:
  * this thread's share of the rows (the rows split evenly, in whole tiles), the depth blocks
  * outer, then the thread's blocks of tune.rb rows, then the panels. A is read from memory once (the
@@ -518,7 +524,7 @@ static void gemm_part(const gemm_args *g, int tid, int nth) {
         gemm_rows_outer(g, tid, nth);
         return;
     }
-    if (tune.depth_outer && g->a_cs == 1 && g->M >= nth * tune.rb) {
+    if (depth_outer_serves(g, nth)) {
         gemm_depth_outer(g, tid, nth);
         return;
     }
@@ -1367,7 +1373,7 @@ static PyObject *py_gemm(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     gemm_args g = {(int)M, (int)N, (int)K, v[0].buf, a_rs, a_cs, v[1].buf, b_ps, b_rs,
                    v[2].buf, v[3].buf, ldc, beta, NULL};
     gemm_share share;
-    if (tune.dynamic_split && tune.depth_outer && nth > 1 && a_cs == 1 && M >= (long long)nth * tune.rb) {
+    if (tune.dynamic_split && nth > 1 && depth_outer_serves(&g, nth)) {
         share.chunks = (int)((M + tune.rb - 1) / tune.rb);
         const size_t blocks = K ? (size_t)((K + tune.kc - 1) / tune.kc) : 1;
         share.done = calloc((size_t)share.chunks * (blocks + 1), sizeof(atomic_int));
@@ -1581,8 +1587,8 @@ static void pack_rows(void *ctx, int tid, int nth) {
     }
 }
 
-/* pack(b, K, N, ldb, out, K_out, row0, group=1, group_stride=0, threads=1): K rows of the row-major b
- * (row stride ldb, N columns) into rows row0 .. row0+K-1 of the packed out [P][K_out][64];
+/* pack(b, K, N, ldb, out, K_out, row0, group=1, group_stride=0, threads=1): K rows of the
+ * row-major b (row stride ldb, N columns) into rows row0 .. row0+K-1 of the packed out [P][K_out][64];
  * out's padding columns are zeroed. Row k of the packed block is row
  * (k / group) + (k % group) * group_stride of b: group = 1 packs rows in order; group = B,
  * group_stride = T packs a batch-major (B, T, N) array in time-major order (row t*B + b from
@@ -2518,7 +2524,7 @@ static PyObject *py_min_scan(PyObject *self, PyObject *const *args, Py_ssize_t n
 }
 
 /* set_tuning(kc=, rb=, rbt=, kb_lstm=, spread_threads=, gather_rows=, depth_outer=,
- * stream_stores=): set those given (all checked before any is set); tuning(): the current ones
+ * stream_stores=, dynamic_split=): set those given (all checked before any is set); tuning(): the current ones
  * as a dict. */
 static char *TUNING_NAMES[] = {"kc", "rb", "rbt", "kb_lstm", "spread_threads", "gather_rows",
                                "depth_outer", "stream_stores", "dynamic_split", NULL};

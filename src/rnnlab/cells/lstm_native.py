@@ -82,13 +82,13 @@ def forward(
         w_ih, w_hh, bias = native.cached(
             "lstm.forward", _sources(params), lambda: _pack_forward(params, H)
         )
-    threads = native.threads_for(8.0 * B * H * H)
+    threads, tuning = native.threads_for(8.0 * B * H * H), native.tuning().tuning
     # the threads split each step's units (not the rows) where the tuning says the weights a
     # thread would stream per step are too many for its cache
-    split_units = native_tuning.lstm_split_units(native.tuning().tuning, H, I, threads)
+    split_units = native_tuning.lstm_split_units(tuning, H, I, threads)
     # project all steps first, on all threads, where one thread runs the loop or the tuning says
     # the loop's per-step weights are better W_hh alone
-    if native_tuning.lstm_project_first(native.tuning().tuning, H, I, threads):
+    if native_tuning.lstm_project_first(tuning, H, I, threads):
         gates_in = native.gemm(x.reshape(T * B, I), w_ih, 4 * H, bias=bias)  # laid out as x
     else:
         gates_in = None  # x_t W_ihᵀ + b accumulated in the step's register tiles
@@ -147,12 +147,12 @@ def backward(cache: Cache, d_outputs: Array | None, d_final: tuple[Array | None,
     # δ also transposed, (4H, T·B) with rows padded by 16 floats (2^k strides alias in L1)
     ld_pre_t = T * B + 16
     d_pre_t = native.empty((4 * H, ld_pre_t))
-    threads = native.threads_for(8.0 * B * H * H)
-    split_units = native_tuning.lstm_split_units(native.tuning().tuning, H, 0, threads, True)
+    threads, tuning = native.threads_for(8.0 * B * H * H), native.tuning().tuning
+    split_units = native_tuning.lstm_split_units(tuning, H, 0, threads, True)
     tanh_cs = None if cache.tanh_cs is None else _f32(cache.tanh_cs)
     d_bias = np.zeros((B, 4 * H), np.float32)  # per batch row Σ_t δ, summed in the loop
     dx = native.empty((*d_pre.shape[:2], I))  # laid out as x
-    dx_in_loop = native_tuning.lstm_dx_in_loop(native.tuning().tuning, H, I)
+    dx_in_loop = native_tuning.lstm_dx_in_loop(tuning, H, I)
     native.lstm_backward(
         T=T,
         B=B,

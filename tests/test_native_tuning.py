@@ -382,3 +382,38 @@ def test_dynamic_split_same_bits_whoever_takes_the_items(monkeypatch):
     finally:
         native.use_tuning(None)  # while EXTREME is still in the table
     np.testing.assert_allclose(alone, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_lstm_units_claimed_at_run_time_same_bits(monkeypatch):
+    """Under the units split with dynamic_split, which thread takes which 16-unit panel of a
+    step varies from call to call (lstm_fwd_units_shared): the outputs do not (20 two-thread
+    forwards against one thread, 13 panels a step to race for)."""
+    monkeypatch.setitem(native_tuning.TUNINGS, EXTREME.name, EXTREME)
+    rng = np.random.default_rng(5)
+    T, B, I, H = 12, 9, 40, 208
+    cell = LSTMCell()
+    params = {
+        "weight_ih": (rng.standard_normal((4 * H, I)) * 0.3).astype(F32),
+        "weight_hh": (rng.standard_normal((4 * H, H)) * 0.3).astype(F32),
+        "bias_ih": (rng.standard_normal(4 * H) * 0.1).astype(F32),
+        "bias_hh": (rng.standard_normal(4 * H) * 0.1).astype(F32),
+    }
+    x = rng.standard_normal((T, B, I)).astype(F32)
+    states = tuple(rng.standard_normal((B, H)).astype(F32) for _ in range(2))
+    assert native_tuning.lstm_split_units(EXTREME, H, I, 2)
+    native.use_tuning(EXTREME.name)
+    try:
+        native.set_num_threads(1)
+        alone, _, _ = cell.forward(params, x, states, keep_cache=False)
+        native.set_num_threads(2)
+        for _ in range(20):
+            hs, _, _ = cell.forward(params, x, states, keep_cache=False)
+            np.testing.assert_array_equal(hs, alone)
+    finally:
+        native.use_tuning(None)  # while EXTREME is still in the table
+    native.set_enabled(False)
+    try:
+        numpy_hs, _, _ = cell.forward(params, x, states, keep_cache=False)
+    finally:
+        native.set_enabled(True)
+    np.testing.assert_allclose(alone, numpy_hs, rtol=1e-4, atol=1e-5)

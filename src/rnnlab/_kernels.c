@@ -66,7 +66,9 @@ typedef struct {
     int stream_stores;  /* the LSTM loops write what only a later pass reads (the forward's gate
                            activations, the backward's copy of δ) with streaming stores */
     int dynamic_split;  /* the depth-outer GEMM's threads take work items from a shared
-                           counter instead of equal shares (gemm_depth_shared) */
+                           counter instead of equal shares (gemm_depth_shared), and the LSTM
+                           forward's units split claims each step's panels
+                           (lstm_fwd_units_shared) */
 } tuning_t;
 static tuning_t tune = {128, 48, 192, KB_LSTM, 0, 0, 0, 0, 0};
 #define CHUNKS (16 / VL) /* vectors of one gate's 16 units in a fused tile */
@@ -564,6 +566,9 @@ typedef struct {
     float *xg, *hg;      /* this thread's copy of step t's rows of x_t (B x I) and h_{t-1}
                             (B x H), read by the tiles instead of x and h_{t-1}, or NULL */
     int acts_nt;         /* store acts with streaming stores (see py_lstm_forward) */
+    atomic_int *claimed; /* under the units split with tune.dynamic_split: claimed[p] == t + 1
+                            once a thread took panel p of step t (lstm_fwd_units_shared), or
+                            NULL: each thread runs its own panels */
 } lstm_fwd_args;
 
 /* The cell update of rows r0 .. r0+mr-1, units u .. u+VL-1, from the gate sums acc[r][0..3]
@@ -849,6 +854,27 @@ static void lstm_fwd_worker(void *ctx, int tid, int nth) {
     if (s == &loc) free(loc.xg ? loc.xg : loc.hg);
 }
 
+/* Step t's panels taken at run time (tune.dynamic_split): a thread runs its own panels front
+ * to back, then the others' not yet taken from their ends, each panel by whichever thread
+ * claims it first (claimed[p]: t before step t, t + 1 once taken). Where one vCPU runs slower
+ * for a while (a busy hyperthread sibling), the other takes over the end of its share instead
+ * of waiting at the step's barrier; in calm spells each thread runs its own share, whose
+ * weights its cache holds. A panel's sums are the same whichever thread computes them. */
+static void lstm_fwd_units_shared(const lstm_fwd_args *s, int t, int tid, int nth, float *buf) {
+    const int P = s->H / 16;
+    for (int o = 0; o < nth; o++) {
+        const int q = (tid + o) % nth, q0 = P * q / nth, q1 = P * (q + 1) / nth;
+        for (int i = q0; i < q1; i++) {
+            const int p = o ? q1 - 1 - (i - q0) : i; /* own: front to back; others': from the end */
+            int expected = t;
+            if (atomic_compare_exchange_strong_explicit(&s->claimed[p], &expected, t + 1,
+                                                        memory_order_relaxed,
+                                                        memory_order_relaxed))
+                lstm_fwd_step(s, t, 0, s->B, p, p + 1, buf);
+        }
+    }
+}
+
 /* The units split: each thread owns a range of 16-unit panels for the whole sequence, all
  * rows, so it streams only its share of the packed weights every step (which may then stay in
  * its core's L2 across steps); a barrier per step, since step t + 1 reads all of h_t. */
@@ -859,7 +885,10 @@ static void lstm_fwd_units_worker(void *ctx, int tid, int nth) {
     float *buf = lstm_fwd_buf(s->B);
     for (int t = 0; t < s->T; t++) {
         if (s->hg) lstm_fwd_gather(s, t, 0, s->B);
-        lstm_fwd_step(s, t, 0, s->B, p0, p1, buf);
+        if (s->claimed && nth > 1)
+            lstm_fwd_units_shared(s, t, tid, nth, buf);
+        else
+            lstm_fwd_step(s, t, 0, s->B, p0, p1, buf);
         if (nth > 1) barrier_wait(s->bar); /* nth is 1 if the system refused a thread */
     }
     vsfence(); /* the streaming stores of acts are visible before the threads join */
@@ -1444,9 +1473,12 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *const *args, Py_ssize
      * reads for ownership — where one tile writes whole cache lines (a gate's 16 units in one
      * vector: AVX-512) and the array is aligned. */
     s.acts_nt = tune.stream_stores && CHUNKS == 1 && s.acts && (uintptr_t)s.acts % 64 == 0;
-    if (split_units && nth > 1 && T && B && H) /* at most one thread per 16-unit panel */
+    if (split_units && nth > 1 && T && B && H) { /* at most one thread per 16-unit panel */
+        /* the panels' claims (lstm_fwd_units_shared); without memory, each thread its own */
+        s.claimed = tune.dynamic_split ? calloc((size_t)H / 16, sizeof(atomic_int)) : NULL;
         run_units(lstm_fwd_units_worker, &s, &s.bar, nth, H / 16);
-    else
+        free(s.claimed);
+    } else
         run_rows(lstm_fwd_worker, &s, T, B, H, nth);
     release_all(v, 12);
     Py_RETURN_NONE;

@@ -242,19 +242,31 @@ SIMD_INLINE void transpose8_regs(__m256 r[8]) {
     }
 }
 
+/* Both 8 x 8 halves of a destination row's 16 floats are stored back to back, so that each
+ * 64-byte line of dst is written whole by two consecutive (streaming) stores: written a half
+ * at a time across the blocks, 16 lines stood half-written at once, more than the core's
+ * write-combining buffers, and the LSTM backward's transpose of δ took 7 % of a C2 training
+ * step (2026-12-06, Intel Xeon family 6 model 207 with AVX2 forced; this order ran LSTM
+ * training C1 10 %, C2 8 %, C3 6 % faster). */
 SIMD_INLINE void transpose16_rows(const float *const rows[16], float *dst, long ldd, int stream) {
     const int nt = stream && ((uintptr_t)dst | (uintptr_t)(ldd * 4)) % 32 == 0;
-    for (int bi = 0; bi < 16; bi += 8)     /* source rows bi .. bi+7 */
-        for (int bj = 0; bj < 16; bj += 8) { /* source columns bj .. bj+7 */
-            __m256 r[8];
-            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(rows[bi + i] + bj);
-            transpose8_regs(r);
-            float *d = dst + (long)bj * ldd + bi;
-            for (int i = 0; i < 8; i++) {
-                if (nt) _mm256_stream_ps(d + i * ldd, r[i]);
-                else _mm256_storeu_ps(d + i * ldd, r[i]);
+    for (int bj = 0; bj < 16; bj += 8) { /* source columns bj .. bj+7 */
+        __m256 r[8], q[8];               /* of source rows 0 .. 7 and 8 .. 15 */
+        for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(rows[i] + bj);
+        for (int i = 0; i < 8; i++) q[i] = _mm256_loadu_ps(rows[8 + i] + bj);
+        transpose8_regs(r);
+        transpose8_regs(q);
+        float *d = dst + (long)bj * ldd;
+        for (int i = 0; i < 8; i++) {
+            if (nt) {
+                _mm256_stream_ps(d + i * ldd, r[i]);
+                _mm256_stream_ps(d + i * ldd + 8, q[i]);
+            } else {
+                _mm256_storeu_ps(d + i * ldd, r[i]);
+                _mm256_storeu_ps(d + i * ldd + 8, q[i]);
             }
         }
+    }
 }
 
 /* ================================================================ portable */

@@ -36,7 +36,9 @@ holds each one to the NumPy path and to the others, bit for bit).
     dynamic_split   the depth-outer GEMM's threads take (depth block, tune.rb rows) items from
                     a shared counter instead of equal shares of the rows: where one vCPU runs
                     slower for a while (a busy hyperthread sibling on a shared host), the other
-                    takes more of the work
+                    takes more of the work; likewise the LSTM forward's units split takes each
+                    step's 16-unit panels from a shared claim (own panels first, then the other
+                    thread's from its end)
     stream_stores   the LSTM loops write what only a later pass reads — the forward's gate
                     activations (where a vector holds a gate's 16 units: AVX-512), the
                     backward's copy of δ_t into d_pre — with streaming stores

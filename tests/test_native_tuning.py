@@ -114,7 +114,7 @@ def test_table_pins_each_cpu():
         intel.depth_outer,
         intel.stream_stores,
         intel.dynamic_split,
-    ) == (True, 3 << 20, 0, 1 << 20, 1 << 20, True, True, True)
+    ) == (True, 1 << 20, 0, 0, 1 << 20, True, True, True)
     intel_avx2 = native_tuning.TUNINGS["intel-sapphire-rapids-avx2"]
     assert dataclasses.astuple(intel_avx2)[2:] == (
         128,
@@ -123,9 +123,9 @@ def test_table_pins_each_cpu():
         None,
         True,
         True,
-        3 << 20,
-        0,
         1 << 20,
+        0,
+        0,
         1 << 20,
         True,
         True,

@@ -134,15 +134,17 @@ TUNINGS: dict[str, Tuning] = {
             "faster in the machine's slow spells (one vCPU slowed), within 2-4 % either way in "
             "calm ones; lstm_project_bytes (session 8) LSTM C2 inference 2-5 % faster with the "
             "projection first (four A/Bs), training -3.5 to +1.4 %, C1 2-9 % and C3 10 % slower, "
-            "so from C2's 1.5 MiB up to the units split's 3 MiB",
+            "so from C2's 1.5 MiB up to the units split's 3 MiB; session 9: with the units "
+            "split's panels claimed per step (dynamic_split) the split from 1 MiB ran C2 "
+            "training 5.7 % and inference 2.3 % faster than the projection first (paired A/B), "
+            "C1 (0.375 MiB) 3-7 % slower, so the units split from 1 MiB and no projection first",
             kc=256,
             rb=96,
             spread_threads=True,
             gather_rows=True,
-            lstm_units_bytes=3 << 20,
+            lstm_units_bytes=1 << 20,
             depth_outer=True,
             stream_stores=True,
-            lstm_project_bytes=1 << 20,
             lstm_bwd_dx_bytes=1 << 20,
             dynamic_split=True,
         ),
@@ -159,13 +161,15 @@ TUNINGS: dict[str, Tuning] = {
             "3-8 % faster, C2 and C3 unchanged within noise; dynamic_split the C1-C3 "
             "gradient GEMMs 7-23 % faster in slow spells; "
             "lstm_project_bytes C2 inference 1.5-5 % faster (four A/Bs), training 1-3.5 %, C1 "
-            "1-13 % and C3 8 % slower",
+            "1-13 % and C3 8 % slower; session 9: with the units split's panels claimed per "
+            "step the split from 1 MiB ran C2 inference 1.7-3.8 % and training 2.3-2.8 % faster "
+            "than the projection first (two paired A/Bs), C1 unchanged at 0.25 MiB, so the units "
+            "split from 1 MiB and no projection first",
             spread_threads=True,
             gather_rows=True,
             depth_outer=True,
             stream_stores=True,
-            lstm_units_bytes=3 << 20,
-            lstm_project_bytes=1 << 20,
+            lstm_units_bytes=1 << 20,
             lstm_bwd_dx_bytes=1 << 20,
             dynamic_split=True,
         ),

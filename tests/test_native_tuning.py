@@ -263,6 +263,19 @@ def test_gemm_same_bits_under_every_tuning(monkeypatch, M, K, N):
     assert np.abs(compute()[1] - ref).max() < 3e-7 * np.sqrt(K) * max(1.0, np.abs(ref).max())
 
 
+def _lstm_inputs(rng, T, B, I, H):
+    """Random LSTM parameters (torch's names and layouts), inputs x (T, B, I), states (h0, c0)."""
+    params = {
+        "weight_ih": (rng.standard_normal((4 * H, I)) * 0.3).astype(F32),
+        "weight_hh": (rng.standard_normal((4 * H, H)) * 0.3).astype(F32),
+        "bias_ih": (rng.standard_normal(4 * H) * 0.1).astype(F32),
+        "bias_hh": (rng.standard_normal(4 * H) * 0.1).astype(F32),
+    }
+    x = rng.standard_normal((T, B, I)).astype(F32)
+    states = tuple(rng.standard_normal((B, H)).astype(F32) for _ in range(2))
+    return params, x, states
+
+
 @pytest.mark.parametrize(
     ("T", "B", "I", "H", "layout"),
     [
@@ -277,14 +290,7 @@ def test_lstm_same_bits_under_every_tuning(monkeypatch, T, B, I, H, layout):
     mask, both layouts, every output and gradient."""
     rng = np.random.default_rng(T * B + H)
     cell = LSTMCell()
-    params = {
-        "weight_ih": (rng.standard_normal((4 * H, I)) * 0.3).astype(F32),
-        "weight_hh": (rng.standard_normal((4 * H, H)) * 0.3).astype(F32),
-        "bias_ih": (rng.standard_normal(4 * H) * 0.1).astype(F32),
-        "bias_hh": (rng.standard_normal(4 * H) * 0.1).astype(F32),
-    }
-    x = rng.standard_normal((T, B, I)).astype(F32)
-    states = tuple(rng.standard_normal((B, H)).astype(F32) for _ in range(2))
+    params, x, states = _lstm_inputs(rng, T, B, I, H)
     mask = rng.random((T, B)) > 0.2
     d_out = rng.standard_normal((T, B, H)).astype(F32)
     d_final = tuple(rng.standard_normal((B, H)).astype(F32) for _ in range(2))
@@ -392,14 +398,7 @@ def test_lstm_units_claimed_at_run_time_same_bits(monkeypatch):
     rng = np.random.default_rng(5)
     T, B, I, H = 12, 9, 40, 208
     cell = LSTMCell()
-    params = {
-        "weight_ih": (rng.standard_normal((4 * H, I)) * 0.3).astype(F32),
-        "weight_hh": (rng.standard_normal((4 * H, H)) * 0.3).astype(F32),
-        "bias_ih": (rng.standard_normal(4 * H) * 0.1).astype(F32),
-        "bias_hh": (rng.standard_normal(4 * H) * 0.1).astype(F32),
-    }
-    x = rng.standard_normal((T, B, I)).astype(F32)
-    states = tuple(rng.standard_normal((B, H)).astype(F32) for _ in range(2))
+    params, x, states = _lstm_inputs(rng, T, B, I, H)
     assert native_tuning.lstm_split_units(EXTREME, H, I, 2)
     native.use_tuning(EXTREME.name)
     try:

@@ -493,6 +493,19 @@ static void gemm_depth_item(const gemm_args *g, int d, int r) {
     atomic_store_explicit(&sh->done[r], d + 1, memory_order_release);
 }
 
+/* The k-th (0 <= k < n) of n work items in the order thread tid of nth tries to claim them:
+ * its own equal share front to back, then each other thread's share (the next thread's first)
+ * from its end — so that two threads meet in the middle of the slower one's share. The one
+ * claiming order of gemm_depth_shared and lstm_fwd_units_shared. */
+static int claim_order(int k, int tid, int nth, int n) {
+    for (int j = 0; j < nth; j++) {
+        const int owner = (tid + j) % nth, lo = n * owner / nth, hi = n * (owner + 1) / nth;
+        if (k < hi - lo) return j == 0 ? lo + k : hi - 1 - k;
+        k -= hi - lo;
+    }
+    return n - 1; /* not reached: the shares cover 0 .. n-1 */
+}
+
 /* gemm_depth_outer's order with work taken at run time: in each depth block a thread does the
  * unclaimed chunks of its own equal share of the rows chunks, front to back, then those still
  * unclaimed in the others' shares, back to front. Where the two vCPUs run at one speed, each
@@ -505,13 +518,10 @@ static void gemm_depth_shared(const gemm_args *g, int tid, int nth) {
     const int blocks = g->K ? (g->K + tune.kc - 1) / tune.kc : 1, n = sh->chunks;
     for (int d = 0; d < blocks; d++) {
         atomic_int *claimed = sh->claimed + (long)d * n;
-        for (int j = 0; j < nth; j++) {
-            const int owner = (tid + j) % nth, lo = n * owner / nth, hi = n * (owner + 1) / nth;
-            for (int i = 0; i < hi - lo; i++) {
-                const int r = j == 0 ? lo + i : hi - 1 - i;
-                if (!atomic_exchange_explicit(&claimed[r], 1, memory_order_relaxed))
-                    gemm_depth_item(g, d, r);
-            }
+        for (int k = 0; k < n; k++) {
+            const int r = claim_order(k, tid, nth, n);
+            if (!atomic_exchange_explicit(&claimed[r], 1, memory_order_relaxed))
+                gemm_depth_item(g, d, r);
         }
     }
 }
@@ -855,23 +865,20 @@ static void lstm_fwd_worker(void *ctx, int tid, int nth) {
 }
 
 /* Step t's panels taken at run time (tune.dynamic_split): a thread runs its own panels front
- * to back, then the others' not yet taken from their ends, each panel by whichever thread
- * claims it first (claimed[p]: t before step t, t + 1 once taken). Where one vCPU runs slower
- * for a while (a busy hyperthread sibling), the other takes over the end of its share instead
- * of waiting at the step's barrier; in calm spells each thread runs its own share, whose
- * weights its cache holds. A panel's sums are the same whichever thread computes them. */
+ * to back, then the others' not yet taken from their ends (claim_order), each panel by
+ * whichever thread claims it first (claimed[p]: t before step t, t + 1 once taken). Where one
+ * vCPU runs slower for a while (a busy hyperthread sibling), the other takes over the end of its
+ * share instead of waiting at the step's barrier; in calm spells each thread runs its own
+ * share, whose weights its cache holds. A panel's sums are the same whichever thread computes
+ * them. */
 static void lstm_fwd_units_shared(const lstm_fwd_args *s, int t, int tid, int nth, float *buf) {
     const int P = s->H / 16;
-    for (int o = 0; o < nth; o++) {
-        const int q = (tid + o) % nth, q0 = P * q / nth, q1 = P * (q + 1) / nth;
-        for (int i = q0; i < q1; i++) {
-            const int p = o ? q1 - 1 - (i - q0) : i; /* own: front to back; others': from the end */
-            int expected = t;
-            if (atomic_compare_exchange_strong_explicit(&s->claimed[p], &expected, t + 1,
-                                                        memory_order_relaxed,
-                                                        memory_order_relaxed))
-                lstm_fwd_step(s, t, 0, s->B, p, p + 1, buf);
-        }
+    for (int k = 0; k < P; k++) {
+        const int p = claim_order(k, tid, nth, P);
+        int expected = t;
+        if (atomic_compare_exchange_strong_explicit(&s->claimed[p], &expected, t + 1,
+                                                    memory_order_relaxed, memory_order_relaxed))
+            lstm_fwd_step(s, t, 0, s->B, p, p + 1, buf);
     }
 }
 
